@@ -1,0 +1,21 @@
+//! The JSON element tree: the lossless, positioned form of every FHIR payload.
+//!
+//! `parse` turns text into a [`Json`] tree that keeps what FHIR needs and generic JSON
+//! libraries lose: the byte offset of every node (for `file:line:col` and
+//! OperationOutcome locations), member order, duplicate keys, and the exact text of every
+//! number (`1.50` stays `1.50`; 20-digit decimals survive). `write` turns a tree back into
+//! text, so parse → write is value-identical for any valid JSON.
+//!
+//! FHIR-specific navigation (primitive `_field` siblings, choice types) lives in
+//! [`crate::element`]; this module knows nothing about FHIR.
+
+mod build;
+mod parse;
+mod pos;
+mod value;
+mod write;
+
+pub use parse::{MAX_DEPTH, ParseError, parse};
+pub use pos::{LineCol, LineIndex, Pos};
+pub use value::{Json, Kind, Member, Object};
+pub use write::{write_compact, write_pretty};

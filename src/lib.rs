@@ -1,0 +1,11 @@
+//! spfhir: a FHIR R4 interoperability adapter for social prescribing in England.
+//!
+//! Layers, bottom up (see ARCHITECTURE.md):
+//! - [`json`]: the lossless, positioned JSON tree every payload is parsed into;
+//! - [`element`]: FHIR-aware navigation over that tree (primitive `_field` siblings, choice types);
+//! - [`issue`]: the one diagnostic type every layer reports with;
+//! - [`domain`]: the typed social prescribing model (referral, care plan, outcome response);
+//! - [`translate`]: domain ⇄ FHIR R4 (ServiceRequest/BaRS Bundle, CarePlan, QuestionnaireResponse);
+//! - [`cli`]: the `spfhir` command line, a thin front end over the above.
+
+pub mod json;

@@ -1,0 +1,53 @@
+//! Shared helpers for integration tests: where the reference data in `../shared` lives.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// The `shared/` reference-data folder: `$SPFHIR_SHARED`, else `../shared` beside the crate.
+/// Panics with a clear message when it is missing, so a test over it can never pass vacuously.
+pub fn shared_dir() -> PathBuf {
+    let dir = std::env::var_os("SPFHIR_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    assert!(
+        dir.join("fhir").is_dir(),
+        "reference data not found at {}: set SPFHIR_SHARED to the shared/ folder",
+        dir.display()
+    );
+    dir
+}
+
+/// Every `.json` file below `dir`, sorted.
+pub fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|e| e == "json") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `(name, text)` of every `.json` member of a `.tgz` / `.tar.gz`.
+pub fn tgz_json(path: &Path) -> Vec<(String, String)> {
+    let file = std::fs::File::open(path).unwrap();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut out = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".json") {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+            out.push((name, text));
+        }
+    }
+    out
+}

@@ -8,4 +8,7 @@
 //! - [`translate`]: domain ⇄ FHIR R4 (ServiceRequest/BaRS Bundle, CarePlan, QuestionnaireResponse);
 //! - [`cli`]: the `spfhir` command line, a thin front end over the above.
 
+pub mod canonical;
+pub mod domain;
+pub mod issue;
 pub mod json;

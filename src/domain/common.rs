@@ -1,0 +1,443 @@
+//! Building blocks shared by the three records: people, organisations, codes, dates.
+
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+
+/// Declares a validated string newtype with serde (`try_from`/`into` String) and a schema.
+macro_rules! string_newtype {
+    ($(#[$m:meta])* $name:ident, $check:expr, $pattern:expr, $desc:expr) => {
+        $(#[$m])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                let check: fn(&str) -> Result<(), String> = $check;
+                check(&s).map(|()| $name(s))
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = String;
+            fn try_from(s: &str) -> Result<Self, String> {
+                $name::try_from(s.to_string())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!({"type": "string", "pattern": $pattern, "description": $desc})
+            }
+        }
+    };
+}
+
+string_newtype!(
+    /// A 10-digit NHS number. The shape is enforced here; the Modulus 11 check digit is
+    /// reported by the translators as a warning (test data often fails it).
+    NhsNumber,
+    |s| {
+        if s.len() == 10 && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(())
+        } else {
+            Err("an NHS number is exactly 10 digits, with no spaces".into())
+        }
+    },
+    "^[0-9]{10}$",
+    "NHS number: 10 digits, no spaces"
+);
+
+impl NhsNumber {
+    /// Whether the Modulus 11 check digit is right.
+    pub fn checksum_ok(&self) -> bool {
+        let d: Vec<u32> = self.0.bytes().map(|b| (b - b'0') as u32).collect();
+        let sum: u32 = d[..9]
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * (10 - i as u32))
+            .sum();
+        let check = 11 - sum % 11;
+        match check {
+            11 => d[9] == 0,
+            10 => false,
+            c => d[9] == c,
+        }
+    }
+}
+
+string_newtype!(
+    /// A FHIR `date`: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+    FhirDate,
+    |s| match check_date(s)? {
+        n if n == s.len() => Ok(()),
+        _ => Err(format!("'{s}' is not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD): a date has no time")),
+    },
+    r"^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$",
+    "FHIR date: YYYY, YYYY-MM or YYYY-MM-DD"
+);
+
+string_newtype!(
+    /// A FHIR `dateTime`: a date, or a full date and time with a time zone
+    /// (`2024-08-20T11:30:00+00:00`, fractional seconds allowed).
+    FhirDateTime,
+    check_date_time,
+    r"^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?$",
+    "FHIR dateTime: a date, or date and time with time zone"
+);
+
+/// Check `YYYY[-MM[-DD]]`, including days per month; returns the length consumed.
+fn check_date(s: &str) -> Result<usize, String> {
+    let bad = || format!("'{s}' is not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)");
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let part = b.get(r)?;
+        part.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| std::str::from_utf8(part).ok()?.parse().ok())?
+    };
+    let year = num(0..4).ok_or_else(bad)?;
+    if b.len() == 4 {
+        return Ok(4);
+    }
+    if b.get(4) != Some(&b'-') {
+        return Err(bad());
+    }
+    let month = num(5..7).filter(|m| (1..=12).contains(m)).ok_or_else(bad)?;
+    if b.len() == 7 {
+        return Ok(7);
+    }
+    if b.get(7) != Some(&b'-') {
+        return Err(bad());
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    num(8..10)
+        .filter(|d| (1..=days).contains(d))
+        .ok_or_else(bad)?;
+    if b.len() == 10 || b.get(10) == Some(&b'T') {
+        Ok(10)
+    } else {
+        Err(bad())
+    }
+}
+
+fn check_date_time(s: &str) -> Result<(), String> {
+    let n = check_date(s).map_err(|_| format!("'{s}' is not a FHIR dateTime"))?;
+    if n == s.len() {
+        return Ok(());
+    }
+    let bad = || {
+        format!("'{s}' is not a FHIR dateTime: a time needs hh:mm:ss and a time zone (Z or +hh:mm)")
+    };
+    if n != 10 {
+        return Err(bad());
+    }
+    let t = &s.as_bytes()[11..];
+    let two = |i: usize, max: u32| -> bool {
+        t.get(i..i + 2)
+            .filter(|p| p.iter().all(u8::is_ascii_digit))
+            .and_then(|p| std::str::from_utf8(p).ok()?.parse::<u32>().ok())
+            .is_some_and(|v| v <= max)
+    };
+    if !(two(0, 23)
+        && t.get(2) == Some(&b':')
+        && two(3, 59)
+        && t.get(5) == Some(&b':')
+        && two(6, 60))
+    {
+        return Err(bad());
+    }
+    let mut i = 8;
+    if t.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while t.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return Err(bad());
+        }
+    }
+    match t.get(i..) {
+        Some(b"Z") => Ok(()),
+        Some(z) if z.len() == 6 && matches!(z[0], b'+' | b'-') && z[3] == b':' => {
+            let zz = &t[i + 1..];
+            let ok = |j: usize, max: u32| {
+                std::str::from_utf8(&zz[j..j + 2])
+                    .ok()
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .is_some_and(|v| v <= max)
+            };
+            if ok(0, 14) && ok(3, 59) {
+                Ok(())
+            } else {
+                Err(bad())
+            }
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// A business identifier: a namespace URI and a value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Identifier {
+    /// Namespace URI, e.g. `https://fhir.nhs.uk/Id/nhs-number` or the sending system's own.
+    pub system: String,
+    pub value: String,
+}
+
+/// A concept: a code where one is known (SNOMED CT by default), free text otherwise.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Concept {
+    /// Code system URI; defaults to SNOMED CT when `code` is given without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
+    /// Free text, as the person or professional put it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+pub const SNOMED: &str = "http://snomed.info/sct";
+
+impl Concept {
+    pub fn text(t: impl Into<String>) -> Concept {
+        Concept {
+            text: Some(t.into()),
+            ..Concept::default()
+        }
+    }
+
+    pub fn snomed(code: &str, display: &str) -> Concept {
+        Concept {
+            system: Some(SNOMED.into()),
+            code: Some(code.into()),
+            display: Some(display.into()),
+            text: None,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.code.is_none() && self.text.is_none() && self.display.is_none()
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HumanName {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prefix: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub given: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Gender {
+    Male,
+    Female,
+    Other,
+    Unknown,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Address {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub district: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postcode: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContactSystem {
+    Phone,
+    Email,
+    Sms,
+    Other,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContactUse {
+    Home,
+    Work,
+    Mobile,
+    Temp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContactPoint {
+    pub system: ContactSystem,
+    pub value: String,
+    #[serde(default, rename = "use", skip_serializing_if = "Option::is_none")]
+    pub use_: Option<ContactUse>,
+}
+
+/// A language, as a BCP 47 tag (`en`, `pl`, `pa-IN`, `bfi` for British Sign Language).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Language {
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
+}
+
+/// The person referred.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Person {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nhs_number: Option<NhsNumber>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<HumanName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<FhirDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gender: Option<Gender>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub telecom: Vec<ContactPoint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_language: Option<Language>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpreter_required: Option<bool>,
+    /// Accessibility needs and reasonable adjustments, in plain words
+    /// ("wheelchair user", "large print letters").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accessibility_needs: Vec<String>,
+}
+
+/// An organisation, identified by its ODS code where it has one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Organisation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ods_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// A professional: GP, link worker, nurse…
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Practitioner {
+    /// SDS user id (`https://fhir.nhs.uk/Id/sds-user-id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sds_user_id: Option<String>,
+    /// SDS role profile id (`https://fhir.nhs.uk/Id/sds-role-profile-id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sds_role_profile_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<HumanName>,
+    /// Job role, e.g. SNOMED 62247001 "General practitioner" or SDS R9815.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Concept>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<Organisation>,
+}
+
+/// A service a person is referred or connected to: the SP link-worker service, or a VCSE
+/// activity provider. Identified by NHS DoS id and/or Open Referral UK service id.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Service {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dos_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oruk_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<Organisation>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Period {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<FhirDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<FhirDateTime>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nhs_number_check_digit() {
+        assert!(NhsNumber::try_from("9434765919").unwrap().checksum_ok());
+        assert!(!NhsNumber::try_from("9434765918").unwrap().checksum_ok());
+        assert!(NhsNumber::try_from("943 476 5919").is_err());
+    }
+
+    #[test]
+    fn dates_and_date_times() {
+        for ok in [
+            "2024",
+            "2024-02",
+            "2024-02-29",
+            "2024-02-29T23:59:60Z",
+            "2024-08-20T11:30:00.8185338+00:00",
+        ] {
+            assert!(FhirDateTime::try_from(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "2023-02-29",
+            "2024-13",
+            "24-01-01",
+            "2024-01-01T10:00",
+            "2024-01-01T10:00:00",
+            "2024-01-01T25:00:00Z",
+            "2024-01-01T10:00:00+15:00",
+        ] {
+            assert!(FhirDateTime::try_from(bad).is_err(), "{bad}");
+        }
+        assert!(FhirDate::try_from("2024-01-01T10:00:00Z").is_err());
+    }
+}

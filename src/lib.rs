@@ -12,3 +12,4 @@ pub mod canonical;
 pub mod domain;
 pub mod issue;
 pub mod json;
+pub mod translate;

@@ -1,0 +1,386 @@
+//! CarePlan ⇄ FHIR CarePlan + Goal; activities point at the HealthcareServices they use.
+
+use crate::canonical::{self as c, profile};
+use crate::domain::{
+    Activity, ActivityStatus, CarePlan, CarePlanStatus, Concept, Goal, GoalStatus, Person, Service,
+};
+use crate::issue::Issue;
+use crate::json::Json;
+
+use super::read::{Reader, resource_type};
+use super::write::{
+    BundleKind, Package, WriteOptions, concept, full_url, identifier, identifier_reference, period,
+    reference, sp_message_header, token,
+};
+use super::{Translated, find_focus, record_identifier};
+
+/// Identifier system of goals: the value is `<care plan identifier value>/<goal id>`.
+pub const GOAL_SYSTEM: &str = "https://spfhir.org/fhir/Id/careplan-goal";
+
+macro_rules! code_table {
+    ($name:ident, $from:ident, $ty:ty, [$($v:ident => $s:literal),+ $(,)?]) => {
+        pub fn $name(v: $ty) -> &'static str {
+            match v { $(<$ty>::$v => $s),+ }
+        }
+        fn $from(s: &str) -> Option<$ty> {
+            match s { $($s => Some(<$ty>::$v),)+ _ => None }
+        }
+    };
+}
+
+code_table!(status_code, status_from, CarePlanStatus, [Draft => "draft", Active => "active", OnHold => "on-hold",
+    Revoked => "revoked", Completed => "completed", EnteredInError => "entered-in-error", Unknown => "unknown"]);
+code_table!(goal_status_code, goal_status_from, GoalStatus, [Proposed => "proposed", Planned => "planned",
+    Accepted => "accepted", Active => "active", OnHold => "on-hold", Completed => "completed", Cancelled => "cancelled",
+    EnteredInError => "entered-in-error", Rejected => "rejected"]);
+code_table!(activity_status_code, activity_status_from, ActivityStatus, [NotStarted => "not-started",
+    Scheduled => "scheduled", InProgress => "in-progress", OnHold => "on-hold", Completed => "completed",
+    Cancelled => "cancelled", Stopped => "stopped", Unknown => "unknown", EnteredInError => "entered-in-error"]);
+
+/// CarePlan → FHIR Bundle.
+pub fn to_fhir(cp: &CarePlan, opts: &WriteOptions) -> Result<Translated, Vec<Issue>> {
+    let key = token(&cp.identifier);
+    let mut errors = Vec::new();
+    for (i, a) in cp.activities.iter().enumerate() {
+        for (j, g) in a.goals.iter().enumerate() {
+            if !cp.goals.iter().any(|goal| goal.id == *g) {
+                errors.push(
+                    Issue::error(
+                        "value",
+                        "TRANSLATE_UNKNOWN_GOAL",
+                        format!("activity names goal '{g}', which is not in goals"),
+                    )
+                    .at(format!("activities[{i}].goals[{j}]")),
+                );
+            }
+        }
+    }
+    for (i, g) in cp.goals.iter().enumerate() {
+        if cp.goals[..i].iter().any(|o| o.id == g.id) {
+            errors.push(
+                Issue::error(
+                    "value",
+                    "TRANSLATE_DUPLICATE_GOAL",
+                    format!("goal id '{}' is used twice", g.id),
+                )
+                .at(format!("goals[{i}].id")),
+            );
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut pkg = Package::new();
+    let cp_url = full_url(&format!("CarePlan|{key}"));
+    pkg.add(cp_url.clone(), Json::obj(), None);
+    let patient = pkg.patient(&cp.person, &key);
+    let author = cp
+        .link_worker
+        .as_ref()
+        .map(|p| pkg.practitioner_role(p, &key));
+    let goal_urls: Vec<String> = cp
+        .goals
+        .iter()
+        .map(|g| {
+            let goal = Json::obj()
+                .with("resourceType", "Goal")
+                .with(
+                    "identifier",
+                    Json::arr().item(identifier(
+                        GOAL_SYSTEM,
+                        &format!("{}/{}", cp.identifier.value, g.id),
+                    )),
+                )
+                .with("lifecycleStatus", goal_status_code(g.status))
+                .with("description", concept(&g.description))
+                .with("subject", reference(&patient))
+                .with_opt(
+                    "target",
+                    g.target_date
+                        .as_ref()
+                        .map(|d| Json::arr().item(Json::obj().with("dueDate", d.as_str()))),
+                );
+            pkg.add(full_url(&format!("Goal|{key}|{}", g.id)), goal, None)
+        })
+        .collect();
+    let activities: Vec<Json> = cp
+        .activities
+        .iter()
+        .map(|a| {
+            let service = a.service.as_ref().map(|s| pkg.service(s, &key));
+            let goals = a
+                .goals
+                .iter()
+                .filter_map(|g| {
+                    cp.goals
+                        .iter()
+                        .position(|goal| goal.id == *g)
+                        .map(|i| reference(&goal_urls[i]))
+                })
+                .collect();
+            Json::obj().with(
+                "detail",
+                Json::obj()
+                    .with("code", concept(&a.description))
+                    .with_list("goal", goals)
+                    .with("status", activity_status_code(a.status))
+                    .with_opt("scheduledPeriod", a.period.as_ref().map(period))
+                    .with_opt(
+                        "performer",
+                        service.as_deref().map(|s| Json::arr().item(reference(s))),
+                    ),
+            )
+        })
+        .collect();
+    let review = cp.review_date.as_ref().map(|d| {
+        Json::arr().item(
+            Json::obj()
+                .with("url", profile::EXT_REVIEW_DATE)
+                .with("valueDate", d.as_str()),
+        )
+    });
+    let plan = Json::obj()
+        .with("resourceType", "CarePlan")
+        .with(
+            "meta",
+            Json::obj().with("profile", Json::arr().item(profile::CAREPLAN)),
+        )
+        .with_opt("extension", review)
+        .with(
+            "identifier",
+            Json::arr().item(identifier(&cp.identifier.system, &cp.identifier.value)),
+        )
+        .with_opt(
+            "basedOn",
+            cp.referral
+                .as_ref()
+                .map(|r| Json::arr().item(identifier_reference("ServiceRequest", r))),
+        )
+        .with("status", status_code(cp.status))
+        .with("intent", "plan")
+        .with_opt("description", cp.what_matters.as_deref())
+        .with("subject", reference(&patient))
+        .with_opt("period", cp.period.as_ref().map(period))
+        .with_opt("created", cp.created.as_ref().map(|d| d.as_str()))
+        .with_opt("author", author.as_deref().map(reference))
+        .with_list("goal", goal_urls.iter().map(|u| reference(u)).collect())
+        .with_list("activity", activities);
+    pkg.set(&cp_url, plan, None);
+    let fhir = match opts.bundle {
+        BundleKind::Message => {
+            let source = cp
+                .link_worker
+                .as_ref()
+                .and_then(|p| p.organisation.as_ref())
+                .and_then(|o| o.ods_code.as_ref())
+                .map(|o| format!("{}|{o}", c::ODS_ORGANISATION))
+                .unwrap_or_else(|| cp.identifier.system.clone());
+            pkg.into_message(
+                &key,
+                sp_message_header("careplan-notification", &source, &cp_url),
+                &opts.timestamp(),
+            )
+        }
+        BundleKind::Transaction => {
+            pkg.into_transaction(&cp_url, &format!("identifier={key}"), &opts.timestamp())
+        }
+    };
+    Ok(Translated {
+        fhir,
+        issues: Vec::new(),
+    })
+}
+
+/// FHIR (a Bundle or a lone CarePlan) → CarePlan.
+pub fn to_domain(root: &Json) -> Result<(CarePlan, Vec<Issue>), Vec<Issue>> {
+    let mut rd = Reader::new(root);
+    let index = find_focus(&mut rd, "CarePlan")?;
+    let (plan, path) = rd.visit(index);
+    let identifier = record_identifier(&mut rd, plan, &path);
+    let status = rd.code(plan, "status", &path, status_from);
+    rd.consume(plan.get("intent"));
+    let what_matters = rd.string(plan, "description");
+    let person = match rd.follow(
+        plan.get("subject"),
+        &format!("{path}.subject"),
+        "the patient",
+    ) {
+        Some((patient, ppath)) => rd.person(patient, &ppath),
+        None => Person::default(),
+    };
+    let mut referral = None;
+    if let Some(b) = rd.list(plan, "basedOn").first() {
+        if let Some(id) = b.get("identifier").and_then(|id| rd.identifier(id)) {
+            rd.consume(b.get("type"));
+            rd.consume_if_done(b.get("identifier"));
+            referral = Some(id);
+        } else if let Some(i) = rd.resolve(b) {
+            let (sr, srpath) = rd.visit(i);
+            if resource_type(sr) == "ServiceRequest" {
+                rd.consume(Some(b));
+                referral = Some(record_identifier(&mut rd, sr, &srpath));
+            }
+        }
+        rd.consume_if_done(Some(b));
+        rd.consume_if_done(plan.get("basedOn"));
+    }
+    let plan_period = plan
+        .get("period")
+        .map(|p| rd.period(p, &format!("{path}.period")));
+    let created = rd.date_time(plan, "created", &path);
+    let link_worker = rd
+        .follow(
+            plan.get("author"),
+            &format!("{path}.author"),
+            "the link worker",
+        )
+        .map(|(res, apath)| rd.practitioner(res, &apath));
+    let mut review_date = None;
+    for e in rd.list(plan, "extension") {
+        if e.get("url").and_then(Json::as_str) == Some(profile::EXT_REVIEW_DATE) {
+            review_date = rd.date(e, "valueDate", &format!("{path}.extension"));
+            rd.consume(e.get("url"));
+            rd.consume_if_done(Some(e));
+        }
+    }
+    rd.consume_if_done(plan.get("extension"));
+
+    // Goals, in CarePlan.goal order; remember which resource each came from.
+    let mut goals: Vec<Goal> = Vec::new();
+    let mut goal_index: Vec<usize> = Vec::new();
+    let prefix = format!("{}/", identifier.value);
+    for (n, g) in rd.list(plan, "goal").iter().enumerate() {
+        let Some(i) = rd.resolve(g) else { continue };
+        let (goal, gpath) = rd.visit(i);
+        if resource_type(goal) != "Goal" {
+            continue;
+        }
+        rd.consume(Some(g));
+        let id = rd
+            .identifier_value(goal, GOAL_SYSTEM)
+            .map(|v| v.strip_prefix(&prefix).map(str::to_string).unwrap_or(v))
+            .unwrap_or_else(|| format!("goal-{}", n + 1));
+        let status = rd
+            .code(goal, "lifecycleStatus", &gpath, goal_status_from)
+            .unwrap_or(GoalStatus::Active);
+        let description = goal
+            .get("description")
+            .map(|d| rd.concept(d))
+            .unwrap_or_default();
+        rd.consume_if_done(goal.get("description"));
+        rd.consume(goal.get("subject"));
+        let target_date = rd.list(goal, "target").first().and_then(|t| {
+            let d = rd.date(t, "dueDate", &format!("{gpath}.target[0]"));
+            rd.consume_if_done(Some(t));
+            d
+        });
+        rd.consume_if_done(goal.get("target"));
+        goals.push(Goal {
+            id,
+            description,
+            status,
+            target_date,
+        });
+        goal_index.push(i);
+    }
+    rd.consume_if_done(plan.get("goal"));
+
+    let mut activities = Vec::new();
+    for (n, act) in rd.list(plan, "activity").iter().enumerate() {
+        let apath = format!("{path}.activity[{n}]");
+        let Some(detail) = act.get("detail") else {
+            continue;
+        };
+        let dpath = format!("{apath}.detail");
+        let mut description = detail
+            .get("code")
+            .map(|cc| rd.concept(cc))
+            .unwrap_or_default();
+        rd.consume_if_done(detail.get("code"));
+        if let Some(text) = rd.string(detail, "description") {
+            if description.is_empty() {
+                description = Concept::text(text);
+            } else if description.text.is_none() {
+                description.text = Some(text);
+            }
+        }
+        let status = rd
+            .code(detail, "status", &dpath, activity_status_from)
+            .unwrap_or(ActivityStatus::Unknown);
+        let period = detail
+            .get("scheduledPeriod")
+            .map(|p| rd.period(p, &format!("{dpath}.scheduledPeriod")));
+        rd.consume_if_done(detail.get("scheduledPeriod"));
+        let service = rd.list(detail, "performer").first().and_then(|p| {
+            rd.follow(
+                Some(p),
+                &format!("{dpath}.performer[0]"),
+                "the activity's service",
+            )
+            .map(|(res, spath)| match resource_type(res) {
+                "HealthcareService" => rd.service(res, &spath),
+                _ => Service {
+                    organisation: rd.practitioner(res, &spath).organisation,
+                    ..Service::default()
+                },
+            })
+        });
+        rd.consume_if_done(detail.get("performer"));
+        let mut goal_ids = Vec::new();
+        for g in rd.list(detail, "goal") {
+            if let Some(pos) = rd
+                .resolve(g)
+                .and_then(|i| goal_index.iter().position(|&gi| gi == i))
+            {
+                goal_ids.push(goals[pos].id.clone());
+                rd.consume(Some(g));
+            }
+        }
+        rd.consume_if_done(detail.get("goal"));
+        rd.consume_if_done(Some(detail));
+        rd.consume_if_done(Some(act));
+        activities.push(Activity {
+            description,
+            status,
+            service,
+            goals: goal_ids,
+            period,
+        });
+    }
+    rd.consume_if_done(plan.get("activity"));
+
+    if let Some(&(mh, _)) = rd.all_of("MessageHeader").first() {
+        let (header, _) = rd.visit(mh);
+        for key in ["eventCoding", "focus", "source"] {
+            rd.consume(header.get(key));
+        }
+    }
+    let mut errors: Vec<Issue> = rd.issues.iter().filter(|i| i.is_error()).cloned().collect();
+    if plan.get("status").is_none() {
+        errors.push(
+            Issue::error(
+                "required",
+                "TRANSLATE_MISSING",
+                "CarePlan.status is missing",
+            )
+            .at(format!("{path}.status")),
+        );
+    }
+    let Some(status) = status.filter(|_| errors.is_empty()) else {
+        return Err(errors);
+    };
+    let cp = CarePlan {
+        identifier,
+        status,
+        person,
+        referral,
+        what_matters,
+        goals,
+        activities,
+        review_date,
+        link_worker,
+        period: plan_period,
+        created,
+    };
+    Ok((cp, rd.finish()))
+}

@@ -1,0 +1,151 @@
+//! Domain ⇄ FHIR R4 translation.
+//!
+//! - [`referral`]: Referral ⇄ ServiceRequest (+ Patient, PractitionerRole, Organization,
+//!   HealthcareService, Consent, Flag) in a BaRS-shaped message Bundle or a transaction.
+//! - [`careplan`]: CarePlan ⇄ CarePlan + Goal, activities pointing at HealthcareServices.
+//! - [`outcome`]: OutcomeResponse ⇄ QuestionnaireResponse against our Questionnaires.
+//!
+//! Invariants: domain → FHIR is deterministic (same record and timestamp, same bytes) and
+//! lossless for everything the domain holds; FHIR → domain never drops anything silently
+//! (see [`read`]). Neither direction does I/O or logs.
+
+pub mod careplan;
+pub mod outcome;
+pub mod read;
+pub mod referral;
+pub mod write;
+
+use crate::domain::{Identifier, RecordKind};
+use crate::issue::Issue;
+use crate::json::Json;
+
+pub use write::{BundleKind, WriteOptions};
+
+/// FHIR produced from a domain record, with any warnings.
+#[derive(Debug)]
+pub struct Translated {
+    pub fhir: Json,
+    pub issues: Vec<Issue>,
+}
+
+/// Identifier system used when a resource has no business identifier: the value is then the
+/// resource's own URI (its fullUrl, or `Type/id`), per RFC 3986.
+pub const URI_SYSTEM: &str = "urn:ietf:rfc:3986";
+
+/// Find the record's main resource: a message Bundle's focus, the only resource of `kind`
+/// in another Bundle, or the input itself.
+pub(crate) fn find_focus(rd: &mut read::Reader<'_>, kind: &str) -> Result<usize, Vec<Issue>> {
+    if let Some(&(mh_index, mh)) = rd.all_of("MessageHeader").first()
+        && let Some(focus) = mh
+            .get("focus")
+            .and_then(Json::as_array)
+            .and_then(|f| f.first())
+        && let Some(i) = rd.resolve(focus)
+        && read::resource_type(rd.root_entry(i)) == kind
+    {
+        let _ = mh_index;
+        return Ok(i);
+    }
+    let all = rd.all_of(kind);
+    match all.as_slice() {
+        [(i, _)] => Ok(*i),
+        [] => {
+            let found = read::resource_type(rd.root());
+            Err(vec![Issue::error(
+                "not-found",
+                "TRANSLATE_NO_RECORD",
+                format!("expected a {kind} (or a Bundle holding one), found {}", if found.is_empty() { "no resourceType" } else { found }),
+            )
+            .at(if found.is_empty() { "$this".to_string() } else { found.to_string() })])
+        }
+        many => Err(vec![Issue::error(
+            "not-supported",
+            "TRANSLATE_MANY_RECORDS",
+            format!("the Bundle holds {} {kind} resources and no MessageHeader focus says which is the record; send one record per Bundle", many.len()),
+        )
+        .at("Bundle.entry")]),
+    }
+}
+
+/// The record's business identifier: its first `identifier` with system and value, else its
+/// resource URI (with a warning).
+pub(crate) fn record_identifier<'a>(
+    rd: &mut read::Reader<'a>,
+    res: &'a Json,
+    path: &str,
+) -> Identifier {
+    let ids = rd.list(res, "identifier");
+    if let Some(id) = ids.iter().find_map(|id| rd.identifier(id).map(|i| (id, i))) {
+        rd.consume_if_done(Some(id.0));
+        rd.consume_if_done(res.get("identifier"));
+        return id.1;
+    }
+    let uri = rd.full_url_of(res).map(str::to_string).unwrap_or_else(|| {
+        format!(
+            "{}/{}",
+            read::resource_type(res),
+            res.get("id").and_then(Json::as_str).unwrap_or("unknown")
+        )
+    });
+    rd.issues.push(
+        Issue::warning(
+            "informational",
+            "TRANSLATE_NO_IDENTIFIER",
+            "the record has no business identifier (system and value); it is identified by its resource URI instead",
+        )
+        .at(format!("{path}.identifier")),
+    );
+    Identifier {
+        system: URI_SYSTEM.into(),
+        value: uri,
+    }
+}
+
+/// FHIR JSON of a domain record given as JSON (the CLI's and server's entry point).
+pub fn domain_json_to_fhir(
+    kind: RecordKind,
+    domain: &str,
+    opts: &WriteOptions,
+) -> Result<Translated, Vec<Issue>> {
+    fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Vec<Issue>> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let mut issue = Issue::error("structure", "DOMAIN_INVALID", inner.to_string());
+            if path != "." {
+                issue = issue.at(path);
+            }
+            if inner.line() > 0 {
+                issue.line_col = Some(crate::json::LineCol {
+                    line: inner.line() as u32,
+                    col: inner.column() as u32,
+                });
+            }
+            vec![issue]
+        })
+    }
+    match kind {
+        RecordKind::Referral => referral::to_fhir(&parse(domain)?, opts),
+        RecordKind::Careplan => careplan::to_fhir(&parse(domain)?, opts),
+        RecordKind::Outcome => outcome::to_fhir(&parse(domain)?, opts),
+    }
+}
+
+/// Domain JSON (pretty) of a FHIR payload, with the warnings of what did not map.
+pub fn fhir_to_domain_json(
+    kind: RecordKind,
+    fhir: &Json,
+) -> Result<(serde_json::Value, Vec<Issue>), Vec<Issue>> {
+    fn out<T: serde::Serialize>(
+        r: Result<(T, Vec<Issue>), Vec<Issue>>,
+    ) -> Result<(serde_json::Value, Vec<Issue>), Vec<Issue>> {
+        let (t, issues) = r?;
+        Ok((serde_json::to_value(&t).unwrap_or_default(), issues))
+    }
+    match kind {
+        RecordKind::Referral => out(referral::to_domain(fhir)),
+        RecordKind::Careplan => out(careplan::to_domain(fhir)),
+        RecordKind::Outcome => out(outcome::to_domain(fhir)),
+    }
+}

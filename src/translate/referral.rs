@@ -1,0 +1,700 @@
+//! Referral ⇄ ServiceRequest, packaged as a BaRS-shaped message Bundle or a transaction.
+
+use crate::canonical::{self as c, codesystem, profile};
+use crate::domain::{
+    Consent, ConsentPurpose, Organisation, Person, Priority, Referral, ReferralStatus, Referrer,
+    RiskCategory, RiskFlag, Service,
+};
+use crate::issue::Issue;
+use crate::json::Json;
+
+use super::read::{Reader, resource_type};
+use super::write::{
+    BundleKind, Package, WriteOptions, codeable, coding, concept, full_url, identifier, reference,
+    token,
+};
+use super::{Translated, find_focus, record_identifier};
+
+pub fn status_code(s: ReferralStatus) -> &'static str {
+    match s {
+        ReferralStatus::Draft => "draft",
+        ReferralStatus::Active => "active",
+        ReferralStatus::OnHold => "on-hold",
+        ReferralStatus::Revoked => "revoked",
+        ReferralStatus::Completed => "completed",
+        ReferralStatus::EnteredInError => "entered-in-error",
+        ReferralStatus::Unknown => "unknown",
+    }
+}
+
+fn status_from(s: &str) -> Option<ReferralStatus> {
+    use ReferralStatus::*;
+    [
+        Draft,
+        Active,
+        OnHold,
+        Revoked,
+        Completed,
+        EnteredInError,
+        Unknown,
+    ]
+    .into_iter()
+    .find(|v| status_code(*v) == s)
+}
+
+fn priority_code(p: Priority) -> &'static str {
+    match p {
+        Priority::Routine => "routine",
+        Priority::Urgent => "urgent",
+        Priority::Asap => "asap",
+        Priority::Stat => "stat",
+    }
+}
+
+fn risk_code(r: RiskCategory) -> (&'static str, &'static str) {
+    match r {
+        RiskCategory::Safeguarding => ("SG", "Safeguarding Concern"),
+        RiskCategory::StaffSafety => ("SS", "Scene Safety"),
+        RiskCategory::InfectionRisk => ("IR", "Infection Risk"),
+        RiskCategory::Other => ("API", "Additional Patient Information"),
+    }
+}
+
+const REASONABLE_ADJUSTMENT: (&str, &str) = ("RA", "Reasonable Adjustment");
+
+pub fn purpose_code(p: ConsentPurpose) -> &'static str {
+    match p {
+        ConsentPurpose::DirectCare => "direct-care",
+        ConsentPurpose::SocialPrescribing => "social-prescribing",
+        ConsentPurpose::OutcomeReporting => "outcome-reporting",
+        ConsentPurpose::Research => "research",
+    }
+}
+
+fn purpose_from(code: &str) -> Option<ConsentPurpose> {
+    use ConsentPurpose::*;
+    [DirectCare, SocialPrescribing, OutcomeReporting, Research]
+        .into_iter()
+        .find(|p| purpose_code(*p) == code)
+}
+
+/// The MessageHeader endpoint naming a DoS service (BaRS form `system|value`).
+fn dos_endpoint(id: &str) -> String {
+    format!("{}|{id}", c::DOS_SERVICE)
+}
+
+fn source_endpoint(r: &Referrer) -> Option<String> {
+    r.dos_id.as_deref().map(dos_endpoint).or_else(|| {
+        r.organisation
+            .ods_code
+            .as_ref()
+            .map(|o| format!("{}|{o}", c::ODS_ORGANISATION))
+    })
+}
+
+fn destination_endpoint(s: &Service) -> Option<String> {
+    s.dos_id.as_deref().map(dos_endpoint).or_else(|| {
+        s.oruk_id
+            .as_ref()
+            .map(|o| format!("{}|{o}", c::ORUK_SERVICE))
+    })
+}
+
+/// Referral → FHIR Bundle.
+pub fn to_fhir(r: &Referral, opts: &WriteOptions) -> Result<Translated, Vec<Issue>> {
+    let key = token(&r.identifier);
+    let mut issues = Vec::new();
+    if let Some(n) = &r.person.nhs_number
+        && !n.checksum_ok()
+    {
+        issues.push(
+            Issue::warning(
+                "value",
+                "TRANSLATE_NHS_NUMBER_CHECKSUM",
+                "the NHS number fails its Modulus 11 check digit",
+            )
+            .at("person.nhsNumber"),
+        );
+    }
+    let (source, destination) = (
+        source_endpoint(&r.referrer),
+        r.service.as_ref().and_then(destination_endpoint),
+    );
+    if opts.bundle == BundleKind::Message {
+        let mut errors = Vec::new();
+        if source.is_none() {
+            errors.push(Issue::error("required", "TRANSLATE_NO_SOURCE_ENDPOINT",
+                "a message Bundle needs the sender's endpoint: give referrer.dosId or referrer.organisation.odsCode").at("referrer"));
+        }
+        if destination.is_none() {
+            errors.push(Issue::error("required", "TRANSLATE_NO_DESTINATION",
+                "a message Bundle needs the receiving service: give service.dosId or service.orukId").at("service"));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+    }
+
+    let mut pkg = Package::new();
+    let sr_url = full_url(&format!("ServiceRequest|{key}"));
+    // The ServiceRequest goes first among the entries (right after the MessageHeader).
+    pkg.add(sr_url.clone(), Json::obj(), None);
+    let patient = pkg.patient(&r.person, &key);
+    let referrer_org = pkg.organisation(&r.referrer.organisation, &format!("{key}|referrer-org"));
+    let requester = match &r.referrer.practitioner {
+        Some(p) => {
+            let mut p = p.clone();
+            p.organisation
+                .get_or_insert_with(|| r.referrer.organisation.clone());
+            pkg.practitioner_role(&p, &key)
+        }
+        None => referrer_org.clone(),
+    };
+    let service = r.service.as_ref().map(|s| pkg.service(s, &key));
+    let mut supporting = Vec::new();
+    for (i, consent) in r.consent.iter().enumerate() {
+        let res = consent_resource(consent, &patient, &mut pkg, &key);
+        supporting.push(reference(&pkg.add(
+            full_url(&format!("Consent|{key}|{i}")),
+            res,
+            None,
+        )));
+    }
+    let flags = r
+        .risks
+        .iter()
+        .map(|f| (risk_code(f.category), f.description.as_str()))
+        .chain(
+            r.person
+                .accessibility_needs
+                .iter()
+                .map(|n| (REASONABLE_ADJUSTMENT, n.as_str())),
+        );
+    for (i, ((code, display), text)) in flags.enumerate() {
+        let flag = Json::obj()
+            .with("resourceType", "Flag")
+            .with("status", "active")
+            .with(
+                "category",
+                Json::arr().item(codeable(c::BARS_FLAG_CATEGORY, code, Some(display))),
+            )
+            .with("code", Json::obj().with("text", text))
+            .with("subject", reference(&patient));
+        supporting.push(reference(&pkg.add(
+            full_url(&format!("Flag|{key}|{i}")),
+            flag,
+            None,
+        )));
+    }
+
+    let sr = Json::obj()
+        .with("resourceType", "ServiceRequest")
+        .with(
+            "meta",
+            Json::obj().with("profile", Json::arr().item(profile::REFERRAL)),
+        )
+        .with(
+            "identifier",
+            Json::arr().item(identifier(&r.identifier.system, &r.identifier.value)),
+        )
+        .with("status", status_code(r.status))
+        .with("intent", "plan")
+        .with(
+            "category",
+            Json::arr().item(codeable(
+                c::BARS_SR_CATEGORY,
+                "referral",
+                Some("Transfer of Care"),
+            )),
+        )
+        .with("priority", priority_code(r.priority))
+        .with(
+            "code",
+            codeable(c::SNOMED, c::SP_REFERRAL_CODE, Some(c::SP_REFERRAL_DISPLAY)),
+        )
+        .with("subject", reference(&patient))
+        .with("authoredOn", r.date.as_str())
+        .with("requester", reference(&requester))
+        .with_opt(
+            "performer",
+            service.as_deref().map(|s| Json::arr().item(reference(s))),
+        )
+        .with_list("reasonCode", r.needs.iter().map(concept).collect())
+        .with_list("supportingInfo", supporting)
+        .with_opt(
+            "note",
+            r.notes
+                .as_deref()
+                .map(|n| Json::arr().item(Json::obj().with("text", n))),
+        );
+    pkg.set(&sr_url, sr, None);
+    let fhir = match opts.bundle {
+        BundleKind::Message => {
+            let reason = match r.status {
+                ReferralStatus::EnteredInError => "delete",
+                ReferralStatus::Revoked | ReferralStatus::OnHold | ReferralStatus::Completed => {
+                    "update"
+                }
+                _ => "new",
+            };
+            let receiver = r
+                .service
+                .as_ref()
+                .and_then(|s| s.organisation.as_ref())
+                .map(|o| pkg.organisation(o, &format!("{key}|receiver")));
+            let header = Json::obj()
+                .with("resourceType", "MessageHeader")
+                .with(
+                    "meta",
+                    Json::obj().with("profile", Json::arr().item(c::BARS_MESSAGE_HEADER_PROFILE)),
+                )
+                .with(
+                    "eventCoding",
+                    coding(c::BARS_MESSAGE_EVENTS, "servicerequest-request", None),
+                )
+                .with(
+                    "destination",
+                    Json::arr().item(
+                        Json::obj()
+                            .with("endpoint", destination.unwrap_or_default())
+                            .with_opt("receiver", receiver.as_deref().map(reference)),
+                    ),
+                )
+                .with("sender", reference(&referrer_org))
+                .with(
+                    "source",
+                    Json::obj().with("endpoint", source.unwrap_or_default()),
+                )
+                .with("reason", codeable(c::BARS_MESSAGE_REASON, reason, None))
+                .with("focus", Json::arr().item(reference(&sr_url)))
+                .with("definition", c::BARS_REFERRAL_DEFINITION);
+            pkg.into_message(&key, header, &opts.timestamp())
+        }
+        BundleKind::Transaction => {
+            pkg.into_transaction(&sr_url, &format!("identifier={key}"), &opts.timestamp())
+        }
+    };
+    Ok(Translated { fhir, issues })
+}
+
+fn consent_resource(consent: &Consent, patient: &str, pkg: &mut Package, key: &str) -> Json {
+    let mut category = Json::arr().item(codeable(
+        codesystem::CONSENT_PURPOSE,
+        purpose_code(consent.purpose),
+        None,
+    ));
+    if consent.purpose == ConsentPurpose::DirectCare {
+        category = category.item(codeable(
+            c::BARS_CONSENT_CATEGORY,
+            "DRC",
+            Some("Direct Care"),
+        ));
+    }
+    let actors: Vec<Json> = consent
+        .shared_with
+        .iter()
+        .map(|o| {
+            let url = pkg.organisation(o, &format!("{key}|consent-actor"));
+            Json::obj()
+                .with(
+                    "role",
+                    codeable(
+                        "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                        "IRCP",
+                        Some("information recipient"),
+                    ),
+                )
+                .with("reference", reference(&url))
+        })
+        .collect();
+    let opt = if consent.given { "OPTIN" } else { "OPTOUT" };
+    Json::obj()
+        .with("resourceType", "Consent")
+        .with("status", "active")
+        .with("scope", codeable(c::CONSENT_SCOPE, "patient-privacy", None))
+        .with("category", category)
+        .with("patient", reference(patient))
+        .with_opt("dateTime", consent.date.as_ref().map(|d| d.as_str()))
+        .with(
+            "policyRule",
+            codeable(
+                "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                opt,
+                None,
+            ),
+        )
+        .with(
+            "provision",
+            Json::obj()
+                .with("type", if consent.given { "permit" } else { "deny" })
+                .with_list("actor", actors)
+                .with(
+                    "purpose",
+                    Json::arr().item(coding(
+                        codesystem::CONSENT_PURPOSE,
+                        purpose_code(consent.purpose),
+                        None,
+                    )),
+                ),
+        )
+}
+
+/// FHIR (a Bundle or a lone ServiceRequest) → Referral.
+pub fn to_domain(root: &Json) -> Result<(Referral, Vec<Issue>), Vec<Issue>> {
+    let mut rd = Reader::new(root);
+    let sr_index = find_focus(&mut rd, "ServiceRequest")?;
+    let (sr, path) = rd.visit(sr_index);
+    let identifier = record_identifier(&mut rd, sr, &path);
+    let status = rd.code(sr, "status", &path, status_from);
+    rd.consume(sr.get("intent"));
+    for (i, cat) in rd.list(sr, "category").iter().enumerate() {
+        let _ = i;
+        for coding in rd.list(cat, "coding") {
+            if coding.get("system").and_then(Json::as_str) == Some(c::BARS_SR_CATEGORY) {
+                rd.consume(Some(coding));
+            }
+        }
+        rd.consume_if_done(cat.get("coding"));
+        rd.consume_if_done(Some(cat));
+    }
+    rd.consume_if_done(sr.get("category"));
+    if let Some(code) = sr.get("code") {
+        let is_sp = rd.list(code, "coding").iter().any(|cd| {
+            cd.get("system").and_then(Json::as_str) == Some(c::SNOMED)
+                && cd.get("code").and_then(Json::as_str) == Some(c::SP_REFERRAL_CODE)
+        });
+        if is_sp {
+            rd.consume(Some(code));
+        }
+    }
+    let priority = rd
+        .code(sr, "priority", &path, |p| match p {
+            "routine" => Some(Priority::Routine),
+            "urgent" => Some(Priority::Urgent),
+            "asap" => Some(Priority::Asap),
+            "stat" => Some(Priority::Stat),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let date = rd.date_time(sr, "authoredOn", &path);
+
+    let mut person = Person::default();
+    let mut patient_full_url = None;
+    if let Some((patient, ppath)) =
+        rd.follow(sr.get("subject"), &format!("{path}.subject"), "the patient")
+    {
+        person = rd.person(patient, &ppath);
+        patient_full_url = Some(ppath);
+    }
+    let _ = patient_full_url;
+
+    let mut referrer = Referrer::default();
+    if let Some((res, rpath)) = rd.follow(
+        sr.get("requester"),
+        &format!("{path}.requester"),
+        "the referrer",
+    ) {
+        let mut p = rd.practitioner(res, &rpath);
+        referrer.organisation = p.organisation.take().unwrap_or_default();
+        if resource_type(res) != "Organization" {
+            referrer.practitioner = Some(p);
+        }
+    }
+
+    let needs = rd
+        .list(sr, "reasonCode")
+        .iter()
+        .map(|cc| {
+            let cn = rd.concept(cc);
+            rd.consume_if_done(Some(cc));
+            cn
+        })
+        .collect::<Vec<_>>();
+    rd.consume_if_done(sr.get("reasonCode"));
+    let notes = rd.list(sr, "note").first().and_then(|n| {
+        let t = rd.string(n, "text");
+        rd.consume_if_done(Some(n));
+        t
+    });
+    rd.consume_if_done(sr.get("note"));
+
+    let mut service = None;
+    if let Some(perf) = rd.list(sr, "performer").first() {
+        if let Some((res, spath)) =
+            rd.follow(Some(perf), &format!("{path}.performer[0]"), "the service")
+        {
+            service = Some(match resource_type(res) {
+                "HealthcareService" => rd.service(res, &spath),
+                _ => Service {
+                    organisation: Some(
+                        rd.practitioner(res, &spath)
+                            .organisation
+                            .unwrap_or_default(),
+                    ),
+                    ..Service::default()
+                },
+            });
+        }
+        rd.consume_if_done(sr.get("performer"));
+    }
+
+    // Consents and Flags: those the ServiceRequest points at, and any others in the message.
+    let mut consent = Vec::new();
+    let mut risks = Vec::new();
+    for info in rd.list(sr, "supportingInfo") {
+        if let Some(i) = rd.resolve(info) {
+            let kind = resource_type(rd.root_entry(i));
+            if kind == "Consent" || kind == "Flag" {
+                rd.consume(Some(info));
+            }
+        }
+    }
+    rd.consume_if_done(sr.get("supportingInfo"));
+    for (i, _) in rd.all_of("Consent") {
+        let (res, cpath) = rd.visit(i);
+        if let Some(cn) = read_consent(&mut rd, res, &cpath) {
+            consent.push(cn);
+        }
+    }
+    for (i, _) in rd.all_of("Flag") {
+        let (res, fpath) = rd.visit(i);
+        read_flag(
+            &mut rd,
+            res,
+            &fpath,
+            &mut risks,
+            &mut person.accessibility_needs,
+        );
+    }
+
+    let mut referral_service = service;
+    if let Some((mh_index, _)) = rd.all_of("MessageHeader").first().copied() {
+        let (mh, mpath) = rd.visit(mh_index);
+        read_referral_header(&mut rd, mh, &mpath, &mut referrer, &mut referral_service);
+    }
+
+    let mut errors: Vec<Issue> = rd.issues.iter().filter(|i| i.is_error()).cloned().collect();
+    if status.is_none() && sr.get("status").is_none() {
+        errors.push(
+            Issue::error(
+                "required",
+                "TRANSLATE_MISSING",
+                "ServiceRequest.status is missing",
+            )
+            .at(format!("{path}.status")),
+        );
+    }
+    if date.is_none() && sr.get("authoredOn").is_none() {
+        errors.push(
+            Issue::error(
+                "required",
+                "TRANSLATE_MISSING",
+                "ServiceRequest.authoredOn is missing: the referral date is required",
+            )
+            .at(format!("{path}.authoredOn")),
+        );
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let (Some(status), Some(date)) = (status, date) else {
+        return Err(rd.finish());
+    };
+    let referral = Referral {
+        identifier,
+        status,
+        date,
+        priority,
+        person,
+        referrer,
+        needs,
+        notes,
+        consent,
+        risks,
+        service: referral_service,
+    };
+    Ok((referral, rd.finish()))
+}
+
+fn read_consent<'a>(rd: &mut Reader<'a>, res: &'a Json, path: &str) -> Option<Consent> {
+    rd.consume(res.get("status"));
+    rd.consume(res.get("scope"));
+    rd.consume(res.get("patient"));
+    rd.consume(res.get("policyRule"));
+    let mut purpose = None;
+    for cat in rd.list(res, "category") {
+        for cd in rd.list(cat, "coding") {
+            let system = cd.get("system").and_then(Json::as_str);
+            let code = cd.get("code").and_then(Json::as_str).unwrap_or_default();
+            if system == Some(codesystem::CONSENT_PURPOSE) {
+                purpose = purpose.or(purpose_from(code));
+                rd.consume(Some(cd));
+            } else if system == Some(c::BARS_CONSENT_CATEGORY) && code == "DRC" {
+                purpose = purpose.or(Some(ConsentPurpose::DirectCare));
+                rd.consume(Some(cd));
+            }
+        }
+        rd.consume_if_done(cat.get("coding"));
+        rd.consume_if_done(Some(cat));
+    }
+    rd.consume_if_done(res.get("category"));
+    let date = rd.date_time(res, "dateTime", path);
+    let mut given = true;
+    let mut shared_with = Vec::new();
+    if let Some(prov) = res.get("provision") {
+        given = rd.str(prov, "type") != Some("deny");
+        for (i, actor) in rd.list(prov, "actor").iter().enumerate() {
+            rd.consume(actor.get("role"));
+            if let Some((org, _)) = rd.follow(
+                actor.get("reference"),
+                &format!("{path}.provision.actor[{i}].reference"),
+                "the consent's recipient",
+            ) {
+                shared_with.push(rd.organisation(org));
+            }
+            rd.consume_if_done(Some(actor));
+        }
+        rd.consume_if_done(prov.get("actor"));
+        for cd in rd.list(prov, "purpose") {
+            if cd.get("system").and_then(Json::as_str) == Some(codesystem::CONSENT_PURPOSE)
+                && let Some(p) = cd.get("code").and_then(Json::as_str).and_then(purpose_from)
+            {
+                purpose = Some(p);
+                rd.consume(Some(cd));
+            }
+        }
+        rd.consume_if_done(prov.get("purpose"));
+        rd.consume_if_done(Some(prov));
+    } else if let Some(rule) = res
+        .get("policyRule")
+        .and_then(|p| p.get("coding"))
+        .and_then(Json::as_array)
+        .and_then(|c| c.first())
+    {
+        given = rule.get("code").and_then(Json::as_str) != Some("OPTOUT");
+    }
+    Some(Consent {
+        given,
+        date,
+        purpose: purpose.unwrap_or(ConsentPurpose::DirectCare),
+        shared_with,
+    })
+}
+
+fn read_flag<'a>(
+    rd: &mut Reader<'a>,
+    res: &'a Json,
+    path: &str,
+    risks: &mut Vec<RiskFlag>,
+    needs: &mut Vec<String>,
+) {
+    let _ = path;
+    let category = rd
+        .list(res, "category")
+        .iter()
+        .flat_map(|cat| rd.list(cat, "coding"))
+        .find(|cd| cd.get("system").and_then(Json::as_str) == Some(c::BARS_FLAG_CATEGORY));
+    let Some(cat_coding) = category else { return };
+    let code = cat_coding
+        .get("code")
+        .and_then(Json::as_str)
+        .unwrap_or_default();
+    let text = res.get("code").and_then(|cc| {
+        cc.get("text").and_then(Json::as_str).or_else(|| {
+            cc.get("coding")
+                .and_then(Json::as_array)
+                .and_then(|c| c.first())
+                .and_then(|c| c.get("display"))
+                .and_then(Json::as_str)
+        })
+    });
+    let Some(text) = text else { return };
+    let category = match code {
+        "SG" => Some(RiskCategory::Safeguarding),
+        "SS" => Some(RiskCategory::StaffSafety),
+        "IR" => Some(RiskCategory::InfectionRisk),
+        "API" => Some(RiskCategory::Other),
+        _ => None,
+    };
+    match (code, category) {
+        ("RA", _) => needs.push(text.to_string()),
+        (_, Some(category)) => risks.push(RiskFlag {
+            category,
+            description: text.to_string(),
+        }),
+        _ => return,
+    }
+    rd.consume(res.get("category"));
+    if res.get("code").and_then(|c| c.get("text")).is_some() {
+        rd.consume(res.get("code").and_then(|c| c.get("text")));
+        rd.consume_if_done(res.get("code"));
+    }
+    rd.consume(res.get("status"));
+    rd.consume(res.get("subject"));
+}
+
+fn read_referral_header<'a>(
+    rd: &mut Reader<'a>,
+    mh: &'a Json,
+    _path: &str,
+    referrer: &mut Referrer,
+    service: &mut Option<Service>,
+) {
+    for key in ["eventCoding", "reason", "focus", "definition", "sender"] {
+        rd.consume(mh.get(key));
+    }
+    if let Some(src) = mh.get("source") {
+        let endpoint = src
+            .get("endpoint")
+            .and_then(Json::as_str)
+            .unwrap_or_default();
+        if let Some(dos) = endpoint
+            .strip_prefix(c::DOS_SERVICE)
+            .and_then(|e| e.strip_prefix('|'))
+        {
+            referrer.dos_id = Some(dos.to_string());
+            rd.consume(src.get("endpoint"));
+        } else if Some(endpoint) == source_endpoint(referrer).as_deref() {
+            rd.consume(src.get("endpoint"));
+        }
+        rd.consume_if_done(Some(src));
+    }
+    for d in rd.list(mh, "destination") {
+        let endpoint = d.get("endpoint").and_then(Json::as_str);
+        if endpoint.is_some()
+            && endpoint == service.as_ref().and_then(destination_endpoint).as_deref()
+        {
+            rd.consume(d.get("endpoint"));
+        } else if let Some(dos) = endpoint
+            .and_then(|e| e.strip_prefix(c::DOS_SERVICE))
+            .and_then(|e| e.strip_prefix('|'))
+        {
+            let s = service.get_or_insert_with(Service::default);
+            if s.dos_id.is_none() {
+                s.dos_id = Some(dos.to_string());
+                rd.consume(d.get("endpoint"));
+            }
+        }
+        if let Some(receiver) = d.get("receiver") {
+            let same = rd.resolve(receiver).map(|i| rd.root_entry(i)).map(|o| {
+                let ods = o
+                    .get("identifier")
+                    .and_then(Json::as_array)
+                    .and_then(|ids| ids.first())
+                    .and_then(|i| i.get("value"))
+                    .and_then(Json::as_str);
+                service
+                    .as_ref()
+                    .and_then(|s| s.organisation.as_ref())
+                    .and_then(|o| o.ods_code.as_deref())
+                    == ods
+            });
+            if same == Some(true) {
+                rd.consume(Some(receiver));
+            }
+        }
+        rd.consume_if_done(Some(d));
+    }
+    rd.consume_if_done(mh.get("destination"));
+    let _ = Organisation::default;
+}

@@ -1,0 +1,461 @@
+//! Domain → FHIR building blocks shared by the three translations: resources for people,
+//! organisations and services, data types, and Bundle packaging.
+//!
+//! Ids are deterministic (UUID v5 of a natural key such as the NHS number or ODS code), so
+//! translating the same record twice gives the same Bundle: retries stay idempotent and the
+//! same organisation named twice becomes one entry.
+
+use std::sync::LazyLock;
+
+use uuid::Uuid;
+
+use crate::canonical::{self as c, codesystem, profile};
+use crate::domain::{
+    Address, Concept, ContactPoint, ContactSystem, ContactUse, Gender, HumanName, Identifier,
+    Organisation, Period, Person, Practitioner, Service,
+};
+use crate::json::Json;
+
+/// How records are packaged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum BundleKind {
+    /// A BaRS-shaped message Bundle (MessageHeader first), for `$process-message`.
+    #[default]
+    Message,
+    /// A transaction Bundle with conditional creates, for a FHIR server.
+    Transaction,
+}
+
+/// Options for domain → FHIR.
+#[derive(Clone, Debug, Default)]
+pub struct WriteOptions {
+    pub bundle: BundleKind,
+    /// `Bundle.timestamp`; the current time when `None`.
+    pub timestamp: Option<String>,
+}
+
+impl WriteOptions {
+    pub fn timestamp(&self) -> String {
+        self.timestamp.clone().unwrap_or_else(|| {
+            humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+        })
+    }
+}
+
+static NAMESPACE: LazyLock<Uuid> =
+    LazyLock::new(|| Uuid::new_v5(&Uuid::NAMESPACE_URL, c::BASE.as_bytes()));
+
+/// `urn:uuid:` of a natural key.
+pub fn full_url(key: &str) -> String {
+    format!("urn:uuid:{}", Uuid::new_v5(&NAMESPACE, key.as_bytes()))
+}
+
+pub fn reference(full_url: &str) -> Json {
+    Json::obj().with("reference", full_url)
+}
+
+/// A logical reference by business identifier.
+pub fn identifier_reference(kind: &str, id: &Identifier) -> Json {
+    Json::obj()
+        .with("type", kind)
+        .with("identifier", identifier(&id.system, &id.value))
+}
+
+pub fn identifier(system: &str, value: &str) -> Json {
+    Json::obj().with("system", system).with("value", value)
+}
+
+pub fn coding(system: &str, code: &str, display: Option<&str>) -> Json {
+    Json::obj()
+        .with("system", system)
+        .with("code", code)
+        .with_opt("display", display)
+}
+
+pub fn codeable(system: &str, code: &str, display: Option<&str>) -> Json {
+    Json::obj().with("coding", Json::arr().item(coding(system, code, display)))
+}
+
+/// A domain concept as a CodeableConcept (SNOMED CT when no system is named).
+pub fn concept(cn: &Concept) -> Json {
+    let coding = cn.code.as_deref().map(|code| {
+        let system = cn.system.as_deref().unwrap_or(c::SNOMED);
+        Json::arr().item(coding(system, code, cn.display.as_deref()))
+    });
+    let display_only = match (&cn.code, &cn.display) {
+        (None, Some(d)) => Some(Json::arr().item(Json::obj().with("display", d.as_str()))),
+        _ => None,
+    };
+    Json::obj()
+        .with_opt("coding", coding.or(display_only))
+        .with_opt("text", cn.text.as_deref())
+}
+
+pub fn period(p: &Period) -> Json {
+    Json::obj()
+        .with_opt("start", p.start.as_ref().map(|d| d.as_str()))
+        .with_opt("end", p.end.as_ref().map(|d| d.as_str()))
+}
+
+fn strings(items: &[String]) -> Vec<Json> {
+    items.iter().map(Json::from).collect()
+}
+
+pub fn human_name(n: &HumanName) -> Json {
+    Json::obj()
+        .with("use", "official")
+        .with_opt("family", n.family.as_deref())
+        .with_list("given", strings(&n.given))
+        .with_list("prefix", strings(&n.prefix))
+}
+
+fn address(a: &Address) -> Json {
+    Json::obj()
+        .with("use", "home")
+        .with_list("line", strings(&a.lines))
+        .with_opt("city", a.city.as_deref())
+        .with_opt("district", a.district.as_deref())
+        .with_opt("postalCode", a.postcode.as_deref())
+}
+
+fn contact_point(t: &ContactPoint) -> Json {
+    let system = match t.system {
+        ContactSystem::Phone => "phone",
+        ContactSystem::Email => "email",
+        ContactSystem::Sms => "sms",
+        ContactSystem::Other => "other",
+    };
+    let use_ = t.use_.map(|u| match u {
+        ContactUse::Home => "home",
+        ContactUse::Work => "work",
+        ContactUse::Mobile => "mobile",
+        ContactUse::Temp => "temp",
+    });
+    Json::obj()
+        .with("system", system)
+        .with("value", t.value.as_str())
+        .with_opt("use", use_)
+}
+
+pub fn gender_code(g: Gender) -> &'static str {
+    match g {
+        Gender::Male => "male",
+        Gender::Female => "female",
+        Gender::Other => "other",
+        Gender::Unknown => "unknown",
+    }
+}
+
+/// Collects a Bundle's entries, once each by fullUrl.
+pub struct Package {
+    entries: Vec<(String, Json, Option<String>)>,
+}
+
+impl Package {
+    pub fn new() -> Package {
+        Package {
+            entries: Vec::new(),
+        }
+    }
+
+    /// Add a resource under `full_url`; `if_none_exist` is the conditional-create query used
+    /// in transaction Bundles (e.g. `identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919`).
+    /// A second resource with the same fullUrl is the same thing and is not added again.
+    pub fn add(
+        &mut self,
+        full_url: String,
+        resource: Json,
+        if_none_exist: Option<String>,
+    ) -> String {
+        if !self.entries.iter().any(|(u, _, _)| *u == full_url) {
+            self.entries
+                .push((full_url.clone(), resource, if_none_exist));
+        }
+        full_url
+    }
+
+    /// Put `resource` under `full_url`, replacing what an earlier [`Package::add`] reserved
+    /// (so a record can take the first slot before the resources it references exist).
+    pub fn set(&mut self, full_url: &str, resource: Json, if_none_exist: Option<String>) {
+        match self.entries.iter_mut().find(|(u, _, _)| u == full_url) {
+            Some(e) => {
+                e.1 = resource;
+                e.2 = if_none_exist;
+            }
+            None => self
+                .entries
+                .push((full_url.to_string(), resource, if_none_exist)),
+        }
+    }
+
+    /// The Patient for `person`; keyed by NHS number, else by the record it came with.
+    pub fn patient(&mut self, person: &Person, record_key: &str) -> String {
+        let key = match &person.nhs_number {
+            Some(n) => format!("Patient|{}|{}", c::NHS_NUMBER, n),
+            None => format!("Patient|{record_key}"),
+        };
+        let mut ext = Vec::new();
+        if let Some(flag) = person.interpreter_required {
+            ext.push(
+                Json::obj()
+                    .with("url", c::EXT_INTERPRETER_REQUIRED)
+                    .with("valueBoolean", flag),
+            );
+        }
+        let communication = person.preferred_language.as_ref().map(|l| {
+            Json::arr().item(
+                Json::obj()
+                    .with(
+                        "language",
+                        codeable(c::BCP47, &l.code, l.display.as_deref()),
+                    )
+                    .with("preferred", true),
+            )
+        });
+        let resource = Json::obj()
+            .with("resourceType", "Patient")
+            .with(
+                "meta",
+                Json::obj().with("profile", Json::arr().item(profile::UKCORE_PATIENT)),
+            )
+            .with_list("extension", ext)
+            .with_opt(
+                "identifier",
+                person
+                    .nhs_number
+                    .as_ref()
+                    .map(|n| Json::arr().item(identifier(c::NHS_NUMBER, n.as_str()))),
+            )
+            .with_opt(
+                "name",
+                person
+                    .name
+                    .as_ref()
+                    .map(|n| Json::arr().item(human_name(n))),
+            )
+            .with_list(
+                "telecom",
+                person.telecom.iter().map(contact_point).collect(),
+            )
+            .with_opt("gender", person.gender.map(gender_code))
+            .with_opt("birthDate", person.birth_date.as_ref().map(|d| d.as_str()))
+            .with_opt(
+                "address",
+                person
+                    .address
+                    .as_ref()
+                    .map(|a| Json::arr().item(address(a))),
+            )
+            .with_opt("communication", communication);
+        let cond = person
+            .nhs_number
+            .as_ref()
+            .map(|n| format!("identifier={}|{}", c::NHS_NUMBER, n));
+        self.add(full_url(&key), resource, cond)
+    }
+
+    /// The Organization for `org`; keyed by ODS code, else by name, else by `fallback`.
+    pub fn organisation(&mut self, org: &Organisation, fallback: &str) -> String {
+        let key = match (&org.ods_code, &org.name) {
+            (Some(ods), _) => format!("Organization|{}|{ods}", c::ODS_ORGANISATION),
+            (None, Some(name)) => format!("Organization|name|{name}"),
+            _ => format!("Organization|{fallback}"),
+        };
+        let resource = Json::obj()
+            .with("resourceType", "Organization")
+            .with_opt(
+                "identifier",
+                org.ods_code
+                    .as_ref()
+                    .map(|o| Json::arr().item(identifier(c::ODS_ORGANISATION, o))),
+            )
+            .with_opt("name", org.name.as_deref());
+        let cond = org
+            .ods_code
+            .as_ref()
+            .map(|o| format!("identifier={}|{o}", c::ODS_ORGANISATION));
+        self.add(full_url(&key), resource, cond)
+    }
+
+    /// Practitioner + PractitionerRole (+ Organization); returns the PractitionerRole's fullUrl.
+    pub fn practitioner_role(&mut self, p: &Practitioner, record_key: &str) -> String {
+        let prac_key = match &p.sds_user_id {
+            Some(id) => format!("Practitioner|{}|{id}", c::SDS_USER),
+            None => format!("Practitioner|{record_key}"),
+        };
+        let practitioner = Json::obj()
+            .with("resourceType", "Practitioner")
+            .with_opt(
+                "identifier",
+                p.sds_user_id
+                    .as_ref()
+                    .map(|v| Json::arr().item(identifier(c::SDS_USER, v))),
+            )
+            .with_opt(
+                "name",
+                p.name.as_ref().map(|n| Json::arr().item(human_name(n))),
+            );
+        let cond = p
+            .sds_user_id
+            .as_ref()
+            .map(|v| format!("identifier={}|{v}", c::SDS_USER));
+        let prac_url = self.add(full_url(&prac_key), practitioner, cond);
+        let org_url = p
+            .organisation
+            .as_ref()
+            .map(|o| self.organisation(o, &format!("{record_key}|practitioner-org")));
+        let role_key = match &p.sds_role_profile_id {
+            Some(id) => format!("PractitionerRole|{}|{id}", c::SDS_ROLE_PROFILE),
+            None => format!(
+                "PractitionerRole|{prac_key}|{}",
+                org_url.as_deref().unwrap_or("")
+            ),
+        };
+        let role = Json::obj()
+            .with("resourceType", "PractitionerRole")
+            .with_opt(
+                "identifier",
+                p.sds_role_profile_id
+                    .as_ref()
+                    .map(|v| Json::arr().item(identifier(c::SDS_ROLE_PROFILE, v))),
+            )
+            .with("practitioner", reference(&prac_url))
+            .with_opt("organization", org_url.as_deref().map(reference))
+            .with_opt(
+                "code",
+                p.role.as_ref().map(|r| Json::arr().item(concept(r))),
+            );
+        let cond = p
+            .sds_role_profile_id
+            .as_ref()
+            .map(|v| format!("identifier={}|{v}", c::SDS_ROLE_PROFILE));
+        self.add(full_url(&role_key), role, cond)
+    }
+
+    /// The HealthcareService (+ Organization) for `s`.
+    pub fn service(&mut self, s: &Service, record_key: &str) -> String {
+        let key = match (&s.dos_id, &s.oruk_id, &s.name) {
+            (Some(d), _, _) => format!("HealthcareService|{}|{d}", c::DOS_SERVICE),
+            (None, Some(o), _) => format!("HealthcareService|{}|{o}", c::ORUK_SERVICE),
+            (None, None, Some(n)) => format!("HealthcareService|name|{n}"),
+            _ => format!("HealthcareService|{record_key}"),
+        };
+        let org_url = s
+            .organisation
+            .as_ref()
+            .map(|o| self.organisation(o, &format!("{key}|provider")));
+        let mut ids = Vec::new();
+        if let Some(d) = &s.dos_id {
+            ids.push(identifier(c::DOS_SERVICE, d));
+        }
+        if let Some(o) = &s.oruk_id {
+            ids.push(identifier(c::ORUK_SERVICE, o));
+        }
+        let cond = s
+            .dos_id
+            .as_ref()
+            .map(|d| format!("identifier={}|{d}", c::DOS_SERVICE))
+            .or_else(|| {
+                s.oruk_id
+                    .as_ref()
+                    .map(|o| format!("identifier={}|{o}", c::ORUK_SERVICE))
+            });
+        let resource = Json::obj()
+            .with("resourceType", "HealthcareService")
+            .with_list("identifier", ids)
+            .with_opt("providedBy", org_url.as_deref().map(reference))
+            .with_opt("name", s.name.as_deref());
+        self.add(full_url(&key), resource, cond)
+    }
+
+    /// Package as a message Bundle: `header` (a MessageHeader) goes first.
+    pub fn into_message(self, bundle_key: &str, header: Json, timestamp: &str) -> Json {
+        let header_url = full_url(&format!("MessageHeader|{bundle_key}|{timestamp}"));
+        let mut entries = vec![entry(&header_url, header, None)];
+        entries.extend(self.entries.into_iter().map(|(u, r, _)| entry(&u, r, None)));
+        Json::obj()
+            .with("resourceType", "Bundle")
+            .with(
+                "id",
+                uuid_of(&full_url(&format!("Bundle|{bundle_key}|{timestamp}"))),
+            )
+            .with(
+                "meta",
+                Json::obj().with(
+                    "profile",
+                    Json::arr()
+                        .item(c::BARS_BUNDLE_PROFILE)
+                        .item(profile::MESSAGE_BUNDLE),
+                ),
+            )
+            .with("type", "message")
+            .with("timestamp", timestamp)
+            .with("entry", Json::from(entries))
+    }
+
+    /// Package as a transaction Bundle. The record (`main_url`, found by its identifier
+    /// `main_query`) is a conditional update; everything else a conditional create.
+    pub fn into_transaction(self, main_url: &str, main_query: &str, timestamp: &str) -> Json {
+        let entries = self
+            .entries
+            .into_iter()
+            .map(|(u, r, cond)| {
+                let kind = r
+                    .get("resourceType")
+                    .and_then(Json::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let request = if u == main_url {
+                    Json::obj()
+                        .with("method", "PUT")
+                        .with("url", format!("{kind}?{main_query}"))
+                } else {
+                    Json::obj()
+                        .with("method", "POST")
+                        .with("url", kind.as_str())
+                        .with_opt("ifNoneExist", cond)
+                };
+                entry(&u, r, Some(request))
+            })
+            .collect::<Vec<_>>();
+        Json::obj()
+            .with("resourceType", "Bundle")
+            .with("type", "transaction")
+            .with("timestamp", timestamp)
+            .with("entry", Json::from(entries))
+    }
+}
+
+impl Default for Package {
+    fn default() -> Self {
+        Package::new()
+    }
+}
+
+fn entry(url: &str, resource: Json, request: Option<Json>) -> Json {
+    Json::obj()
+        .with("fullUrl", url)
+        .with("resource", resource)
+        .with_opt("request", request)
+}
+
+fn uuid_of(urn: &str) -> String {
+    urn.trim_start_matches("urn:uuid:").to_string()
+}
+
+/// A MessageHeader for one of spfhir's own events (care plan / outcome notifications).
+pub fn sp_message_header(event: &str, source_endpoint: &str, focus: &str) -> Json {
+    Json::obj()
+        .with("resourceType", "MessageHeader")
+        .with(
+            "eventCoding",
+            coding(codesystem::MESSAGE_EVENTS, event, None),
+        )
+        .with("source", Json::obj().with("endpoint", source_endpoint))
+        .with("focus", Json::arr().item(reference(focus)))
+}
+
+/// `system|value` of an identifier, as used in search queries and keys.
+pub fn token(id: &Identifier) -> String {
+    format!("{}|{}", id.system, id.value)
+}

@@ -9,6 +9,7 @@
 //! - [`cli`]: the `spfhir` command line, a thin front end over the above.
 
 pub mod canonical;
+pub mod cli;
 pub mod domain;
 pub mod issue;
 pub mod json;

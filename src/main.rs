@@ -1,1 +1,6 @@
-fn main() {}
+use clap::Parser;
+
+fn main() {
+    let cli = spfhir::cli::Cli::parse();
+    std::process::exit(spfhir::cli::run(cli));
+}

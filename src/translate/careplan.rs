@@ -12,7 +12,7 @@ use super::write::{
     BundleKind, Package, WriteOptions, concept, full_url, identifier, identifier_reference, period,
     reference, sp_message_header, token,
 };
-use super::{Translated, find_focus, record_identifier};
+use super::{Translated, find_focus, read_sp_header, record_identifier};
 
 /// Identifier system of goals: the value is `<care plan identifier value>/<goal id>`.
 pub const GOAL_SYSTEM: &str = "https://spfhir.org/fhir/Id/careplan-goal";
@@ -349,12 +349,7 @@ pub fn to_domain(root: &Json) -> Result<(CarePlan, Vec<Issue>), Vec<Issue>> {
     }
     rd.consume_if_done(plan.get("activity"));
 
-    if let Some(&(mh, _)) = rd.all_of("MessageHeader").first() {
-        let (header, _) = rd.visit(mh);
-        for key in ["eventCoding", "focus", "source"] {
-            rd.consume(header.get(key));
-        }
-    }
+    read_sp_header(&mut rd);
     let mut errors: Vec<Issue> = rd.issues.iter().filter(|i| i.is_error()).cloned().collect();
     if plan.get("status").is_none() {
         errors.push(

@@ -101,6 +101,17 @@ pub(crate) fn record_identifier<'a>(
     }
 }
 
+/// Consume the MessageHeader that spfhir's own care plan and outcome messages carry (see
+/// [`write::sp_message_header`]); anything else in it is reported as not mapped.
+pub(crate) fn read_sp_header(rd: &mut read::Reader<'_>) {
+    if let Some(&(mh, _)) = rd.all_of("MessageHeader").first() {
+        let (header, _) = rd.visit(mh);
+        for key in ["eventCoding", "focus", "source"] {
+            rd.consume(header.get(key));
+        }
+    }
+}
+
 /// FHIR JSON of a domain record given as JSON (the CLI's and server's entry point).
 pub fn domain_json_to_fhir(
     kind: RecordKind,

@@ -15,7 +15,7 @@ use super::write::{
     BundleKind, Package, WriteOptions, coding, full_url, identifier, identifier_reference,
     reference, sp_message_header, token,
 };
-use super::{Translated, find_focus, record_identifier};
+use super::{Translated, find_focus, read_sp_header, record_identifier};
 
 pub fn status_code(s: OutcomeStatus) -> &'static str {
     match s {
@@ -238,6 +238,7 @@ pub fn to_domain(root: &Json) -> Result<(OutcomeResponse, Vec<Issue>), Vec<Issue
         Timepoint::Other
     });
 
+    read_sp_header(&mut rd);
     let mut answers = Vec::new();
     let mut given = Scores::default();
     read_items(&mut rd, qr, &path, instrument, &mut answers, &mut given);

@@ -1,0 +1,177 @@
+//! The `spfhir` command line: argument parsing and rendering only; the work is in the library.
+//!
+//! Exit codes: 0 all records OK (warnings allowed), 1 some record failed, 2 usage or I/O error.
+
+use std::io::{BufRead, Read, Write};
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::domain::{RecordKind, schema_json};
+use crate::issue::Issue;
+use crate::json::{LineIndex, parse};
+use crate::translate::{self, BundleKind, WriteOptions};
+
+#[derive(Parser, Debug)]
+#[command(name = "spfhir", version, about = "FHIR R4 adapter for social prescribing: translate, validate, serve")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Translate records between the domain model and FHIR R4.
+    Translate(TranslateArgs),
+    /// Print the JSON Schema of a domain record.
+    Schema {
+        #[arg(value_enum)]
+        kind: RecordKind,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Direction {
+    /// Domain JSON in, FHIR Bundle out.
+    Fhir,
+    /// FHIR (Bundle or resource) in, domain JSON out.
+    Domain,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TranslateArgs {
+    #[arg(long, value_enum)]
+    pub kind: RecordKind,
+    #[arg(long, value_enum)]
+    pub to: Direction,
+    /// Bundle type for --to fhir.
+    #[arg(long, value_enum, default_value_t = BundleKind::Message)]
+    pub bundle: BundleKind,
+    /// Bundle.timestamp to write (default: now). Fix it for reproducible output.
+    #[arg(long)]
+    pub timestamp: Option<String>,
+    /// Treat the input as NDJSON (one record per line). Implied by a .ndjson file name.
+    #[arg(long)]
+    pub ndjson: bool,
+    /// Input file; `-` or nothing for standard input.
+    pub file: Option<PathBuf>,
+}
+
+/// Run the CLI; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Schema { kind } => {
+            println!("{}", schema_json(kind));
+            0
+        }
+        Command::Translate(args) => translate_cmd(&args),
+    }
+}
+
+fn read_input(file: &Option<PathBuf>) -> Result<(String, String), String> {
+    match file.as_deref() {
+        None => read_stdin(),
+        Some(p) if p.as_os_str() == "-" => read_stdin(),
+        Some(p) => std::fs::read_to_string(p)
+            .map(|t| (p.display().to_string(), t))
+            .map_err(|e| format!("spfhir: cannot read {}: {e}", p.display())),
+    }
+}
+
+fn read_stdin() -> Result<(String, String), String> {
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text).map_err(|e| format!("spfhir: cannot read standard input: {e}"))?;
+    Ok(("<stdin>".into(), text))
+}
+
+/// One translated record: its output, or issues only.
+pub struct RecordResult {
+    pub output: Option<String>,
+    pub issues: Vec<Issue>,
+}
+
+/// Translate one record's text. `pretty` selects the output layout.
+pub fn translate_record(args: &TranslateArgs, text: &str, pretty: bool) -> RecordResult {
+    let opts = WriteOptions { bundle: args.bundle, timestamp: args.timestamp.clone() };
+    match args.to {
+        Direction::Fhir => match translate::domain_json_to_fhir(args.kind, text, &opts) {
+            Ok(t) => RecordResult { output: Some(if pretty { t.fhir.to_pretty() } else { t.fhir.to_compact() }), issues: t.issues },
+            Err(issues) => RecordResult { output: None, issues },
+        },
+        Direction::Domain => {
+            let tree = match parse(text) {
+                Ok(t) => t,
+                Err(e) => {
+                    let mut issue = Issue::error("structure", "JSON_SYNTAX", e.message.clone());
+                    issue.line_col = Some(e.line_col);
+                    return RecordResult { output: None, issues: vec![issue] };
+                }
+            };
+            let (output, mut issues) = match translate::fhir_to_domain_json(args.kind, &tree) {
+                Ok((v, issues)) => {
+                    let out = if pretty { serde_json::to_string_pretty(&v) } else { serde_json::to_string(&v) };
+                    (out.ok(), issues)
+                }
+                Err(issues) => (None, issues),
+            };
+            let index = LineIndex::new(text);
+            for i in &mut issues {
+                i.locate(&index, text);
+            }
+            RecordResult { output, issues }
+        }
+    }
+}
+
+fn translate_cmd(args: &TranslateArgs) -> i32 {
+    let (name, text) = match read_input(&args.file) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    let ndjson = args.ndjson || args.file.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e == "ndjson"));
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut failed = 0usize;
+    let mut total = 0usize;
+    if ndjson {
+        for (n, line) in text.as_bytes().lines().enumerate() {
+            let line = line.unwrap_or_default();
+            if line.trim().is_empty() {
+                continue;
+            }
+            total += 1;
+            let r = translate_record(args, &line, false);
+            for mut issue in r.issues.iter().cloned() {
+                // In NDJSON the line is the record's line; the column is within that line.
+                issue.line_col = Some(crate::json::LineCol { line: n as u32 + 1, col: issue.line_col.map_or(1, |lc| lc.col) });
+                eprintln!("{}", issue.render(&name));
+            }
+            match r.output {
+                Some(o) => {
+                    let _ = writeln!(out, "{o}");
+                }
+                None => failed += 1,
+            }
+        }
+    } else {
+        total = 1;
+        let r = translate_record(args, &text, true);
+        for issue in &r.issues {
+            eprintln!("{}", issue.render(&name));
+        }
+        match r.output {
+            Some(o) => {
+                let _ = writeln!(out, "{o}");
+            }
+            None => failed = 1,
+        }
+    }
+    let _ = out.flush();
+    if ndjson {
+        eprintln!("spfhir: {} of {total} records translated, {failed} failed", total - failed);
+    }
+    if failed > 0 { 1 } else { 0 }
+}

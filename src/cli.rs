@@ -13,7 +13,11 @@ use crate::json::{LineIndex, parse};
 use crate::translate::{self, BundleKind, WriteOptions};
 
 #[derive(Parser, Debug)]
-#[command(name = "spfhir", version, about = "FHIR R4 adapter for social prescribing: translate, validate, serve")]
+#[command(
+    name = "spfhir",
+    version,
+    about = "FHIR R4 adapter for social prescribing: translate, validate, serve"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -80,7 +84,9 @@ fn read_input(file: &Option<PathBuf>) -> Result<(String, String), String> {
 
 fn read_stdin() -> Result<(String, String), String> {
     let mut text = String::new();
-    std::io::stdin().read_to_string(&mut text).map_err(|e| format!("spfhir: cannot read standard input: {e}"))?;
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| format!("spfhir: cannot read standard input: {e}"))?;
     Ok(("<stdin>".into(), text))
 }
 
@@ -92,11 +98,24 @@ pub struct RecordResult {
 
 /// Translate one record's text. `pretty` selects the output layout.
 pub fn translate_record(args: &TranslateArgs, text: &str, pretty: bool) -> RecordResult {
-    let opts = WriteOptions { bundle: args.bundle, timestamp: args.timestamp.clone() };
+    let opts = WriteOptions {
+        bundle: args.bundle,
+        timestamp: args.timestamp.clone(),
+    };
     match args.to {
         Direction::Fhir => match translate::domain_json_to_fhir(args.kind, text, &opts) {
-            Ok(t) => RecordResult { output: Some(if pretty { t.fhir.to_pretty() } else { t.fhir.to_compact() }), issues: t.issues },
-            Err(issues) => RecordResult { output: None, issues },
+            Ok(t) => RecordResult {
+                output: Some(if pretty {
+                    t.fhir.to_pretty()
+                } else {
+                    t.fhir.to_compact()
+                }),
+                issues: t.issues,
+            },
+            Err(issues) => RecordResult {
+                output: None,
+                issues,
+            },
         },
         Direction::Domain => {
             let tree = match parse(text) {
@@ -104,12 +123,19 @@ pub fn translate_record(args: &TranslateArgs, text: &str, pretty: bool) -> Recor
                 Err(e) => {
                     let mut issue = Issue::error("structure", "JSON_SYNTAX", e.message.clone());
                     issue.line_col = Some(e.line_col);
-                    return RecordResult { output: None, issues: vec![issue] };
+                    return RecordResult {
+                        output: None,
+                        issues: vec![issue],
+                    };
                 }
             };
             let (output, mut issues) = match translate::fhir_to_domain_json(args.kind, &tree) {
                 Ok((v, issues)) => {
-                    let out = if pretty { serde_json::to_string_pretty(&v) } else { serde_json::to_string(&v) };
+                    let out = if pretty {
+                        serde_json::to_string_pretty(&v)
+                    } else {
+                        serde_json::to_string(&v)
+                    };
                     (out.ok(), issues)
                 }
                 Err(issues) => (None, issues),
@@ -131,7 +157,11 @@ fn translate_cmd(args: &TranslateArgs) -> i32 {
             return 2;
         }
     };
-    let ndjson = args.ndjson || args.file.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e == "ndjson"));
+    let ndjson = args.ndjson
+        || args
+            .file
+            .as_ref()
+            .is_some_and(|p| p.extension().is_some_and(|e| e == "ndjson"));
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failed = 0usize;
@@ -146,7 +176,10 @@ fn translate_cmd(args: &TranslateArgs) -> i32 {
             let r = translate_record(args, &line, false);
             for mut issue in r.issues.iter().cloned() {
                 // In NDJSON the line is the record's line; the column is within that line.
-                issue.line_col = Some(crate::json::LineCol { line: n as u32 + 1, col: issue.line_col.map_or(1, |lc| lc.col) });
+                issue.line_col = Some(crate::json::LineCol {
+                    line: n as u32 + 1,
+                    col: issue.line_col.map_or(1, |lc| lc.col),
+                });
                 eprintln!("{}", issue.render(&name));
             }
             match r.output {
@@ -171,7 +204,10 @@ fn translate_cmd(args: &TranslateArgs) -> i32 {
     }
     let _ = out.flush();
     if ndjson {
-        eprintln!("spfhir: {} of {total} records translated, {failed} failed", total - failed);
+        eprintln!(
+            "spfhir: {} of {total} records translated, {failed} failed",
+            total - failed
+        );
     }
     if failed > 0 { 1 } else { 0 }
 }

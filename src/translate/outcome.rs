@@ -175,6 +175,14 @@ pub fn to_domain(root: &Json) -> Result<(OutcomeResponse, Vec<Issue>), Vec<Issue
         .and_then(Json::as_str)
         .unwrap_or_default();
     let Some(instrument) = Instrument::from_questionnaire(canonical_ref) else {
+        if canonical_ref.is_empty() {
+            return Err(vec![Issue::error(
+                "required",
+                "TRANSLATE_NO_QUESTIONNAIRE",
+                "the QuestionnaireResponse does not name its questionnaire, so the instrument cannot be known",
+            )
+            .at(format!("{path}.questionnaire"))]);
+        }
         let known: Vec<String> = Instrument::ALL
             .iter()
             .map(|i| i.questionnaire_url())

@@ -534,6 +534,19 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// The DoS service id on the referrer's Organization (itself, or a PractitionerRole's).
+    pub fn referrer_dos_id(&mut self, res: &'a Json) -> Option<String> {
+        let org = match resource_type(res) {
+            "Organization" => Some(res),
+            "PractitionerRole" => res
+                .get("organization")
+                .and_then(|r| self.resolve(r))
+                .map(|i| self.root_entry(i)),
+            _ => None,
+        }?;
+        self.identifier_value(org, c::DOS_SERVICE)
+    }
+
     pub fn organisation(&mut self, org: &'a Json) -> Organisation {
         Organisation {
             ods_code: self.identifier_value(org, c::ODS_ORGANISATION),

@@ -140,7 +140,11 @@ pub fn to_fhir(r: &Referral, opts: &WriteOptions) -> Result<Translated, Vec<Issu
     // The ServiceRequest goes first among the entries (right after the MessageHeader).
     pkg.add(sr_url.clone(), Json::obj(), None);
     let patient = pkg.patient(&r.person, &key);
-    let referrer_org = pkg.organisation(&r.referrer.organisation, &format!("{key}|referrer-org"));
+    let referrer_org = pkg.organisation_with_service_id(
+        &r.referrer.organisation,
+        r.referrer.dos_id.as_deref(),
+        &format!("{key}|referrer-org"),
+    );
     let requester = match &r.referrer.practitioner {
         Some(p) => {
             let mut p = p.clone();
@@ -376,7 +380,25 @@ pub fn to_domain(root: &Json) -> Result<(Referral, Vec<Issue>), Vec<Issue>> {
             _ => None,
         })
         .unwrap_or_default();
-    let date = rd.date_time(sr, "authoredOn", &path);
+    let mut date = rd.date_time(sr, "authoredOn", &path);
+    if date.is_none() && sr.get("authoredOn").is_none() {
+        // BaRS messages often leave authoredOn out: fall back to when the message was sent.
+        let sent = rd
+            .root()
+            .get("timestamp")
+            .filter(|_| rd.is_bundle())
+            .or_else(|| sr.get("meta").and_then(|m| m.get("lastUpdated")));
+        if let Some(d) = sent
+            .and_then(Json::as_str)
+            .and_then(|t| crate::domain::FhirDateTime::try_from(t).ok())
+        {
+            rd.issues.push(
+                Issue::warning("incomplete", "TRANSLATE_DATE_FALLBACK", "ServiceRequest.authoredOn is missing; the message's timestamp is used as the referral date")
+                    .at(format!("{path}.authoredOn")),
+            );
+            date = Some(d);
+        }
+    }
 
     let mut person = Person::default();
     let mut patient_full_url = None;
@@ -396,6 +418,7 @@ pub fn to_domain(root: &Json) -> Result<(Referral, Vec<Issue>), Vec<Issue>> {
     ) {
         let mut p = rd.practitioner(res, &rpath);
         referrer.organisation = p.organisation.take().unwrap_or_default();
+        referrer.dos_id = rd.referrer_dos_id(res);
         if resource_type(res) != "Organization" {
             referrer.practitioner = Some(p);
         }
@@ -484,7 +507,7 @@ pub fn to_domain(root: &Json) -> Result<(Referral, Vec<Issue>), Vec<Issue>> {
             .at(format!("{path}.status")),
         );
     }
-    if date.is_none() && sr.get("authoredOn").is_none() {
+    if date.is_none() && errors.is_empty() {
         errors.push(
             Issue::error(
                 "required",

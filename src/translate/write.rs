@@ -256,6 +256,17 @@ impl Package {
 
     /// The Organization for `org`; keyed by ODS code, else by name, else by `fallback`.
     pub fn organisation(&mut self, org: &Organisation, fallback: &str) -> String {
+        self.organisation_with_service_id(org, None, fallback)
+    }
+
+    /// The Organization for `org`, also carrying the DoS service id it answers messages on
+    /// (a referrer's `MessageHeader.source`), so transaction Bundles keep it too.
+    pub fn organisation_with_service_id(
+        &mut self,
+        org: &Organisation,
+        dos_id: Option<&str>,
+        fallback: &str,
+    ) -> String {
         let key = match (&org.ods_code, &org.name) {
             (Some(ods), _) => format!("Organization|{}|{ods}", c::ODS_ORGANISATION),
             (None, Some(name)) => format!("Organization|name|{name}"),
@@ -263,11 +274,13 @@ impl Package {
         };
         let resource = Json::obj()
             .with("resourceType", "Organization")
-            .with_opt(
+            .with_list(
                 "identifier",
                 org.ods_code
-                    .as_ref()
-                    .map(|o| Json::arr().item(identifier(c::ODS_ORGANISATION, o))),
+                    .iter()
+                    .map(|o| identifier(c::ODS_ORGANISATION, o))
+                    .chain(dos_id.map(|d| identifier(c::DOS_SERVICE, d)))
+                    .collect(),
             )
             .with_opt("name", org.name.as_deref());
         let cond = org

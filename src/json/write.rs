@@ -129,7 +129,7 @@ mod tests {
     fn round_trips_exactly() {
         let text = r#"{"a":[1.50,-0,1e400,"é\"\\\n\u0001"],"_a":[null,{"id":"x"}],"b":{},"c":[]}"#;
         let j = parse(text).unwrap();
-        assert_eq!(j.to_compact(), text.replace("\\u0001", "\\u0001"));
+        assert_eq!(j.to_compact(), text);
         assert_eq!(parse(&j.to_pretty()).unwrap(), j);
     }
 

@@ -470,26 +470,24 @@ impl<'a> Reader<'a> {
         }
         self.consume_if_done(patient.get("telecom"));
         for comm in self.list(patient, "communication") {
-            if comm.get("preferred").and_then(Json::as_bool) == Some(true)
-                || person.preferred_language.is_none()
-            {
-                if let Some(coding) = comm
+            if (comm.get("preferred").and_then(Json::as_bool) == Some(true)
+                || person.preferred_language.is_none())
+                && let Some(coding) = comm
                     .get("language")
                     .and_then(|l| l.get("coding"))
                     .and_then(Json::as_array)
                     .and_then(|c| c.first())
-                    && let Some(code) = self.string(coding, "code")
-                {
-                    self.consume(coding.get("system"));
-                    person.preferred_language = Some(Language {
-                        code,
-                        display: self.string(coding, "display"),
-                    });
-                    self.consume_if_done(comm.get("language").and_then(|l| l.get("coding")));
-                    self.consume_if_done(comm.get("language"));
-                    self.consume(comm.get("preferred"));
-                    self.consume_if_done(Some(comm));
-                }
+                && let Some(code) = self.string(coding, "code")
+            {
+                self.consume(coding.get("system"));
+                person.preferred_language = Some(Language {
+                    code,
+                    display: self.string(coding, "display"),
+                });
+                self.consume_if_done(comm.get("language").and_then(|l| l.get("coding")));
+                self.consume_if_done(comm.get("language"));
+                self.consume(comm.get("preferred"));
+                self.consume_if_done(Some(comm));
             }
         }
         self.consume_if_done(patient.get("communication"));

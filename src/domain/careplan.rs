@@ -31,18 +31,8 @@ pub struct CarePlan {
     pub created: Option<FhirDateTime>,
 }
 
-/// FHIR `request-status` for CarePlan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum CarePlanStatus {
-    Draft,
-    Active,
-    OnHold,
-    Revoked,
-    Completed,
-    EnteredInError,
-    Unknown,
-}
+/// A care plan's status: FHIR `request-status`, as for referrals.
+pub type CarePlanStatus = super::RequestStatus;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -25,7 +25,8 @@ pub use common::{
 pub use instrument::Instrument;
 pub use outcome::{Answer, OutcomeResponse, OutcomeStatus, ScoreError, Scores, Timepoint};
 pub use referral::{
-    Consent, ConsentPurpose, Priority, Referral, ReferralStatus, Referrer, RiskCategory, RiskFlag,
+    Consent, ConsentPurpose, Priority, Referral, ReferralStatus, Referrer, RequestStatus,
+    RiskCategory, RiskFlag,
 };
 
 /// The three kinds of record spfhir translates.

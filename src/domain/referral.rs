@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Concept, FhirDateTime, Identifier, Organisation, Person, Practitioner, Service};
 
+/// A referral's status.
+pub type ReferralStatus = RequestStatus;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Referral {
@@ -32,10 +35,10 @@ pub struct Referral {
     pub service: Option<Service>,
 }
 
-/// FHIR `request-status`: where the referral is.
+/// FHIR `request-status`: where a referral or care plan is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
-pub enum ReferralStatus {
+pub enum RequestStatus {
     Draft,
     Active,
     OnHold,

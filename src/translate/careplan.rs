@@ -2,12 +2,13 @@
 
 use crate::canonical::{self as c, profile};
 use crate::domain::{
-    Activity, ActivityStatus, CarePlan, CarePlanStatus, Concept, Goal, GoalStatus, Person, Service,
+    Activity, ActivityStatus, CarePlan, Concept, Goal, GoalStatus, Person, Service,
 };
 use crate::issue::Issue;
 use crate::json::Json;
 
 use super::read::{Reader, resource_type};
+use super::referral::{status_code, status_from};
 use super::write::{
     BundleKind, Package, WriteOptions, concept, full_url, identifier, identifier_reference, period,
     reference, sp_message_header, token,
@@ -28,8 +29,6 @@ macro_rules! code_table {
     };
 }
 
-code_table!(status_code, status_from, CarePlanStatus, [Draft => "draft", Active => "active", OnHold => "on-hold",
-    Revoked => "revoked", Completed => "completed", EnteredInError => "entered-in-error", Unknown => "unknown"]);
 code_table!(goal_status_code, goal_status_from, GoalStatus, [Proposed => "proposed", Planned => "planned",
     Accepted => "accepted", Active => "active", OnHold => "on-hold", Completed => "completed", Cancelled => "cancelled",
     EnteredInError => "entered-in-error", Rejected => "rejected"]);

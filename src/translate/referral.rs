@@ -27,8 +27,8 @@ pub fn status_code(s: ReferralStatus) -> &'static str {
     }
 }
 
-fn status_from(s: &str) -> Option<ReferralStatus> {
-    use ReferralStatus::*;
+pub(crate) fn status_from(s: &str) -> Option<ReferralStatus> {
+    use crate::domain::RequestStatus::*;
     [
         Draft,
         Active,

@@ -18,17 +18,6 @@ use super::{Translated, find_focus, read_sp_header, record_identifier};
 /// Identifier system of goals: the value is `<care plan identifier value>/<goal id>`.
 pub const GOAL_SYSTEM: &str = "https://spfhir.org/fhir/Id/careplan-goal";
 
-macro_rules! code_table {
-    ($name:ident, $from:ident, $ty:ty, [$($v:ident => $s:literal),+ $(,)?]) => {
-        pub fn $name(v: $ty) -> &'static str {
-            match v { $(<$ty>::$v => $s),+ }
-        }
-        fn $from(s: &str) -> Option<$ty> {
-            match s { $($s => Some(<$ty>::$v),)+ _ => None }
-        }
-    };
-}
-
 code_table!(goal_status_code, goal_status_from, GoalStatus, [Proposed => "proposed", Planned => "planned",
     Accepted => "accepted", Active => "active", OnHold => "on-hold", Completed => "completed", Cancelled => "cancelled",
     EnteredInError => "entered-in-error", Rejected => "rejected"]);

@@ -9,6 +9,18 @@
 //! lossless for everything the domain holds; FHIR → domain never drops anything silently
 //! (see [`read`]). Neither direction does I/O or logs.
 
+/// `$name(v) -> code` and `$from(code) -> Option<v>` for an enum mirroring a FHIR code list.
+macro_rules! code_table {
+    ($name:ident, $from:ident, $ty:ty, [$($v:ident => $s:literal),+ $(,)?]) => {
+        pub fn $name(v: $ty) -> &'static str {
+            match v { $(<$ty>::$v => $s),+ }
+        }
+        pub(crate) fn $from(s: &str) -> Option<$ty> {
+            match s { $($s => Some(<$ty>::$v),)+ _ => None }
+        }
+    };
+}
+
 pub mod careplan;
 pub mod outcome;
 pub mod read;

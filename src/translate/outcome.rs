@@ -17,22 +17,8 @@ use super::write::{
 };
 use super::{Translated, find_focus, read_sp_header, record_identifier};
 
-pub fn status_code(s: OutcomeStatus) -> &'static str {
-    match s {
-        OutcomeStatus::InProgress => "in-progress",
-        OutcomeStatus::Completed => "completed",
-        OutcomeStatus::Amended => "amended",
-        OutcomeStatus::EnteredInError => "entered-in-error",
-        OutcomeStatus::Stopped => "stopped",
-    }
-}
-
-fn status_from(s: &str) -> Option<OutcomeStatus> {
-    use OutcomeStatus::*;
-    [InProgress, Completed, Amended, EnteredInError, Stopped]
-        .into_iter()
-        .find(|v| status_code(*v) == s)
-}
+code_table!(status_code, status_from, OutcomeStatus, [InProgress => "in-progress", Completed => "completed",
+    Amended => "amended", EnteredInError => "entered-in-error", Stopped => "stopped"]);
 
 fn timepoint_from(s: &str) -> Option<Timepoint> {
     [Timepoint::Baseline, Timepoint::FollowUp, Timepoint::Other]

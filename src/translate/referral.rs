@@ -15,32 +15,8 @@ use super::write::{
 };
 use super::{Translated, find_focus, record_identifier};
 
-pub fn status_code(s: ReferralStatus) -> &'static str {
-    match s {
-        ReferralStatus::Draft => "draft",
-        ReferralStatus::Active => "active",
-        ReferralStatus::OnHold => "on-hold",
-        ReferralStatus::Revoked => "revoked",
-        ReferralStatus::Completed => "completed",
-        ReferralStatus::EnteredInError => "entered-in-error",
-        ReferralStatus::Unknown => "unknown",
-    }
-}
-
-pub(crate) fn status_from(s: &str) -> Option<ReferralStatus> {
-    use crate::domain::RequestStatus::*;
-    [
-        Draft,
-        Active,
-        OnHold,
-        Revoked,
-        Completed,
-        EnteredInError,
-        Unknown,
-    ]
-    .into_iter()
-    .find(|v| status_code(*v) == s)
-}
+code_table!(status_code, status_from, ReferralStatus, [Draft => "draft", Active => "active", OnHold => "on-hold",
+    Revoked => "revoked", Completed => "completed", EnteredInError => "entered-in-error", Unknown => "unknown"]);
 
 fn priority_code(p: Priority) -> &'static str {
     match p {

@@ -69,26 +69,46 @@ fn write(json: &Json, out: &mut String, indent: Option<usize>, level: usize) {
     }
 }
 
+/// For each byte: 0 if it is written as is, otherwise the letter of its short escape
+/// (`"`, `\\`, `n`, `r`, `t`) or `u` for a `\u00XX` escape.
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = b'u';
+        b += 1;
+    }
+    t[b'\n' as usize] = b'n';
+    t[b'\r' as usize] = b'r';
+    t[b'\t' as usize] = b't';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
 /// Write `s` as a JSON string literal.
 pub fn write_str(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
     out.push('"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &str = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
+    // Copy runs of plain bytes in one go; only bytes marked in ESCAPE break a run. Every
+    // escaped byte is ASCII, so each run starts and ends on a char boundary.
+    while let Some(offset) = bytes[start..].iter().position(|&b| ESCAPE[b as usize] != 0) {
+        let i = start + offset;
         out.push_str(&s[start..i]);
-        if esc.is_empty() {
-            out.push_str(&format!("\\u{b:04x}"));
-        } else {
-            out.push_str(esc);
+        let b = bytes[i];
+        match ESCAPE[b as usize] {
+            b'u' => {
+                out.push_str("\\u00");
+                out.push(HEX[(b >> 4) as usize] as char);
+                out.push(HEX[(b & 0xf) as usize] as char);
+            }
+            e => {
+                out.push('\\');
+                out.push(e as char);
+            }
         }
         start = i + 1;
     }

@@ -47,7 +47,7 @@ pub const URI_SYSTEM: &str = "urn:ietf:rfc:3986";
 /// Find the record's main resource: a message Bundle's focus, the only resource of `kind`
 /// in another Bundle, or the input itself.
 pub(crate) fn find_focus(rd: &mut read::Reader<'_>, kind: &str) -> Result<usize, Vec<Issue>> {
-    if let Some(&(mh_index, mh)) = rd.all_of("MessageHeader").first()
+    if let Some(&(_, mh)) = rd.all_of("MessageHeader").first()
         && let Some(focus) = mh
             .get("focus")
             .and_then(Json::as_array)
@@ -55,7 +55,6 @@ pub(crate) fn find_focus(rd: &mut read::Reader<'_>, kind: &str) -> Result<usize,
         && let Some(i) = rd.resolve(focus)
         && read::resource_type(rd.root_entry(i)) == kind
     {
-        let _ = mh_index;
         return Ok(i);
     }
     let all = rd.all_of(kind);

@@ -10,7 +10,7 @@ use crate::domain::{Answer, OutcomeResponse, OutcomeStatus, Person, Scores, Time
 use crate::issue::Issue;
 use crate::json::Json;
 
-use super::read::{Reader, resource_type};
+use super::read::Reader;
 use super::write::{
     BundleKind, Package, WriteOptions, coding, full_url, identifier, identifier_reference,
     reference, sp_message_header, token,
@@ -305,13 +305,13 @@ fn read_items<'a>(
     given: &mut Scores,
 ) {
     for (n, item) in rd.list(node, "item").iter().enumerate() {
-        let ipath = format!("{path}.item[{n}]");
         let link_id = item
             .get("linkId")
             .and_then(Json::as_str)
             .unwrap_or_default();
         if item.get("item").is_some() {
             // A group: read its children, consume the group's own linkId and text.
+            let ipath = format!("{path}.item[{n}]");
             read_items(rd, item, &ipath, instrument, answers, given);
             rd.consume(item.get("linkId"));
             rd.consume(item.get("text"));
@@ -351,9 +351,7 @@ fn read_items<'a>(
             }),
             _ => continue, // unknown item: reported as not mapped
         }
-        let _ = &ipath;
         rd.consume(Some(item));
     }
     rd.consume_if_done(node.get("item"));
-    let _ = resource_type;
 }

@@ -2,8 +2,8 @@
 
 use crate::canonical::{self as c, codesystem, profile};
 use crate::domain::{
-    Consent, ConsentPurpose, Organisation, Person, Priority, Referral, ReferralStatus, Referrer,
-    RiskCategory, RiskFlag, Service,
+    Consent, ConsentPurpose, Person, Priority, Referral, ReferralStatus, Referrer, RiskCategory,
+    RiskFlag, Service,
 };
 use crate::issue::Issue;
 use crate::json::Json;
@@ -327,8 +327,7 @@ pub fn to_domain(root: &Json) -> Result<(Referral, Vec<Issue>), Vec<Issue>> {
     let identifier = record_identifier(&mut rd, sr, &path);
     let status = rd.code(sr, "status", &path, status_from);
     rd.consume(sr.get("intent"));
-    for (i, cat) in rd.list(sr, "category").iter().enumerate() {
-        let _ = i;
+    for cat in rd.list(sr, "category") {
         for coding in rd.list(cat, "coding") {
             if coding.get("system").and_then(Json::as_str) == Some(c::BARS_SR_CATEGORY) {
                 rd.consume(Some(coding));
@@ -377,14 +376,11 @@ pub fn to_domain(root: &Json) -> Result<(Referral, Vec<Issue>), Vec<Issue>> {
     }
 
     let mut person = Person::default();
-    let mut patient_full_url = None;
     if let Some((patient, ppath)) =
         rd.follow(sr.get("subject"), &format!("{path}.subject"), "the patient")
     {
         person = rd.person(patient, &ppath);
-        patient_full_url = Some(ppath);
     }
-    let _ = patient_full_url;
 
     let mut referrer = Referrer::default();
     if let Some((res, rpath)) = rd.follow(
@@ -456,14 +452,8 @@ pub fn to_domain(root: &Json) -> Result<(Referral, Vec<Issue>), Vec<Issue>> {
         }
     }
     for (i, _) in rd.all_of("Flag") {
-        let (res, fpath) = rd.visit(i);
-        read_flag(
-            &mut rd,
-            res,
-            &fpath,
-            &mut risks,
-            &mut person.accessibility_needs,
-        );
+        let (res, _) = rd.visit(i);
+        read_flag(&mut rd, res, &mut risks, &mut person.accessibility_needs);
     }
 
     let mut referral_service = service;
@@ -583,11 +573,9 @@ fn read_consent<'a>(rd: &mut Reader<'a>, res: &'a Json, path: &str) -> Option<Co
 fn read_flag<'a>(
     rd: &mut Reader<'a>,
     res: &'a Json,
-    path: &str,
     risks: &mut Vec<RiskFlag>,
     needs: &mut Vec<String>,
 ) {
-    let _ = path;
     let category = rd
         .list(res, "category")
         .iter()
@@ -695,5 +683,4 @@ fn read_referral_header<'a>(
         rd.consume_if_done(Some(d));
     }
     rd.consume_if_done(mh.get("destination"));
-    let _ = Organisation::default;
 }

@@ -5,6 +5,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::path::PathBuf;
 
+// The allocator the spfhir binary uses (src/main.rs), for both sides of each comparison.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn shared() -> PathBuf {
     std::env::var_os("SPFHIR_SHARED")
         .map(PathBuf::from)

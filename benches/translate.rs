@@ -3,6 +3,10 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
+// The allocator the spfhir binary uses (src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use spfhir::domain::{CarePlan, OutcomeResponse, Referral};
 use spfhir::translate::{BundleKind, WriteOptions, careplan, outcome, referral};
 
@@ -32,6 +36,9 @@ fn bench(c: &mut Criterion) {
                 .fhir
                 .to_compact()
         })
+    });
+    g.bench_function("referral-tree-only", |b| {
+        b.iter(|| referral::to_fhir(black_box(&r), &opts).unwrap().fhir)
     });
     g.bench_function("careplan", |b| {
         b.iter(|| {

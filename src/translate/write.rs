@@ -7,6 +7,7 @@
 
 use std::sync::LazyLock;
 
+use sha1::{Digest, Sha1};
 use uuid::Uuid;
 
 use crate::canonical::{self as c, codesystem, profile};
@@ -42,12 +43,24 @@ impl WriteOptions {
     }
 }
 
-static NAMESPACE: LazyLock<Uuid> =
-    LazyLock::new(|| Uuid::new_v5(&Uuid::NAMESPACE_URL, c::BASE.as_bytes()));
+/// SHA-1 state after hashing spfhir's UUID v5 namespace (itself the v5 UUID of
+/// [`c::BASE`] in the URL namespace), so each id costs only the hashing of its key.
+static NAMESPACE: LazyLock<Sha1> = LazyLock::new(|| {
+    let ns = Uuid::new_v5(&Uuid::NAMESPACE_URL, c::BASE.as_bytes());
+    Sha1::new_with_prefix(ns.as_bytes())
+});
 
-/// `urn:uuid:` of a natural key.
+/// `urn:uuid:` of a natural key: the RFC 9562 version 5 UUID of `key` in spfhir's namespace.
+/// Hashed with the `sha1` crate, which uses the CPU's SHA instructions where present.
 pub fn full_url(key: &str) -> String {
-    format!("urn:uuid:{}", Uuid::new_v5(&NAMESPACE, key.as_bytes()))
+    let digest = NAMESPACE.clone().chain_update(key.as_bytes()).finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    let id = uuid::Builder::from_sha1_bytes(bytes).into_uuid();
+    let mut out = String::with_capacity(45);
+    out.push_str("urn:uuid:");
+    out.push_str(id.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
+    out
 }
 
 pub fn reference(full_url: &str) -> Json {
@@ -471,4 +484,18 @@ pub fn sp_message_header(event: &str, source_endpoint: &str, focus: &str) -> Jso
 /// `system|value` of an identifier, as used in search queries and keys.
 pub fn token(id: &Identifier) -> String {
     format!("{}|{}", id.system, id.value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_url_is_the_standard_v5_uuid_of_the_key() {
+        let ns = Uuid::new_v5(&Uuid::NAMESPACE_URL, c::BASE.as_bytes());
+        for key in ["", "Patient|x", &"long key ".repeat(20)] {
+            let expected = format!("urn:uuid:{}", Uuid::new_v5(&ns, key.as_bytes()));
+            assert_eq!(full_url(key), expected);
+        }
+    }
 }

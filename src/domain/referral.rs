@@ -62,6 +62,8 @@ pub enum Priority {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Referrer {
+    /// The referring practitioner. Their `organisation` is `organisation` below; leave it out
+    /// (a different one is an error: a referral comes from one organisation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub practitioner: Option<Practitioner>,
     pub organisation: Organisation,

@@ -62,6 +62,7 @@ pub fn to_fhir(cp: &CarePlan, opts: &WriteOptions) -> Result<Translated, Vec<Iss
     let cp_url = full_url(&format!("CarePlan|{key}"));
     pkg.add(cp_url.clone(), Json::obj(), None);
     let patient = pkg.patient(&cp.person, &key);
+    pkg.flags(std::iter::empty(), &cp.person, &patient, &key);
     let author = cp
         .link_worker
         .as_ref()
@@ -188,7 +189,7 @@ pub fn to_domain(root: &Json) -> Result<(CarePlan, Vec<Issue>), Vec<Issue>> {
     let status = rd.code(plan, "status", &path, status_from);
     rd.consume(plan.get("intent"));
     let what_matters = rd.string(plan, "description");
-    let person = match rd.follow(
+    let mut person = match rd.follow(
         plan.get("subject"),
         &format!("{path}.subject"),
         "the patient",
@@ -196,6 +197,7 @@ pub fn to_domain(root: &Json) -> Result<(CarePlan, Vec<Issue>), Vec<Issue>> {
         Some((patient, ppath)) => rd.person(patient, &ppath),
         None => Person::default(),
     };
+    rd.accessibility_flags(&mut person.accessibility_needs);
     let mut referral = None;
     if let Some(b) = rd.list(plan, "basedOn").first() {
         if let Some(id) = b.get("identifier").and_then(|id| rd.identifier(id)) {

@@ -82,6 +82,7 @@ pub fn to_fhir(o: &OutcomeResponse, opts: &WriteOptions) -> Result<Translated, V
     let qr_url = full_url(&format!("QuestionnaireResponse|{key}"));
     pkg.add(qr_url.clone(), Json::obj(), None);
     let patient = pkg.patient(&o.person, &key);
+    pkg.flags(std::iter::empty(), &o.person, &patient, &key);
     let mut items: Vec<Json> = o
         .answers
         .iter()
@@ -195,10 +196,11 @@ pub fn to_domain(root: &Json) -> Result<(OutcomeResponse, Vec<Issue>), Vec<Issue
     };
     let status = rd.code(qr, "status", &path, status_from);
     let date = rd.date_time(qr, "authored", &path);
-    let person = match rd.follow(qr.get("subject"), &format!("{path}.subject"), "the patient") {
+    let mut person = match rd.follow(qr.get("subject"), &format!("{path}.subject"), "the patient") {
         Some((patient, ppath)) => rd.person(patient, &ppath),
         None => Person::default(),
     };
+    rd.accessibility_flags(&mut person.accessibility_needs);
     let referral = rd.list(qr, "basedOn").first().and_then(|b| {
         let id = b.get("identifier").and_then(|id| rd.identifier(id))?;
         rd.consume(b.get("type"));

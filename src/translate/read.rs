@@ -12,7 +12,7 @@ use crate::canonical as c;
 use crate::domain::{
     Address, Concept, ContactPoint, ContactSystem, ContactUse, FhirDate, FhirDateTime, Gender,
     HumanName, Identifier, Language, NhsNumber, Organisation, Period, Person, Practitioner,
-    Service,
+    RiskCategory, RiskFlag, Service,
 };
 use crate::issue::Issue;
 use crate::json::{Json, Kind};
@@ -415,6 +415,63 @@ impl<'a> Reader<'a> {
         Some(name)
     }
 
+    /// Read a BaRS Flag: a "Reasonable Adjustment" into `needs`, a risk into `risks` when
+    /// given. Anything else is left unconsumed, so it is reported as not mapped.
+    pub fn flag(
+        &mut self,
+        res: &'a Json,
+        risks: Option<&mut Vec<RiskFlag>>,
+        needs: &mut Vec<String>,
+    ) {
+        let Some(code) = flag_category(res) else {
+            return;
+        };
+        let text = res.get("code").and_then(|cc| {
+            cc.get("text").and_then(Json::as_str).or_else(|| {
+                cc.get("coding")
+                    .and_then(Json::as_array)
+                    .and_then(|c| c.first())
+                    .and_then(|c| c.get("display"))
+                    .and_then(Json::as_str)
+            })
+        });
+        let Some(text) = text else { return };
+        let category = match code {
+            "SG" => Some(RiskCategory::Safeguarding),
+            "SS" => Some(RiskCategory::StaffSafety),
+            "IR" => Some(RiskCategory::InfectionRisk),
+            "API" => Some(RiskCategory::Other),
+            _ => None,
+        };
+        match (code, category, risks) {
+            ("RA", _, _) => needs.push(text.to_string()),
+            (_, Some(category), Some(risks)) => risks.push(RiskFlag {
+                category,
+                description: text.to_string(),
+            }),
+            _ => return,
+        }
+        self.consume(res.get("category"));
+        if res.get("code").and_then(|c| c.get("text")).is_some() {
+            self.consume(res.get("code").and_then(|c| c.get("text")));
+            self.consume_if_done(res.get("code"));
+        }
+        self.consume(res.get("status"));
+        self.consume(res.get("subject"));
+    }
+
+    /// Read every "Reasonable Adjustment" Flag in the input into `needs` (for records other
+    /// than a referral, which carry no risk flags).
+    pub fn accessibility_flags(&mut self, needs: &mut Vec<String>) {
+        for (i, res) in self.all_of("Flag") {
+            // Only visit the Flags read here: the others stay whole, reported as one entry.
+            if flag_category(res) == Some("RA") {
+                let (res, _) = self.visit(i);
+                self.flag(res, None, needs);
+            }
+        }
+    }
+
     pub fn person(&mut self, patient: &'a Json, path: &str) -> Person {
         let mut person = Person::default();
         for (i, id) in self.list(patient, "identifier").iter().enumerate() {
@@ -724,4 +781,16 @@ impl<'a> Reader<'a> {
         }
         out
     }
+}
+
+/// The BaRS flag category code of a Flag resource.
+fn flag_category(res: &Json) -> Option<&str> {
+    res.get("category")?
+        .as_array()?
+        .iter()
+        .filter_map(|cat| cat.get("coding")?.as_array())
+        .flatten()
+        .find(|cd| cd.get("system").and_then(Json::as_str) == Some(c::BARS_FLAG_CATEGORY))?
+        .get("code")?
+        .as_str()
 }

@@ -2,8 +2,7 @@
 
 use crate::canonical::{self as c, codesystem, profile};
 use crate::domain::{
-    Consent, ConsentPurpose, Person, Priority, Referral, ReferralStatus, Referrer, RiskCategory,
-    RiskFlag, Service,
+    Consent, ConsentPurpose, Person, Priority, Referral, ReferralStatus, Referrer, Service,
 };
 use crate::issue::Issue;
 use crate::json::Json;
@@ -26,17 +25,6 @@ fn priority_code(p: Priority) -> &'static str {
         Priority::Stat => "stat",
     }
 }
-
-fn risk_code(r: RiskCategory) -> (&'static str, &'static str) {
-    match r {
-        RiskCategory::Safeguarding => ("SG", "Safeguarding Concern"),
-        RiskCategory::StaffSafety => ("SS", "Scene Safety"),
-        RiskCategory::InfectionRisk => ("IR", "Infection Risk"),
-        RiskCategory::Other => ("API", "Additional Patient Information"),
-    }
-}
-
-const REASONABLE_ADJUSTMENT: (&str, &str) = ("RA", "Reasonable Adjustment");
 
 pub fn purpose_code(p: ConsentPurpose) -> &'static str {
     match p {
@@ -96,8 +84,20 @@ pub fn to_fhir(r: &Referral, opts: &WriteOptions) -> Result<Translated, Vec<Issu
         source_endpoint(&r.referrer),
         r.service.as_ref().and_then(destination_endpoint),
     );
+    let mut errors = Vec::new();
+    if let Some(org) = r
+        .referrer
+        .practitioner
+        .as_ref()
+        .and_then(|p| p.organisation.as_ref())
+        && *org != r.referrer.organisation
+    {
+        // The ServiceRequest has one requester: a PractitionerRole at one organisation.
+        errors.push(Issue::error("invariant", "TRANSLATE_REFERRER_ORG_CONFLICT",
+            "referrer.practitioner.organisation differs from referrer.organisation; a referral comes from one organisation: leave the practitioner's organisation out")
+            .at("referrer.practitioner.organisation"));
+    }
     if opts.bundle == BundleKind::Message {
-        let mut errors = Vec::new();
         if source.is_none() {
             errors.push(Issue::error("required", "TRANSLATE_NO_SOURCE_ENDPOINT",
                 "a message Bundle needs the sender's endpoint: give referrer.dosId or referrer.organisation.odsCode").at("referrer"));
@@ -106,9 +106,9 @@ pub fn to_fhir(r: &Referral, opts: &WriteOptions) -> Result<Translated, Vec<Issu
             errors.push(Issue::error("required", "TRANSLATE_NO_DESTINATION",
                 "a message Bundle needs the receiving service: give service.dosId or service.orukId").at("service"));
         }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
     }
 
     let mut pkg = Package::new();
@@ -140,32 +140,12 @@ pub fn to_fhir(r: &Referral, opts: &WriteOptions) -> Result<Translated, Vec<Issu
             None,
         )));
     }
-    let flags = r
-        .risks
-        .iter()
-        .map(|f| (risk_code(f.category), f.description.as_str()))
-        .chain(
-            r.person
-                .accessibility_needs
-                .iter()
-                .map(|n| (REASONABLE_ADJUSTMENT, n.as_str())),
-        );
-    for (i, ((code, display), text)) in flags.enumerate() {
-        let flag = Json::obj()
-            .with("resourceType", "Flag")
-            .with("status", "active")
-            .with(
-                "category",
-                Json::arr().item(codeable(c::BARS_FLAG_CATEGORY, code, Some(display))),
-            )
-            .with("code", Json::obj().with("text", text))
-            .with("subject", reference(&patient));
-        supporting.push(reference(&pkg.add(
-            full_url(&format!("Flag|{key}|{i}")),
-            flag,
-            None,
-        )));
-    }
+    let flags = r.risks.iter().map(|f| (f.category, f.description.as_str()));
+    supporting.extend(
+        pkg.flags(flags, &r.person, &patient, &key)
+            .iter()
+            .map(|u| reference(u)),
+    );
 
     let sr = Json::obj()
         .with("resourceType", "ServiceRequest")
@@ -453,7 +433,7 @@ pub fn to_domain(root: &Json) -> Result<(Referral, Vec<Issue>), Vec<Issue>> {
     }
     for (i, _) in rd.all_of("Flag") {
         let (res, _) = rd.visit(i);
-        read_flag(&mut rd, res, &mut risks, &mut person.accessibility_needs);
+        rd.flag(res, Some(&mut risks), &mut person.accessibility_needs);
     }
 
     let mut referral_service = service;
@@ -568,56 +548,6 @@ fn read_consent<'a>(rd: &mut Reader<'a>, res: &'a Json, path: &str) -> Option<Co
         purpose: purpose.unwrap_or(ConsentPurpose::DirectCare),
         shared_with,
     })
-}
-
-fn read_flag<'a>(
-    rd: &mut Reader<'a>,
-    res: &'a Json,
-    risks: &mut Vec<RiskFlag>,
-    needs: &mut Vec<String>,
-) {
-    let category = rd
-        .list(res, "category")
-        .iter()
-        .flat_map(|cat| rd.list(cat, "coding"))
-        .find(|cd| cd.get("system").and_then(Json::as_str) == Some(c::BARS_FLAG_CATEGORY));
-    let Some(cat_coding) = category else { return };
-    let code = cat_coding
-        .get("code")
-        .and_then(Json::as_str)
-        .unwrap_or_default();
-    let text = res.get("code").and_then(|cc| {
-        cc.get("text").and_then(Json::as_str).or_else(|| {
-            cc.get("coding")
-                .and_then(Json::as_array)
-                .and_then(|c| c.first())
-                .and_then(|c| c.get("display"))
-                .and_then(Json::as_str)
-        })
-    });
-    let Some(text) = text else { return };
-    let category = match code {
-        "SG" => Some(RiskCategory::Safeguarding),
-        "SS" => Some(RiskCategory::StaffSafety),
-        "IR" => Some(RiskCategory::InfectionRisk),
-        "API" => Some(RiskCategory::Other),
-        _ => None,
-    };
-    match (code, category) {
-        ("RA", _) => needs.push(text.to_string()),
-        (_, Some(category)) => risks.push(RiskFlag {
-            category,
-            description: text.to_string(),
-        }),
-        _ => return,
-    }
-    rd.consume(res.get("category"));
-    if res.get("code").and_then(|c| c.get("text")).is_some() {
-        rd.consume(res.get("code").and_then(|c| c.get("text")));
-        rd.consume_if_done(res.get("code"));
-    }
-    rd.consume(res.get("status"));
-    rd.consume(res.get("subject"));
 }
 
 fn read_referral_header<'a>(

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::canonical::{self as c, codesystem, profile};
 use crate::domain::{
     Address, Concept, ContactPoint, ContactSystem, ContactUse, Gender, HumanName, Identifier,
-    Organisation, Period, Person, Practitioner, Service,
+    Organisation, Period, Person, Practitioner, RiskCategory, Service,
 };
 use crate::json::Json;
 
@@ -150,6 +150,19 @@ fn contact_point(t: &ContactPoint) -> Json {
         .with_opt("use", use_)
 }
 
+/// BaRS flag category code and display of a risk.
+pub fn risk_code(r: RiskCategory) -> (&'static str, &'static str) {
+    match r {
+        RiskCategory::Safeguarding => ("SG", "Safeguarding Concern"),
+        RiskCategory::StaffSafety => ("SS", "Scene Safety"),
+        RiskCategory::InfectionRisk => ("IR", "Infection Risk"),
+        RiskCategory::Other => ("API", "Additional Patient Information"),
+    }
+}
+
+/// The BaRS flag category of an accessibility need.
+pub const REASONABLE_ADJUSTMENT: (&str, &str) = ("RA", "Reasonable Adjustment");
+
 pub fn gender_code(g: Gender) -> &'static str {
     match g {
         Gender::Male => "male",
@@ -265,6 +278,37 @@ impl Package {
             .as_ref()
             .map(|n| format!("identifier={}|{}", c::NHS_NUMBER, n));
         self.add(full_url(&key), resource, cond)
+    }
+
+    /// BaRS Flags on `patient`: one per risk (`risks`) and one "Reasonable Adjustment" Flag per
+    /// accessibility need of `person`, numbered in that order. Returns their fullUrls.
+    pub fn flags<'r>(
+        &mut self,
+        risks: impl Iterator<Item = (RiskCategory, &'r str)>,
+        person: &Person,
+        patient: &str,
+        record_key: &str,
+    ) -> Vec<String> {
+        let flags = risks.map(|(cat, text)| (risk_code(cat), text)).chain(
+            person
+                .accessibility_needs
+                .iter()
+                .map(|n| (REASONABLE_ADJUSTMENT, n.as_str())),
+        );
+        let mut urls = Vec::new();
+        for (i, ((code, display), text)) in flags.enumerate() {
+            let flag = Json::obj()
+                .with("resourceType", "Flag")
+                .with("status", "active")
+                .with(
+                    "category",
+                    Json::arr().item(codeable(c::BARS_FLAG_CATEGORY, code, Some(display))),
+                )
+                .with("code", Json::obj().with("text", text))
+                .with("subject", reference(patient));
+            urls.push(self.add(full_url(&format!("Flag|{record_key}|{i}")), flag, None));
+        }
+        urls
     }
 
     /// The Organization for `org`; keyed by ODS code, else by name, else by `fallback`.

@@ -2,12 +2,14 @@
 //!
 //! Layers, bottom up (see ARCHITECTURE.md):
 //! - [`json`]: the lossless, positioned JSON tree every payload is parsed into;
-//! - [`element`]: FHIR-aware navigation over that tree (primitive `_field` siblings, choice types);
 //! - [`issue`]: the one diagnostic type every layer reports with;
 //! - [`domain`]: the typed social prescribing model (referral, care plan, outcome response);
 //! - [`translate`]: domain ⇄ FHIR R4 (ServiceRequest/BaRS Bundle, CarePlan, QuestionnaireResponse);
-//! - [`cli`]: the `spfhir` command line, a thin front end over the above.
+//! - [`cli`]: the `spfhir` command line, a thin front end over the above;
+//! - `bridge` (cargo feature `fhir-sdk`): conversion to and from fhir-sdk's typed R4B model.
 
+#[cfg(feature = "fhir-sdk")]
+pub mod bridge;
 pub mod canonical;
 pub mod cli;
 pub mod domain;

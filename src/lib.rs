@@ -13,6 +13,7 @@ pub mod bridge;
 pub mod canonical;
 pub mod cli;
 pub mod domain;
+pub mod fhirpath;
 pub mod issue;
 pub mod json;
 pub mod translate;

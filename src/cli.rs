@@ -27,6 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// Translate records between the domain model and FHIR R4.
     Translate(TranslateArgs),
+    /// Evaluate a FHIRPath expression against a resource and print the result as JSON.
+    Fhirpath(FhirpathArgs),
     /// Print the JSON Schema of a domain record.
     Schema {
         #[arg(value_enum)]
@@ -61,6 +63,17 @@ pub struct TranslateArgs {
     pub file: Option<PathBuf>,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct FhirpathArgs {
+    /// The expression, e.g. `Patient.name.given.first()`.
+    pub expression: String,
+    /// The resource (JSON); `-` or nothing for standard input.
+    pub file: Option<PathBuf>,
+    /// Where to find FHIR packages (R4 core); also $SPFHIR_PACKAGE_PATH and ~/.fhir/packages.
+    #[arg(long = "package-path")]
+    pub package_path: Vec<PathBuf>,
+}
+
 /// Run the CLI; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
@@ -69,6 +82,76 @@ pub fn run(cli: Cli) -> i32 {
             0
         }
         Command::Translate(args) => translate_cmd(&args),
+        Command::Fhirpath(args) => fhirpath_cmd(&args),
+    }
+}
+
+/// `spfhir fhirpath`: exit 0 with the result, 1 when evaluation fails, 2 for a syntax error,
+/// bad input or a missing R4 core package.
+fn fhirpath_cmd(args: &FhirpathArgs) -> i32 {
+    use crate::fhirpath::{Compiled, Env, Model, eval::BaseServices, result_json};
+    let compiled = match Compiled::new(&args.expression) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}", args.expression);
+            eprintln!(
+                "{}^",
+                " ".repeat(
+                    args.expression[..e.offset.min(args.expression.len())]
+                        .chars()
+                        .count()
+                )
+            );
+            eprintln!("error[FHIRPATH_SYNTAX]: {}", e.message);
+            return 2;
+        }
+    };
+    let (name, text) = match read_input(&args.file) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let resource = match parse(&text) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "{name}:{}:{}: error[JSON_SYNTAX]: {}",
+                e.line_col.line, e.line_col.col, e.message
+            );
+            return 2;
+        }
+    };
+    let model = match Model::find_r4_core(&args.package_path) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let mut env = Env::new(&model);
+    env.resource = Some(&resource);
+    let services = BaseServices { model: &model };
+    env.services = Some(&services);
+    match compiled.evaluate(&resource, &env) {
+        Ok(result) => {
+            println!("{:#}", result_json(&result));
+            0
+        }
+        Err(e) => {
+            eprintln!("{}", args.expression);
+            eprintln!(
+                "{}^",
+                " ".repeat(
+                    args.expression[..(e.offset as usize).min(args.expression.len())]
+                        .chars()
+                        .count()
+                )
+            );
+            eprintln!("error[FHIRPATH_{}]: {}", e.kind.to_uppercase(), e.message);
+            1
+        }
     }
 }
 

@@ -385,7 +385,9 @@ fn binop(t: &Tok) -> Option<(u8, BinOp)> {
 
 /// `is` / `as` sit between `|` (7) and `+` (9).
 const TYPE_OP_LEVEL: u8 = 8;
-const MAX_DEPTH: u32 = 200;
+/// Nesting limit: far above any real invariant (R4 core's deepest is under 20), low enough
+/// that parsing and evaluation stay well inside a thread's stack even in debug builds.
+const MAX_DEPTH: u32 = 64;
 
 impl Parser {
     fn peek(&self) -> &Tok {
@@ -487,19 +489,28 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Expr, SyntaxError> {
-        let at = self.at();
-        if self.eat("-") {
-            let e = self.unary()?;
-            return Ok(Expr {
-                kind: ExprKind::Neg(Box::new(e)),
-                offset: at as u32,
-            });
-        }
-        if self.eat("+") {
-            return self.unary();
+        // Signs are read in a loop, not by recursion; their count is bounded like nesting.
+        let mut signs = Vec::new();
+        loop {
+            let at = self.at();
+            if self.eat("-") {
+                signs.push(at);
+            } else if !self.eat("+") {
+                break;
+            }
+            if signs.len() as u32 + self.depth > MAX_DEPTH {
+                return err(at, "expression is nested too deeply");
+            }
         }
         let term = self.term()?;
-        self.postfix(term)
+        let mut e = self.postfix(term)?;
+        for at in signs.into_iter().rev() {
+            e = Expr {
+                kind: ExprKind::Neg(Box::new(e)),
+                offset: at as u32,
+            };
+        }
+        Ok(e)
     }
 
     fn postfix(&mut self, mut e: Expr) -> Result<Expr, SyntaxError> {

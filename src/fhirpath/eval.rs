@@ -63,6 +63,8 @@ pub struct Env<'a> {
     pub model: &'a Model,
     pub resource: Option<&'a Json>,
     pub root_resource: Option<&'a Json>,
+    /// The Bundle the resource travels in, for `resolve()` of references between entries.
+    pub bundle: Option<&'a Json>,
     pub vars: HashMap<CompactString, Coll<'a>>,
     pub services: Option<&'a dyn Services>,
     /// `now()`; fixed for one evaluation, as the spec requires.
@@ -77,6 +79,7 @@ impl<'a> Env<'a> {
             model,
             resource: None,
             root_resource: None,
+            bundle: None,
             vars: HashMap::new(),
             services: None,
             now: now(),
@@ -1244,7 +1247,11 @@ impl<'a> Eval<'_, 'a> {
                 .find(|c| c.get("id").and_then(Json::as_str) == Some(id))
                 .map(|c| root_node(c, model));
         }
-        let root = self.env.root_resource.or(self.env.resource)?;
+        let root = self
+            .env
+            .bundle
+            .or(self.env.root_resource)
+            .or(self.env.resource)?;
         let entries = root.get("entry")?.as_array()?;
         entries.iter().find_map(|e| {
             let res = e.get("resource")?;

@@ -6,10 +6,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use spfhir::bridge;
-use spfhir::domain::RecordKind;
 use spfhir::json::parse;
 use spfhir::translate::{self, BundleKind, WriteOptions};
 
@@ -17,20 +15,12 @@ use spfhir::translate::{self, BundleKind, WriteOptions};
 /// spelling of UTC (fhir-sdk writes `+00:00` as `Z`: the same instant).
 #[test]
 fn our_bundles_convert_losslessly() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/domain");
     let opts = WriteOptions {
         bundle: BundleKind::Message,
         timestamp: Some("2026-11-02T09:31:00Z".into()),
     };
     let mut n = 0;
-    for path in common::json_files(&dir) {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let kind = match name.split(['-', '.']).next().unwrap() {
-            "referral" => RecordKind::Referral,
-            "careplan" => RecordKind::Careplan,
-            _ => RecordKind::Outcome,
-        };
-        let text = std::fs::read_to_string(&path).unwrap();
+    for (name, kind, text) in common::domain_fixtures() {
         let fhir = translate::domain_json_to_fhir(kind, &text, &opts)
             .unwrap()
             .fhir;

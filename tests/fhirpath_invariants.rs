@@ -7,7 +7,6 @@ mod common;
 
 use std::collections::HashMap;
 
-use spfhir::domain::RecordKind;
 use spfhir::fhirpath::eval::{BaseServices, root_node};
 use spfhir::fhirpath::{Compiled, Env, Model, Value};
 use spfhir::json::{Json, parse};
@@ -64,7 +63,6 @@ fn r4_core_invariants_compile_and_hold_on_our_output() {
     let (inv, all) = root_invariants(&r4);
     assert!(all > 1000, "only {all} invariants found");
 
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/domain");
     let opts = WriteOptions {
         bundle: BundleKind::Message,
         timestamp: Some("2026-11-02T09:31:00Z".into()),
@@ -73,17 +71,10 @@ fn r4_core_invariants_compile_and_hold_on_our_output() {
     let mut evaluated = 0;
     let mut problems = Vec::new();
     let mut warnings = 0;
-    for path in common::json_files(&dir) {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let kind = match name.split(['-', '.']).next().unwrap() {
-            "referral" => RecordKind::Referral,
-            "careplan" => RecordKind::Careplan,
-            _ => RecordKind::Outcome,
-        };
-        let bundle =
-            translate::domain_json_to_fhir(kind, &std::fs::read_to_string(&path).unwrap(), &opts)
-                .unwrap()
-                .fhir;
+    for (name, kind, text) in common::domain_fixtures() {
+        let bundle = translate::domain_json_to_fhir(kind, &text, &opts)
+            .unwrap()
+            .fhir;
         let mut resources = vec![&bundle];
         resources.extend(
             bundle

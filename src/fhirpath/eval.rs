@@ -91,24 +91,8 @@ impl<'a> Env<'a> {
 fn now() -> Temporal {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    let text = humantime::format_rfc3339_millis(
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms as u64),
-    )
-    .to_string();
-    Temporal::parse_date_time(&text).unwrap_or(Temporal {
-        kind: TemporalKind::DateTime,
-        year: 1970,
-        month: 1,
-        day: 1,
-        hour: 0,
-        minute: 0,
-        second: 0,
-        millis: 0,
-        precision: 7,
-        tz: Some(0),
-    })
+        .map_or(0, |d| d.as_millis() as i64);
+    Temporal::from_unix_ms(ms)
 }
 
 /// `$this`, `$index` and `$total` inside a function argument.

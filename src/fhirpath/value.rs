@@ -239,13 +239,18 @@ impl Temporal {
         s
     }
 
-    /// Milliseconds since 0000-01-01 of the given components (UTC when a zone is known).
+    /// Milliseconds since 1970-01-01 of the given components (UTC when a zone is known).
     fn instant_ms(&self) -> i64 {
         let days = days_from_civil(self.year, self.month, self.day);
         let ms = ((days * 24 + self.hour as i64) * 60 + self.minute as i64) * 60_000
             + self.second as i64 * 1000
             + self.millis as i64;
         ms - self.tz.unwrap_or(0) as i64 * 60_000
+    }
+
+    /// A UTC dateTime to the millisecond from milliseconds since 1970-01-01T00:00:00Z.
+    pub fn from_unix_ms(ms: i64) -> Temporal {
+        Temporal::from_ms(TemporalKind::DateTime, ms, 7, Some(0))
     }
 
     fn from_ms(kind: TemporalKind, ms: i64, precision: u8, tz: Option<i16>) -> Temporal {

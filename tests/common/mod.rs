@@ -51,3 +51,23 @@ pub fn tgz_json(path: &Path) -> Vec<(String, String)> {
     }
     out
 }
+
+/// Every domain fixture in `tests/data/domain`, sorted: `(file name, record kind, text)`.
+/// The kind is the file name's first word (`referral-minimal.json` is a referral).
+pub fn domain_fixtures() -> Vec<(String, spfhir::domain::RecordKind, String)> {
+    use spfhir::domain::RecordKind;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/domain");
+    json_files(&dir)
+        .into_iter()
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let kind = match name.split(['-', '.']).next().unwrap() {
+                "referral" => RecordKind::Referral,
+                "careplan" => RecordKind::Careplan,
+                _ => RecordKind::Outcome,
+            };
+            let text = std::fs::read_to_string(&path).unwrap();
+            (name, kind, text)
+        })
+        .collect()
+}

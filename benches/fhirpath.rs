@@ -94,7 +94,10 @@ fn all_expressions(r4: &std::path::Path) -> Vec<String> {
 fn check(resource: &Json, model: &Model, inv: &HashMap<String, Vec<Compiled>>) -> usize {
     let mut env = Env::new(model);
     env.resource = Some(resource);
-    let services = BaseServices { model };
+    let services = BaseServices {
+        model,
+        terminology: None,
+    };
     env.services = Some(&services);
     let root = spfhir::fhirpath::eval::root_node(resource, model);
     let descendants = Compiled::new("descendants()").unwrap();

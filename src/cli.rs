@@ -130,9 +130,16 @@ fn fhirpath_cmd(args: &FhirpathArgs) -> i32 {
             return 2;
         }
     };
+    // ValueSets for memberOf(): R4 core's, beside the model (same search).
+    let terminology = Model::find_r4_core_dir(&args.package_path)
+        .map(|dir| crate::fhirpath::terminology::Terminology::load_dir(&dir))
+        .unwrap_or_default();
     let mut env = Env::new(&model);
     env.resource = Some(&resource);
-    let services = BaseServices { model: &model };
+    let services = BaseServices {
+        model: &model,
+        terminology: Some(&terminology),
+    };
     env.services = Some(&services);
     match compiled.evaluate(&resource, &env) {
         Ok(result) => {

@@ -133,7 +133,10 @@ fn run(text: &str) {
     if let Ok(c) = Compiled::new(text) {
         let mut env = Env::new(model());
         env.resource = Some(patient());
-        let services = BaseServices { model: model() };
+        let services = BaseServices {
+            model: model(),
+            terminology: None,
+        };
         env.services = Some(&services);
         let _ = c.evaluate(patient(), &env);
     }

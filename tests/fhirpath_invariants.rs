@@ -88,7 +88,10 @@ fn r4_core_invariants_compile_and_hold_on_our_output() {
             let mut env = Env::new(&model);
             env.resource = Some(res);
             env.bundle = Some(&bundle);
-            let services = BaseServices { model: &model };
+            let services = BaseServices {
+                model: &model,
+                terminology: None,
+            };
             env.services = Some(&services);
             let mut nodes = vec![root_node(res, &model)];
             // The Bundle's own rules only: its entries are checked as resources of their own,

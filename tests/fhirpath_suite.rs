@@ -120,7 +120,10 @@ fn run(case: &Case, inputs: &HashMap<String, Json>, model: &Model) -> Outcome {
     };
     let mut env = Env::new(model);
     env.resource = input;
-    let services = spfhir::fhirpath::eval::BaseServices { model };
+    let services = spfhir::fhirpath::eval::BaseServices {
+        model,
+        terminology: None,
+    };
     env.services = Some(&services);
     let result = match input {
         Some(j) => compiled.evaluate(j, &env),

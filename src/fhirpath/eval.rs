@@ -10,6 +10,7 @@ use rust_decimal::{Decimal, MathematicalOps, RoundingStrategy};
 
 use super::model::Model;
 use super::parser::{BinOp, Expr, ExprKind, Lit, TypeSpec};
+use super::terminology::Terminology;
 use super::value::{Node, Temporal, TemporalKind, Value, calendar_unit, compare_quantities};
 use crate::json::{Json, Kind};
 
@@ -37,17 +38,18 @@ pub trait Services {
     ) -> Result<bool, String>;
 }
 
-/// The services the base model alone can give: `conformsTo` a core resource or type
-/// definition (by derivation); no ValueSets, so `memberOf` cannot tell.
+/// The services the base model and loaded terminology give: `conformsTo` a core resource or
+/// type definition (by derivation), `memberOf` the loaded ValueSets (see [`Terminology`]).
 pub struct BaseServices<'m> {
     pub model: &'m Model,
+    pub terminology: Option<&'m Terminology>,
 }
 
 const CORE_SD: &str = "http://hl7.org/fhir/StructureDefinition/";
 
 impl Services for BaseServices<'_> {
-    fn member_of(&self, _: Option<&str>, _: &str, _: &str) -> Option<bool> {
-        None
+    fn member_of(&self, system: Option<&str>, code: &str, value_set: &str) -> Option<bool> {
+        self.terminology?.member_of(system, code, value_set)
     }
     fn conforms_to(&self, _: &Json, resource_type: &str, profile: &str) -> Result<bool, String> {
         match profile.strip_prefix(CORE_SD) {

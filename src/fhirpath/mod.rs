@@ -4,7 +4,8 @@
 //! - [`model`]: the FHIR type model (element types, choices, backbones) from base
 //!   StructureDefinitions, so navigation is typed (`value` finds `valueQuantity`, `is(Quantity)`);
 //! - [`value`]: System values — exact decimals, partial-precision dates and times, quantities;
-//! - [`eval`]: the evaluator and function library.
+//! - [`eval`]: the evaluator and function library;
+//! - [`terminology`]: `memberOf()` against loaded ValueSets, offline, saying when it cannot tell.
 //!
 //! Compile once, evaluate many times: [`Compiled`] is immutable and `Send + Sync`, and
 //! [`Cache`] keys compiled expressions by their text. Evaluation is synchronous and never
@@ -16,6 +17,7 @@
 pub mod eval;
 pub mod model;
 pub mod parser;
+pub mod terminology;
 pub mod value;
 
 use std::collections::HashMap;

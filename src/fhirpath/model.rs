@@ -87,6 +87,16 @@ impl Model {
     /// `hl7.fhir.r4.core#4.0.1` package (`package/StructureDefinition-*.json`).
     /// The error names every place looked in.
     pub fn find_r4_core(dirs: &[std::path::PathBuf]) -> Result<Model, ModelError> {
+        let dir = Model::find_r4_core_dir(dirs)?;
+        if dir.join("profiles-types.json").is_file() {
+            Model::load_r4_core(&dir)
+        } else {
+            Model::load_package_dir(&dir)
+        }
+    }
+
+    /// The folder holding R4 core (see [`Model::find_r4_core`] for the search order).
+    pub fn find_r4_core_dir(dirs: &[std::path::PathBuf]) -> Result<std::path::PathBuf, ModelError> {
         let mut places: Vec<std::path::PathBuf> = dirs.to_vec();
         if let Some(env) = std::env::var_os("SPFHIR_PACKAGE_PATH") {
             places.extend(std::env::split_paths(&env));
@@ -104,12 +114,12 @@ impl Model {
                 if dir.join("profiles-types.json").is_file()
                     && dir.join("profiles-resources.json").is_file()
                 {
-                    return Model::load_r4_core(&dir);
+                    return Ok(dir);
                 }
             }
             let pkg = place.join("hl7.fhir.r4.core#4.0.1/package");
             if pkg.is_dir() {
-                return Model::load_package_dir(&pkg);
+                return Ok(pkg);
             }
             looked.push(place.display().to_string());
         }

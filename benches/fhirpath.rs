@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use spfhir::domain::Referral;
-use spfhir::fhirpath::eval::BaseServices;
+use spfhir::fhirpath::eval::{BaseServices, definition_type, elements};
 use spfhir::fhirpath::{Compiled, Env, Model, Value, parser};
 use spfhir::json::{Json, parse};
 use spfhir::translate::{BundleKind, WriteOptions, referral};
@@ -99,18 +99,10 @@ fn check(resource: &Json, model: &Model, inv: &HashMap<String, Vec<Compiled>>) -
         terminology: None,
     };
     env.services = Some(&services);
-    let root = spfhir::fhirpath::eval::root_node(resource, model);
-    let descendants = Compiled::new("descendants()").unwrap();
-    let mut nodes = vec![root.clone()];
-    nodes.extend(descendants.evaluate(resource, &env).unwrap());
     let mut held = 0;
-    for node in nodes {
+    for node in elements(resource, &env) {
         let Value::Node(n) = &node else { continue };
-        let ty = if n.ty.contains('.') {
-            "BackboneElement"
-        } else {
-            n.ty
-        };
+        let ty = definition_type(n);
         // Element's own invariants (ele-1) apply to every element, then the type's.
         for key in ["Element", ty] {
             for c in inv.get(key).map(Vec::as_slice).unwrap_or(&[]) {

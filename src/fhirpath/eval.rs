@@ -146,6 +146,24 @@ pub fn root_node<'a>(json: &'a Json, model: &'a Model) -> Value<'a> {
     })
 }
 
+/// A resource's own node and every element below it, typed: what invariants are checked on.
+pub fn elements<'a>(resource: &'a Json, env: &Env<'a>) -> Coll<'a> {
+    let root = root_node(resource, env.model);
+    let mut out = vec![root.clone()];
+    out.extend(Eval { env }.descendants(&vec![root]));
+    out
+}
+
+/// The type whose definition's invariants apply to a node (`BackboneElement` for an
+/// element declared inline).
+pub fn definition_type<'a>(n: &Node<'a>) -> &'a str {
+    if n.ty.contains('.') {
+        "BackboneElement"
+    } else {
+        n.ty
+    }
+}
+
 struct Eval<'e, 'a> {
     env: &'e Env<'a>,
 }
@@ -926,17 +944,7 @@ impl<'a> Eval<'_, 'a> {
             }
             "descendants" => {
                 arity(0..=0)?;
-                let mut out = Vec::new();
-                let mut stack: Vec<Value<'a>> =
-                    base.iter().flat_map(|v| self.children(v)).collect();
-                stack.reverse();
-                while let Some(v) = stack.pop() {
-                    let mut kids = self.children(&v);
-                    kids.reverse();
-                    out.push(v);
-                    stack.extend(kids);
-                }
-                Ok(out)
+                Ok(self.descendants(&base))
             }
             "trace" => {
                 arity(1..=2)?;
@@ -1156,6 +1164,20 @@ impl<'a> Eval<'_, 'a> {
             }
             _ => Err(semantic(off, format!("unknown function '{name}()'"))),
         }
+    }
+
+    /// Every node below the items of `base`, depth first in document order (iterative).
+    fn descendants(&self, base: &Coll<'a>) -> Coll<'a> {
+        let mut out = Vec::new();
+        let mut stack: Vec<Value<'a>> = base.iter().flat_map(|v| self.children(v)).collect();
+        stack.reverse();
+        while let Some(v) = stack.pop() {
+            let mut kids = self.children(&v);
+            kids.reverse();
+            out.push(v);
+            stack.extend(kids);
+        }
+        out
     }
 
     /// The child nodes of a node, in document order (primitive values and complex members).

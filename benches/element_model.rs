@@ -3,17 +3,14 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-use std::path::PathBuf;
 
 // The allocator the spfhir binary uses (src/main.rs), for both sides of each comparison.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn shared() -> PathBuf {
-    std::env::var_os("SPFHIR_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared")))
-}
+// The tests' helpers: `common::shared_dir()` finds ../shared (or $SPFHIR_SHARED), clearly.
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 fn bench(c: &mut Criterion) {
     let inputs = [
@@ -24,8 +21,8 @@ fn bench(c: &mut Criterion) {
         ("r4-profiles-types", "fhir/r4-core/profiles-types.json"),
     ];
     for (name, rel) in inputs {
-        let text =
-            std::fs::read_to_string(shared().join(rel)).expect("reference data in ../shared");
+        let text = std::fs::read_to_string(common::shared_dir().join(rel))
+            .expect("reference data in ../shared");
         let mut g = c.benchmark_group(format!("parse/{name}"));
         g.throughput(Throughput::Bytes(text.len() as u64));
         g.bench_function("spfhir", |b| {

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use spfhir::domain::Referral;
@@ -18,11 +17,9 @@ use spfhir::translate::{BundleKind, WriteOptions, referral};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn shared() -> PathBuf {
-    std::env::var_os("SPFHIR_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared")))
-}
+// The tests' helpers: `common::shared_dir()` finds ../shared (or $SPFHIR_SHARED), clearly.
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 /// Each base type's own invariants (those on its root element), compiled.
 fn invariants(r4: &std::path::Path) -> HashMap<String, Vec<Compiled>> {
@@ -118,7 +115,7 @@ fn check(resource: &Json, model: &Model, inv: &HashMap<String, Vec<Compiled>>) -
 }
 
 fn bench(c: &mut Criterion) {
-    let r4 = shared().join("fhir/r4-core");
+    let r4 = common::shared_dir().join("fhir/r4-core");
     let model = Model::load_r4_core(&r4).unwrap();
     let inv = invariants(&r4);
 

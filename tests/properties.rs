@@ -529,6 +529,19 @@ fn opts(bundle: BundleKind) -> WriteOptions {
     }
 }
 
+/// domain → FHIR → JSON text → FHIR → domain, failing the case on any error or warning.
+fn round_trip<T, W, R>(value: &T, bundle: BundleKind, write: W, read: R) -> Result<T, TestCaseError>
+where
+    W: Fn(&T, &WriteOptions) -> Result<spfhir::translate::Translated, Vec<spfhir::issue::Issue>>,
+    R: Fn(&spfhir::json::Json) -> Result<(T, Vec<spfhir::issue::Issue>), Vec<spfhir::issue::Issue>>,
+{
+    let fhir = write(value, &opts(bundle)).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+    let fhir = parse(&fhir.fhir.to_compact()).unwrap();
+    let (back, issues) = read(&fhir).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+    prop_assert!(issues.is_empty(), "{:#?}", issues);
+    Ok(back)
+}
+
 fn bundles() -> impl Strategy<Value = BundleKind> {
     one_of![BundleKind::Message, BundleKind::Transaction]
 }
@@ -548,28 +561,19 @@ proptest! {
             prop_assert_eq!(ids, expected);
             return Ok(());
         }
-        let fhir = referral::to_fhir(&r, &opts(bundle)).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
-        let fhir = parse(&fhir.fhir.to_compact()).unwrap();
-        let (back, issues) = referral::to_domain(&fhir).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
-        prop_assert!(issues.is_empty(), "{:#?}", issues);
+        let back = round_trip(&r, bundle, referral::to_fhir, referral::to_domain)?;
         prop_assert_eq!(back, r);
     }
 
     #[test]
     fn careplan_round_trips(cp in careplan_value(), bundle in bundles()) {
-        let fhir = careplan::to_fhir(&cp, &opts(bundle)).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
-        let fhir = parse(&fhir.fhir.to_compact()).unwrap();
-        let (back, issues) = careplan::to_domain(&fhir).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
-        prop_assert!(issues.is_empty(), "{:#?}", issues);
+        let back = round_trip(&cp, bundle, careplan::to_fhir, careplan::to_domain)?;
         prop_assert_eq!(back, cp);
     }
 
     #[test]
     fn outcome_round_trips(o in outcome_value(), bundle in bundles()) {
-        let fhir = outcome::to_fhir(&o, &opts(bundle)).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
-        let fhir = parse(&fhir.fhir.to_compact()).unwrap();
-        let (back, issues) = outcome::to_domain(&fhir).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
-        prop_assert!(issues.is_empty(), "{:#?}", issues);
+        let back = round_trip(&o, bundle, outcome::to_fhir, outcome::to_domain)?;
         let mut expected = o.clone();
         expected.scores = o.score().unwrap_or_default();
         prop_assert_eq!(back, expected);

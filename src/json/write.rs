@@ -86,6 +86,31 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
+/// The index of the first byte at or after `from` that must be escaped.
+///
+/// Words of eight plain bytes are skipped at once (SWAR): a word is plain when it has no
+/// byte below 0x20 and no `"` or `\\`. Only a word that may hold one is scanned bytewise.
+fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut i = from;
+    while i + 8 <= bytes.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[i..i + 8]);
+        let w = u64::from_le_bytes(word);
+        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        if control | has_zero(w ^ (ONES * b'"' as u64)) | has_zero(w ^ (ONES * b'\\' as u64)) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    bytes[i..]
+        .iter()
+        .position(|&b| ESCAPE[b as usize] != 0)
+        .map(|offset| i + offset)
+}
+
 /// Write `s` as a JSON string literal.
 pub fn write_str(s: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -95,8 +120,7 @@ pub fn write_str(s: &str, out: &mut String) {
     let mut start = 0;
     // Copy runs of plain bytes in one go; only bytes marked in ESCAPE break a run. Every
     // escaped byte is ASCII, so each run starts and ends on a char boundary.
-    while let Some(offset) = bytes[start..].iter().position(|&b| ESCAPE[b as usize] != 0) {
-        let i = start + offset;
+    while let Some(i) = next_escape(bytes, start) {
         out.push_str(&s[start..i]);
         let b = bytes[i];
         match ESCAPE[b as usize] {
@@ -118,13 +142,14 @@ pub fn write_str(s: &str, out: &mut String) {
 
 impl Json {
     pub fn to_compact(&self) -> String {
-        let mut s = String::new();
+        // Most FHIR resources are kilobytes: start there rather than grow from nothing.
+        let mut s = String::with_capacity(2048);
         write_compact(self, &mut s);
         s
     }
 
     pub fn to_pretty(&self) -> String {
-        let mut s = String::new();
+        let mut s = String::with_capacity(4096);
         write_pretty(self, &mut s);
         s
     }
@@ -151,6 +176,27 @@ mod tests {
         let j = parse(text).unwrap();
         assert_eq!(j.to_compact(), text);
         assert_eq!(parse(&j.to_pretty()).unwrap(), j);
+    }
+
+    #[test]
+    fn finds_every_escape_at_every_offset() {
+        use super::{ESCAPE, next_escape};
+        for len in 0..24 {
+            for at in 0..len {
+                for special in [
+                    "\u{0}", "\u{1f}", "\"", "\\", "\n", " ", "~", "\u{7f}", "é", "!", "#", "[",
+                ] {
+                    let mut text = "a".repeat(at);
+                    text.push_str(special);
+                    text.push_str(&"b".repeat(len - at));
+                    let bytes = text.as_bytes();
+                    for from in 0..=bytes.len() {
+                        let naive = (from..bytes.len()).find(|&i| ESCAPE[bytes[i] as usize] != 0);
+                        assert_eq!(next_escape(bytes, from), naive, "{text:?} from {from}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -16,4 +16,5 @@ pub mod domain;
 pub mod fhirpath;
 pub mod issue;
 pub mod json;
+pub mod package;
 pub mod translate;

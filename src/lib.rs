@@ -17,4 +17,5 @@ pub mod fhirpath;
 pub mod issue;
 pub mod json;
 pub mod package;
+pub mod snapshot;
 pub mod translate;

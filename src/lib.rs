@@ -18,4 +18,6 @@ pub mod issue;
 pub mod json;
 pub mod package;
 pub mod snapshot;
+pub mod terminology;
 pub mod translate;
+pub mod validate;

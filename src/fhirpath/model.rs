@@ -126,6 +126,28 @@ impl Model {
         Err(ModelError::NotFound { looked })
     }
 
+    /// The base model from a package registry: every base (non-constraint) definition whose
+    /// canonical is `http://hl7.org/fhir/StructureDefinition/{type}`.
+    pub fn from_registry(registry: &crate::package::Registry) -> Model {
+        let mut model = Model::default();
+        let urls: Vec<String> = registry
+            .entries()
+            .filter(|e| e.resource_type == "StructureDefinition")
+            .filter_map(|e| {
+                let url = e.url.as_deref()?;
+                let ty = e.sd_type.as_deref()?;
+                (url.strip_prefix("http://hl7.org/fhir/StructureDefinition/") == Some(ty))
+                    .then(|| url.to_string())
+            })
+            .collect();
+        for url in urls {
+            if let Some(sd) = registry.resolve(&url) {
+                model.add_definition(&sd);
+            }
+        }
+        model
+    }
+
     /// The base definitions of an unpacked package folder (`StructureDefinition-*.json`).
     pub fn load_package_dir(dir: &Path) -> Result<Model, ModelError> {
         let io = |source, path: &Path| ModelError::Io {

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod validate;
+
 use crate::domain::{RecordKind, schema_json};
 use crate::issue::Issue;
 use crate::json::{LineIndex, parse};
@@ -29,6 +31,8 @@ pub enum Command {
     Translate(TranslateArgs),
     /// Evaluate a FHIRPath expression against a resource and print the result as JSON.
     Fhirpath(FhirpathArgs),
+    /// Validate resources against FHIR R4, UK Core, BaRS and spfhir's profiles, offline.
+    Validate(validate::ValidateArgs),
     /// Print the JSON Schema of a domain record.
     Schema {
         #[arg(value_enum)]
@@ -83,6 +87,7 @@ pub fn run(cli: Cli) -> i32 {
         }
         Command::Translate(args) => translate_cmd(&args),
         Command::Fhirpath(args) => fhirpath_cmd(&args),
+        Command::Validate(args) => validate::run(&args),
     }
 }
 
@@ -162,7 +167,7 @@ fn fhirpath_cmd(args: &FhirpathArgs) -> i32 {
     }
 }
 
-fn read_input(file: &Option<PathBuf>) -> Result<(String, String), String> {
+pub(crate) fn read_input(file: &Option<PathBuf>) -> Result<(String, String), String> {
     match file.as_deref() {
         None => read_stdin(),
         Some(p) if p.as_os_str() == "-" => read_stdin(),

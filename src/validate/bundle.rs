@@ -1,0 +1,88 @@
+//! Bundle rules beyond the element definitions: fullUrl form and uniqueness, a message
+//! Bundle's MessageHeader first, and `request` on transaction and batch entries.
+
+use super::walk::Walk;
+use crate::issue::Issue;
+use crate::json::Json;
+
+pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
+    let kind = bundle
+        .get("type")
+        .and_then(Json::as_str)
+        .unwrap_or_default();
+    let entries = bundle.get("entry").and_then(Json::as_array).unwrap_or(&[]);
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let at = format!("{path}.entry[{i}]");
+        if let Some(url) = e.get("fullUrl").and_then(Json::as_str) {
+            let node = e.get("fullUrl").unwrap_or(e);
+            let absolute =
+                url.starts_with("urn:uuid:") || url.starts_with("urn:oid:") || url.contains("://");
+            if !absolute {
+                w.report(
+                    Issue::error(
+                        "value",
+                        "BUNDLE_FULLURL_FORM",
+                        format!("{at}.fullUrl must be an absolute URL or a urn:uuid/urn:oid"),
+                    )
+                    .at(format!("{at}.fullUrl"))
+                    .at_node(node),
+                );
+            }
+            // Versions of one resource (history Bundles) may share a fullUrl.
+            if seen.contains(&url) && kind != "history" {
+                w.report(Issue::error("duplicate", "BUNDLE_FULLURL_DUPLICATE", format!("{at}.fullUrl is the same as an earlier entry's: each entry needs its own")).at(format!("{at}.fullUrl")).at_node(node));
+            }
+            seen.push(url);
+            if let Some(res) = e.get("resource")
+                && url.contains("://")
+                && let (Some(rt), Some(id)) = (
+                    res.get("resourceType").and_then(Json::as_str),
+                    res.get("id").and_then(Json::as_str),
+                )
+                && !url.ends_with(&format!("{rt}/{id}"))
+            {
+                w.report(
+                    Issue::warning(
+                        "value",
+                        "BUNDLE_FULLURL_MISMATCH",
+                        format!(
+                            "{at}.fullUrl does not end with the resource's type and id ({rt}/{id})"
+                        ),
+                    )
+                    .at(format!("{at}.fullUrl"))
+                    .at_node(node),
+                );
+            }
+        }
+        if matches!(kind, "transaction" | "batch") && e.get("request").is_none() {
+            w.report(
+                Issue::error(
+                    "required",
+                    "BUNDLE_ENTRY_REQUEST",
+                    format!("{at}.request is required in a {kind} Bundle"),
+                )
+                .at(at.clone())
+                .at_node(e),
+            );
+        }
+    }
+    if kind == "message" {
+        let first = entries.first().and_then(|e| e.get("resource"));
+        let rt = first
+            .and_then(|r| r.get("resourceType"))
+            .and_then(Json::as_str);
+        if rt != Some("MessageHeader") {
+            let node = first.unwrap_or(bundle);
+            w.report(
+                Issue::error(
+                    "structure",
+                    "BUNDLE_MESSAGE_HEADER",
+                    "the first entry of a message Bundle must be its MessageHeader".to_string(),
+                )
+                .at(format!("{path}.entry[0]"))
+                .at_node(node),
+            );
+        }
+    }
+}

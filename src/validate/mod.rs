@@ -1,0 +1,130 @@
+//! Instance validation: a resource (or Bundle) against its base definition, the profiles in
+//! its `meta.profile` and any the caller names, offline.
+//!
+//! [`Validator`] holds what validation needs from the loaded packages, built lazily and
+//! shared across threads: snapshots ([`crate::snapshot`]) compiled into [`profile::Profile`]
+//! trees, ValueSet expansions ([`crate::terminology`]), the FHIRPath type model and
+//! compiled invariants. [`Validator::validate`] walks one instance ([`walk`]) and returns
+//! [`Issue`]s with stable ids (catalogued in `conformance/messages.md`), a FHIRPath
+//! `expression` and the source position.
+//!
+//! Invariants: validation never changes its input and never stops at the first problem;
+//! messages name elements, rules and profiles but never quote instance values (which may
+//! be patient data), except codes, which are not personal.
+
+mod bundle;
+pub mod primitive;
+pub mod profile;
+mod walk;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::fhirpath::{Cache, Model};
+use crate::issue::{Issue, Severity};
+use crate::json::Json;
+use crate::package::Registry;
+use crate::snapshot::{Generator, SnapshotError, type_url};
+use crate::terminology::Terminology;
+
+pub use profile::Profile;
+
+/// How codes from systems that cannot be checked offline (SNOMED CT, LOINC, …) are reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum UncheckedCodes {
+    /// A warning: "not checked: system not available offline" (the default).
+    #[default]
+    Warning,
+    /// An information issue.
+    Information,
+    /// Nothing.
+    Ignore,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Profiles every resource is also validated against (`--profile`).
+    pub profiles: Vec<String>,
+    pub unchecked_codes: UncheckedCodes,
+}
+
+pub struct Validator<'r> {
+    registry: &'r Registry,
+    snapshots: Generator<'r>,
+    terminology: Terminology<'r>,
+    model: Model,
+    fhirpath: Cache,
+    profiles: RwLock<HashMap<String, Result<Arc<Profile>, SnapshotError>>>,
+    pub options: Options,
+}
+
+impl<'r> Validator<'r> {
+    pub fn new(registry: &'r Registry, options: Options) -> Validator<'r> {
+        Validator {
+            registry,
+            snapshots: Generator::new(registry),
+            terminology: Terminology::new(registry),
+            model: Model::from_registry(registry),
+            fhirpath: Cache::default(),
+            profiles: RwLock::new(HashMap::new()),
+            options,
+        }
+    }
+
+    pub fn registry(&self) -> &'r Registry {
+        self.registry
+    }
+
+    pub fn terminology(&self) -> &Terminology<'r> {
+        &self.terminology
+    }
+
+    /// The compiled profile (or base definition) at `url`.
+    pub fn profile(&self, url: &str) -> Result<Arc<Profile>, SnapshotError> {
+        if let Some(p) = self.profiles.read().ok().and_then(|m| m.get(url).cloned()) {
+            return p;
+        }
+        let p = self
+            .snapshots
+            .snapshot(url)
+            .map(|snap| Arc::new(Profile::compile(&snap, &self.fhirpath)));
+        if let Ok(mut m) = self.profiles.write() {
+            m.insert(url.to_string(), p.clone());
+        }
+        p
+    }
+
+    /// The base definition of a type (`Patient`, `HumanName`).
+    pub fn base(&self, type_name: &str) -> Result<Arc<Profile>, SnapshotError> {
+        self.profile(&type_url(type_name))
+    }
+
+    /// Validate one resource (a Bundle's entries included). Issues come in document order
+    /// of the elements they concern, each once.
+    pub fn validate(&self, resource: &Json) -> Vec<Issue> {
+        let mut w = walk::Walk::new(self, resource);
+        w.resource(resource, None, &self.options.profiles);
+        let mut issues = w.finish();
+        dedup(&mut issues);
+        issues
+    }
+}
+
+/// The same finding reached through the base definition and a profile is reported once
+/// (the first, which names the more basic rule); then issues are put in document order.
+fn dedup(issues: &mut Vec<Issue>) {
+    let mut seen = std::collections::HashSet::new();
+    issues.retain(|i| {
+        let message = match i.message.rfind(" (profile ") {
+            Some(at) if i.message.ends_with(')') => &i.message[..at],
+            _ => i.message.as_str(),
+        };
+        seen.insert((i.id, i.expression.clone(), message.to_string()))
+    });
+    issues.sort_by_key(|i| i.pos.map_or(u32::MAX, |p| p.0));
+}
+
+/// Does a result hold any error?
+pub fn has_errors(issues: &[Issue]) -> bool {
+    issues.iter().any(|i| i.severity <= Severity::Error)
+}

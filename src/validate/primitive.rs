@@ -1,0 +1,166 @@
+//! Primitive values: the JSON kind each FHIR primitive takes, and the lexical rules (regular
+//! expressions and ranges of the R4 specification) its value must meet.
+
+use std::sync::LazyLock;
+
+use base64::Engine;
+use regex::Regex;
+
+use crate::json::{Json, Kind};
+
+/// Is `code` a FHIR primitive type (or a FHIRPath system type)?
+pub fn is_primitive(code: &str) -> bool {
+    code.starts_with(|c: char| c.is_ascii_lowercase()) || code.starts_with("System.")
+}
+
+fn re(pattern: &str) -> Regex {
+    Regex::new(&format!("^(?:{pattern})$")).expect("valid built-in pattern")
+}
+
+static DATE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?",
+    )
+});
+static DATETIME: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?",
+    )
+});
+static INSTANT: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))",
+    )
+});
+static TIME: LazyLock<Regex> =
+    LazyLock::new(|| re(r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"));
+static CODE: LazyLock<Regex> = LazyLock::new(|| re(r"[^\s]+( [^\s]+)*"));
+static ID: LazyLock<Regex> = LazyLock::new(|| re(r"[A-Za-z0-9\-\.]{1,64}"));
+static OID: LazyLock<Regex> = LazyLock::new(|| re(r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+"));
+static UUID: LazyLock<Regex> =
+    LazyLock::new(|| re(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"));
+
+/// Check a primitive value's JSON kind and lexical form. `Err` says what is wrong in words
+/// that name the type, never the value itself (values may be patient data).
+pub fn check(code: &str, v: &Json) -> Result<(), String> {
+    let code = code.strip_prefix("System.").map_or(code, |c| match c {
+        "String" => "string",
+        "Boolean" => "boolean",
+        "Integer" => "integer",
+        "Decimal" => "decimal",
+        "Date" => "date",
+        "DateTime" => "dateTime",
+        "Time" => "time",
+        other => other,
+    });
+    match (&v.kind, code) {
+        (Kind::Bool(_), "boolean") => Ok(()),
+        (_, "boolean") => Err(format!(
+            "must be a JSON boolean (true or false), not {}",
+            v.type_name()
+        )),
+        (Kind::Number(n), "integer" | "positiveInt" | "unsignedInt") => {
+            let Ok(i) = n.parse::<i64>() else {
+                return Err(format!("must be a whole number for {code}"));
+            };
+            if i32::try_from(i).is_err() {
+                return Err(format!("is outside the 32-bit range of {code}"));
+            }
+            match code {
+                "positiveInt" if i < 1 => Err("must be 1 or more (positiveInt)".into()),
+                "unsignedInt" if i < 0 => Err("must be 0 or more (unsignedInt)".into()),
+                _ => Ok(()),
+            }
+        }
+        (Kind::Number(_), "decimal") => Ok(()),
+        (Kind::Number(_), "integer64") => Ok(()),
+        (_, "integer" | "positiveInt" | "unsignedInt" | "decimal") => Err(format!(
+            "must be a JSON number for {code}, not {}",
+            v.type_name()
+        )),
+        (Kind::String(s), _) => check_string(code, s),
+        _ => Err(format!(
+            "must be a JSON string for {code}, not {}",
+            v.type_name()
+        )),
+    }
+}
+
+fn check_string(code: &str, s: &str) -> Result<(), String> {
+    let bad = |what: &str| Err(format!("is not a valid {code}: {what}"));
+    if s.is_empty() {
+        return Err("must not be an empty string (leave the element out instead)".into());
+    }
+    match code {
+        "date" if !DATE.is_match(s) => bad("expected YYYY, YYYY-MM or YYYY-MM-DD"),
+        "dateTime" if !DATETIME.is_match(s) => {
+            bad("expected YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss with a time zone")
+        }
+        "instant" if !INSTANT.is_match(s) => {
+            bad("expected YYYY-MM-DDThh:mm:ss(.sss) with a time zone")
+        }
+        "time" if !TIME.is_match(s) => bad("expected hh:mm:ss"),
+        "code" if !CODE.is_match(s) => bad("no leading, trailing or repeated whitespace allowed"),
+        "id" if !ID.is_match(s) => bad("1 to 64 letters, digits, '-' or '.'"),
+        "oid" if !OID.is_match(s) => bad("expected urn:oid: followed by a dotted number"),
+        "uuid" if !UUID.is_match(s) => bad("expected urn:uuid: followed by a lower-case UUID"),
+        "uri" | "url" | "canonical" if s.chars().any(char::is_whitespace) => {
+            bad("no whitespace allowed")
+        }
+        "base64Binary" => {
+            let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+            match base64::engine::general_purpose::STANDARD.decode(compact) {
+                Ok(_) => Ok(()),
+                Err(_) => bad("not base64"),
+            }
+        }
+        "string" | "markdown" if s.len() > 1024 * 1024 => bad("longer than 1 MB"),
+        "string" | "markdown" if s.trim().is_empty() => Err("must not be only whitespace".into()),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check;
+    use crate::json::parse;
+
+    fn ok(code: &str, json: &str) -> bool {
+        check(code, &parse(json).unwrap()).is_ok()
+    }
+
+    #[test]
+    fn lexical_rules() {
+        for (code, good, bad) in [
+            ("date", r#""2024-02-29""#, r#""2024-13-01""#),
+            ("date", r#""2024""#, r#""24""#),
+            (
+                "dateTime",
+                r#""2024-02-01T10:00:00Z""#,
+                r#""2024-02-01T10:00:00""#,
+            ),
+            (
+                "instant",
+                r#""2024-02-01T10:00:00.123+01:00""#,
+                r#""2024-02-01""#,
+            ),
+            ("time", r#""23:59:60""#, r#""24:00:00""#),
+            ("id", r#""a-B.9""#, r#""a_b""#),
+            ("code", r#""a b""#, r#""a  b""#),
+            ("uri", r#""urn:x:y""#, r#""a b""#),
+            ("oid", r#""urn:oid:1.2.840""#, r#""urn:oid:1.02""#),
+            ("base64Binary", r#""aGVsbG8=""#, r#""***""#),
+            ("integer", "-5", "1.0"),
+            ("integer", "2147483647", "2147483648"),
+            ("positiveInt", "1", "0"),
+            ("unsignedInt", "0", "-1"),
+            ("decimal", "1.50", r#""1.5""#),
+            ("boolean", "true", r#""true""#),
+            ("string", r#""x""#, r#""""#),
+            ("string", r#""x""#, "1"),
+        ] {
+            assert!(ok(code, good), "{code} {good} should pass");
+            assert!(!ok(code, bad), "{code} {bad} should fail");
+        }
+    }
+}

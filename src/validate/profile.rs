@@ -1,0 +1,341 @@
+//! A snapshot compiled for validation: a tree of element nodes (children and slices by
+//! index), with cardinalities, types, fixed/pattern values, bindings and compiled
+//! invariants read once, so the walk over an instance does no lookups by string.
+
+use std::sync::Arc;
+
+use crate::fhirpath::{Cache, Compiled};
+use crate::issue::Severity;
+use crate::json::Json;
+use crate::snapshot::Snapshot;
+
+#[derive(Debug)]
+pub struct Profile {
+    pub url: String,
+    pub type_name: String,
+    pub nodes: Vec<Node>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Max {
+    Unbounded,
+    N(u32),
+}
+
+impl Max {
+    pub fn allows(self, n: usize) -> bool {
+        match self {
+            Max::Unbounded => true,
+            Max::N(m) => n <= m as usize,
+        }
+    }
+    pub fn text(self) -> String {
+        match self {
+            Max::Unbounded => "*".into(),
+            Max::N(m) => m.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TypeRef {
+    pub code: String,
+    pub profiles: Vec<String>,
+    pub target_profiles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discriminator {
+    Value,
+    Pattern,
+    Exists,
+    Type,
+    Profile,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rules {
+    Open,
+    Closed,
+    OpenAtEnd,
+}
+
+#[derive(Debug, Clone)]
+pub struct Slicing {
+    pub discriminators: Vec<(Discriminator, String)>,
+    pub rules: Rules,
+    pub ordered: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strength {
+    Required,
+    Extensible,
+    Preferred,
+    Example,
+}
+
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub strength: Strength,
+    pub value_set: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Constraint {
+    pub key: String,
+    pub severity: Severity,
+    pub human: String,
+    pub expr: Option<Arc<Compiled>>,
+}
+
+#[derive(Debug)]
+pub struct Node {
+    pub id: String,
+    pub path: String,
+    /// The base definition's path (`Patient.contact` for a profile's `Patient.contact`):
+    /// the FHIRPath type of a backbone element.
+    pub base_path: String,
+    /// Last path segment without `[x]`.
+    pub name: String,
+    pub choice: bool,
+    pub min: u32,
+    pub max: Max,
+    /// Whether the element repeats in the base definition (a JSON array).
+    pub base_many: bool,
+    pub types: Vec<TypeRef>,
+    pub children: Vec<usize>,
+    pub slices: Vec<usize>,
+    pub slicing: Option<Slicing>,
+    pub slice_name: Option<String>,
+    pub fixed: Option<Json>,
+    pub pattern: Option<Json>,
+    pub binding: Option<Binding>,
+    pub constraints: Vec<Constraint>,
+    pub max_length: Option<usize>,
+    /// `contentReference`: the node whose children this element has.
+    pub content_ref: Option<usize>,
+    pub is_modifier: bool,
+}
+
+fn s<'a>(j: &'a Json, k: &str) -> Option<&'a str> {
+    j.get(k).and_then(Json::as_str)
+}
+
+fn strings(j: Option<&Json>) -> Vec<String> {
+    j.and_then(Json::as_array)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+fn parse_max(m: Option<&str>) -> Max {
+    match m {
+        Some("*") => Max::Unbounded,
+        Some(n) => n.parse().map(Max::N).unwrap_or(Max::Unbounded),
+        None => Max::Unbounded,
+    }
+}
+
+impl Profile {
+    pub fn compile(snap: &Snapshot, fhirpath: &Cache) -> Profile {
+        let mut nodes: Vec<Node> = Vec::with_capacity(snap.elements.len());
+        let mut by_id: std::collections::HashMap<String, usize> = Default::default();
+        let mut refs: Vec<(usize, String)> = Vec::new();
+        for el in &snap.elements {
+            let path = s(el, "path").unwrap_or_default().to_string();
+            let id = s(el, "id")
+                .map(str::to_string)
+                .unwrap_or_else(|| path.clone());
+            let last = path.rsplit('.').next().unwrap_or_default();
+            let (name, choice) = match last.strip_suffix("[x]") {
+                Some(n) => (n.to_string(), true),
+                None => (last.to_string(), false),
+            };
+            let base = el.get("base");
+            let base_max = base.and_then(|b| s(b, "max")).or(s(el, "max"));
+            let types = el
+                .get("type")
+                .and_then(Json::as_array)
+                .unwrap_or(&[])
+                .iter()
+                .map(|t| TypeRef {
+                    code: fhir_type_code(t),
+                    profiles: strings(t.get("profile")),
+                    target_profiles: strings(t.get("targetProfile")),
+                })
+                .collect();
+            let slicing = el.get("slicing").map(|sl| Slicing {
+                discriminators: sl
+                    .get("discriminator")
+                    .and_then(Json::as_array)
+                    .unwrap_or(&[])
+                    .iter()
+                    .filter_map(|d| {
+                        let kind = match s(d, "type")? {
+                            "value" => Discriminator::Value,
+                            "pattern" => Discriminator::Pattern,
+                            "exists" => Discriminator::Exists,
+                            "type" => Discriminator::Type,
+                            "profile" => Discriminator::Profile,
+                            _ => return None,
+                        };
+                        Some((kind, s(d, "path")?.to_string()))
+                    })
+                    .collect(),
+                rules: match s(sl, "rules") {
+                    Some("closed") => Rules::Closed,
+                    Some("openAtEnd") => Rules::OpenAtEnd,
+                    _ => Rules::Open,
+                },
+                ordered: sl.get("ordered").and_then(Json::as_bool).unwrap_or(false),
+            });
+            let (mut fixed, mut pattern) = (None, None);
+            if let Some(o) = el.as_object() {
+                for (k, v) in o.iter() {
+                    if k.starts_with("fixed") {
+                        fixed = Some(v.clone());
+                    } else if k.starts_with("pattern") {
+                        pattern = Some(v.clone());
+                    }
+                }
+            }
+            let binding = el.get("binding").and_then(|b| {
+                Some(Binding {
+                    strength: match s(b, "strength")? {
+                        "required" => Strength::Required,
+                        "extensible" => Strength::Extensible,
+                        "preferred" => Strength::Preferred,
+                        _ => Strength::Example,
+                    },
+                    value_set: s(b, "valueSet").map(str::to_string),
+                })
+            });
+            let constraints = el
+                .get("constraint")
+                .and_then(Json::as_array)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(|c| {
+                    let key = s(c, "key")?.to_string();
+                    Some(Constraint {
+                        severity: if s(c, "severity") == Some("warning") {
+                            Severity::Warning
+                        } else {
+                            Severity::Error
+                        },
+                        human: s(c, "human").unwrap_or_default().to_string(),
+                        expr: s(c, "expression").and_then(|e| fhirpath.get(e).ok()),
+                        key,
+                    })
+                })
+                .collect();
+            let i = nodes.len();
+            if let Some(r) = s(el, "contentReference") {
+                refs.push((i, r.trim_start_matches('#').to_string()));
+            }
+            nodes.push(Node {
+                base_path: base.and_then(|b| s(b, "path")).unwrap_or(&path).to_string(),
+                id: id.clone(),
+                path,
+                name,
+                choice,
+                min: el.get("min").and_then(Json::as_i64).unwrap_or(0) as u32,
+                max: parse_max(s(el, "max")),
+                base_many: !matches!(base_max, Some("0" | "1")),
+                types,
+                children: Vec::new(),
+                slices: Vec::new(),
+                slicing,
+                slice_name: s(el, "sliceName").map(str::to_string),
+                fixed,
+                pattern,
+                binding,
+                constraints,
+                max_length: el
+                    .get("maxLength")
+                    .and_then(Json::as_i64)
+                    .map(|n| n as usize),
+                content_ref: None,
+                is_modifier: el
+                    .get("isModifier")
+                    .and_then(Json::as_bool)
+                    .unwrap_or(false),
+            });
+            // Link to the parent (children) or the sliced element (slices).
+            if i > 0 {
+                let (parent, last_seg) = match id.rfind('.') {
+                    Some(d) => (&id[..d], &id[d + 1..]),
+                    None => ("", id.as_str()),
+                };
+                if let Some(colon) = last_seg.find(':') {
+                    let sliced = match last_seg.rfind('/') {
+                        Some(slash) => format!("{parent}.{}", &last_seg[..slash]),
+                        None => format!("{parent}.{}", &last_seg[..colon]),
+                    };
+                    if let Some(&u) = by_id.get(&sliced) {
+                        nodes[u].slices.push(i);
+                    }
+                } else if let Some(&p) = by_id.get(parent) {
+                    nodes[p].children.push(i);
+                }
+            }
+            by_id.insert(id, i);
+        }
+        for (i, target) in refs {
+            nodes[i].content_ref = by_id.get(&target).copied();
+        }
+        Profile {
+            url: snap.url.clone(),
+            type_name: snap.type_name.clone(),
+            nodes,
+        }
+    }
+
+    /// The child of `node` that a JSON member name stands for, with the type a choice
+    /// name selects (`valueQuantity` → `Quantity`).
+    pub fn child_for<'p>(&'p self, node: usize, key: &str) -> Option<(usize, Option<&'p str>)> {
+        for &c in &self.nodes[node].children {
+            let n = &self.nodes[c];
+            if !n.choice {
+                if n.name == key {
+                    return Some((c, None));
+                }
+            } else if let Some(rest) = key.strip_prefix(n.name.as_str())
+                && let Some(t) = n.types.iter().find(|t| type_suffix_matches(&t.code, rest))
+            {
+                return Some((c, Some(t.code.as_str())));
+            }
+        }
+        None
+    }
+}
+
+/// `Quantity` for suffix `Quantity`, `string` for `String`.
+fn type_suffix_matches(code: &str, suffix: &str) -> bool {
+    let mut c = code.chars();
+    let mut sfx = suffix.chars();
+    match (c.next(), sfx.next()) {
+        (Some(a), Some(b)) => a.to_ascii_uppercase() == b && c.as_str() == sfx.as_str(),
+        _ => false,
+    }
+}
+
+/// The FHIR type of a `type` entry: its code, or for the FHIRPath system types used on
+/// `id`, `url` and primitive `value`s, the structure-definition-fhir-type extension's value.
+fn fhir_type_code(t: &Json) -> String {
+    let code = s(t, "code").unwrap_or_default();
+    if let Some(rest) = code.strip_prefix("http://hl7.org/fhirpath/System.") {
+        for e in t.get("extension").and_then(Json::as_array).unwrap_or(&[]) {
+            if s(e, "url")
+                == Some("http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type")
+                && let Some(v) = s(e, "valueUrl").or(s(e, "valueUri"))
+            {
+                return v.to_string();
+            }
+        }
+        return format!("System.{rest}");
+    }
+    code.to_string()
+}

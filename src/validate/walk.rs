@@ -1,0 +1,1113 @@
+//! The walk over one instance: each JSON member is matched to its element definition, then
+//! checked for shape, cardinality, type, fixed and pattern values, bindings, slices,
+//! references and invariants. Children come from the profile when it constrains them, else
+//! from the element's type (its base definition, or the type profile it names).
+
+use std::sync::Arc;
+
+use super::Validator;
+use super::primitive;
+use super::profile::{Discriminator, Node, Profile, Rules, Strength};
+use crate::fhirpath::eval::root_node;
+use crate::fhirpath::{Env, Value};
+use crate::issue::{Issue, Severity};
+use crate::json::{Json, Kind};
+use crate::snapshot::{SnapshotError, type_url};
+use crate::terminology::Membership;
+
+const MAX_DEPTH: usize = 64;
+
+pub struct Walk<'a> {
+    v: &'a Validator<'a>,
+    env: Env<'a>,
+    issues: Vec<Issue>,
+    depth: usize,
+}
+
+/// One value of an element: the JSON value and, for primitives, its `_name` sibling.
+#[derive(Clone, Copy)]
+struct Item<'a> {
+    value: Option<&'a Json>,
+    ext: Option<&'a Json>,
+    path_index: Option<usize>,
+}
+
+fn s<'a>(j: &'a Json, k: &str) -> Option<&'a str> {
+    j.get(k).and_then(Json::as_str)
+}
+
+impl<'a> Walk<'a> {
+    pub fn new(v: &'a Validator<'a>, root: &'a Json) -> Walk<'a> {
+        let mut env = Env::new(&v.model);
+        env.root_resource = Some(root);
+        if s(root, "resourceType") == Some("Bundle") {
+            env.bundle = Some(root);
+        }
+        Walk {
+            v,
+            env,
+            issues: Vec::new(),
+            depth: 0,
+        }
+    }
+
+    pub fn finish(self) -> Vec<Issue> {
+        self.issues
+    }
+
+    fn push(&mut self, issue: Issue) {
+        self.issues.push(issue);
+    }
+
+    fn error(&mut self, id: &'static str, code: &'static str, at: &str, node: &Json, msg: String) {
+        self.push(Issue::error(code, id, msg).at(at).at_node(node));
+    }
+
+    fn warn(&mut self, id: &'static str, code: &'static str, at: &str, node: &Json, msg: String) {
+        self.push(Issue::warning(code, id, msg).at(at).at_node(node));
+    }
+
+    /// Validate a resource at `path` (`None` for the top) against its base definition, its
+    /// `meta.profile`s and `extra` profiles.
+    pub fn resource(&mut self, res: &'a Json, path: Option<&str>, extra: &[String]) {
+        if self.depth > MAX_DEPTH {
+            return;
+        }
+        let Some(obj) = res.as_object() else {
+            let at = path.unwrap_or("$");
+            self.error(
+                "STRUCTURE_NOT_OBJECT",
+                "structure",
+                at,
+                res,
+                format!("a resource must be a JSON object, not {}", res.type_name()),
+            );
+            return;
+        };
+        let Some(rt) = s(res, "resourceType") else {
+            let at = path.unwrap_or("$");
+            self.error(
+                "STRUCTURE_NO_RESOURCE_TYPE",
+                "structure",
+                at,
+                res,
+                "the resource has no resourceType".into(),
+            );
+            return;
+        };
+        let path = path.map_or_else(|| rt.to_string(), str::to_string);
+        let base = match self.v.base(rt) {
+            Ok(b) if self.v.model.is_resource(rt) => b,
+            _ => {
+                let node = obj.member("resourceType").map_or(res, |m| &m.value);
+                self.error(
+                    "STRUCTURE_UNKNOWN_RESOURCE_TYPE",
+                    "structure",
+                    &path,
+                    node,
+                    format!("resourceType '{rt}' is not a FHIR R4 resource type"),
+                );
+                return;
+            }
+        };
+        let saved = self.env.resource.replace(res);
+        self.depth += 1;
+        self.children(&base, 0, res, &path, Some(rt));
+        self.constraints(&base.nodes[0], res, &path, rt);
+        let mut profiles: Vec<(String, bool)> = res
+            .get("meta")
+            .and_then(|m| m.get("profile"))
+            .and_then(Json::as_array)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|p| p.as_str().map(|p| (p.to_string(), false)))
+            .collect();
+        if path == rt || self.depth == 1 {
+            profiles.extend(extra.iter().map(|p| (p.clone(), true)));
+        }
+        for (url, asked) in profiles {
+            match self.v.profile(&url) {
+                Ok(p) if p.type_name != rt => {
+                    self.error(
+                        "PROFILE_WRONG_TYPE",
+                        "structure",
+                        &path,
+                        res,
+                        format!("profile {url} is for {}, not {rt}", p.type_name),
+                    );
+                }
+                Ok(p) => {
+                    self.children(&p, 0, res, &path, Some(rt));
+                    self.constraints(&p.nodes[0], res, &path, rt);
+                }
+                Err(SnapshotError::NotFound(_)) => {
+                    let msg = format!(
+                        "profile {url} is not loaded, so the resource was not checked against it (add its package with --package-path or --load)"
+                    );
+                    if asked {
+                        self.error("PROFILE_UNKNOWN", "not-found", &path, res, msg);
+                    } else {
+                        self.warn("PROFILE_UNKNOWN", "not-found", &path, res, msg);
+                    }
+                }
+                Err(e) => self.error(
+                    "PROFILE_INVALID",
+                    "structure",
+                    &path,
+                    res,
+                    format!("profile {url} cannot be used: {e}"),
+                ),
+            }
+        }
+        if rt == "Bundle" {
+            super::bundle::check(self, res, &path);
+        }
+        self.depth -= 1;
+        self.env.resource = saved;
+    }
+
+    /// Where the children of `p.nodes[node]` (of type `code`) are defined.
+    fn structure(
+        &mut self,
+        p: &Arc<Profile>,
+        node: usize,
+        code: Option<&str>,
+    ) -> Option<(Arc<Profile>, usize)> {
+        let n = &p.nodes[node];
+        if !n.children.is_empty() {
+            return Some((p.clone(), node));
+        }
+        if let Some(t) = n.content_ref {
+            return Some((p.clone(), t));
+        }
+        let t = match code {
+            Some(c) => n.types.iter().find(|t| t.code == c),
+            None => n.types.first(),
+        }?;
+        let url = t
+            .profiles
+            .first()
+            .cloned()
+            .unwrap_or_else(|| type_url(&t.code));
+        match self.v.profile(&url) {
+            Ok(tp) => Some((tp, 0)),
+            Err(_) if !t.profiles.is_empty() => {
+                // The type's profile is not loaded: fall back to the base type.
+                self.v.base(&t.code).ok().map(|b| (b, 0))
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Check the members of object `obj` against the children of `p.nodes[node]`.
+    fn children(
+        &mut self,
+        p: &Arc<Profile>,
+        node: usize,
+        obj: &'a Json,
+        path: &str,
+        resource_type: Option<&str>,
+    ) {
+        let Some(o) = obj.as_object() else {
+            self.error(
+                "STRUCTURE_NOT_OBJECT",
+                "structure",
+                path,
+                obj,
+                format!("{path} must be a JSON object, not {}", obj.type_name()),
+            );
+            return;
+        };
+        if o.is_empty() {
+            self.error(
+                "STRUCTURE_EMPTY_OBJECT",
+                "structure",
+                path,
+                obj,
+                format!(
+                    "{path} is an empty object: an element must have a value or children (ele-1)"
+                ),
+            );
+            return;
+        }
+        // (child, key, type of a choice, value member, `_` member)
+        let mut groups: Vec<(
+            usize,
+            &'a str,
+            Option<String>,
+            Option<&'a Json>,
+            Option<&'a Json>,
+        )> = Vec::new();
+        for m in &o.members {
+            let key = m.key.as_str();
+            if key == "resourceType" && resource_type.is_some() {
+                continue;
+            }
+            let (name, is_ext) = match key.strip_prefix('_') {
+                Some(n) => (n, true),
+                None => (key, false),
+            };
+            let Some((c, ty)) = p.child_for(node, name) else {
+                let what = resource_type.map_or_else(|| p.nodes[node].path.clone(), str::to_string);
+                self.error(
+                    "STRUCTURE_UNKNOWN_ELEMENT",
+                    "structure",
+                    &format!("{path}.{key}"),
+                    &m.value,
+                    format!("unknown element '{key}' in {what}"),
+                );
+                continue;
+            };
+            let ty = ty.map(str::to_string);
+            match groups.iter_mut().find(|g| g.1 == name) {
+                Some(g) if is_ext => g.4 = Some(&m.value),
+                Some(g) => g.3 = Some(&m.value),
+                None => {
+                    if let Some(other) = groups.iter().find(|g| g.0 == c) {
+                        let msg = format!(
+                            "only one of the choices of {}[x] may be given, found '{}' and '{name}'",
+                            p.nodes[c].name, other.1
+                        );
+                        self.error(
+                            "STRUCTURE_CHOICE_REPEATED",
+                            "structure",
+                            &format!("{path}.{key}"),
+                            &m.value,
+                            msg,
+                        );
+                        continue;
+                    }
+                    let (v, e) = if is_ext {
+                        (None, Some(&m.value))
+                    } else {
+                        (Some(&m.value), None)
+                    };
+                    groups.push((c, name, ty, v, e));
+                }
+            }
+        }
+        for &c in &p.nodes[node].children {
+            let n = &p.nodes[c];
+            if groups.iter().any(|g| g.0 == c) {
+                continue;
+            }
+            if n.min > 0 {
+                let name = if n.choice {
+                    format!("{}[x]", n.name)
+                } else {
+                    n.name.clone()
+                };
+                self.error(
+                    "CARDINALITY_MIN",
+                    "required",
+                    &format!("{path}.{name}"),
+                    obj,
+                    format!(
+                        "{path}.{name} is required (min {}) but missing{}",
+                        n.min,
+                        profile_note(p)
+                    ),
+                );
+            }
+            for &sl in &n.slices {
+                let s = &p.nodes[sl];
+                if s.min > 0 {
+                    let name = s.slice_name.as_deref().unwrap_or("?");
+                    self.error(
+                        "SLICE_MIN",
+                        "required",
+                        &format!("{path}.{}", n.name),
+                        obj,
+                        format!(
+                            "slice '{name}' of {path}.{} needs at least {} but there are none{}",
+                            n.name,
+                            s.min,
+                            profile_note(p)
+                        ),
+                    );
+                }
+            }
+        }
+        for (c, key, ty, value, ext) in groups {
+            self.element(p, c, key, ty.as_deref(), value, ext, path);
+        }
+    }
+
+    /// One member (with its `_` sibling) of an object.
+    #[allow(clippy::too_many_arguments)]
+    fn element(
+        &mut self,
+        p: &Arc<Profile>,
+        c: usize,
+        key: &str,
+        ty: Option<&str>,
+        value: Option<&'a Json>,
+        ext: Option<&'a Json>,
+        path: &str,
+    ) {
+        let n = &p.nodes[c];
+        let here = format!("{path}.{key}");
+        let anchor = value.or(ext).expect("a group has a value or an extension");
+        let is_array = matches!(value.map(|v| &v.kind), Some(Kind::Array(_)))
+            || (value.is_none() && matches!(ext.map(|v| &v.kind), Some(Kind::Array(_))));
+        if is_array != n.base_many {
+            if n.base_many {
+                self.error(
+                    "STRUCTURE_NOT_ARRAY",
+                    "structure",
+                    &here,
+                    anchor,
+                    format!("{here} repeats, so it must be a JSON array"),
+                );
+            } else {
+                self.error(
+                    "STRUCTURE_ARRAY",
+                    "structure",
+                    &here,
+                    anchor,
+                    format!("{here} does not repeat, so it must not be a JSON array"),
+                );
+            }
+        }
+        let items: Vec<Item<'a>> = if is_array {
+            let vs = value.and_then(Json::as_array).unwrap_or(&[]);
+            let es = ext.and_then(Json::as_array).unwrap_or(&[]);
+            if value.is_some() && ext.is_some() && vs.len() != es.len() {
+                self.error(
+                    "STRUCTURE_EXT_ALIGN",
+                    "structure",
+                    &format!("{path}._{key}"),
+                    ext.unwrap_or(anchor),
+                    format!("{path}._{key} must have one entry (or null) for each entry of {here}"),
+                );
+            }
+            let len = vs.len().max(es.len());
+            if len == 0 {
+                self.error(
+                    "STRUCTURE_EMPTY_ARRAY",
+                    "structure",
+                    &here,
+                    anchor,
+                    format!("{here} is an empty array: leave the element out instead"),
+                );
+            }
+            (0..len)
+                .map(|i| Item {
+                    value: vs.get(i).filter(|v| !v.is_null()),
+                    ext: es.get(i).filter(|v| !v.is_null()),
+                    path_index: Some(i),
+                })
+                .collect()
+        } else {
+            vec![Item {
+                value,
+                ext,
+                path_index: None,
+            }]
+        };
+        for (i, it) in items.iter().enumerate() {
+            if it.value.is_none() && it.ext.is_none() {
+                let node = value
+                    .and_then(Json::as_array)
+                    .and_then(|a| a.get(i))
+                    .unwrap_or(anchor);
+                self.error(
+                    "STRUCTURE_NULL",
+                    "structure",
+                    &format!("{here}[{i}]"),
+                    node,
+                    format!("{here}[{i}] is null with no extension to explain it"),
+                );
+            }
+        }
+        let count = items.len();
+        if (count as u32) < n.min {
+            self.error(
+                "CARDINALITY_MIN",
+                "required",
+                &here,
+                anchor,
+                format!(
+                    "{here} needs at least {} but has {count}{}",
+                    n.min,
+                    profile_note(p)
+                ),
+            );
+        }
+        if !n.max.allows(count) {
+            self.error(
+                "CARDINALITY_MAX",
+                "structure",
+                &here,
+                anchor,
+                format!(
+                    "{here} allows at most {} but has {count}{}",
+                    n.max.text(),
+                    profile_note(p)
+                ),
+            );
+        }
+        let slices: Vec<Option<usize>> = if !n.slices.is_empty() {
+            self.slice(p, c, &items, &here, ty, anchor)
+        } else {
+            vec![None; items.len()]
+        };
+        for (it, slice) in items.iter().zip(slices) {
+            let at = match it.path_index {
+                Some(i) => format!("{here}[{i}]"),
+                None => here.clone(),
+            };
+            self.value(p, c, ty, *it, &at);
+            if let Some(sl) = slice {
+                self.value(p, sl, ty, *it, &at);
+            }
+        }
+    }
+
+    /// Check one value against element `p.nodes[c]`.
+    fn value(&mut self, p: &Arc<Profile>, c: usize, ty: Option<&str>, it: Item<'a>, at: &str) {
+        let n = &p.nodes[c];
+        let code: Option<String> = ty
+            .map(str::to_string)
+            .or_else(|| (n.types.len() == 1).then(|| n.types[0].code.clone()));
+        if let Some(ext) = it.ext {
+            // A primitive's `_name`: an Element with id and extensions only.
+            if let Ok(el) = self.v.base("Element") {
+                self.children(&el, 0, ext, &format!("{at}.extension"), None);
+            }
+        }
+        let Some(v) = it.value else { return };
+        match code.as_deref() {
+            Some(code) if primitive::is_primitive(code) => {
+                if let Err(why) = primitive::check(code, v) {
+                    self.error("TYPE_PRIMITIVE", "value", at, v, format!("{at} {why}"));
+                    return;
+                }
+                if let (Some(max), Some(text)) = (n.max_length, v.as_str())
+                    && text.chars().count() > max
+                {
+                    self.error(
+                        "VALUE_MAX_LENGTH",
+                        "value",
+                        at,
+                        v,
+                        format!(
+                            "{at} is longer than its maximum length {max}{}",
+                            profile_note(p)
+                        ),
+                    );
+                }
+                self.fixed_pattern(p, n, v, at);
+                if matches!(code, "code" | "string" | "uri") {
+                    self.binding(p, n, at, v, None, v.as_str());
+                }
+                let ty = self.v.model.type_name_ref(code).unwrap_or("");
+                self.node_constraints(n, v, it.ext, at, ty);
+            }
+            Some(code) if code == "Resource" || self.v.model.is_resource(code) => {
+                self.resource(v, Some(at), &[]);
+            }
+            code => {
+                if !matches!(v.kind, Kind::Object(_)) {
+                    self.error(
+                        "STRUCTURE_NOT_OBJECT",
+                        "structure",
+                        at,
+                        v,
+                        format!(
+                            "{at} must be a JSON object ({}), not {}",
+                            code.unwrap_or("element"),
+                            v.type_name()
+                        ),
+                    );
+                    return;
+                }
+                let Some((tp, tn)) = self.structure(p, c, code) else {
+                    if n.types.len() > 1 && ty.is_none() {
+                        return; // a choice reported elsewhere
+                    }
+                    return;
+                };
+                self.depth += 1;
+                if self.depth < MAX_DEPTH {
+                    self.children(&tp, tn, v, at, None);
+                }
+                self.depth -= 1;
+                self.fixed_pattern(p, n, v, at);
+                match code {
+                    Some("Coding") => self.binding(p, n, at, v, s(v, "system"), s(v, "code")),
+                    Some("CodeableConcept") => self.codeable(p, n, at, v),
+                    Some("Quantity") => {
+                        if n.binding.is_some() && s(v, "code").is_some() {
+                            self.binding(p, n, at, v, s(v, "system"), s(v, "code"));
+                        }
+                    }
+                    Some("Reference") => self.reference(n, v, at),
+                    Some("Extension") => self.extension(p, c, v, at),
+                    _ => {}
+                }
+                let ty_name = match code {
+                    Some("BackboneElement" | "Element") | None => tp.nodes[tn].base_path.clone(),
+                    Some(c) => c.to_string(),
+                };
+                let ty = self.v.model.type_name_ref(&ty_name).unwrap_or("");
+                self.node_constraints(n, v, None, at, ty);
+            }
+        }
+    }
+
+    /// A generic `extension` entry (not matched to a slice): check it against its definition.
+    fn extension(&mut self, p: &Arc<Profile>, c: usize, v: &'a Json, at: &str) {
+        let n = &p.nodes[c];
+        if n.slice_name.is_some() || n.types.iter().any(|t| !t.profiles.is_empty()) {
+            return; // checked as the slice / type profile already
+        }
+        let Some(url) = s(v, "url") else { return };
+        if !url.contains(':') {
+            return; // a complex extension's inner url, defined by its parent
+        }
+        match self.v.profile(url) {
+            Ok(def) => {
+                if def.type_name != "Extension" {
+                    self.error(
+                        "EXTENSION_NOT_EXTENSION",
+                        "structure",
+                        at,
+                        v,
+                        format!("{url} is not an extension definition"),
+                    );
+                    return;
+                }
+                self.children(&def, 0, v, at, None);
+            }
+            Err(_) => {
+                if n.name == "modifierExtension" {
+                    self.error("EXTENSION_UNKNOWN_MODIFIER", "structure", at, v, format!("modifier extension {url} is not loaded, so its meaning cannot be known: it must be understood to process this resource"));
+                } else {
+                    self.warn(
+                        "EXTENSION_UNKNOWN",
+                        "not-found",
+                        at,
+                        v,
+                        format!("extension {url} is not loaded, so it was not checked"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn fixed_pattern(&mut self, p: &Arc<Profile>, n: &Node, v: &Json, at: &str) {
+        if let Some(f) = &n.fixed
+            && f != v
+        {
+            self.error(
+                "VALUE_FIXED",
+                "value",
+                at,
+                v,
+                format!("{at} must be exactly {}{}", f.to_compact(), profile_note(p)),
+            );
+        }
+        if let Some(pat) = &n.pattern
+            && !pattern_matches(pat, v)
+        {
+            self.error(
+                "VALUE_PATTERN",
+                "value",
+                at,
+                v,
+                format!(
+                    "{at} must match the pattern {}{}",
+                    pat.to_compact(),
+                    profile_note(p)
+                ),
+            );
+        }
+    }
+
+    fn codeable(&mut self, p: &Arc<Profile>, n: &Node, at: &str, v: &Json) {
+        let Some(b) = &n.binding else { return };
+        let Some(vs) = &b.value_set else { return };
+        let codings = v.get("coding").and_then(Json::as_array).unwrap_or(&[]);
+        if codings.is_empty() {
+            if b.strength == Strength::Required {
+                self.error(
+                    "BINDING_NO_CODE",
+                    "code-invalid",
+                    at,
+                    v,
+                    format!(
+                        "{at} has no coding, but its binding to {vs} is required{}",
+                        profile_note(p)
+                    ),
+                );
+            }
+            return;
+        }
+        let mut unknown = None;
+        for cd in codings {
+            let Some(code) = s(cd, "code") else { continue };
+            match self.v.terminology.member(vs, s(cd, "system"), code) {
+                Membership::Member => return,
+                Membership::Unknown(why) => unknown = Some(why),
+                Membership::NotMember => {}
+            }
+        }
+        match (unknown, b.strength) {
+            (Some(why), Strength::Required | Strength::Extensible) => self.unchecked(at, v, vs, &why),
+            (None, Strength::Required) => self.error("BINDING_REQUIRED", "code-invalid", at, v, format!("none of the codings of {at} is in the value set {vs}, whose binding is required{}", profile_note(p))),
+            (None, Strength::Extensible) => self.warn("BINDING_EXTENSIBLE", "code-invalid", at, v, format!("none of the codings of {at} is in the value set {vs} (extensible binding): use one of its codes when one fits{}", profile_note(p))),
+            _ => {}
+        }
+    }
+
+    fn binding(
+        &mut self,
+        p: &Arc<Profile>,
+        n: &Node,
+        at: &str,
+        v: &Json,
+        system: Option<&str>,
+        code: Option<&str>,
+    ) {
+        let Some(b) = &n.binding else { return };
+        let (Some(vs), Some(code)) = (&b.value_set, code) else {
+            return;
+        };
+        if !matches!(b.strength, Strength::Required | Strength::Extensible) {
+            return;
+        }
+        match self.v.terminology.member(vs, system, code) {
+            Membership::Member => {}
+            Membership::Unknown(why) => self.unchecked(at, v, vs, &why),
+            Membership::NotMember if b.strength == Strength::Required => self.error("BINDING_REQUIRED", "code-invalid", at, v, format!("code '{code}' at {at} is not in the value set {vs}, whose binding is required{}", profile_note(p))),
+            Membership::NotMember => self.warn("BINDING_EXTENSIBLE", "code-invalid", at, v, format!("code '{code}' at {at} is not in the value set {vs} (extensible binding){}", profile_note(p))),
+        }
+    }
+
+    fn unchecked(&mut self, at: &str, v: &Json, vs: &str, why: &str) {
+        let msg = format!("the code at {at} was not checked against {vs}: {why}");
+        let issue = match self.v.options.unchecked_codes {
+            super::UncheckedCodes::Warning => {
+                Issue::warning("not-supported", "TERMINOLOGY_NOT_CHECKED", msg)
+            }
+            super::UncheckedCodes::Information => Issue::new(
+                Severity::Information,
+                "not-supported",
+                "TERMINOLOGY_NOT_CHECKED",
+                msg,
+            ),
+            super::UncheckedCodes::Ignore => return,
+        };
+        self.push(issue.at(at).at_node(v));
+    }
+
+    fn reference(&mut self, n: &Node, v: &Json, at: &str) {
+        let Some(r) = s(v, "reference") else { return };
+        let target_type: Option<String> = if let Some(id) = r.strip_prefix('#') {
+            let found = self
+                .env
+                .resource
+                .and_then(|res| res.get("contained"))
+                .and_then(Json::as_array)
+                .and_then(|c| c.iter().find(|x| s(x, "id") == Some(id) || id.is_empty()));
+            match found {
+                Some(x) => s(x, "resourceType").map(str::to_string),
+                None if id.is_empty() => None,
+                None => {
+                    self.error("REFERENCE_UNRESOLVED", "not-found", at, v, format!("{at}.reference points at contained resource '#{id}', which is not there"));
+                    return;
+                }
+            }
+        } else if r.starts_with("urn:uuid:") || r.starts_with("urn:oid:") {
+            match self.env.bundle.and_then(|b| bundle_entry(b, r)) {
+                Some(x) => s(x, "resourceType").map(str::to_string),
+                None => {
+                    self.error(
+                        "REFERENCE_UNRESOLVED",
+                        "not-found",
+                        at,
+                        v,
+                        format!(
+                            "{at}.reference is a {} that no entry of the Bundle has as its fullUrl",
+                            &r[..8]
+                        ),
+                    );
+                    return;
+                }
+            }
+        } else {
+            let parts: Vec<&str> = r.trim_end_matches('/').split('/').collect();
+            let history = parts.len() >= 4 && parts[parts.len() - 2] == "_history";
+            let ty_at = if history {
+                parts.len().wrapping_sub(4)
+            } else {
+                parts.len().wrapping_sub(2)
+            };
+            match parts.get(ty_at) {
+                Some(t) if self.v.model.is_resource(t) && !parts[ty_at + 1].is_empty() => {
+                    if let Some(b) = self.env.bundle
+                        && r.contains("://")
+                        && bundle_entry(b, r).is_none()
+                    {
+                        // an absolute reference outside the Bundle: fine
+                    }
+                    Some(t.to_string())
+                }
+                _ => {
+                    self.error("REFERENCE_FORMAT", "value", at, v, format!("{at}.reference is not a valid reference: expected Type/id, an absolute URL ending in Type/id, #id or a urn:uuid/urn:oid"));
+                    return;
+                }
+            }
+        };
+        let Some(t) = target_type else { return };
+        let allowed: Vec<String> = n
+            .types
+            .iter()
+            .filter(|ty| ty.code == "Reference")
+            .flat_map(|ty| ty.target_profiles.iter())
+            .map(|tp| {
+                self.v
+                    .registry
+                    .entry(tp)
+                    .and_then(|e| e.sd_type.clone())
+                    .unwrap_or_else(|| tp.rsplit('/').next().unwrap_or_default().to_string())
+            })
+            .collect();
+        if !allowed.is_empty() && !allowed.iter().any(|a| a == &t || a == "Resource") {
+            self.error(
+                "REFERENCE_TARGET_TYPE",
+                "structure",
+                at,
+                v,
+                format!(
+                    "{at} refers to a {t}, but only {} may be referred to here",
+                    allowed.join(", ")
+                ),
+            );
+        }
+    }
+
+    fn constraints(&mut self, n: &Node, v: &'a Json, at: &str, ty: &str) {
+        let ty = self.v.model.type_name_ref(ty).unwrap_or("");
+        self.node_constraints(n, v, None, at, ty);
+    }
+
+    /// Evaluate the element's invariants (ele-1 is checked structurally, not here).
+    fn node_constraints(
+        &mut self,
+        n: &Node,
+        v: &'a Json,
+        ext: Option<&'a Json>,
+        at: &str,
+        ty: &'a str,
+    ) {
+        if n.constraints.is_empty() {
+            return;
+        }
+        let focus = match root_node(v, &self.v.model) {
+            Value::Node(mut node) => {
+                node.ty = ty;
+                node.ext = ext;
+                Value::Node(node)
+            }
+            other => other,
+        };
+        for c in &n.constraints {
+            if c.key == "ele-1" {
+                continue;
+            }
+            let Some(expr) = &c.expr else { continue };
+            match expr.evaluate_on(vec![focus.clone()], &self.env) {
+                Ok(r) if matches!(r.as_slice(), [Value::Bool(true)] | []) => {}
+                Ok(_) => {
+                    let msg = format!("constraint {} failed: {}", c.key, c.human);
+                    let issue = if c.severity == Severity::Warning {
+                        Issue::warning("invariant", "INVARIANT", msg)
+                    } else {
+                        Issue::error("invariant", "INVARIANT", msg)
+                    };
+                    self.push(issue.at(at).at_node(v));
+                }
+                Err(e) => {
+                    let msg = format!("constraint {} could not be evaluated: {e}", c.key);
+                    self.push(
+                        Issue::warning("processing", "INVARIANT_ERROR", msg)
+                            .at(at)
+                            .at_node(v),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Assign each item to the slice it matches; report slice counts and closed slicing.
+    fn slice(
+        &mut self,
+        p: &Arc<Profile>,
+        c: usize,
+        items: &[Item<'a>],
+        here: &str,
+        ty: Option<&str>,
+        anchor: &Json,
+    ) -> Vec<Option<usize>> {
+        let n = &p.nodes[c];
+        let mut out = Vec::with_capacity(items.len());
+        let mut counts = vec![0usize; n.slices.len()];
+        for (i, it) in items.iter().enumerate() {
+            let Some(v) = it.value else {
+                out.push(None);
+                continue;
+            };
+            let hit = (0..n.slices.len()).find(|&k| self.matches_slice(p, c, n.slices[k], v, ty));
+            if let Some(k) = hit {
+                counts[k] += 1;
+            } else if n.slicing.as_ref().is_some_and(|s| s.rules == Rules::Closed) {
+                let at = format!("{here}[{i}]");
+                let tried: Vec<&str> = n
+                    .slices
+                    .iter()
+                    .filter_map(|&s| p.nodes[s].slice_name.as_deref())
+                    .collect();
+                self.error("SLICE_CLOSED", "structure", &at, v, format!("{at} matches none of the slices of {here} ({}), and the slicing is closed{}", tried.join(", "), profile_note(p)));
+            }
+            out.push(hit.map(|k| n.slices[k]));
+        }
+        for (k, &sl) in n.slices.iter().enumerate() {
+            let s = &p.nodes[sl];
+            let name = s.slice_name.as_deref().unwrap_or("?");
+            if (counts[k] as u32) < s.min {
+                self.error(
+                    "SLICE_MIN",
+                    "required",
+                    here,
+                    anchor,
+                    format!(
+                        "slice '{name}' of {here} needs at least {} but {} matched{}",
+                        s.min,
+                        counts[k],
+                        profile_note(p)
+                    ),
+                );
+            }
+            if !s.max.allows(counts[k]) {
+                self.error(
+                    "SLICE_MAX",
+                    "structure",
+                    here,
+                    anchor,
+                    format!(
+                        "slice '{name}' of {here} allows at most {} but {} matched{}",
+                        s.max.text(),
+                        counts[k],
+                        profile_note(p)
+                    ),
+                );
+            }
+        }
+        out
+    }
+
+    /// Does `v` belong to slice `sl` of element `c`? By the discriminators where they can
+    /// be evaluated, otherwise by validating it against the slice without reporting.
+    fn matches_slice(
+        &mut self,
+        p: &Arc<Profile>,
+        c: usize,
+        sl: usize,
+        v: &'a Json,
+        ty: Option<&str>,
+    ) -> bool {
+        let discs = p.nodes[c]
+            .slicing
+            .as_ref()
+            .map(|s| s.discriminators.clone())
+            .unwrap_or_default();
+        let mut decided = !discs.is_empty();
+        for (kind, dpath) in &discs {
+            let result = match kind {
+                Discriminator::Value | Discriminator::Pattern => {
+                    match (expected_at(self, p, sl, dpath), values_at(v, dpath)) {
+                        (Some(expected), Some(actual)) => {
+                            Some(actual.iter().any(|a| match &expected {
+                                Expected::Fixed(f) => f == *a,
+                                Expected::Pattern(pt) => pattern_matches(pt, a),
+                                Expected::Str(u) => a.as_str() == Some(u.as_str()),
+                            }))
+                        }
+                        _ => None,
+                    }
+                }
+                Discriminator::Exists => {
+                    let target = child_by_path(p, sl, dpath);
+                    match (target, values_at(v, dpath)) {
+                        (Some(t), Some(actual)) => {
+                            let n = &p.nodes[t];
+                            if n.min >= 1 {
+                                Some(!actual.is_empty())
+                            } else if n.max == super::profile::Max::N(0) {
+                                Some(actual.is_empty())
+                            } else {
+                                None
+                            }
+                        }
+                        _ => None,
+                    }
+                }
+                Discriminator::Type if dpath == "$this" => {
+                    let actual = ty
+                        .map(str::to_string)
+                        .or_else(|| s(v, "resourceType").map(str::to_string));
+                    actual.map(|a| p.nodes[sl].types.iter().any(|t| t.code == a))
+                }
+                _ => None,
+            };
+            match result {
+                Some(false) => return false,
+                Some(true) => {}
+                None => decided = false,
+            }
+        }
+        if decided {
+            return true;
+        }
+        // Full check against the slice, silently.
+        let saved = std::mem::take(&mut self.issues);
+        self.value(
+            p,
+            sl,
+            ty,
+            Item {
+                value: Some(v),
+                ext: None,
+                path_index: None,
+            },
+            "$slice",
+        );
+        let errors = self.issues.iter().any(Issue::is_error);
+        self.issues = saved;
+        !errors
+    }
+}
+
+enum Expected {
+    Fixed(Json),
+    Pattern(Json),
+    Str(String),
+}
+
+/// The fixed or pattern value a slice requires at `dpath` (or, for `url` on an extension
+/// slice, the extension's canonical).
+fn expected_at(w: &mut Walk<'_>, p: &Arc<Profile>, sl: usize, dpath: &str) -> Option<Expected> {
+    if dpath == "url" {
+        let n = &p.nodes[sl];
+        if let Some(t) = n.types.iter().find(|t| t.code == "Extension")
+            && let Some(u) = t.profiles.first()
+        {
+            return Some(Expected::Str(u.clone()));
+        }
+    }
+    let (tp, t) = match child_by_path(p, sl, dpath) {
+        Some(t) => (p.clone(), t),
+        None => {
+            // The slice's type profile may hold the value (extension url in its definition).
+            let n = &p.nodes[sl];
+            let url = n.types.first()?.profiles.first()?.clone();
+            let tp = w.v.profile(&url).ok()?;
+            let t = if dpath == "$this" {
+                0
+            } else {
+                child_by_path(&tp, 0, dpath)?
+            };
+            (tp, t)
+        }
+    };
+    let n = &tp.nodes[t];
+    n.fixed
+        .clone()
+        .map(Expected::Fixed)
+        .or_else(|| n.pattern.clone().map(Expected::Pattern))
+}
+
+/// The node at a simple dotted path below `from` (`$this` is `from`).
+fn child_by_path(p: &Profile, from: usize, dpath: &str) -> Option<usize> {
+    let mut at = from;
+    for seg in dpath.split('.') {
+        if seg == "$this" {
+            continue;
+        }
+        at = *p.nodes[at]
+            .children
+            .iter()
+            .find(|&&c| p.nodes[c].name == seg.trim_end_matches("[x]"))?;
+    }
+    Some(at)
+}
+
+/// The values at a simple dotted path in `v` (`None` for paths with functions).
+fn values_at<'j>(v: &'j Json, dpath: &str) -> Option<Vec<&'j Json>> {
+    let mut cur = vec![v];
+    for seg in dpath.split('.') {
+        if seg == "$this" {
+            continue;
+        }
+        if seg.contains('(') {
+            return None;
+        }
+        let mut next = Vec::new();
+        for c in cur {
+            match c.get(seg) {
+                Some(Json {
+                    kind: Kind::Array(a),
+                    ..
+                }) => next.extend(a.iter()),
+                Some(x) => next.push(x),
+                None => {}
+            }
+        }
+        cur = next;
+    }
+    Some(cur)
+}
+
+/// Does `v` contain everything in `pattern` (objects member by member, arrays item by item)?
+pub fn pattern_matches(pattern: &Json, v: &Json) -> bool {
+    match (&pattern.kind, &v.kind) {
+        (Kind::Object(po), Kind::Object(_)) => po
+            .iter()
+            .all(|(k, pv)| v.get(k).is_some_and(|vv| pattern_matches(pv, vv))),
+        (Kind::Array(pa), Kind::Array(va)) => pa
+            .iter()
+            .all(|pi| va.iter().any(|vi| pattern_matches(pi, vi))),
+        _ => pattern == v,
+    }
+}
+
+/// The resource of the Bundle entry whose fullUrl is `url`.
+pub fn bundle_entry<'j>(bundle: &'j Json, url: &str) -> Option<&'j Json> {
+    bundle
+        .get("entry")
+        .and_then(Json::as_array)?
+        .iter()
+        .find(|e| s(e, "fullUrl") == Some(url))
+        .and_then(|e| e.get("resource"))
+}
+
+/// " (profile X)" for constraints that come from a profile rather than the base spec.
+fn profile_note(p: &Profile) -> String {
+    if p.url
+        .starts_with("http://hl7.org/fhir/StructureDefinition/")
+        && !p.url["http://hl7.org/fhir/StructureDefinition/".len()..].contains('-')
+        && p.url.ends_with(&p.type_name)
+    {
+        String::new()
+    } else {
+        format!(" (profile {})", p.url)
+    }
+}
+
+impl Walk<'_> {
+    pub(super) fn report(&mut self, issue: Issue) {
+        self.push(issue);
+    }
+}

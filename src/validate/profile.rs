@@ -155,13 +155,19 @@ impl Profile {
             };
             let base = el.get("base");
             let base_max = base.and_then(|b| s(b, "max")).or(s(el, "max"));
+            // R4 types Resource.id as a FHIRPath string; the specification says `id`.
+            let resource_id = base.and_then(|b| s(b, "path")) == Some("Resource.id");
             let types = el
                 .get("type")
                 .and_then(Json::as_array)
                 .unwrap_or(&[])
                 .iter()
                 .map(|t| TypeRef {
-                    code: fhir_type_code(t),
+                    code: if resource_id {
+                        "id".to_string()
+                    } else {
+                        fhir_type_code(t)
+                    },
                     profiles: strings(t.get("profile")),
                     target_profiles: strings(t.get("targetProfile")),
                 })

@@ -542,7 +542,7 @@ impl<'a> Walk<'a> {
                             self.binding(p, n, at, v, s(v, "system"), s(v, "code"));
                         }
                     }
-                    Some("Reference") => self.reference(n, v, at),
+                    Some("Reference") => self.reference(p, n, v, at),
                     Some("Extension") => self.extension(p, c, v, at),
                     _ => {}
                 }
@@ -702,7 +702,7 @@ impl<'a> Walk<'a> {
         self.push(issue.at(at).at_node(v));
     }
 
-    fn reference(&mut self, n: &Node, v: &Json, at: &str) {
+    fn reference(&mut self, p: &Arc<Profile>, n: &Node, v: &Json, at: &str) {
         let Some(r) = s(v, "reference") else { return };
         let target_type: Option<String> = if let Some(id) = r.strip_prefix('#') {
             let found = self

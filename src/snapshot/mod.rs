@@ -247,6 +247,9 @@ impl<'r> Generator<'r> {
                 set(&mut e, "id", Json::from(new_id.as_str()));
                 set(&mut e, "sliceName", Json::from(slice));
                 remove(&mut e, "slicing");
+                // A slice is optional unless the differential says otherwise; the sliced
+                // element's own minimum counts all its slices together.
+                set(&mut e, "min", Json::from(0i64));
                 e
             }];
             slice_els.extend(

@@ -24,6 +24,16 @@ pub struct Walk<'a> {
     depth: usize,
 }
 
+/// The members of an object that one child definition takes: (child, key, the type a
+/// choice name selects, the value, its `_` sibling).
+type Group<'a> = (
+    usize,
+    &'a str,
+    Option<String>,
+    Option<&'a Json>,
+    Option<&'a Json>,
+);
+
 /// One value of an element: the JSON value and, for primitives, its `_name` sibling.
 #[derive(Clone, Copy)]
 struct Item<'a> {
@@ -231,13 +241,7 @@ impl<'a> Walk<'a> {
             return;
         }
         // (child, key, type of a choice, value member, `_` member)
-        let mut groups: Vec<(
-            usize,
-            &'a str,
-            Option<String>,
-            Option<&'a Json>,
-            Option<&'a Json>,
-        )> = Vec::new();
+        let mut groups: Vec<Group<'a>> = Vec::new();
         for m in &o.members {
             let key = m.key.as_str();
             if key == "resourceType" && resource_type.is_some() {
@@ -537,10 +541,8 @@ impl<'a> Walk<'a> {
                 match code {
                     Some("Coding") => self.binding(p, n, at, v, s(v, "system"), s(v, "code")),
                     Some("CodeableConcept") => self.codeable(p, n, at, v),
-                    Some("Quantity") => {
-                        if n.binding.is_some() && s(v, "code").is_some() {
-                            self.binding(p, n, at, v, s(v, "system"), s(v, "code"));
-                        }
+                    Some("Quantity") if n.binding.is_some() && s(v, "code").is_some() => {
+                        self.binding(p, n, at, v, s(v, "system"), s(v, "code"));
                     }
                     Some("Reference") => self.reference(p, n, v, at),
                     Some("Extension") => self.extension(p, c, v, at),
@@ -720,7 +722,10 @@ impl<'a> Walk<'a> {
                 }
             }
         } else if r.starts_with("urn:uuid:") || r.starts_with("urn:oid:") {
-            match self.env.bundle.and_then(|b| bundle_entry(b, r)) {
+            let Some(bundle) = self.env.bundle else {
+                return; // outside a Bundle a URN cannot be resolved, and need not be
+            };
+            match bundle_entry(bundle, r) {
                 Some(x) => s(x, "resourceType").map(str::to_string),
                 None => {
                     self.error(
@@ -781,8 +786,9 @@ impl<'a> Walk<'a> {
                 at,
                 v,
                 format!(
-                    "{at} refers to a {t}, but only {} may be referred to here",
-                    allowed.join(", ")
+                    "{at} refers to a {t}, but only {} may be referred to here{}",
+                    allowed.join(", "),
+                    profile_note(p)
                 ),
             );
         }

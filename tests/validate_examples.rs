@@ -1,0 +1,68 @@
+//! Every UK Core and BaRS example in ../shared validated against its base definition and
+//! declared profiles. The per-file result (error and warning counts, and the distinct ids of
+//! errors) is recorded as an insta snapshot; README discusses the errors that are real
+//! defects of the examples.
+
+mod common;
+
+use std::fmt::Write;
+
+use spfhir::issue::Severity;
+use spfhir::json;
+use spfhir::package::{self, LoadOptions};
+use spfhir::validate::{Options, Validator};
+
+#[test]
+fn uk_core_and_bars_examples() {
+    let shared = common::shared_dir();
+    let reg = package::load(&LoadOptions {
+        package_path: vec![shared.join("fhir")],
+        ..Default::default()
+    })
+    .unwrap();
+    let validator = Validator::new(&reg, Options::default());
+    let mut files = common::json_files(&shared.join("fhir/uk-core/examples"));
+    files.extend(common::json_files(&shared.join("fhir/bars/examples")));
+    files.extend(common::json_files(&shared.join(
+        "fhir/bars/simplifier-package-uk.nhsdigital.bars.r4-1.35.0/examples",
+    )));
+    assert!(files.len() > 200, "only {} examples", files.len());
+    let mut report = String::new();
+    let (mut clean, mut total) = (0, 0);
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let rel = f.strip_prefix(&shared).unwrap().display().to_string();
+        let Ok(res) = json::parse(&text) else {
+            writeln!(report, "{rel}: not JSON").unwrap();
+            continue;
+        };
+        if res.get("resourceType").is_none() {
+            continue; // API bodies that are not FHIR resources
+        }
+        total += 1;
+        let issues = validator.validate(&res);
+        let errors: Vec<&str> = issues
+            .iter()
+            .filter(|i| i.severity <= Severity::Error)
+            .map(|i| i.id)
+            .collect();
+        let warnings = issues
+            .iter()
+            .filter(|i| i.severity == Severity::Warning)
+            .count();
+        if errors.is_empty() {
+            clean += 1;
+        }
+        let mut ids: Vec<&str> = errors.clone();
+        ids.sort();
+        ids.dedup();
+        writeln!(
+            report,
+            "{rel}: {} errors {ids:?}, {warnings} warnings",
+            errors.len()
+        )
+        .unwrap();
+    }
+    writeln!(report, "\n{clean} of {total} examples have no errors").unwrap();
+    insta::assert_snapshot!(report);
+}

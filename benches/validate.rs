@@ -1,0 +1,62 @@
+//! Validation throughput on the accept path: an SP referral message Bundle (12 resources)
+//! and an outcome QuestionnaireResponse Bundle, each already parsed, validated against
+//! R4 core + UK Core + BaRS + spfhir's profiles (loaded from ../shared/fhir).
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use spfhir::package::{self, LoadOptions};
+use spfhir::translate::{self, BundleKind, WriteOptions};
+use spfhir::validate::{Options, Validator, has_errors};
+
+fn bench(c: &mut Criterion) {
+    let reg = package::load(&LoadOptions {
+        package_path: vec![common::shared_dir().join("fhir")],
+        ..Default::default()
+    })
+    .unwrap();
+    let validator = Validator::new(&reg, Options::default());
+    let opts = WriteOptions {
+        bundle: BundleKind::Message,
+        timestamp: Some("2026-11-02T09:31:00Z".into()),
+    };
+    let mut g = c.benchmark_group("validate");
+    g.throughput(Throughput::Elements(1));
+    for (name, kind, file) in [
+        (
+            "referral-message",
+            spfhir::domain::RecordKind::Referral,
+            "referral.json",
+        ),
+        (
+            "outcome-message",
+            spfhir::domain::RecordKind::Outcome,
+            "outcome-wemwbs.json",
+        ),
+    ] {
+        let text = std::fs::read_to_string(format!(
+            "{}/tests/data/domain/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let bundle = translate::domain_json_to_fhir(kind, &text, &opts)
+            .unwrap()
+            .fhir;
+        // Warm the caches (snapshots, expansions) and make sure this is the accept path.
+        assert!(
+            !has_errors(&validator.validate(&bundle)),
+            "{name} must be valid"
+        );
+        g.bench_function(name, |b| b.iter(|| validator.validate(black_box(&bundle))));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

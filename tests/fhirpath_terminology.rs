@@ -4,16 +4,30 @@
 mod common;
 
 use spfhir::fhirpath::eval::BaseServices;
-use spfhir::fhirpath::terminology::Terminology;
 use spfhir::fhirpath::{Compiled, Env, Model, result_json};
 use spfhir::json::parse;
+use spfhir::package::{self, LoadOptions};
+use spfhir::terminology::Terminology;
 
 #[test]
 fn member_of_answers_only_what_it_can_know() {
     let r4 = common::shared_dir().join("fhir/r4-core");
+    // R4 core alone (not THO), so that some ValueSets cannot be enumerated.
+    let registry = package::load(&LoadOptions {
+        package_path: vec![r4.join("hl7.fhir.r4.core-4.0.1.tgz")],
+        without_own_profiles: true,
+        ..Default::default()
+    })
+    .unwrap();
     let model = Model::load_r4_core(&r4).unwrap();
-    let terminology = Terminology::load_dir(&r4);
-    assert!(terminology.value_set_count() > 1000);
+    let terminology = Terminology::new(&registry);
+    assert!(
+        registry
+            .entries()
+            .filter(|e| e.resource_type == "ValueSet")
+            .count()
+            > 1000
+    );
     let patient = parse(
         &std::fs::read_to_string(common::shared_dir().join("fhirpath-tests/patient-example.json"))
             .unwrap(),
@@ -40,12 +54,14 @@ fn member_of_answers_only_what_it_can_know() {
         )),
         "[false]"
     );
-    // Its own ValueSet draws on THO's v2-0131, which is not loaded here: cannot tell.
+    // Its own ValueSet draws on v2-0131, a complete CodeSystem in the R4 core package itself
+    // (the package registry reads it; R4 core's valuesets.json alone did not have it).
     let relationship = "http://hl7.org/fhir/ValueSet/patient-contactrelationship";
     assert_eq!(
         eval(&format!("contact.relationship.memberOf('{relationship}')")),
-        "[]"
+        "[true]"
     );
+    assert_eq!(eval(&format!("'ZZ'.memberOf('{relationship}')")), "[false]");
     // SNOMED CT by filter: cannot tell offline.
     let findings = "http://hl7.org/fhir/ValueSet/clinical-findings";
     assert_eq!(eval(&format!("'22298006'.memberOf('{findings}')")), "[]");

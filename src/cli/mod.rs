@@ -128,17 +128,19 @@ fn fhirpath_cmd(args: &FhirpathArgs) -> i32 {
             return 2;
         }
     };
-    let model = match Model::find_r4_core(&args.package_path) {
-        Ok(m) => m,
+    // R4 core (for the type model) and every ValueSet on the package path (for memberOf()).
+    let registry = match crate::package::load(&crate::package::LoadOptions {
+        package_path: args.package_path.clone(),
+        ..Default::default()
+    }) {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return 2;
         }
     };
-    // ValueSets for memberOf(): R4 core's, beside the model (same search).
-    let terminology = Model::find_r4_core_dir(&args.package_path)
-        .map(|dir| crate::fhirpath::terminology::Terminology::load_dir(&dir))
-        .unwrap_or_default();
+    let model = Model::from_registry(&registry);
+    let terminology = crate::terminology::Terminology::new(&registry);
     let mut env = Env::new(&model);
     env.resource = Some(&resource);
     let services = BaseServices {

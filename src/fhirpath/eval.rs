@@ -10,9 +10,9 @@ use rust_decimal::{Decimal, MathematicalOps, RoundingStrategy};
 
 use super::model::Model;
 use super::parser::{BinOp, Expr, ExprKind, Lit, TypeSpec};
-use super::terminology::Terminology;
 use super::value::{Node, Temporal, TemporalKind, Value, calendar_unit, compare_quantities};
 use crate::json::{Json, Kind};
+use crate::terminology::{Membership, Terminology};
 
 pub type Coll<'a> = Vec<Value<'a>>;
 
@@ -42,14 +42,18 @@ pub trait Services {
 /// type definition (by derivation), `memberOf` the loaded ValueSets (see [`Terminology`]).
 pub struct BaseServices<'m> {
     pub model: &'m Model,
-    pub terminology: Option<&'m Terminology>,
+    pub terminology: Option<&'m Terminology<'m>>,
 }
 
 const CORE_SD: &str = "http://hl7.org/fhir/StructureDefinition/";
 
 impl Services for BaseServices<'_> {
     fn member_of(&self, system: Option<&str>, code: &str, value_set: &str) -> Option<bool> {
-        self.terminology?.member_of(system, code, value_set)
+        match self.terminology?.member(value_set, system, code) {
+            Membership::Member => Some(true),
+            Membership::NotMember => Some(false),
+            Membership::Unknown(_) => None,
+        }
     }
     fn conforms_to(&self, _: &Json, resource_type: &str, profile: &str) -> Result<bool, String> {
         match profile.strip_prefix(CORE_SD) {

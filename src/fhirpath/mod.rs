@@ -5,7 +5,6 @@
 //!   StructureDefinitions, so navigation is typed (`value` finds `valueQuantity`, `is(Quantity)`);
 //! - [`value`]: System values — exact decimals, partial-precision dates and times, quantities;
 //! - [`eval`]: the evaluator and function library;
-//! - [`terminology`]: `memberOf()` against loaded ValueSets, offline, saying when it cannot tell.
 //!
 //! Compile once, evaluate many times: [`Compiled`] is immutable and `Send + Sync`, and
 //! [`Cache`] keys compiled expressions by their text. Evaluation is synchronous and never
@@ -17,7 +16,6 @@
 pub mod eval;
 pub mod model;
 pub mod parser;
-pub mod terminology;
 pub mod value;
 
 use std::collections::HashMap;

@@ -50,11 +50,6 @@ pub enum ModelError {
     },
     #[error("{path}: {message}")]
     Json { path: String, message: String },
-    #[error(
-        "FHIR R4 core (hl7.fhir.r4.core#4.0.1) not found; looked in: {}. Give --package-path DIR or set SPFHIR_PACKAGE_PATH",
-        looked.join(", ")
-    )]
-    NotFound { looked: Vec<String> },
 }
 
 impl Model {
@@ -81,51 +76,6 @@ impl Model {
         Ok(model)
     }
 
-    /// Find and load the R4 base model. Looks in each of `dirs` (then `$SPFHIR_PACKAGE_PATH`,
-    /// `:`-separated, then the FHIR package cache `~/.fhir/packages`) for either R4 core's
-    /// `profiles-types.json` + `profiles-resources.json`, or an unpacked
-    /// `hl7.fhir.r4.core#4.0.1` package (`package/StructureDefinition-*.json`).
-    /// The error names every place looked in.
-    pub fn find_r4_core(dirs: &[std::path::PathBuf]) -> Result<Model, ModelError> {
-        let dir = Model::find_r4_core_dir(dirs)?;
-        if dir.join("profiles-types.json").is_file() {
-            Model::load_r4_core(&dir)
-        } else {
-            Model::load_package_dir(&dir)
-        }
-    }
-
-    /// The folder holding R4 core (see [`Model::find_r4_core`] for the search order).
-    pub fn find_r4_core_dir(dirs: &[std::path::PathBuf]) -> Result<std::path::PathBuf, ModelError> {
-        let mut places: Vec<std::path::PathBuf> = dirs.to_vec();
-        if let Some(env) = std::env::var_os("SPFHIR_PACKAGE_PATH") {
-            places.extend(std::env::split_paths(&env));
-        }
-        if let Some(home) = std::env::var_os("HOME") {
-            places.push(Path::new(&home).join(".fhir/packages"));
-        }
-        let mut looked = Vec::new();
-        for place in &places {
-            for dir in [
-                place.clone(),
-                place.join("r4-core"),
-                place.join("fhir/r4-core"),
-            ] {
-                if dir.join("profiles-types.json").is_file()
-                    && dir.join("profiles-resources.json").is_file()
-                {
-                    return Ok(dir);
-                }
-            }
-            let pkg = place.join("hl7.fhir.r4.core#4.0.1/package");
-            if pkg.is_dir() {
-                return Ok(pkg);
-            }
-            looked.push(place.display().to_string());
-        }
-        Err(ModelError::NotFound { looked })
-    }
-
     /// The base model from a package registry: every base (non-constraint) definition whose
     /// canonical is `http://hl7.org/fhir/StructureDefinition/{type}`.
     pub fn from_registry(registry: &crate::package::Registry) -> Model {
@@ -146,31 +96,6 @@ impl Model {
             }
         }
         model
-    }
-
-    /// The base definitions of an unpacked package folder (`StructureDefinition-*.json`).
-    pub fn load_package_dir(dir: &Path) -> Result<Model, ModelError> {
-        let io = |source, path: &Path| ModelError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        let mut model = Model::default();
-        for entry in std::fs::read_dir(dir).map_err(|e| io(e, dir))? {
-            let path = entry.map_err(|e| io(e, dir))?.path();
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            if name.starts_with("StructureDefinition-") && name.ends_with(".json") {
-                let text = std::fs::read_to_string(&path).map_err(|e| io(e, &path))?;
-                let sd = json::parse(&text).map_err(|e| ModelError::Json {
-                    path: path.display().to_string(),
-                    message: e.to_string(),
-                })?;
-                model.add_definition(&sd);
-            }
-        }
-        Ok(model)
     }
 
     /// Add one base StructureDefinition (a specialization, or a root such as Element).

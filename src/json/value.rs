@@ -160,6 +160,11 @@ impl Json {
         self.as_object().and_then(|o| o.get(key))
     }
 
+    /// Member `key` of an object when it is a string.
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(Json::as_str)
+    }
+
     pub fn is_null(&self) -> bool {
         matches!(self.kind, Kind::Null)
     }

@@ -47,13 +47,9 @@ pub struct Generator<'r> {
 
 const MAX_DEPTH: usize = 16;
 
-fn s<'a>(j: &'a Json, key: &str) -> Option<&'a str> {
-    j.get(key).and_then(Json::as_str)
-}
-
 fn id_of(el: &Json) -> String {
-    s(el, "id")
-        .or_else(|| s(el, "path"))
+    el.get_str("id")
+        .or_else(|| el.get_str("path"))
         .unwrap_or_default()
         .to_string()
 }
@@ -80,7 +76,7 @@ fn remove(el: &mut Json, key: &str) {
 fn reroot(el: &Json, from_id: &str, to_id: &str, from_path: &str, to_path: &str) -> Json {
     let mut e = el.clone();
     let id = id_of(el);
-    let path = s(el, "path").unwrap_or_default().to_string();
+    let path = el.get_str("path").unwrap_or_default().to_string();
     set(
         &mut e,
         "id",
@@ -147,7 +143,7 @@ impl<'r> Generator<'r> {
                 match published {
                     Some(els) if !els.is_empty() => Ok(Arc::new(Snapshot {
                         url: url.to_string(),
-                        type_name: s(&sd, "type").unwrap_or_default().to_string(),
+                        type_name: sd.get_str("type").unwrap_or_default().to_string(),
                         elements: els.to_vec(),
                         problems: Vec::new(),
                     })),
@@ -168,7 +164,7 @@ impl<'r> Generator<'r> {
     }
 
     fn generate_at(&self, sd: &Json, depth: usize) -> Result<Snapshot, SnapshotError> {
-        let url = s(sd, "url").unwrap_or("(no url)").to_string();
+        let url = sd.get_str("url").unwrap_or("(no url)").to_string();
         let invalid = |message: String| SnapshotError::Invalid {
             url: url.clone(),
             message,
@@ -178,7 +174,8 @@ impl<'r> Generator<'r> {
                 "base definitions nest too deeply (a cycle?)".into(),
             ));
         }
-        let base_url = s(sd, "baseDefinition")
+        let base_url = sd
+            .get_str("baseDefinition")
             .ok_or_else(|| invalid("has neither a snapshot nor a baseDefinition".into()))?;
         let base = self.snapshot_at(base_url, depth + 1)?;
         let mut elements = base.elements.clone();
@@ -204,7 +201,7 @@ impl<'r> Generator<'r> {
         }
         Ok(Snapshot {
             url,
-            type_name: s(sd, "type").unwrap_or_default().to_string(),
+            type_name: sd.get_str("type").unwrap_or_default().to_string(),
             elements,
             problems,
         })
@@ -241,7 +238,7 @@ impl<'r> Generator<'r> {
             let end = (u + 1..elements.len())
                 .find(|&i| !in_subtree(&id_of(&elements[i]), &sliced_id))
                 .unwrap_or(elements.len());
-            let u_path = s(&elements[u], "path").unwrap_or_default().to_string();
+            let u_path = elements[u].get_str("path").unwrap_or_default().to_string();
             let mut slice_els: Vec<Json> = vec![{
                 let mut e = elements[u].clone();
                 set(&mut e, "id", Json::from(new_id.as_str()));
@@ -301,7 +298,10 @@ impl<'r> Generator<'r> {
             .unwrap_or(&[]);
         let kept: Vec<Json> = types
             .iter()
-            .filter(|t| s(t, "code").is_some_and(|c| c.eq_ignore_ascii_case(type_name)))
+            .filter(|t| {
+                t.get_str("code")
+                    .is_some_and(|c| c.eq_ignore_ascii_case(type_name))
+            })
             .cloned()
             .collect();
         if kept.is_empty() {
@@ -339,8 +339,8 @@ impl<'r> Generator<'r> {
     fn type_children(&self, elements: &[Json], p: usize, depth: usize) -> Option<Vec<Json>> {
         let el = &elements[p];
         let p_id = id_of(el);
-        let p_path = s(el, "path").unwrap_or_default().to_string();
-        if let Some(r) = s(el, "contentReference") {
+        let p_path = el.get_str("path").unwrap_or_default().to_string();
+        if let Some(r) = el.get_str("contentReference") {
             let target = r.trim_start_matches('#');
             return Some(
                 elements
@@ -355,7 +355,8 @@ impl<'r> Generator<'r> {
         let complex: Vec<&Json> = types
             .iter()
             .filter(|t| {
-                s(t, "code").is_some_and(|c| c.starts_with(|c: char| c.is_ascii_uppercase()))
+                t.get_str("code")
+                    .is_some_and(|c| c.starts_with(|c: char| c.is_ascii_uppercase()))
             })
             .collect();
         let t = match (types, complex.as_slice()) {
@@ -363,7 +364,7 @@ impl<'r> Generator<'r> {
             (_, [t]) => *t,
             _ => return None,
         };
-        let code = s(t, "code")?;
+        let code = t.get_str("code")?;
         let url = t
             .get("profile")
             .and_then(Json::as_array)
@@ -374,7 +375,7 @@ impl<'r> Generator<'r> {
         let snap = self.snapshot_at(&url, depth + 1).ok()?;
         let root = snap.elements.first()?;
         let root_id = id_of(root);
-        let root_path = s(root, "path").unwrap_or_default().to_string();
+        let root_path = root.get_str("path").unwrap_or_default().to_string();
         Some(
             snap.elements[1..]
                 .iter()
@@ -387,7 +388,7 @@ impl<'r> Generator<'r> {
 fn is_extension(el: &Json) -> bool {
     el.get("type")
         .and_then(Json::as_array)
-        .is_some_and(|t| t.len() == 1 && s(&t[0], "code") == Some("Extension"))
+        .is_some_and(|t| t.len() == 1 && t[0].get_str("code") == Some("Extension"))
 }
 
 /// `{discriminator: [{type: value, path: url}], ordered: false, rules: open}`.
@@ -423,8 +424,11 @@ fn merge(el: &mut Json, d: &Json) {
                     .map(<[Json]>::to_vec)
                     .unwrap_or_default();
                 for c in m.value.as_array().unwrap_or(&[]) {
-                    let key = s(c, "key");
-                    match all.iter_mut().find(|x| key.is_some() && s(x, "key") == key) {
+                    let key = c.get_str("key");
+                    match all
+                        .iter_mut()
+                        .find(|x| key.is_some() && x.get_str("key") == key)
+                    {
                         Some(x) => *x = c.clone(),
                         None => all.push(c.clone()),
                     }

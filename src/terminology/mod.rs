@@ -60,10 +60,6 @@ pub struct Terminology<'r> {
 
 const MAX_NESTING: usize = 12;
 
-fn s<'a>(j: &'a Json, k: &str) -> Option<&'a str> {
-    j.get(k).and_then(Json::as_str)
-}
-
 fn arr<'a>(j: &'a Json, k: &str) -> &'a [Json] {
     j.get(k).and_then(Json::as_array).unwrap_or(&[])
 }
@@ -144,7 +140,7 @@ impl<'r> Terminology<'r> {
             return self.pre_expanded(vs).unwrap_or_else(|| Expansion {
                 unknown: vec![format!(
                     "ValueSet {} (no compose)",
-                    s(vs, "url").unwrap_or("?")
+                    vs.get_str("url").unwrap_or("?")
                 )],
                 ..Default::default()
             });
@@ -176,7 +172,7 @@ impl<'r> Terminology<'r> {
         let mut out = Expansion::default();
         fn walk(list: &[Json], out: &mut Expansion) {
             for c in list {
-                if let (Some(sys), Some(code)) = (s(c, "system"), s(c, "code")) {
+                if let (Some(sys), Some(code)) = (c.get_str("system"), c.get_str("code")) {
                     out.codes.insert((sys.into(), code.into()));
                 }
                 walk(arr(c, "contains"), out);
@@ -189,7 +185,7 @@ impl<'r> Terminology<'r> {
     /// One `include` (or `exclude`) clause.
     fn include(&self, inc: &Json, depth: usize) -> Expansion {
         let mut out = Expansion::default();
-        let system = s(inc, "system");
+        let system = inc.get_str("system");
         let mut from_system: Option<HashSet<(CompactString, CompactString)>> = None;
         if let Some(sys) = system {
             let concepts = arr(inc, "concept");
@@ -198,7 +194,7 @@ impl<'r> Terminology<'r> {
                 from_system = Some(
                     concepts
                         .iter()
-                        .filter_map(|c| s(c, "code"))
+                        .filter_map(|c| c.get_str("code"))
                         .map(|c| (sys.into(), c.into()))
                         .collect(),
                 );
@@ -212,8 +208,8 @@ impl<'r> Terminology<'r> {
                                 None => {
                                     out.unknown.push(format!(
                                         "{sys} (filter {} {} not supported)",
-                                        s(f, "property").unwrap_or("?"),
-                                        s(f, "op").unwrap_or("?")
+                                        f.get_str("property").unwrap_or("?"),
+                                        f.get_str("op").unwrap_or("?")
                                     ));
                                     return out;
                                 }
@@ -254,7 +250,7 @@ impl<'r> Terminology<'r> {
         let idx = self
             .registry
             .resolve(url)
-            .filter(|r| s(r, "resourceType") == Some("CodeSystem"))
+            .filter(|r| r.get_str("resourceType") == Some("CodeSystem"))
             .map(|cs| Arc::new(index_code_system(&cs)));
         if let Ok(mut m) = self.code_systems.write() {
             m.insert(url.to_string(), idx.clone());
@@ -265,7 +261,7 @@ impl<'r> Terminology<'r> {
 
 fn index_code_system(cs: &Json) -> CodeSystemIndex {
     let mut idx = CodeSystemIndex {
-        complete: s(cs, "content") == Some("complete"),
+        complete: cs.get_str("content") == Some("complete"),
         case_sensitive: cs
             .get("caseSensitive")
             .and_then(Json::as_bool)
@@ -274,7 +270,9 @@ fn index_code_system(cs: &Json) -> CodeSystemIndex {
     };
     fn walk(list: &[Json], parent: Option<&str>, idx: &mut CodeSystemIndex) {
         for c in list {
-            let Some(code) = s(c, "code") else { continue };
+            let Some(code) = c.get_str("code") else {
+                continue;
+            };
             let code = CompactString::from(code);
             if !idx.parents.contains_key(&code) {
                 idx.codes.push(code.clone());
@@ -284,7 +282,9 @@ fn index_code_system(cs: &Json) -> CodeSystemIndex {
                 parents.push(p.into());
             }
             for p in arr(c, "property") {
-                let Some(name) = s(p, "code") else { continue };
+                let Some(name) = p.get_str("code") else {
+                    continue;
+                };
                 let value = p
                     .as_object()
                     .and_then(|o| {
@@ -318,9 +318,9 @@ fn index_code_system(cs: &Json) -> CodeSystemIndex {
 
 /// The codes of `cs` a filter keeps; `None` for a filter this module does not evaluate.
 fn filter(cs: &CodeSystemIndex, f: &Json) -> Option<HashSet<CompactString>> {
-    let prop = s(f, "property")?;
-    let op = s(f, "op")?;
-    let value = s(f, "value")?;
+    let prop = f.get_str("property")?;
+    let op = f.get_str("op")?;
+    let value = f.get_str("value")?;
     let descendants = |root: &str, include_self: bool| {
         let mut out: HashSet<CompactString> = HashSet::new();
         for c in &cs.codes {

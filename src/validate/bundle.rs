@@ -19,7 +19,7 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
             let absolute =
                 url.starts_with("urn:uuid:") || url.starts_with("urn:oid:") || url.contains("://");
             if !absolute {
-                w.report(
+                w.push(
                     Issue::error(
                         "value",
                         "BUNDLE_FULLURL_FORM",
@@ -31,7 +31,7 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
             }
             // Versions of one resource (history Bundles) may share a fullUrl.
             if seen.contains(&url) && kind != "history" {
-                w.report(Issue::error("duplicate", "BUNDLE_FULLURL_DUPLICATE", format!("{at}.fullUrl is the same as an earlier entry's: each entry needs its own")).at(format!("{at}.fullUrl")).at_node(node));
+                w.push(Issue::error("duplicate", "BUNDLE_FULLURL_DUPLICATE", format!("{at}.fullUrl is the same as an earlier entry's: each entry needs its own")).at(format!("{at}.fullUrl")).at_node(node));
             }
             seen.push(url);
             if let Some(res) = e.get("resource")
@@ -42,7 +42,7 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
                 )
                 && !url.ends_with(&format!("{rt}/{id}"))
             {
-                w.report(
+                w.push(
                     Issue::warning(
                         "value",
                         "BUNDLE_FULLURL_MISMATCH",
@@ -56,7 +56,7 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
             }
         }
         if matches!(kind, "transaction" | "batch") && e.get("request").is_none() {
-            w.report(
+            w.push(
                 Issue::error(
                     "required",
                     "BUNDLE_ENTRY_REQUEST",
@@ -74,7 +74,7 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
             .and_then(Json::as_str);
         if rt != Some("MessageHeader") {
             let node = first.unwrap_or(bundle);
-            w.report(
+            w.push(
                 Issue::error(
                     "structure",
                     "BUNDLE_MESSAGE_HEADER",

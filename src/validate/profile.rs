@@ -118,10 +118,6 @@ pub struct Node {
     pub is_modifier: bool,
 }
 
-fn s<'a>(j: &'a Json, k: &str) -> Option<&'a str> {
-    j.get(k).and_then(Json::as_str)
-}
-
 fn strings(j: Option<&Json>) -> Vec<String> {
     j.and_then(Json::as_array)
         .unwrap_or(&[])
@@ -144,8 +140,9 @@ impl Profile {
         let mut by_id: std::collections::HashMap<String, usize> = Default::default();
         let mut refs: Vec<(usize, String)> = Vec::new();
         for el in &snap.elements {
-            let path = s(el, "path").unwrap_or_default().to_string();
-            let id = s(el, "id")
+            let path = el.get_str("path").unwrap_or_default().to_string();
+            let id = el
+                .get_str("id")
                 .map(str::to_string)
                 .unwrap_or_else(|| path.clone());
             let last = path.rsplit('.').next().unwrap_or_default();
@@ -154,9 +151,9 @@ impl Profile {
                 None => (last.to_string(), false),
             };
             let base = el.get("base");
-            let base_max = base.and_then(|b| s(b, "max")).or(s(el, "max"));
+            let base_max = base.and_then(|b| b.get_str("max")).or(el.get_str("max"));
             // R4 types Resource.id as a FHIRPath string; the specification says `id`.
-            let resource_id = base.and_then(|b| s(b, "path")) == Some("Resource.id");
+            let resource_id = base.and_then(|b| b.get_str("path")) == Some("Resource.id");
             let types = el
                 .get("type")
                 .and_then(Json::as_array)
@@ -179,7 +176,7 @@ impl Profile {
                     .unwrap_or(&[])
                     .iter()
                     .filter_map(|d| {
-                        let kind = match s(d, "type")? {
+                        let kind = match d.get_str("type")? {
                             "value" => Discriminator::Value,
                             "pattern" => Discriminator::Pattern,
                             "exists" => Discriminator::Exists,
@@ -187,10 +184,10 @@ impl Profile {
                             "profile" => Discriminator::Profile,
                             _ => return None,
                         };
-                        Some((kind, s(d, "path")?.to_string()))
+                        Some((kind, d.get_str("path")?.to_string()))
                     })
                     .collect(),
-                rules: match s(sl, "rules") {
+                rules: match sl.get_str("rules") {
                     Some("closed") => Rules::Closed,
                     Some("openAtEnd") => Rules::OpenAtEnd,
                     _ => Rules::Open,
@@ -209,13 +206,13 @@ impl Profile {
             }
             let binding = el.get("binding").and_then(|b| {
                 Some(Binding {
-                    strength: match s(b, "strength")? {
+                    strength: match b.get_str("strength")? {
                         "required" => Strength::Required,
                         "extensible" => Strength::Extensible,
                         "preferred" => Strength::Preferred,
                         _ => Strength::Example,
                     },
-                    value_set: s(b, "valueSet").map(str::to_string),
+                    value_set: b.get_str("valueSet").map(str::to_string),
                 })
             });
             let constraints = el
@@ -224,37 +221,40 @@ impl Profile {
                 .unwrap_or(&[])
                 .iter()
                 .filter_map(|c| {
-                    let key = s(c, "key")?.to_string();
+                    let key = c.get_str("key")?.to_string();
                     Some(Constraint {
-                        severity: if s(c, "severity") == Some("warning") {
+                        severity: if c.get_str("severity") == Some("warning") {
                             Severity::Warning
                         } else {
                             Severity::Error
                         },
-                        human: s(c, "human").unwrap_or_default().to_string(),
-                        expr: s(c, "expression").and_then(|e| fhirpath.get(e).ok()),
+                        human: c.get_str("human").unwrap_or_default().to_string(),
+                        expr: c.get_str("expression").and_then(|e| fhirpath.get(e).ok()),
                         key,
                     })
                 })
                 .collect();
             let i = nodes.len();
-            if let Some(r) = s(el, "contentReference") {
+            if let Some(r) = el.get_str("contentReference") {
                 refs.push((i, r.trim_start_matches('#').to_string()));
             }
             nodes.push(Node {
-                base_path: base.and_then(|b| s(b, "path")).unwrap_or(&path).to_string(),
+                base_path: base
+                    .and_then(|b| b.get_str("path"))
+                    .unwrap_or(&path)
+                    .to_string(),
                 id: id.clone(),
                 path,
                 name,
                 choice,
                 min: el.get("min").and_then(Json::as_i64).unwrap_or(0) as u32,
-                max: parse_max(s(el, "max")),
+                max: parse_max(el.get_str("max")),
                 base_many: !matches!(base_max, Some("0" | "1")),
                 types,
                 children: Vec::new(),
                 slices: Vec::new(),
                 slicing,
-                slice_name: s(el, "sliceName").map(str::to_string),
+                slice_name: el.get_str("sliceName").map(str::to_string),
                 fixed,
                 pattern,
                 binding,
@@ -331,12 +331,12 @@ fn type_suffix_matches(code: &str, suffix: &str) -> bool {
 /// The FHIR type of a `type` entry: its code, or for the FHIRPath system types used on
 /// `id`, `url` and primitive `value`s, the structure-definition-fhir-type extension's value.
 fn fhir_type_code(t: &Json) -> String {
-    let code = s(t, "code").unwrap_or_default();
+    let code = t.get_str("code").unwrap_or_default();
     if let Some(rest) = code.strip_prefix("http://hl7.org/fhirpath/System.") {
         for e in t.get("extension").and_then(Json::as_array).unwrap_or(&[]) {
-            if s(e, "url")
+            if e.get_str("url")
                 == Some("http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type")
-                && let Some(v) = s(e, "valueUrl").or(s(e, "valueUri"))
+                && let Some(v) = e.get_str("valueUrl").or(e.get_str("valueUri"))
             {
                 return v.to_string();
             }

@@ -42,15 +42,11 @@ struct Item<'a> {
     path_index: Option<usize>,
 }
 
-fn s<'a>(j: &'a Json, k: &str) -> Option<&'a str> {
-    j.get(k).and_then(Json::as_str)
-}
-
 impl<'a> Walk<'a> {
     pub fn new(v: &'a Validator<'a>, root: &'a Json) -> Walk<'a> {
         let mut env = Env::new(&v.model);
         env.root_resource = Some(root);
-        if s(root, "resourceType") == Some("Bundle") {
+        if root.get_str("resourceType") == Some("Bundle") {
             env.bundle = Some(root);
         }
         Walk {
@@ -65,7 +61,7 @@ impl<'a> Walk<'a> {
         self.issues
     }
 
-    fn push(&mut self, issue: Issue) {
+    pub(super) fn push(&mut self, issue: Issue) {
         self.issues.push(issue);
     }
 
@@ -94,7 +90,7 @@ impl<'a> Walk<'a> {
             );
             return;
         };
-        let Some(rt) = s(res, "resourceType") else {
+        let Some(rt) = res.get_str("resourceType") else {
             let at = path.unwrap_or("$");
             self.error(
                 "STRUCTURE_NO_RESOURCE_TYPE",
@@ -527,10 +523,7 @@ impl<'a> Walk<'a> {
                     return;
                 }
                 let Some((tp, tn)) = self.structure(p, c, code) else {
-                    if n.types.len() > 1 && ty.is_none() {
-                        return; // a choice reported elsewhere
-                    }
-                    return;
+                    return; // no single type to take children from (an unresolved choice)
                 };
                 self.depth += 1;
                 if self.depth < MAX_DEPTH {
@@ -539,10 +532,12 @@ impl<'a> Walk<'a> {
                 self.depth -= 1;
                 self.fixed_pattern(p, n, v, at);
                 match code {
-                    Some("Coding") => self.binding(p, n, at, v, s(v, "system"), s(v, "code")),
+                    Some("Coding") => {
+                        self.binding(p, n, at, v, v.get_str("system"), v.get_str("code"))
+                    }
                     Some("CodeableConcept") => self.codeable(p, n, at, v),
-                    Some("Quantity") if n.binding.is_some() && s(v, "code").is_some() => {
-                        self.binding(p, n, at, v, s(v, "system"), s(v, "code"));
+                    Some("Quantity") if n.binding.is_some() && v.get_str("code").is_some() => {
+                        self.binding(p, n, at, v, v.get_str("system"), v.get_str("code"));
                     }
                     Some("Reference") => self.reference(p, n, v, at),
                     Some("Extension") => self.extension(p, c, v, at),
@@ -564,7 +559,7 @@ impl<'a> Walk<'a> {
         if n.slice_name.is_some() || n.types.iter().any(|t| !t.profiles.is_empty()) {
             return; // checked as the slice / type profile already
         }
-        let Some(url) = s(v, "url") else { return };
+        let Some(url) = v.get_str("url") else { return };
         if !url.contains(':') {
             return; // a complex extension's inner url, defined by its parent
         }
@@ -648,8 +643,10 @@ impl<'a> Walk<'a> {
         }
         let mut unknown = None;
         for cd in codings {
-            let Some(code) = s(cd, "code") else { continue };
-            match self.v.terminology.member(vs, s(cd, "system"), code) {
+            let Some(code) = cd.get_str("code") else {
+                continue;
+            };
+            match self.v.terminology.member(vs, cd.get_str("system"), code) {
                 Membership::Member => return,
                 Membership::Unknown(why) => unknown = Some(why),
                 Membership::NotMember => {}
@@ -705,16 +702,21 @@ impl<'a> Walk<'a> {
     }
 
     fn reference(&mut self, p: &Arc<Profile>, n: &Node, v: &Json, at: &str) {
-        let Some(r) = s(v, "reference") else { return };
+        let Some(r) = v.get_str("reference") else {
+            return;
+        };
         let target_type: Option<String> = if let Some(id) = r.strip_prefix('#') {
             let found = self
                 .env
                 .resource
                 .and_then(|res| res.get("contained"))
                 .and_then(Json::as_array)
-                .and_then(|c| c.iter().find(|x| s(x, "id") == Some(id) || id.is_empty()));
+                .and_then(|c| {
+                    c.iter()
+                        .find(|x| x.get_str("id") == Some(id) || id.is_empty())
+                });
             match found {
-                Some(x) => s(x, "resourceType").map(str::to_string),
+                Some(x) => x.get_str("resourceType").map(str::to_string),
                 None if id.is_empty() => None,
                 None => {
                     self.error("REFERENCE_UNRESOLVED", "not-found", at, v, format!("{at}.reference points at contained resource '#{id}', which is not there"));
@@ -726,7 +728,7 @@ impl<'a> Walk<'a> {
                 return; // outside a Bundle a URN cannot be resolved, and need not be
             };
             match bundle_entry(bundle, r) {
-                Some(x) => s(x, "resourceType").map(str::to_string),
+                Some(x) => x.get_str("resourceType").map(str::to_string),
                 None => {
                     self.error(
                         "REFERENCE_UNRESOLVED",
@@ -750,13 +752,8 @@ impl<'a> Walk<'a> {
                 parts.len().wrapping_sub(2)
             };
             match parts.get(ty_at) {
+                // Type/id, or an absolute URL ending in it (which may point outside a Bundle).
                 Some(t) if self.v.model.is_resource(t) && !parts[ty_at + 1].is_empty() => {
-                    if let Some(b) = self.env.bundle
-                        && r.contains("://")
-                        && bundle_entry(b, r).is_none()
-                    {
-                        // an absolute reference outside the Bundle: fine
-                    }
                     Some(t.to_string())
                 }
                 _ => {
@@ -963,7 +960,7 @@ impl<'a> Walk<'a> {
                 Discriminator::Type if dpath == "$this" => {
                     let actual = ty
                         .map(str::to_string)
-                        .or_else(|| s(v, "resourceType").map(str::to_string));
+                        .or_else(|| v.get_str("resourceType").map(str::to_string));
                     actual.map(|a| p.nodes[sl].types.iter().any(|t| t.code == a))
                 }
                 _ => None,
@@ -1095,7 +1092,7 @@ pub fn bundle_entry<'j>(bundle: &'j Json, url: &str) -> Option<&'j Json> {
         .get("entry")
         .and_then(Json::as_array)?
         .iter()
-        .find(|e| s(e, "fullUrl") == Some(url))
+        .find(|e| e.get_str("fullUrl") == Some(url))
         .and_then(|e| e.get("resource"))
 }
 
@@ -1109,11 +1106,5 @@ fn profile_note(p: &Profile) -> String {
         String::new()
     } else {
         format!(" (profile {})", p.url)
-    }
-}
-
-impl Walk<'_> {
-    pub(super) fn report(&mut self, issue: Issue) {
-        self.push(issue);
     }
 }

@@ -1,7 +1,8 @@
 //! The negative corpus in `conformance/validate/cases/`: each file is an input whose name
 //! says the message id it must produce (`ID--what.json`; `VALID--…` must have no errors).
 //! The full OperationOutcome of each is an insta snapshot in `conformance/validate/expected/`,
-//! next to the inputs, so a change in any message shows in review.
+//! next to the inputs, so a change in any message shows in review. `conformance/validate/load/`
+//! holds resources the cases need beyond the packages (loaded as `--load` does).
 
 mod common;
 
@@ -18,6 +19,9 @@ fn registry() -> &'static Registry {
     REG.get_or_init(|| {
         package::load(&LoadOptions {
             package_path: vec![common::shared_dir().join("fhir")],
+            // Conformance resources only the corpus uses (a Questionnaire exercising every
+            // QuestionnaireResponse rule), loaded as `--load` would.
+            load: vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/validate/load")],
             ..Default::default()
         })
         .expect("packages load")

@@ -1,7 +1,8 @@
 //! Every UK Core and BaRS example in ../shared validated against its base definition and
 //! declared profiles. The per-file result (error and warning counts, and the distinct ids of
 //! errors) is recorded as an insta snapshot; README discusses the errors that are real
-//! defects of the examples.
+//! defects of the examples. UK Core's example QuestionnaireResponses are checked against its
+//! example Questionnaires (BaRS references Questionnaires it does not ship: a warning each).
 
 mod common;
 
@@ -15,8 +16,19 @@ use spfhir::validate::{Options, Validator};
 #[test]
 fn uk_core_and_bars_examples() {
     let shared = common::shared_dir();
+    // The example Questionnaires are loaded as `--load` would, so each example
+    // QuestionnaireResponse is checked against its Questionnaire too.
+    let questionnaires: Vec<_> = common::json_files(&shared.join("fhir/uk-core/examples"))
+        .into_iter()
+        .filter(|f| {
+            f.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("UKCore-Questionnaire-"))
+        })
+        .collect();
+    assert_eq!(questionnaires.len(), 3, "UK Core's example Questionnaires");
     let reg = package::load(&LoadOptions {
         package_path: vec![shared.join("fhir")],
+        load: questionnaires,
         ..Default::default()
     })
     .unwrap();

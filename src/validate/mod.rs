@@ -15,6 +15,7 @@
 mod bundle;
 pub mod primitive;
 pub mod profile;
+mod questionnaire;
 mod walk;
 
 use std::collections::HashMap;
@@ -55,6 +56,8 @@ pub struct Validator<'r> {
     model: Model,
     fhirpath: Cache,
     profiles: RwLock<HashMap<String, Result<Arc<Profile>, SnapshotError>>>,
+    /// Questionnaire `regex` extensions, compiled (anchored); `None` when invalid.
+    regexes: RwLock<HashMap<String, Option<Arc<regex::Regex>>>>,
     pub options: Options,
 }
 
@@ -67,6 +70,7 @@ impl<'r> Validator<'r> {
             model: Model::from_registry(registry),
             fhirpath: Cache::default(),
             profiles: RwLock::new(HashMap::new()),
+            regexes: RwLock::new(HashMap::new()),
             options,
         }
     }
@@ -92,6 +96,26 @@ impl<'r> Validator<'r> {
             m.insert(url.to_string(), p.clone());
         }
         p
+    }
+
+    /// A regular expression from a resource (anchored to match the whole value), compiled
+    /// once; `None` when it is not valid.
+    pub fn regex(&self, pattern: &str) -> Option<Arc<regex::Regex>> {
+        if let Some(r) = self
+            .regexes
+            .read()
+            .ok()
+            .and_then(|m| m.get(pattern).cloned())
+        {
+            return r;
+        }
+        let r = regex::Regex::new(&format!("^(?:{pattern})$"))
+            .ok()
+            .map(Arc::new);
+        if let Ok(mut m) = self.regexes.write() {
+            m.insert(pattern.to_string(), r.clone());
+        }
+        r
     }
 
     /// The base definition of a type (`Patient`, `HumanName`).

@@ -18,8 +18,8 @@ use crate::terminology::Membership;
 const MAX_DEPTH: usize = 64;
 
 pub struct Walk<'a> {
-    v: &'a Validator<'a>,
-    env: Env<'a>,
+    pub(super) v: &'a Validator<'a>,
+    pub(super) env: Env<'a>,
     issues: Vec<Issue>,
     depth: usize,
 }
@@ -165,8 +165,10 @@ impl<'a> Walk<'a> {
                 ),
             }
         }
-        if rt == "Bundle" {
-            super::bundle::check(self, res, &path);
+        match rt {
+            "Bundle" => super::bundle::check(self, res, &path),
+            "QuestionnaireResponse" => super::questionnaire::check(self, res, &path),
+            _ => {}
         }
         self.depth -= 1;
         self.env.resource = saved;
@@ -684,7 +686,7 @@ impl<'a> Walk<'a> {
         }
     }
 
-    fn unchecked(&mut self, at: &str, v: &Json, vs: &str, why: &str) {
+    pub(super) fn unchecked(&mut self, at: &str, v: &Json, vs: &str, why: &str) {
         let msg = format!("the code at {at} was not checked against {vs}: {why}");
         let issue = match self.v.options.unchecked_codes {
             super::UncheckedCodes::Warning => {

@@ -100,6 +100,7 @@ pub fn run(args: &ValidateArgs) -> i32 {
         Options {
             profiles: profiles.clone(),
             unchecked_codes: args.unchecked_codes,
+            ..Default::default()
         },
     );
     for url in &profiles {

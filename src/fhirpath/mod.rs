@@ -14,6 +14,7 @@
 //! decimals never pass through `f64`.
 
 pub mod eval;
+pub mod fast;
 pub mod model;
 pub mod parser;
 pub mod value;
@@ -42,13 +43,17 @@ pub enum Error {
 pub struct Compiled {
     pub text: String,
     pub expr: Expr,
+    /// The JSON-level fast form, when the expression has one (see [`fast`]).
+    pub fast: Option<fast::Fast>,
 }
 
 impl Compiled {
     pub fn new(text: &str) -> Result<Compiled, SyntaxError> {
+        let expr = parser::parse(text)?;
         Ok(Compiled {
             text: text.to_string(),
-            expr: parser::parse(text)?,
+            fast: fast::Fast::compile(&expr),
+            expr,
         })
     }
 

@@ -47,6 +47,10 @@ pub struct Options {
     /// Profiles every resource is also validated against (`--profile`).
     pub profiles: Vec<String>,
     pub unchecked_codes: UncheckedCodes,
+    /// Evaluate invariants of simple shapes straight on the JSON ([`crate::fhirpath::fast`])
+    /// rather than with the general FHIRPath evaluator. Same results; on by default, off
+    /// only to compare the two.
+    pub general_invariants_only: bool,
 }
 
 pub struct Validator<'r> {

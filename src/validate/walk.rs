@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use rustc_hash::FxHashSet;
+
 use super::Validator;
 use super::primitive;
 use super::profile::{Discriminator, Node, Profile, Rules, Strength};
@@ -22,6 +24,8 @@ pub struct Walk<'a> {
     pub(super) env: Env<'a>,
     issues: Vec<Issue>,
     depth: usize,
+    /// (value address, compiled invariant address) pairs already evaluated.
+    evaluated: FxHashSet<(usize, usize)>,
 }
 
 /// The members of an object that one child definition takes: (child, key, the type a
@@ -54,6 +58,7 @@ impl<'a> Walk<'a> {
             env,
             issues: Vec::new(),
             depth: 0,
+            evaluated: FxHashSet::default(),
         }
     }
 
@@ -823,9 +828,32 @@ impl<'a> Walk<'a> {
                 continue;
             }
             let Some(expr) = &c.expr else { continue };
-            match expr.evaluate_on(vec![focus.clone()], &self.env) {
-                Ok(r) if matches!(r.as_slice(), [Value::Bool(true)] | []) => {}
-                Ok(_) => {
+            // The same invariant on the same value, met again through another profile
+            // (profiles repeat their base's constraints), is evaluated once.
+            if !self
+                .evaluated
+                .insert((v as *const Json as usize, Arc::as_ptr(expr) as usize))
+            {
+                continue;
+            }
+            let fast = match (&expr.fast, ext) {
+                (Some(f), None)
+                    if v.as_object().is_some() && !self.v.options.general_invariants_only =>
+                {
+                    f.eval(v)
+                }
+                _ => None,
+            };
+            let result = match fast {
+                Some(Some(false)) => Ok(false),
+                Some(_) => Ok(true),
+                None => expr
+                    .evaluate_on(vec![focus.clone()], &self.env)
+                    .map(|r| matches!(r.as_slice(), [Value::Bool(true)] | [])),
+            };
+            match result {
+                Ok(true) => {}
+                Ok(false) => {
                     let msg = format!("constraint {} failed: {}", c.key, c.human);
                     let issue = if c.severity == Severity::Warning {
                         Issue::warning("invariant", "INVARIANT", msg)

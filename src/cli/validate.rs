@@ -44,6 +44,9 @@ pub struct ValidateArgs {
     /// Treat every input as NDJSON (one resource per line). Implied by a .ndjson name.
     #[arg(long)]
     pub ndjson: bool,
+    /// Threads for NDJSON inputs (default: one per core).
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
     /// Also print package-loading notes (missing dependencies) to standard error.
     #[arg(long, short)]
     pub verbose: bool,
@@ -125,7 +128,7 @@ pub fn run(args: &ValidateArgs) -> i32 {
         };
         let ndjson = args.ndjson || name.ends_with(".ndjson");
         if ndjson {
-            outcomes.extend(validate_ndjson(&validator, &name, &text));
+            outcomes.extend(validate_ndjson(&validator, &name, &text, args.jobs));
         } else {
             outcomes.push(Outcome {
                 issues: validate_text(&validator, &text),
@@ -200,16 +203,17 @@ fn syntax_issue(e: &json::ParseError) -> Issue {
     i
 }
 
-/// Validate each non-blank line, spread over the machine's cores; results in line order.
-fn validate_ndjson(v: &Validator<'_>, name: &str, text: &str) -> Vec<Outcome> {
+/// Validate each non-blank line, spread over `jobs` threads (default: the machine's cores);
+/// results in line order.
+fn validate_ndjson(v: &Validator<'_>, name: &str, text: &str, jobs: Option<usize>) -> Vec<Outcome> {
     let lines: Vec<(usize, &str)> = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(lines.len().max(1));
+    let threads = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, lines.len().max(1));
     let chunk = lines.len().div_ceil(threads).max(1);
     let mut results: Vec<Vec<Outcome>> = Vec::new();
     std::thread::scope(|scope| {

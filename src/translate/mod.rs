@@ -29,7 +29,7 @@ pub mod write;
 
 use crate::domain::{Identifier, RecordKind};
 use crate::issue::Issue;
-use crate::json::Json;
+use crate::json::{Json, Kind};
 
 pub use write::{BundleKind, WriteOptions};
 
@@ -169,5 +169,52 @@ pub fn fhir_to_domain_json(
         RecordKind::Referral => out(referral::to_domain(fhir)),
         RecordKind::Careplan => out(careplan::to_domain(fhir)),
         RecordKind::Outcome => out(outcome::to_domain(fhir)),
+    }
+}
+
+/// The Bundle's first `resource_type` resource on its own (to send or validate it alone): an
+/// id from its fullUrl's UUID,
+/// and every `urn:uuid:` reference rewritten to `Type/id` of the entry it names.
+pub fn standalone(bundle: &Json, resource_type: &str) -> Option<Json> {
+    let entries = bundle.get("entry").and_then(Json::as_array)?;
+    let target = |url: &str| -> Option<String> {
+        let e = entries.iter().find(|e| e.get_str("fullUrl") == Some(url))?;
+        let rt = e.get("resource")?.get_str("resourceType")?;
+        Some(format!("{rt}/{}", url.strip_prefix("urn:uuid:")?))
+    };
+    let entry = entries.iter().find(|e| {
+        e.get("resource").and_then(|r| r.get_str("resourceType")) == Some(resource_type)
+    })?;
+    let mut res = entry.get("resource")?.clone();
+    let id = entry.get_str("fullUrl")?.trim_start_matches("urn:uuid:");
+    if let Some(o) = res.as_object_mut() {
+        o.members.insert(
+            1,
+            crate::json::Member {
+                key: "id".into(),
+                key_pos: crate::json::Pos::NONE,
+                value: Json::from(id),
+            },
+        );
+    }
+    rewrite_references(&mut res, &target);
+    Some(res)
+}
+
+fn rewrite_references(v: &mut Json, target: &dyn Fn(&str) -> Option<String>) {
+    match &mut v.kind {
+        Kind::Object(o) => {
+            for m in &mut o.members {
+                if m.key == "reference"
+                    && let Some(t) = m.value.as_str().and_then(target)
+                {
+                    m.value = Json::from(t);
+                } else {
+                    rewrite_references(&mut m.value, target);
+                }
+            }
+        }
+        Kind::Array(a) => a.iter_mut().for_each(|x| rewrite_references(x, target)),
+        _ => {}
     }
 }

@@ -4,7 +4,7 @@
 //! StructureDefinitions (R4 core's `profiles-types.json` and `profiles-resources.json`, or
 //! the same definitions from a package), never hard-coded.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 
 use compact_str::{CompactString, format_compact};
@@ -116,13 +116,13 @@ impl Model {
         let base = s("baseDefinition")
             .and_then(|b| b.rsplit('/').next())
             .map(CompactString::from);
-        let mut defs: HashMap<CompactString, TypeDef> = HashMap::new();
+        let mut defs: HashMap<CompactString, TypeDef> = HashMap::default();
         defs.insert(
             type_name.into(),
             TypeDef {
                 kind,
                 base,
-                elements: HashMap::new(),
+                elements: HashMap::default(),
             },
         );
         let elements = sd
@@ -179,7 +179,7 @@ impl Model {
                     TypeDef {
                         kind: TypeKind::Backbone,
                         base: Some(base),
-                        elements: HashMap::new(),
+                        elements: HashMap::default(),
                     },
                 );
             }

@@ -17,7 +17,7 @@
 
 mod source;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 

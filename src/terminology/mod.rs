@@ -10,7 +10,7 @@
 //!
 //! Invariant: this module never contacts a terminology server.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::{Arc, RwLock};
 
 use compact_str::CompactString;
@@ -68,8 +68,8 @@ impl<'r> Terminology<'r> {
     pub fn new(registry: &'r Registry) -> Terminology<'r> {
         Terminology {
             registry,
-            value_sets: RwLock::new(HashMap::new()),
-            code_systems: RwLock::new(HashMap::new()),
+            value_sets: RwLock::new(HashMap::default()),
+            code_systems: RwLock::new(HashMap::default()),
         }
     }
 
@@ -322,7 +322,7 @@ fn filter(cs: &CodeSystemIndex, f: &Json) -> Option<HashSet<CompactString>> {
     let op = f.get_str("op")?;
     let value = f.get_str("value")?;
     let descendants = |root: &str, include_self: bool| {
-        let mut out: HashSet<CompactString> = HashSet::new();
+        let mut out: HashSet<CompactString> = HashSet::default();
         for c in &cs.codes {
             if (include_self && c == root) || is_descendant(cs, c, root) {
                 out.insert(c.clone());
@@ -393,7 +393,7 @@ fn filter(cs: &CodeSystemIndex, f: &Json) -> Option<HashSet<CompactString>> {
 /// Is `code` below `ancestor` in the CodeSystem's hierarchy?
 fn is_descendant(cs: &CodeSystemIndex, code: &str, ancestor: &str) -> bool {
     let mut stack: Vec<&str> = vec![code];
-    let mut seen: HashSet<&str> = HashSet::new();
+    let mut seen: HashSet<&str> = HashSet::default();
     while let Some(c) = stack.pop() {
         for p in cs.parents.get(c).map(Vec::as_slice).unwrap_or(&[]) {
             if p == ancestor {

@@ -18,7 +18,7 @@ pub mod profile;
 mod questionnaire;
 mod walk;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::{Arc, RwLock};
 
 use crate::fhirpath::{Cache, Model};
@@ -73,8 +73,8 @@ impl<'r> Validator<'r> {
             terminology: Terminology::new(registry),
             model: Model::from_registry(registry),
             fhirpath: Cache::default(),
-            profiles: RwLock::new(HashMap::new()),
-            regexes: RwLock::new(HashMap::new()),
+            profiles: RwLock::new(HashMap::default()),
+            regexes: RwLock::new(HashMap::default()),
             options,
         }
     }

@@ -42,6 +42,9 @@ pub struct TypeRef {
     pub code: String,
     pub profiles: Vec<String>,
     pub target_profiles: Vec<String>,
+    /// The compiled definition children of this type come from (its first profile, else
+    /// the base type), once looked up. Weak: profiles refer to each other in cycles.
+    pub structure: std::sync::OnceLock<std::sync::Weak<Profile>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +170,7 @@ impl Profile {
                     },
                     profiles: strings(t.get("profile")),
                     target_profiles: strings(t.get("targetProfile")),
+                    structure: Default::default(),
                 })
                 .collect();
             let slicing = el.get("slicing").map(|sl| Slicing {

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use rustc_hash::FxHashSet;
 
 use super::Validator;
@@ -33,7 +34,7 @@ pub struct Walk<'a> {
 type Group<'a> = (
     usize,
     &'a str,
-    Option<String>,
+    Option<CompactString>,
     Option<&'a Json>,
     Option<&'a Json>,
 );
@@ -197,13 +198,19 @@ impl<'a> Walk<'a> {
             Some(c) => n.types.iter().find(|t| t.code == c),
             None => n.types.first(),
         }?;
+        if let Some(tp) = t.structure.get().and_then(std::sync::Weak::upgrade) {
+            return Some((tp, 0));
+        }
         let url = t
             .profiles
             .first()
             .cloned()
             .unwrap_or_else(|| type_url(&t.code));
         match self.v.profile(&url) {
-            Ok(tp) => Some((tp, 0)),
+            Ok(tp) => {
+                let _ = t.structure.set(Arc::downgrade(&tp));
+                Some((tp, 0))
+            }
             Err(_) if !t.profiles.is_empty() => {
                 // The type's profile is not loaded: fall back to the base type.
                 self.v.base(&t.code).ok().map(|b| (b, 0))
@@ -265,7 +272,7 @@ impl<'a> Walk<'a> {
                 );
                 continue;
             };
-            let ty = ty.map(str::to_string);
+            let ty = ty.map(CompactString::from);
             match groups.iter_mut().find(|g| g.1 == name) {
                 Some(g) if is_ext => g.4 = Some(&m.value),
                 Some(g) => g.3 = Some(&m.value),
@@ -353,7 +360,7 @@ impl<'a> Walk<'a> {
         path: &str,
     ) {
         let n = &p.nodes[c];
-        let here = format!("{path}.{key}");
+        let here = member_path(path, key);
         let anchor = value.or(ext).expect("a group has a value or an extension");
         let is_array = matches!(value.map(|v| &v.kind), Some(Kind::Array(_)))
             || (value.is_none() && matches!(ext.map(|v| &v.kind), Some(Kind::Array(_))));
@@ -461,7 +468,7 @@ impl<'a> Walk<'a> {
         };
         for (it, slice) in items.iter().zip(slices) {
             let at = match it.path_index {
-                Some(i) => format!("{here}[{i}]"),
+                Some(i) => indexed_path(&here, i),
                 None => here.clone(),
             };
             self.value(p, c, ty, *it, &at);
@@ -551,10 +558,10 @@ impl<'a> Walk<'a> {
                     _ => {}
                 }
                 let ty_name = match code {
-                    Some("BackboneElement" | "Element") | None => tp.nodes[tn].base_path.clone(),
-                    Some(c) => c.to_string(),
+                    Some("BackboneElement" | "Element") | None => tp.nodes[tn].base_path.as_str(),
+                    Some(c) => c,
                 };
-                let ty = self.v.model.type_name_ref(&ty_name).unwrap_or("");
+                let ty = self.v.model.type_name_ref(ty_name).unwrap_or("");
                 self.node_constraints(n, v, None, at, ty);
             }
         }
@@ -896,7 +903,7 @@ impl<'a> Walk<'a> {
             if let Some(k) = hit {
                 counts[k] += 1;
             } else if n.slicing.as_ref().is_some_and(|s| s.rules == Rules::Closed) {
-                let at = format!("{here}[{i}]");
+                let at = indexed_path(here, i);
                 let tried: Vec<&str> = n
                     .slices
                     .iter()
@@ -1137,4 +1144,25 @@ fn profile_note(p: &Profile) -> String {
     } else {
         format!(" (profile {})", p.url)
     }
+}
+
+/// `path.key`, built without the formatting machinery (this runs for every element).
+fn member_path(path: &str, key: &str) -> String {
+    let mut s = String::with_capacity(path.len() + key.len() + 1);
+    s.push_str(path);
+    s.push('.');
+    s.push_str(key);
+    s
+}
+
+/// `path[i]`.
+fn indexed_path(path: &str, i: usize) -> String {
+    let mut buf = itoa::Buffer::new();
+    let n = buf.format(i);
+    let mut s = String::with_capacity(path.len() + n.len() + 2);
+    s.push_str(path);
+    s.push('[');
+    s.push_str(n);
+    s.push(']');
+    s
 }

@@ -34,8 +34,6 @@ static INSTANT: LazyLock<Regex> = LazyLock::new(|| {
 });
 static TIME: LazyLock<Regex> =
     LazyLock::new(|| re(r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"));
-static CODE: LazyLock<Regex> = LazyLock::new(|| re(r"[^\s]+( [^\s]+)*"));
-static ID: LazyLock<Regex> = LazyLock::new(|| re(r"[A-Za-z0-9\-\.]{1,64}"));
 static OID: LazyLock<Regex> = LazyLock::new(|| re(r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+"));
 static UUID: LazyLock<Regex> =
     LazyLock::new(|| re(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"));
@@ -86,6 +84,22 @@ pub fn check(code: &str, v: &Json) -> Result<(), String> {
     }
 }
 
+/// R4's `code` pattern `[^\s]+( [^\s]+)*`, without a regex (codes are everywhere).
+fn is_code(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(' ')
+        && !s.ends_with(' ')
+        && !s.contains("  ")
+        && s.chars().all(|c| c == ' ' || !c.is_whitespace())
+}
+
+/// R4's `id` pattern `[A-Za-z0-9\-\.]{1,64}`.
+fn is_id(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
 fn check_string(code: &str, s: &str) -> Result<(), String> {
     let bad = |what: &str| Err(format!("is not a valid {code}: {what}"));
     if s.is_empty() {
@@ -100,8 +114,8 @@ fn check_string(code: &str, s: &str) -> Result<(), String> {
             bad("expected YYYY-MM-DDThh:mm:ss(.sss) with a time zone")
         }
         "time" if !TIME.is_match(s) => bad("expected hh:mm:ss"),
-        "code" if !CODE.is_match(s) => bad("no leading, trailing or repeated whitespace allowed"),
-        "id" if !ID.is_match(s) => bad("1 to 64 letters, digits, '-' or '.'"),
+        "code" if !is_code(s) => bad("no leading, trailing or repeated whitespace allowed"),
+        "id" if !is_id(s) => bad("1 to 64 letters, digits, '-' or '.'"),
         "oid" if !OID.is_match(s) => bad("expected urn:oid: followed by a dotted number"),
         "uuid" if !UUID.is_match(s) => bad("expected urn:uuid: followed by a lower-case UUID"),
         "uri" | "url" | "canonical" if s.chars().any(char::is_whitespace) => {
@@ -147,6 +161,14 @@ mod tests {
             ("time", r#""23:59:60""#, r#""24:00:00""#),
             ("id", r#""a-B.9""#, r#""a_b""#),
             ("code", r#""a b""#, r#""a  b""#),
+            ("code", r#""a""#, r#"" a""#),
+            ("code", r#""a-b""#, r#""a\tb""#),
+            ("code", r#""a b c""#, r#""a ""#),
+            (
+                "id",
+                r#""x""#,
+                r#""aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa""#,
+            ),
             ("uri", r#""urn:x:y""#, r#""a b""#),
             ("oid", r#""urn:oid:1.2.840""#, r#""urn:oid:1.02""#),
             ("base64Binary", r#""aGVsbG8=""#, r#""***""#),

@@ -125,7 +125,7 @@ impl<'a> Walk<'a> {
         let saved = self.env.resource.replace(res);
         self.depth += 1;
         self.children(&base, 0, res, &path, Some(rt));
-        self.constraints(&base.nodes[0], res, &path, rt);
+        self.node_constraints(&base.nodes[0], res, None, &path, rt);
         let mut profiles: Vec<(String, bool)> = res
             .get("meta")
             .and_then(|m| m.get("profile"))
@@ -150,7 +150,7 @@ impl<'a> Walk<'a> {
                 }
                 Ok(p) => {
                     self.children(&p, 0, res, &path, Some(rt));
-                    self.constraints(&p.nodes[0], res, &path, rt);
+                    self.node_constraints(&p.nodes[0], res, None, &path, rt);
                 }
                 Err(SnapshotError::NotFound(_)) => {
                     let msg = format!(
@@ -515,8 +515,7 @@ impl<'a> Walk<'a> {
                 if matches!(code, "code" | "string" | "uri") {
                     self.binding(p, n, at, v, None, v.as_str());
                 }
-                let ty = self.v.model.type_name_ref(code).unwrap_or("");
-                self.node_constraints(n, v, it.ext, at, ty);
+                self.node_constraints(n, v, it.ext, at, code);
             }
             Some(code) if code == "Resource" || self.v.model.is_resource(code) => {
                 self.resource(v, Some(at), &[]);
@@ -561,8 +560,7 @@ impl<'a> Walk<'a> {
                     Some("BackboneElement" | "Element") | None => tp.nodes[tn].base_path.as_str(),
                     Some(c) => c,
                 };
-                let ty = self.v.model.type_name_ref(ty_name).unwrap_or("");
-                self.node_constraints(n, v, None, at, ty);
+                self.node_constraints(n, v, None, at, ty_name);
             }
         }
     }
@@ -805,11 +803,6 @@ impl<'a> Walk<'a> {
         }
     }
 
-    fn constraints(&mut self, n: &Node, v: &'a Json, at: &str, ty: &str) {
-        let ty = self.v.model.type_name_ref(ty).unwrap_or("");
-        self.node_constraints(n, v, None, at, ty);
-    }
-
     /// Evaluate the element's invariants (ele-1 is checked structurally, not here).
     fn node_constraints(
         &mut self,
@@ -817,19 +810,16 @@ impl<'a> Walk<'a> {
         v: &'a Json,
         ext: Option<&'a Json>,
         at: &str,
-        ty: &'a str,
+        type_name: &str,
     ) {
-        if n.constraints.is_empty() {
+        if n.constraints
+            .iter()
+            .all(|c| c.key == "ele-1" || c.expr.is_none())
+        {
             return;
         }
-        let focus = match root_node(v, &self.v.model) {
-            Value::Node(mut node) => {
-                node.ty = ty;
-                node.ext = ext;
-                Value::Node(node)
-            }
-            other => other,
-        };
+        // The FHIRPath focus, made only if an invariant needs the general evaluator.
+        let mut focus: Option<Value<'a>> = None;
         for c in &n.constraints {
             if c.key == "ele-1" {
                 continue;
@@ -854,9 +844,18 @@ impl<'a> Walk<'a> {
             let result = match fast {
                 Some(Some(false)) => Ok(false),
                 Some(_) => Ok(true),
-                None => expr
-                    .evaluate_on(vec![focus.clone()], &self.env)
-                    .map(|r| matches!(r.as_slice(), [Value::Bool(true)] | [])),
+                None => {
+                    let focus = focus.get_or_insert_with(|| match root_node(v, &self.v.model) {
+                        Value::Node(mut node) => {
+                            node.ty = self.v.model.type_name_ref(type_name).unwrap_or("");
+                            node.ext = ext;
+                            Value::Node(node)
+                        }
+                        other => other,
+                    });
+                    expr.evaluate_on(vec![focus.clone()], &self.env)
+                        .map(|r| matches!(r.as_slice(), [Value::Bool(true)] | []))
+                }
             };
             match result {
                 Ok(true) => {}

@@ -32,55 +32,64 @@ fn main() {
     };
 
     let referral = read("referral.json");
-    let mut w =
-        std::io::BufWriter::new(std::fs::File::create(out.join("referrals.ndjson")).unwrap());
-    for i in 0..count {
-        let mut r = referral.clone();
-        r["identifier"]["value"] = format!("REF-2026-{i:06}").into();
-        r["person"]["nhsNumber"] = nhs_number(i).into();
-        r["date"] = format!("2026-{:02}-{:02}T09:30:00+00:00", 1 + i % 12, 1 + i % 28).into();
-        let bundle = translate::domain_json_to_fhir(RecordKind::Referral, &r.to_string(), &opts)
-            .expect("fixture translates")
-            .fhir;
-        writeln!(
-            w,
-            "{}",
-            translate::standalone(&bundle, "ServiceRequest")
-                .expect("a ServiceRequest")
-                .to_compact()
-        )
-        .unwrap();
-    }
-    w.flush().unwrap();
-
+    write_records(
+        &out.join("referrals.ndjson"),
+        RecordKind::Referral,
+        count,
+        &opts,
+        |i| {
+            let mut r = referral.clone();
+            r["identifier"]["value"] = format!("REF-2026-{i:06}").into();
+            r["date"] = format!("2026-{:02}-{:02}T09:30:00+00:00", 1 + i % 12, 1 + i % 28).into();
+            r
+        },
+    );
     let outcomes: Vec<serde_json::Value> = ["ons4", "wemwbs", "swemwbs", "ucla3", "pam"]
         .iter()
         .map(|i| read(&format!("outcome-{i}.json")))
         .collect();
-    let mut w =
-        std::io::BufWriter::new(std::fs::File::create(out.join("outcomes.ndjson")).unwrap());
-    for i in 0..count {
-        let mut o = outcomes[i % outcomes.len()].clone();
-        o["identifier"]["value"] = format!("OUT-{i:06}").into();
-        o["person"]["nhsNumber"] = nhs_number(i).into();
-        o["date"] = format!("2026-{:02}-{:02}T14:20:00Z", 1 + i % 12, 1 + i % 28).into();
-        let bundle = translate::domain_json_to_fhir(RecordKind::Outcome, &o.to_string(), &opts)
-            .expect("fixture translates")
-            .fhir;
-        writeln!(
-            w,
-            "{}",
-            translate::standalone(&bundle, "QuestionnaireResponse")
-                .expect("a QuestionnaireResponse")
-                .to_compact()
-        )
-        .unwrap();
-    }
-    w.flush().unwrap();
+    write_records(
+        &out.join("outcomes.ndjson"),
+        RecordKind::Outcome,
+        count,
+        &opts,
+        |i| {
+            let mut o = outcomes[i % outcomes.len()].clone();
+            o["identifier"]["value"] = format!("OUT-{i:06}").into();
+            o["date"] = format!("2026-{:02}-{:02}T14:20:00Z", 1 + i % 12, 1 + i % 28).into();
+            o
+        },
+    );
     eprintln!(
         "wrote {count} referrals and {count} outcomes to {}",
         out.display()
     );
+}
+
+/// Write `count` records made by `record(i)` (each with its own NHS number), translated and
+/// taken out of their message Bundles, one per line.
+fn write_records(
+    path: &std::path::Path,
+    kind: RecordKind,
+    count: usize,
+    opts: &WriteOptions,
+    record: impl Fn(usize) -> serde_json::Value,
+) {
+    let focus = match kind {
+        RecordKind::Referral => "ServiceRequest",
+        _ => "QuestionnaireResponse",
+    };
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path).expect("create output"));
+    for i in 0..count {
+        let mut r = record(i);
+        r["person"]["nhsNumber"] = nhs_number(i).into();
+        let bundle = translate::domain_json_to_fhir(kind, &r.to_string(), opts)
+            .expect("fixture translates")
+            .fhir;
+        let resource = translate::standalone(&bundle, focus).expect("the record's resource");
+        writeln!(w, "{}", resource.to_compact()).expect("write output");
+    }
+    w.flush().expect("write output");
 }
 
 /// A valid (Modulus 11) NHS number from the 999 test range, different for each `i`.

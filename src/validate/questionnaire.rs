@@ -546,40 +546,37 @@ impl<'a> Check<'_, 'a> {
         let compiled = match self.w.v.fhirpath.get(expr) {
             Ok(c) => c,
             Err(e) => {
-                let msg = format!(
-                    "the enableWhenExpression of item {} is not valid FHIRPath ({e}); the item is treated as enabled",
-                    label(q)
+                return self.expression_failed(
+                    q,
+                    &format!("is not valid FHIRPath ({e})"),
+                    focus,
+                    at,
                 );
-                self.push(
-                    Issue::warning("processing", "QR_ENABLE_WHEN_EXPRESSION", msg)
-                        .at(at)
-                        .at_node(focus),
-                );
-                return true;
             }
         };
         let node = root_node(focus, &self.w.v.model);
-        let result = compiled.evaluate_on(vec![node], &self.w.env);
-        match result.as_deref() {
+        match compiled.evaluate_on(vec![node], &self.w.env).as_deref() {
             Ok([Value::Bool(b)]) => *b,
             Ok([]) => false,
-            Ok(_) | Err(_) => {
-                let why = match &result {
-                    Err(e) => e.to_string(),
-                    _ => "it did not give a single boolean".into(),
-                };
-                let msg = format!(
-                    "the enableWhenExpression of item {} could not be evaluated ({why}); the item is treated as enabled",
-                    label(q)
-                );
-                self.push(
-                    Issue::warning("processing", "QR_ENABLE_WHEN_EXPRESSION", msg)
-                        .at(at)
-                        .at_node(focus),
-                );
-                true
+            Ok(_) => self.expression_failed(q, "did not give a single boolean", focus, at),
+            Err(e) => {
+                self.expression_failed(q, &format!("could not be evaluated ({e})"), focus, at)
             }
         }
+    }
+
+    /// Warn that an enableWhenExpression failed (`why`); the item counts as enabled.
+    fn expression_failed(&mut self, q: &Json, why: &str, focus: &Json, at: &str) -> bool {
+        let msg = format!(
+            "the enableWhenExpression of item {} {why}; the item is treated as enabled",
+            label(q)
+        );
+        self.push(
+            Issue::warning("processing", "QR_ENABLE_WHEN_EXPRESSION", msg)
+                .at(at)
+                .at_node(focus),
+        );
+        true
     }
 
     /// One enableWhen condition, against the answers of its question in the nearest scope

@@ -113,9 +113,7 @@ impl<'r> Validator<'r> {
         {
             return r;
         }
-        let r = regex::Regex::new(&format!("^(?:{pattern})$"))
-            .ok()
-            .map(Arc::new);
+        let r = primitive::anchored(pattern).ok().map(Arc::new);
         if let Ok(mut m) = self.regexes.write() {
             m.insert(pattern.to_string(), r.clone());
         }

@@ -13,8 +13,16 @@ pub fn is_primitive(code: &str) -> bool {
     code.starts_with(|c: char| c.is_ascii_lowercase()) || code.starts_with("System.")
 }
 
+/// `pattern` compiled to match whole values only, with a size limit (patterns may come
+/// from loaded resources, e.g. a Questionnaire's `regex` extension).
+pub fn anchored(pattern: &str) -> Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .size_limit(1 << 20)
+        .build()
+}
+
 fn re(pattern: &str) -> Regex {
-    Regex::new(&format!("^(?:{pattern})$")).expect("valid built-in pattern")
+    anchored(pattern).expect("valid built-in pattern")
 }
 
 static DATE: LazyLock<Regex> = LazyLock::new(|| {

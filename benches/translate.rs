@@ -40,6 +40,8 @@ fn bench(c: &mut Criterion) {
     g.bench_function("referral-tree-only", |b| {
         b.iter(|| referral::to_fhir(black_box(&r), &opts).unwrap().fhir)
     });
+    let tree = referral::to_fhir(&r, &opts).unwrap().fhir;
+    g.bench_function("referral-text-only", |b| b.iter(|| black_box(&tree).to_compact()));
     g.bench_function("careplan", |b| {
         b.iter(|| {
             careplan::to_fhir(black_box(&cp), &opts)

@@ -5,24 +5,6 @@ use super::{Json, Kind};
 
 /// Compact JSON (no whitespace).
 pub fn write_compact(json: &Json, out: &mut String) {
-    write(json, out, None, 0);
-}
-
-/// Pretty JSON with two-space indentation, the layout of FHIR's published examples.
-pub fn write_pretty(json: &Json, out: &mut String) {
-    write(json, out, Some(2), 0);
-}
-
-fn newline(out: &mut String, indent: Option<usize>, level: usize) {
-    if let Some(n) = indent {
-        out.push('\n');
-        for _ in 0..n * level {
-            out.push(' ');
-        }
-    }
-}
-
-fn write(json: &Json, out: &mut String, indent: Option<usize>, level: usize) {
     match &json.kind {
         Kind::Null => out.push_str("null"),
         Kind::Bool(true) => out.push_str("true"),
@@ -30,42 +12,71 @@ fn write(json: &Json, out: &mut String, indent: Option<usize>, level: usize) {
         Kind::Number(n) => out.push_str(n),
         Kind::String(s) => write_str(s, out),
         Kind::Array(items) => {
-            if items.is_empty() {
-                out.push_str("[]");
-                return;
-            }
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                newline(out, indent, level + 1);
-                write(item, out, indent, level + 1);
+                write_compact(item, out);
             }
-            newline(out, indent, level);
             out.push(']');
         }
         Kind::Object(o) => {
-            if o.members.is_empty() {
-                out.push_str("{}");
-                return;
-            }
             out.push('{');
             for (i, m) in o.members.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                newline(out, indent, level + 1);
                 write_str(&m.key, out);
                 out.push(':');
-                if indent.is_some() {
-                    out.push(' ');
-                }
-                write(&m.value, out, indent, level + 1);
+                write_compact(&m.value, out);
             }
-            newline(out, indent, level);
             out.push('}');
         }
+    }
+}
+
+/// Pretty JSON with two-space indentation, the layout of FHIR's published examples.
+pub fn write_pretty(json: &Json, out: &mut String) {
+    pretty(json, out, 0);
+}
+
+fn newline(out: &mut String, level: usize) {
+    out.push('\n');
+    for _ in 0..level {
+        out.push_str("  ");
+    }
+}
+
+fn pretty(json: &Json, out: &mut String, level: usize) {
+    match &json.kind {
+        Kind::Array(items) if !items.is_empty() => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, level + 1);
+                pretty(item, out, level + 1);
+            }
+            newline(out, level);
+            out.push(']');
+        }
+        Kind::Object(o) if !o.members.is_empty() => {
+            out.push('{');
+            for (i, m) in o.members.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, level + 1);
+                write_str(&m.key, out);
+                out.push_str(": ");
+                pretty(&m.value, out, level + 1);
+            }
+            newline(out, level);
+            out.push('}');
+        }
+        _ => write_compact(json, out),
     }
 }
 
@@ -86,23 +97,45 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
-/// The index of the first byte at or after `from` that must be escaped.
-///
-/// Words of eight plain bytes are skipped at once (SWAR): a word is plain when it has no
-/// byte below 0x20 and no `"` or `\\`. Only a word that may hold one is scanned bytewise.
-fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
+/// Whether none of the eight bytes of `w` must be escaped (SWAR): no byte below 0x20 and
+/// no `"` or `\\`. Exact: the borrow tricks can only mark a byte above a true match.
+fn word_is_plain(w: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let mut i = from;
-    while i + 8 <= bytes.len() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&bytes[i..i + 8]);
-        let w = u64::from_le_bytes(word);
-        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-        if control | has_zero(w ^ (ONES * b'"' as u64)) | has_zero(w ^ (ONES * b'\\' as u64)) != 0 {
-            break;
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    control | has_zero(w ^ (ONES * b'"' as u64)) | has_zero(w ^ (ONES * b'\\' as u64)) == 0
+}
+
+fn word_at(bytes: &[u8], i: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[i..i + 8]);
+    u64::from_le_bytes(word)
+}
+
+/// Whether `bytes` holds nothing that must be escaped, eight bytes at a time; the last word
+/// overlaps the one before it rather than falling back to bytes. Most FHIR strings are plain
+/// and take only this path.
+fn is_plain(bytes: &[u8]) -> bool {
+    let n = bytes.len();
+    if n < 8 {
+        return bytes.iter().all(|&b| ESCAPE[b as usize] == 0);
+    }
+    let mut i = 0;
+    while i + 8 < n {
+        if !word_is_plain(word_at(bytes, i)) {
+            return false;
         }
+        i += 8;
+    }
+    word_is_plain(word_at(bytes, n - 8))
+}
+
+/// The index of the first byte at or after `from` that must be escaped. Plain words are
+/// skipped at once; only a word that may hold one is scanned bytewise.
+fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i + 8 <= bytes.len() && word_is_plain(word_at(bytes, i)) {
         i += 8;
     }
     bytes[i..]
@@ -113,9 +146,20 @@ fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
 
 /// Write `s` as a JSON string literal.
 pub fn write_str(s: &str, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(s.len() + 2);
     out.push('"');
+    if is_plain(s.as_bytes()) {
+        out.push_str(s);
+    } else {
+        write_escaped(s, out);
+    }
+    out.push('"');
+}
+
+/// The body of a string literal that needs escapes.
+#[cold]
+fn write_escaped(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     let mut start = 0;
     // Copy runs of plain bytes in one go; only bytes marked in ESCAPE break a run. Every
@@ -137,7 +181,6 @@ pub fn write_str(s: &str, out: &mut String) {
         start = i + 1;
     }
     out.push_str(&s[start..]);
-    out.push('"');
 }
 
 impl Json {
@@ -180,7 +223,7 @@ mod tests {
 
     #[test]
     fn finds_every_escape_at_every_offset() {
-        use super::{ESCAPE, next_escape};
+        use super::{ESCAPE, is_plain, next_escape};
         for len in 0..24 {
             for at in 0..len {
                 for special in [
@@ -193,6 +236,11 @@ mod tests {
                     for from in 0..=bytes.len() {
                         let naive = (from..bytes.len()).find(|&i| ESCAPE[bytes[i] as usize] != 0);
                         assert_eq!(next_escape(bytes, from), naive, "{text:?} from {from}");
+                        assert_eq!(
+                            is_plain(&bytes[from..]),
+                            naive.is_none(),
+                            "{text:?} from {from}"
+                        );
                     }
                 }
             }

@@ -41,7 +41,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| referral::to_fhir(black_box(&r), &opts).unwrap().fhir)
     });
     let tree = referral::to_fhir(&r, &opts).unwrap().fhir;
-    g.bench_function("referral-text-only", |b| b.iter(|| black_box(&tree).to_compact()));
+    g.bench_function("referral-text-only", |b| {
+        b.iter(|| black_box(&tree).to_compact())
+    });
     g.bench_function("careplan", |b| {
         b.iter(|| {
             careplan::to_fhir(black_box(&cp), &opts)

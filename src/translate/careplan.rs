@@ -58,15 +58,15 @@ pub fn to_fhir(cp: &CarePlan, opts: &WriteOptions) -> Result<Translated, Vec<Iss
     if !errors.is_empty() {
         return Err(errors);
     }
-    let mut pkg = Package::new();
-    let cp_url = full_url(&format!("CarePlan|{key}"));
+    let mut pkg = Package::new(opts.bundle);
+    let cp_url = full_url(&["CarePlan", &key]);
     pkg.add(cp_url.clone(), Json::obj(), None);
     let patient = pkg.patient(&cp.person, &key);
     pkg.flags(std::iter::empty(), &cp.person, &patient, &key);
     let author = cp
         .link_worker
         .as_ref()
-        .map(|p| pkg.practitioner_role(p, &key));
+        .map(|p| pkg.practitioner_role(p, None, &key));
     let goal_urls: Vec<String> = cp
         .goals
         .iter()
@@ -89,7 +89,7 @@ pub fn to_fhir(cp: &CarePlan, opts: &WriteOptions) -> Result<Translated, Vec<Iss
                         .as_ref()
                         .map(|d| Json::arr().item(Json::obj().with("dueDate", d.as_str()))),
                 );
-            pkg.add(full_url(&format!("Goal|{key}|{}", g.id)), goal, None)
+            pkg.add(full_url(&["Goal", &key, &g.id]), goal, None)
         })
         .collect();
     let activities: Vec<Json> = cp

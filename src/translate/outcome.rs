@@ -78,8 +78,8 @@ pub fn to_fhir(o: &OutcomeResponse, opts: &WriteOptions) -> Result<Translated, V
         }
     }
     let key = token(&o.identifier);
-    let mut pkg = Package::new();
-    let qr_url = full_url(&format!("QuestionnaireResponse|{key}"));
+    let mut pkg = Package::new(opts.bundle);
+    let qr_url = full_url(&["QuestionnaireResponse", &key]);
     pkg.add(qr_url.clone(), Json::obj(), None);
     let patient = pkg.patient(&o.person, &key);
     pkg.flags(std::iter::empty(), &o.person, &patient, &key);

@@ -111,23 +111,18 @@ pub fn to_fhir(r: &Referral, opts: &WriteOptions) -> Result<Translated, Vec<Issu
         return Err(errors);
     }
 
-    let mut pkg = Package::new();
-    let sr_url = full_url(&format!("ServiceRequest|{key}"));
+    let mut pkg = Package::new(opts.bundle);
+    let sr_url = full_url(&["ServiceRequest", &key]);
     // The ServiceRequest goes first among the entries (right after the MessageHeader).
     pkg.add(sr_url.clone(), Json::obj(), None);
     let patient = pkg.patient(&r.person, &key);
     let referrer_org = pkg.organisation_with_service_id(
         &r.referrer.organisation,
         r.referrer.dos_id.as_deref(),
-        &format!("{key}|referrer-org"),
+        &[&key, "referrer-org"],
     );
     let requester = match &r.referrer.practitioner {
-        Some(p) => {
-            let mut p = p.clone();
-            p.organisation
-                .get_or_insert_with(|| r.referrer.organisation.clone());
-            pkg.practitioner_role(&p, &key)
-        }
+        Some(p) => pkg.practitioner_role(p, Some(&r.referrer.organisation), &key),
         None => referrer_org.clone(),
     };
     let service = r.service.as_ref().map(|s| pkg.service(s, &key));
@@ -135,7 +130,7 @@ pub fn to_fhir(r: &Referral, opts: &WriteOptions) -> Result<Translated, Vec<Issu
     for (i, consent) in r.consent.iter().enumerate() {
         let res = consent_resource(consent, &patient, &mut pkg, &key);
         supporting.push(reference(&pkg.add(
-            full_url(&format!("Consent|{key}|{i}")),
+            full_url(&["Consent", &key, itoa::Buffer::new().format(i)]),
             res,
             None,
         )));
@@ -201,7 +196,7 @@ pub fn to_fhir(r: &Referral, opts: &WriteOptions) -> Result<Translated, Vec<Issu
                 .service
                 .as_ref()
                 .and_then(|s| s.organisation.as_ref())
-                .map(|o| pkg.organisation(o, &format!("{key}|receiver")));
+                .map(|o| pkg.organisation(o, &[&key, "receiver"]));
             let header = Json::obj()
                 .with("resourceType", "MessageHeader")
                 .with(
@@ -254,7 +249,7 @@ fn consent_resource(consent: &Consent, patient: &str, pkg: &mut Package, key: &s
         .shared_with
         .iter()
         .map(|o| {
-            let url = pkg.organisation(o, &format!("{key}|consent-actor"));
+            let url = pkg.organisation(o, &[key, "consent-actor"]);
             Json::obj()
                 .with(
                     "role",

@@ -36,10 +36,13 @@ pub struct WriteOptions {
 }
 
 impl WriteOptions {
-    pub fn timestamp(&self) -> String {
-        self.timestamp.clone().unwrap_or_else(|| {
-            humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
-        })
+    pub fn timestamp(&self) -> std::borrow::Cow<'_, str> {
+        match &self.timestamp {
+            Some(t) => t.as_str().into(),
+            None => humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                .to_string()
+                .into(),
+        }
     }
 }
 
@@ -50,10 +53,18 @@ static NAMESPACE: LazyLock<Sha1> = LazyLock::new(|| {
     Sha1::new_with_prefix(ns.as_bytes())
 });
 
-/// `urn:uuid:` of a natural key: the RFC 9562 version 5 UUID of `key` in spfhir's namespace.
-/// Hashed with the `sha1` crate, which uses the CPU's SHA instructions where present.
-pub fn full_url(key: &str) -> String {
-    let digest = NAMESPACE.clone().chain_update(key.as_bytes()).finalize();
+/// `urn:uuid:` of a natural key: the RFC 9562 version 5 UUID, in spfhir's namespace, of the
+/// key's parts joined by `|` (hashed part by part, so no joined string is built). Hashed with
+/// the `sha1` crate, which uses the CPU's SHA instructions where present.
+pub fn full_url(parts: &[&str]) -> String {
+    let mut hash = NAMESPACE.clone();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            hash.update(b"|");
+        }
+        hash.update(part.as_bytes());
+    }
+    let digest = hash.finalize();
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
     let id = uuid::Builder::from_sha1_bytes(bytes).into_uuid();
@@ -175,13 +186,30 @@ pub fn gender_code(g: Gender) -> &'static str {
 /// Collects a Bundle's entries, once each by fullUrl.
 pub struct Package {
     entries: Vec<(String, Json, Option<String>)>,
+    /// Whether entries carry conditional-create queries (transaction Bundles only).
+    conditional: bool,
+}
+
+/// `fallback` key parts after `kind`, for resources without a natural identifier.
+fn fallback_url(kind: &str, fallback: &[&str]) -> String {
+    let mut parts = Vec::with_capacity(fallback.len() + 1);
+    parts.push(kind);
+    parts.extend_from_slice(fallback);
+    full_url(&parts)
 }
 
 impl Package {
-    pub fn new() -> Package {
+    pub fn new(kind: BundleKind) -> Package {
         Package {
-            entries: Vec::new(),
+            entries: Vec::with_capacity(16),
+            conditional: kind == BundleKind::Transaction,
         }
+    }
+
+    /// The conditional-create query `identifier=system|value`, when this package needs one.
+    fn if_none_exist(&self, system: &str, value: Option<&str>) -> Option<String> {
+        let value = value.filter(|_| self.conditional)?;
+        Some(format!("identifier={system}|{value}"))
     }
 
     /// Add a resource under `full_url`; `if_none_exist` is the conditional-create query used
@@ -216,9 +244,9 @@ impl Package {
 
     /// The Patient for `person`; keyed by NHS number, else by the record it came with.
     pub fn patient(&mut self, person: &Person, record_key: &str) -> String {
-        let key = match &person.nhs_number {
-            Some(n) => format!("Patient|{}|{}", c::NHS_NUMBER, n),
-            None => format!("Patient|{record_key}"),
+        let url = match &person.nhs_number {
+            Some(n) => full_url(&["Patient", c::NHS_NUMBER, n.as_str()]),
+            None => full_url(&["Patient", record_key]),
         };
         let mut ext = Vec::new();
         if let Some(flag) = person.interpreter_required {
@@ -273,11 +301,11 @@ impl Package {
                     .map(|a| Json::arr().item(address(a))),
             )
             .with_opt("communication", communication);
-        let cond = person
-            .nhs_number
-            .as_ref()
-            .map(|n| format!("identifier={}|{}", c::NHS_NUMBER, n));
-        self.add(full_url(&key), resource, cond)
+        let cond = self.if_none_exist(
+            c::NHS_NUMBER,
+            person.nhs_number.as_ref().map(|n| n.as_str()),
+        );
+        self.add(url, resource, cond)
     }
 
     /// BaRS Flags on `patient`: one per risk (`risks`) and one "Reasonable Adjustment" Flag per
@@ -306,13 +334,14 @@ impl Package {
                 )
                 .with("code", Json::obj().with("text", text))
                 .with("subject", reference(patient));
-            urls.push(self.add(full_url(&format!("Flag|{record_key}|{i}")), flag, None));
+            let mut n = itoa::Buffer::new();
+            urls.push(self.add(full_url(&["Flag", record_key, n.format(i)]), flag, None));
         }
         urls
     }
 
     /// The Organization for `org`; keyed by ODS code, else by name, else by `fallback`.
-    pub fn organisation(&mut self, org: &Organisation, fallback: &str) -> String {
+    pub fn organisation(&mut self, org: &Organisation, fallback: &[&str]) -> String {
         self.organisation_with_service_id(org, None, fallback)
     }
 
@@ -322,12 +351,12 @@ impl Package {
         &mut self,
         org: &Organisation,
         dos_id: Option<&str>,
-        fallback: &str,
+        fallback: &[&str],
     ) -> String {
-        let key = match (&org.ods_code, &org.name) {
-            (Some(ods), _) => format!("Organization|{}|{ods}", c::ODS_ORGANISATION),
-            (None, Some(name)) => format!("Organization|name|{name}"),
-            _ => format!("Organization|{fallback}"),
+        let url = match (&org.ods_code, &org.name) {
+            (Some(ods), _) => full_url(&["Organization", c::ODS_ORGANISATION, ods]),
+            (None, Some(name)) => full_url(&["Organization", "name", name]),
+            _ => fallback_url("Organization", fallback),
         };
         let resource = Json::obj()
             .with("resourceType", "Organization")
@@ -340,18 +369,21 @@ impl Package {
                     .collect(),
             )
             .with_opt("name", org.name.as_deref());
-        let cond = org
-            .ods_code
-            .as_ref()
-            .map(|o| format!("identifier={}|{o}", c::ODS_ORGANISATION));
-        self.add(full_url(&key), resource, cond)
+        let cond = self.if_none_exist(c::ODS_ORGANISATION, org.ods_code.as_deref());
+        self.add(url, resource, cond)
     }
 
-    /// Practitioner + PractitionerRole (+ Organization); returns the PractitionerRole's fullUrl.
-    pub fn practitioner_role(&mut self, p: &Practitioner, record_key: &str) -> String {
-        let prac_key = match &p.sds_user_id {
-            Some(id) => format!("Practitioner|{}|{id}", c::SDS_USER),
-            None => format!("Practitioner|{record_key}"),
+    /// Practitioner + PractitionerRole (+ Organization: `p`'s own, else `default_org`);
+    /// returns the PractitionerRole's fullUrl.
+    pub fn practitioner_role(
+        &mut self,
+        p: &Practitioner,
+        default_org: Option<&Organisation>,
+        record_key: &str,
+    ) -> String {
+        let prac_key: &[&str] = match &p.sds_user_id {
+            Some(id) => &["Practitioner", c::SDS_USER, id],
+            None => &["Practitioner", record_key],
         };
         let practitioner = Json::obj()
             .with("resourceType", "Practitioner")
@@ -365,21 +397,21 @@ impl Package {
                 "name",
                 p.name.as_ref().map(|n| Json::arr().item(human_name(n))),
             );
-        let cond = p
-            .sds_user_id
-            .as_ref()
-            .map(|v| format!("identifier={}|{v}", c::SDS_USER));
-        let prac_url = self.add(full_url(&prac_key), practitioner, cond);
+        let cond = self.if_none_exist(c::SDS_USER, p.sds_user_id.as_deref());
+        let prac_url = self.add(full_url(prac_key), practitioner, cond);
         let org_url = p
             .organisation
             .as_ref()
-            .map(|o| self.organisation(o, &format!("{record_key}|practitioner-org")));
-        let role_key = match &p.sds_role_profile_id {
-            Some(id) => format!("PractitionerRole|{}|{id}", c::SDS_ROLE_PROFILE),
-            None => format!(
-                "PractitionerRole|{prac_key}|{}",
-                org_url.as_deref().unwrap_or("")
-            ),
+            .or(default_org)
+            .map(|o| self.organisation(o, &[record_key, "practitioner-org"]));
+        let role_url = match &p.sds_role_profile_id {
+            Some(id) => full_url(&["PractitionerRole", c::SDS_ROLE_PROFILE, id]),
+            None => {
+                let mut parts = vec!["PractitionerRole"];
+                parts.extend_from_slice(prac_key);
+                parts.push(org_url.as_deref().unwrap_or(""));
+                full_url(&parts)
+            }
         };
         let role = Json::obj()
             .with("resourceType", "PractitionerRole")
@@ -395,25 +427,23 @@ impl Package {
                 "code",
                 p.role.as_ref().map(|r| Json::arr().item(concept(r))),
             );
-        let cond = p
-            .sds_role_profile_id
-            .as_ref()
-            .map(|v| format!("identifier={}|{v}", c::SDS_ROLE_PROFILE));
-        self.add(full_url(&role_key), role, cond)
+        let cond = self.if_none_exist(c::SDS_ROLE_PROFILE, p.sds_role_profile_id.as_deref());
+        self.add(role_url, role, cond)
     }
 
     /// The HealthcareService (+ Organization) for `s`.
     pub fn service(&mut self, s: &Service, record_key: &str) -> String {
-        let key = match (&s.dos_id, &s.oruk_id, &s.name) {
-            (Some(d), _, _) => format!("HealthcareService|{}|{d}", c::DOS_SERVICE),
-            (None, Some(o), _) => format!("HealthcareService|{}|{o}", c::ORUK_SERVICE),
-            (None, None, Some(n)) => format!("HealthcareService|name|{n}"),
-            _ => format!("HealthcareService|{record_key}"),
+        let key: &[&str] = match (&s.dos_id, &s.oruk_id, &s.name) {
+            (Some(d), _, _) => &["HealthcareService", c::DOS_SERVICE, d],
+            (None, Some(o), _) => &["HealthcareService", c::ORUK_SERVICE, o],
+            (None, None, Some(n)) => &["HealthcareService", "name", n],
+            _ => &["HealthcareService", record_key],
         };
-        let org_url = s
-            .organisation
-            .as_ref()
-            .map(|o| self.organisation(o, &format!("{key}|provider")));
+        let org_url = s.organisation.as_ref().map(|o| {
+            let mut fallback = key.to_vec();
+            fallback.push("provider");
+            self.organisation(o, &fallback)
+        });
         let mut ids = Vec::new();
         if let Some(d) = &s.dos_id {
             ids.push(identifier(c::DOS_SERVICE, d));
@@ -421,34 +451,25 @@ impl Package {
         if let Some(o) = &s.oruk_id {
             ids.push(identifier(c::ORUK_SERVICE, o));
         }
-        let cond = s
-            .dos_id
-            .as_ref()
-            .map(|d| format!("identifier={}|{d}", c::DOS_SERVICE))
-            .or_else(|| {
-                s.oruk_id
-                    .as_ref()
-                    .map(|o| format!("identifier={}|{o}", c::ORUK_SERVICE))
-            });
+        let cond = self
+            .if_none_exist(c::DOS_SERVICE, s.dos_id.as_deref())
+            .or_else(|| self.if_none_exist(c::ORUK_SERVICE, s.oruk_id.as_deref()));
         let resource = Json::obj()
             .with("resourceType", "HealthcareService")
             .with_list("identifier", ids)
             .with_opt("providedBy", org_url.as_deref().map(reference))
             .with_opt("name", s.name.as_deref());
-        self.add(full_url(&key), resource, cond)
+        self.add(full_url(key), resource, cond)
     }
 
     /// Package as a message Bundle: `header` (a MessageHeader) goes first.
     pub fn into_message(self, bundle_key: &str, header: Json, timestamp: &str) -> Json {
-        let header_url = full_url(&format!("MessageHeader|{bundle_key}|{timestamp}"));
+        let header_url = full_url(&["MessageHeader", bundle_key, timestamp]);
         let mut entries = vec![entry(&header_url, header, None)];
         entries.extend(self.entries.into_iter().map(|(u, r, _)| entry(&u, r, None)));
         Json::obj()
             .with("resourceType", "Bundle")
-            .with(
-                "id",
-                uuid_of(&full_url(&format!("Bundle|{bundle_key}|{timestamp}"))),
-            )
+            .with("id", uuid_of(&full_url(&["Bundle", bundle_key, timestamp])))
             .with(
                 "meta",
                 Json::obj().with(
@@ -496,12 +517,6 @@ impl Package {
     }
 }
 
-impl Default for Package {
-    fn default() -> Self {
-        Package::new()
-    }
-}
-
 fn entry(url: &str, resource: Json, request: Option<Json>) -> Json {
     Json::obj()
         .with("fullUrl", url)
@@ -537,9 +552,14 @@ mod tests {
     #[test]
     fn full_url_is_the_standard_v5_uuid_of_the_key() {
         let ns = Uuid::new_v5(&Uuid::NAMESPACE_URL, c::BASE.as_bytes());
-        for key in ["", "Patient|x", &"long key ".repeat(20)] {
+        for parts in [
+            &[""][..],
+            &["Patient", "x"],
+            &["long key ", &"x".repeat(200), "", "y"],
+        ] {
+            let key = parts.join("|");
             let expected = format!("urn:uuid:{}", Uuid::new_v5(&ns, key.as_bytes()));
-            assert_eq!(full_url(key), expected);
+            assert_eq!(full_url(parts), expected);
         }
     }
 }

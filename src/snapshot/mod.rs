@@ -29,6 +29,46 @@ pub struct Snapshot {
     pub elements: Vec<Json>,
     /// Differential elements that could not be placed, in plain words.
     pub problems: Vec<String>,
+    /// An extension definition's `context`s, or its base's when it states none.
+    pub contexts: Vec<ExtensionContext>,
+}
+
+/// Where an extension may be used (`StructureDefinition.context`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtensionContext {
+    pub kind: ContextKind,
+    pub expression: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContextKind {
+    /// An element id or type name (`Patient.name`, `HumanName`, `Element`).
+    Element,
+    /// Inside the extension with this URL.
+    Extension,
+    /// A FHIRPath expression (not evaluated).
+    Fhirpath,
+}
+
+/// The `context` entries of a StructureDefinition.
+fn contexts_of(sd: &Json) -> Vec<ExtensionContext> {
+    sd.get("context")
+        .and_then(Json::as_array)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|c| {
+            let kind = match c.get_str("type")? {
+                "element" => ContextKind::Element,
+                "extension" => ContextKind::Extension,
+                "fhirpath" => ContextKind::Fhirpath,
+                _ => return None,
+            };
+            Some(ExtensionContext {
+                kind,
+                expression: c.get_str("expression")?.to_string(),
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -146,6 +186,7 @@ impl<'r> Generator<'r> {
                         type_name: sd.get_str("type").unwrap_or_default().to_string(),
                         elements: els.to_vec(),
                         problems: Vec::new(),
+                        contexts: contexts_of(&sd),
                     })),
                     _ => self.generate_at(&sd, depth).map(Arc::new),
                 }
@@ -199,11 +240,16 @@ impl<'r> Generator<'r> {
                 )),
             }
         }
+        let mut contexts = contexts_of(sd);
+        if contexts.is_empty() {
+            contexts = base.contexts.clone();
+        }
         Ok(Snapshot {
             url,
             type_name: sd.get_str("type").unwrap_or_default().to_string(),
             elements,
             problems,
+            contexts,
         })
     }
 

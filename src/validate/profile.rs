@@ -7,13 +7,15 @@ use std::sync::Arc;
 use crate::fhirpath::{Cache, Compiled};
 use crate::issue::Severity;
 use crate::json::Json;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{ExtensionContext, Snapshot};
 
 #[derive(Debug)]
 pub struct Profile {
     pub url: String,
     pub type_name: String,
     pub nodes: Vec<Node>,
+    /// Where an extension definition may be used (empty: anywhere, or not an extension).
+    pub contexts: Vec<ExtensionContext>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,6 +121,8 @@ pub struct Node {
     /// `contentReference`: the node whose children this element has.
     pub content_ref: Option<usize>,
     pub is_modifier: bool,
+    /// The element this one is a child of (`None` for the root and for slices).
+    pub parent: Option<usize>,
 }
 
 fn strings(j: Option<&Json>) -> Vec<String> {
@@ -272,6 +276,7 @@ impl Profile {
                     .get("isModifier")
                     .and_then(Json::as_bool)
                     .unwrap_or(false),
+                parent: None,
             });
             // Link to the parent (children) or the sliced element (slices).
             if i > 0 {
@@ -289,6 +294,7 @@ impl Profile {
                     }
                 } else if let Some(&p) = by_id.get(parent) {
                     nodes[p].children.push(i);
+                    nodes[i].parent = Some(p);
                 }
             }
             by_id.insert(id, i);
@@ -300,6 +306,7 @@ impl Profile {
             url: snap.url.clone(),
             type_name: snap.type_name.clone(),
             nodes,
+            contexts: snap.contexts.clone(),
         }
     }
 

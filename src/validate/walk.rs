@@ -27,6 +27,11 @@ pub struct Walk<'a> {
     depth: usize,
     /// (value address, compiled invariant address) pairs already evaluated.
     evaluated: FxHashSet<(usize, usize)>,
+    /// The resources being walked, innermost last: (instance path, resourceType).
+    resources: Vec<(String, &'a str)>,
+    /// While a primitive's `_name` is walked: its element path and type, the holder of the
+    /// extensions in it.
+    primitive_holder: Option<(String, String)>,
 }
 
 /// The members of an object that one child definition takes: (child, key, the type a
@@ -60,6 +65,8 @@ impl<'a> Walk<'a> {
             issues: Vec::new(),
             depth: 0,
             evaluated: FxHashSet::default(),
+            resources: Vec::new(),
+            primitive_holder: None,
         }
     }
 
@@ -123,6 +130,7 @@ impl<'a> Walk<'a> {
             }
         };
         let saved = self.env.resource.replace(res);
+        self.resources.push((path.clone(), rt));
         self.depth += 1;
         self.children(&base, 0, res, &path, Some(rt));
         self.node_constraints(&base.nodes[0], res, None, &path, rt);
@@ -177,6 +185,7 @@ impl<'a> Walk<'a> {
             _ => {}
         }
         self.depth -= 1;
+        self.resources.pop();
         self.env.resource = saved;
     }
 
@@ -487,7 +496,10 @@ impl<'a> Walk<'a> {
         if let Some(ext) = it.ext {
             // A primitive's `_name`: an Element with id and extensions only.
             if let Ok(el) = self.v.base("Element") {
-                self.children(&el, 0, ext, &format!("{at}.extension"), None);
+                let holder = (n.path.clone(), code.clone().unwrap_or_default());
+                let saved = self.primitive_holder.replace(holder);
+                self.children(&el, 0, ext, at, None);
+                self.primitive_holder = saved;
             }
         }
         let Some(v) = it.value else { return };
@@ -553,7 +565,10 @@ impl<'a> Walk<'a> {
                         self.binding(p, n, at, v, v.get_str("system"), v.get_str("code"));
                     }
                     Some("Reference") => self.reference(p, n, v, at),
-                    Some("Extension") => self.extension(p, c, v, at),
+                    Some("Extension") => {
+                        self.extension_context(p, c, v, at);
+                        self.extension(p, c, v, at);
+                    }
                     _ => {}
                 }
                 let ty_name = match code {
@@ -602,6 +617,109 @@ impl<'a> Walk<'a> {
                     );
                 }
             }
+        }
+    }
+
+    /// Is the extension `v` (element `c` of `p`) used where its definition allows it? Element
+    /// contexts are matched against the holding element's path (in its resource and in its
+    /// type's definition) and its types; extension contexts against the holding extension's
+    /// definition; FHIRPath contexts are not evaluated and allow any place.
+    fn extension_context(&mut self, p: &Arc<Profile>, c: usize, v: &'a Json, at: &str) {
+        use crate::snapshot::ContextKind;
+        let Some(url) = v.get_str("url").filter(|u| u.contains(':')) else {
+            return;
+        };
+        let Ok(def) = self.v.profile(url) else { return };
+        let anywhere = |x: &crate::snapshot::ExtensionContext| {
+            x.kind == ContextKind::Fhirpath
+                || (x.kind == ContextKind::Element
+                    && matches!(x.expression.as_str(), "Element" | "Base"))
+        };
+        if def.contexts.is_empty() || def.contexts.iter().any(anywhere) {
+            return;
+        }
+        // The holder as its definition names it: the parent of the extension element.
+        let node = &p.nodes[c];
+        let def_path = node.path.rsplit_once('.').map_or("", |(h, _)| h);
+        let parent = node
+            .parent
+            .or_else(|| p.nodes.iter().position(|n| n.path == def_path));
+        let mut paths: Vec<&str> = vec![def_path];
+        let mut types: Vec<&str> = match parent {
+            Some(0) | None => vec![p.type_name.as_str()],
+            Some(i) => p.nodes[i].types.iter().map(|t| t.code.as_str()).collect(),
+        };
+        let primitive = p.type_name == "Element" && parent.is_none_or(|i| i == 0);
+        if primitive && let Some((path, ty)) = &self.primitive_holder {
+            paths.push(path);
+            types = vec![ty];
+        }
+        // The holder in its resource: `Bundle.entry[2].resource.name[0]` → `Patient.name`.
+        let holder_at = at.rsplit_once('.').map_or("", |(h, _)| h);
+        let mut in_resource = String::new();
+        if let Some((prefix, rt)) = self.resources.last()
+            && let Some(rest) = holder_at.strip_prefix(prefix.as_str())
+        {
+            in_resource.push_str(rt);
+            let mut depth = 0;
+            for ch in rest.chars() {
+                match ch {
+                    '[' => depth += 1,
+                    ']' => depth -= 1,
+                    _ if depth == 0 => in_resource.push(ch),
+                    _ => {}
+                }
+            }
+            paths.push(&in_resource);
+            if rest.is_empty() {
+                types.push(rt);
+                types.push("Resource");
+                if !matches!(*rt, "Bundle" | "Binary" | "Parameters") {
+                    types.push("DomainResource");
+                }
+            }
+        }
+        let allowed = def.contexts.iter().any(|x| match x.kind {
+            ContextKind::Element => {
+                let e = x.expression.as_str();
+                types.contains(&e)
+                    || paths.iter().any(|p| {
+                        *p == e
+                            || e.strip_suffix("[x]").is_some_and(|stem| {
+                                p.strip_prefix(stem).is_some_and(|rest| {
+                                    rest.starts_with(|c: char| c.is_ascii_uppercase())
+                                        && !rest.contains('.')
+                                })
+                            })
+                    })
+            }
+            // Inside an extension: known only when its definition is being walked.
+            ContextKind::Extension => {
+                types.contains(&"Extension")
+                    && (p.url == x.expression
+                        || p.url == "http://hl7.org/fhir/StructureDefinition/Extension")
+            }
+            ContextKind::Fhirpath => true,
+        });
+        if !allowed {
+            let contexts: Vec<&str> = def.contexts.iter().map(|x| x.expression.as_str()).collect();
+            types.dedup();
+            let here = if in_resource.is_empty() {
+                def_path
+            } else {
+                in_resource.as_str()
+            };
+            self.error(
+                "EXTENSION_CONTEXT",
+                "structure",
+                at,
+                v,
+                format!(
+                    "extension {url} is not allowed on {here} (type {}): its definition allows it only on {}",
+                    types.join(" / "),
+                    contexts.join(", ")
+                ),
+            );
         }
     }
 

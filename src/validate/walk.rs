@@ -998,7 +998,8 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// Assign each item to the slice it matches; report slice counts and closed slicing.
+    /// Assign each item to the slice it matches; report slice counts, closed and openAtEnd
+    /// slicing and order.
     fn slice(
         &mut self,
         p: &Arc<Profile>,
@@ -1009,24 +1010,68 @@ impl<'a> Walk<'a> {
         anchor: &Json,
     ) -> Vec<Option<usize>> {
         let n = &p.nodes[c];
+        let (rules, ordered) = n
+            .slicing
+            .as_ref()
+            .map_or((Rules::Open, false), |s| (s.rules, s.ordered));
+        let slice_name = |k: usize| p.nodes[n.slices[k]].slice_name.as_deref().unwrap_or("?");
         let mut out = Vec::with_capacity(items.len());
         let mut counts = vec![0usize; n.slices.len()];
+        // The last slice matched (for `ordered`) and the first item that matched none (for
+        // `openAtEnd`).
+        let mut last: Option<usize> = None;
+        let mut unmatched: Option<usize> = None;
         for (i, it) in items.iter().enumerate() {
             let Some(v) = it.value else {
                 out.push(None);
                 continue;
             };
-            let hit = (0..n.slices.len()).find(|&k| self.matches_slice(p, c, n.slices[k], v, ty));
-            if let Some(k) = hit {
-                counts[k] += 1;
-            } else if n.slicing.as_ref().is_some_and(|s| s.rules == Rules::Closed) {
-                let at = indexed_path(here, i);
-                let tried: Vec<&str> = n
-                    .slices
-                    .iter()
-                    .filter_map(|&s| p.nodes[s].slice_name.as_deref())
-                    .collect();
-                self.error("SLICE_CLOSED", "structure", &at, v, format!("{at} matches none of the slices of {here} ({}), and the slicing is closed{}", tried.join(", "), profile_note(p)));
+            let hit = (0..n.slices.len()).find(|&k| {
+                self.slice_mismatch(p, c, n.slices[k], v, ty, false)
+                    .is_none()
+            });
+            match hit {
+                Some(k) => {
+                    counts[k] += 1;
+                    if ordered && let Some(prev) = last.filter(|&prev| prev > k) {
+                        let at = indexed_path(here, i);
+                        let msg = format!(
+                            "{at} matches slice '{}', but comes after an item of slice '{}': the slices of {here} are ordered{}",
+                            slice_name(k),
+                            slice_name(prev),
+                            profile_note(p)
+                        );
+                        self.error("SLICE_ORDER", "structure", &at, v, msg);
+                    }
+                    last = Some(last.map_or(k, |prev| prev.max(k)));
+                    if rules == Rules::OpenAtEnd
+                        && let Some(u) = unmatched
+                    {
+                        let at = indexed_path(here, i);
+                        let msg = format!(
+                            "{at} matches slice '{}', but comes after {}, which matches no slice: the slicing of {here} is openAtEnd, so items outside the slices must come last{}",
+                            slice_name(k),
+                            indexed_path(here, u),
+                            profile_note(p)
+                        );
+                        self.error("SLICE_OPEN_AT_END", "structure", &at, v, msg);
+                    }
+                }
+                None if rules == Rules::Closed => {
+                    let at = indexed_path(here, i);
+                    let why: Vec<String> = (0..n.slices.len())
+                        .map(|k| {
+                            let reason = self
+                                .slice_mismatch(p, c, n.slices[k], v, ty, true)
+                                .unwrap_or_default();
+                            format!("'{}': {reason}", slice_name(k))
+                        })
+                        .collect();
+                    self.error("SLICE_CLOSED", "structure", &at, v, format!("{at} matches none of the slices of {here}, and the slicing is closed ({}){}", why.join("; "), profile_note(p)));
+                }
+                None => {
+                    unmatched.get_or_insert(i);
+                }
             }
             out.push(hit.map(|k| n.slices[k]));
         }
@@ -1065,45 +1110,73 @@ impl<'a> Walk<'a> {
         out
     }
 
-    /// Does `v` belong to slice `sl` of element `c`? By the discriminators where they can
-    /// be evaluated, otherwise by validating it against the slice without reporting.
-    fn matches_slice(
+    /// Why `v` does not belong to slice `sl` of element `c` (`None`: it does). By the
+    /// discriminators where they can be evaluated, otherwise by validating it against the
+    /// slice without reporting. The reason is spelled out only when `explain` is set (for
+    /// messages); otherwise a mismatch is `Some("")`.
+    fn slice_mismatch(
         &mut self,
         p: &Arc<Profile>,
         c: usize,
         sl: usize,
         v: &'a Json,
         ty: Option<&str>,
-    ) -> bool {
+        explain: bool,
+    ) -> Option<String> {
         let discs = p.nodes[c]
             .slicing
             .as_ref()
             .map(|s| s.discriminators.clone())
             .unwrap_or_default();
+        let no = |why: &dyn Fn() -> String| Some(if explain { why() } else { String::new() });
         let mut decided = !discs.is_empty();
         for (kind, dpath) in &discs {
-            let result = match kind {
+            let actual = self.values_at(v, dpath);
+            let result: Option<Option<String>> = match kind {
                 Discriminator::Value | Discriminator::Pattern => {
-                    match (expected_at(self, p, sl, dpath), values_at(v, dpath)) {
+                    match (expected_at(self, p, sl, dpath), actual) {
                         (Some(expected), Some(actual)) => {
-                            Some(actual.iter().any(|a| match &expected {
+                            let hit = actual.iter().any(|a| match &expected {
                                 Expected::Fixed(f) => f == *a,
                                 Expected::Pattern(pt) => pattern_matches(pt, a),
                                 Expected::Str(u) => a.as_str() == Some(u.as_str()),
-                            }))
+                            });
+                            Some(if hit {
+                                None
+                            } else {
+                                no(&|| {
+                                    let found = actual
+                                        .first()
+                                        .map_or("absent".to_string(), |a| a.to_compact());
+                                    format!(
+                                        "{dpath} is {found}, the slice needs {}",
+                                        expected.text()
+                                    )
+                                })
+                            })
                         }
                         _ => None,
                     }
                 }
                 Discriminator::Exists => {
                     let target = child_by_path(p, sl, dpath);
-                    match (target, values_at(v, dpath)) {
+                    match (target, actual) {
                         (Some(t), Some(actual)) => {
                             let n = &p.nodes[t];
                             if n.min >= 1 {
-                                Some(!actual.is_empty())
+                                Some(if actual.is_empty() {
+                                    no(&|| format!("the slice needs {dpath}, which is absent"))
+                                } else {
+                                    None
+                                })
                             } else if n.max == super::profile::Max::N(0) {
-                                Some(actual.is_empty())
+                                Some(if actual.is_empty() {
+                                    None
+                                } else {
+                                    no(&|| {
+                                        format!("the slice needs {dpath} absent, but it is present")
+                                    })
+                                })
                             } else {
                                 None
                             }
@@ -1112,21 +1185,31 @@ impl<'a> Walk<'a> {
                     }
                 }
                 Discriminator::Type if dpath == "$this" => {
-                    let actual = ty
-                        .map(str::to_string)
-                        .or_else(|| v.get_str("resourceType").map(str::to_string));
-                    actual.map(|a| p.nodes[sl].types.iter().any(|t| t.code == a))
+                    let found = ty.or_else(|| v.get_str("resourceType"));
+                    found.map(|a| {
+                        let types = &p.nodes[sl].types;
+                        if types.iter().any(|t| t.code == a) {
+                            None
+                        } else {
+                            no(&|| {
+                                let want: Vec<&str> =
+                                    types.iter().map(|t| t.code.as_str()).collect();
+                                format!("its type is {a}, the slice takes {}", want.join(", "))
+                            })
+                        }
+                    })
                 }
+                Discriminator::Profile => self.profile_discriminator(p, sl, dpath, actual, explain),
                 _ => None,
             };
             match result {
-                Some(false) => return false,
-                Some(true) => {}
+                Some(Some(why)) => return Some(why),
+                Some(None) => {}
                 None => decided = false,
             }
         }
         if decided {
-            return true;
+            return None;
         }
         // Full check against the slice, silently.
         let saved = std::mem::take(&mut self.issues);
@@ -1141,9 +1224,168 @@ impl<'a> Walk<'a> {
             },
             "$slice",
         );
-        let errors = self.issues.iter().any(Issue::is_error);
+        let first_error = self
+            .issues
+            .iter()
+            .find(|i| i.is_error())
+            .map(|i| i.message.clone());
         self.issues = saved;
-        !errors
+        first_error.map(|m| {
+            if explain {
+                format!("it does not conform to the slice: {m}")
+            } else {
+                String::new()
+            }
+        })
+    }
+
+    /// The `profile` discriminator: do the values at `dpath` conform to a profile the slice
+    /// gives the element there (its type profiles, or for `resolve()` its target profiles)?
+    /// `None` when the slice names no profile there or the values cannot be found.
+    fn profile_discriminator(
+        &mut self,
+        p: &Arc<Profile>,
+        sl: usize,
+        dpath: &str,
+        actual: Option<Vec<&'a Json>>,
+        explain: bool,
+    ) -> Option<Option<String>> {
+        let actual = actual?;
+        let (elem_path, resolved) = match dpath.strip_suffix("resolve()") {
+            Some(rest) => (rest.trim_end_matches('.'), true),
+            None => (dpath, false),
+        };
+        let t = if elem_path.is_empty() || elem_path == "$this" {
+            sl
+        } else {
+            child_by_path(p, sl, elem_path)?
+        };
+        let profiles: Vec<String> = p.nodes[t]
+            .types
+            .iter()
+            .flat_map(|ty| {
+                if resolved {
+                    ty.target_profiles.iter()
+                } else {
+                    ty.profiles.iter()
+                }
+            })
+            .cloned()
+            .collect();
+        if profiles.is_empty() {
+            return None;
+        }
+        let mut why = None;
+        for val in &actual {
+            for url in &profiles {
+                match self.conforms(val, url, elem_path) {
+                    Ok(()) => return Some(None),
+                    Err(e) => {
+                        why.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        Some(Some(if explain {
+            let first = why.map_or_else(|| format!("{dpath} is absent"), |e| e);
+            format!(
+                "{dpath} does not conform to {}: {first}",
+                profiles.join(" or ")
+            )
+        } else {
+            String::new()
+        }))
+    }
+
+    /// Does `v` (called `label` in messages) conform to profile `url`? Validated silently;
+    /// the error is the first problem found (a profile that cannot be loaded, a resource of
+    /// another type, or the first error of the validation).
+    fn conforms(&mut self, v: &'a Json, url: &str, label: &str) -> Result<(), String> {
+        let prof = self
+            .v
+            .profile(url)
+            .map_err(|e| format!("the profile cannot be used: {e}"))?;
+        let rt = v.get_str("resourceType");
+        if let Some(rt) = rt.filter(|rt| *rt != prof.type_name) {
+            return Err(format!(
+                "it is a {rt}, the profile is for {}",
+                prof.type_name
+            ));
+        }
+        let saved = std::mem::take(&mut self.issues);
+        self.depth += 1;
+        if self.depth < MAX_DEPTH {
+            self.children(&prof, 0, v, label, rt);
+            self.node_constraints(&prof.nodes[0], v, None, label, &prof.type_name.clone());
+        }
+        self.depth -= 1;
+        let first = self
+            .issues
+            .iter()
+            .find(|i| i.is_error())
+            .map(|i| i.message.clone());
+        self.issues = saved;
+        first.map_or(Ok(()), Err)
+    }
+
+    /// The values at a dotted discriminator path in `v`; `resolve()` follows a reference to
+    /// the resource in the Bundle or among the contained resources. `None` for paths with
+    /// other functions.
+    fn values_at(&self, v: &'a Json, dpath: &str) -> Option<Vec<&'a Json>> {
+        let mut cur = vec![v];
+        for seg in dpath.split('.') {
+            if seg == "$this" {
+                continue;
+            }
+            if seg == "resolve()" {
+                cur = cur
+                    .into_iter()
+                    .filter_map(|r| r.get_str("reference").and_then(|r| self.resolve(r)))
+                    .collect();
+                continue;
+            }
+            if seg.contains('(') {
+                return None;
+            }
+            let mut next = Vec::new();
+            for c in cur {
+                match c.get(seg) {
+                    Some(Json {
+                        kind: Kind::Array(a),
+                        ..
+                    }) => next.extend(a.iter()),
+                    Some(x) => next.push(x),
+                    None => {}
+                }
+            }
+            cur = next;
+        }
+        Some(cur)
+    }
+
+    /// The resource a reference points at, when it is in the instance: a contained resource
+    /// (`#id`) or a Bundle entry (by fullUrl, or by `Type/id`).
+    fn resolve(&self, r: &str) -> Option<&'a Json> {
+        if let Some(id) = r.strip_prefix('#') {
+            return self
+                .env
+                .resource?
+                .get("contained")?
+                .as_array()?
+                .iter()
+                .find(|x| x.get_str("id") == Some(id));
+        }
+        let bundle = self.env.bundle?;
+        bundle_entry(bundle, r).or_else(|| {
+            let (ty, id) = r.trim_end_matches('/').rsplit_once('/')?;
+            let ty = ty.rsplit('/').next()?;
+            bundle
+                .get("entry")?
+                .as_array()?
+                .iter()
+                .filter_map(|e| e.get("resource"))
+                .find(|x| x.get_str("resourceType") == Some(ty) && x.get_str("id") == Some(id))
+        })
     }
 }
 
@@ -1151,6 +1393,15 @@ enum Expected {
     Fixed(Json),
     Pattern(Json),
     Str(String),
+}
+
+impl Expected {
+    fn text(&self) -> String {
+        match self {
+            Expected::Fixed(j) | Expected::Pattern(j) => j.to_compact(),
+            Expected::Str(s) => format!("{s:?}"),
+        }
+    }
 }
 
 /// The fixed or pattern value a slice requires at `dpath` (or, for `url` on an extension
@@ -1163,6 +1414,21 @@ fn expected_at(w: &mut Walk<'_>, p: &Arc<Profile>, sl: usize, dpath: &str) -> Op
         {
             return Some(Expected::Str(u.clone()));
         }
+    }
+    if let Some(rest) = dpath.strip_prefix("resolve().") {
+        // In the resource referred to: the slice's target profile says what it holds.
+        let url = p.nodes[sl]
+            .types
+            .iter()
+            .find_map(|t| t.target_profiles.first())?
+            .clone();
+        let tp = w.v.profile(&url).ok()?;
+        let n = &tp.nodes[child_by_path(&tp, 0, rest)?];
+        return n
+            .fixed
+            .clone()
+            .map(Expected::Fixed)
+            .or_else(|| n.pattern.clone().map(Expected::Pattern));
     }
     let (tp, t) = match child_by_path(p, sl, dpath) {
         Some(t) => (p.clone(), t),
@@ -1199,32 +1465,6 @@ fn child_by_path(p: &Profile, from: usize, dpath: &str) -> Option<usize> {
             .find(|&&c| p.nodes[c].name == seg.trim_end_matches("[x]"))?;
     }
     Some(at)
-}
-
-/// The values at a simple dotted path in `v` (`None` for paths with functions).
-fn values_at<'j>(v: &'j Json, dpath: &str) -> Option<Vec<&'j Json>> {
-    let mut cur = vec![v];
-    for seg in dpath.split('.') {
-        if seg == "$this" {
-            continue;
-        }
-        if seg.contains('(') {
-            return None;
-        }
-        let mut next = Vec::new();
-        for c in cur {
-            match c.get(seg) {
-                Some(Json {
-                    kind: Kind::Array(a),
-                    ..
-                }) => next.extend(a.iter()),
-                Some(x) => next.push(x),
-                None => {}
-            }
-        }
-        cur = next;
-    }
-    Some(cur)
 }
 
 /// Does `v` contain everything in `pattern` (objects member by member, arrays item by item)?

@@ -1287,7 +1287,7 @@ impl<'a> Walk<'a> {
             }
         }
         Some(Some(if explain {
-            let first = why.map_or_else(|| format!("{dpath} is absent"), |e| e);
+            let first = why.unwrap_or_else(|| format!("{dpath} is absent"));
             format!(
                 "{dpath} does not conform to {}: {first}",
                 profiles.join(" or ")

@@ -1,10 +1,13 @@
 //! `spfhir validate`: load packages, validate each input, render issues as compiler-style
-//! text, OperationOutcomes or NDJSON lines. NDJSON inputs are validated in parallel.
+//! text, OperationOutcomes or NDJSON lines. NDJSON inputs are streamed in batches: each
+//! batch is validated in parallel and written before the next is read, so memory stays
+//! bounded however long the input, and a progress line goes to standard error when it is a
+//! terminal.
 //!
 //! Exit codes: 0 no errors (warnings allowed), 1 some error, 2 usage, unreadable input or a
 //! missing package.
 
-use std::io::Write;
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::ValueEnum;
@@ -117,44 +120,92 @@ pub fn run(args: &ValidateArgs) -> i32 {
     } else {
         args.files.iter().map(|f| Some(f.clone())).collect()
     };
-    let mut outcomes = Vec::new();
+    let stdout = std::io::stdout();
+    let mut out = Output {
+        writer: std::io::BufWriter::new(stdout.lock()),
+        format: args.format,
+        totals: Totals::default(),
+    };
     for input in &inputs {
-        let (name, text) = match super::read_input(input) {
-            Ok(x) => x,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return 2;
-            }
+        let name = match input.as_deref() {
+            None => "<stdin>".to_string(),
+            Some(p) if p.as_os_str() == "-" => "<stdin>".to_string(),
+            Some(p) => p.display().to_string(),
         };
-        let ndjson = args.ndjson || name.ends_with(".ndjson");
-        if ndjson {
-            outcomes.extend(validate_ndjson(&validator, &name, &text, args.jobs));
+        let result = if args.ndjson || name.ends_with(".ndjson") {
+            open_lines(input).and_then(|reader| {
+                validate_ndjson(&validator, &name, reader, args.jobs, &mut out)
+                    .map_err(|e| format!("spfhir: cannot read {name}: {e}"))
+            })
         } else {
-            outcomes.push(Outcome {
-                issues: validate_text(&validator, &text),
-                file: name,
-                index: None,
-            });
+            super::read_input(input).map(|(name, text)| {
+                out.write(&[Outcome {
+                    issues: validate_text(&validator, &text),
+                    file: name,
+                    index: None,
+                }])
+            })
+        };
+        if let Err(e) = result {
+            let _ = out.writer.flush();
+            eprintln!("error: {e}");
+            return 2;
         }
     }
-    let failed = outcomes
-        .iter()
-        .any(|o| o.issues.iter().any(|i| i.severity <= Severity::Error));
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let _ = render(&mut out, args.format, &outcomes);
-    let _ = out.flush();
+    let _ = out.writer.flush();
+    let t = out.totals;
     if args.format == Format::Text {
-        let (e, w) = count(outcomes.iter().flat_map(|o| &o.issues));
         eprintln!(
-            "{} resource{} checked: {e} error{}, {w} warning{}",
-            outcomes.len(),
-            plural(outcomes.len()),
-            plural(e),
-            plural(w)
+            "{} resource{} checked: {} error{}, {} warning{}",
+            t.resources,
+            plural(t.resources),
+            t.errors,
+            plural(t.errors),
+            t.warnings,
+            plural(t.warnings)
         );
     }
-    i32::from(failed)
+    i32::from(t.errors > 0)
+}
+
+/// Counts over everything written.
+#[derive(Clone, Copy, Default)]
+struct Totals {
+    resources: usize,
+    errors: usize,
+    warnings: usize,
+}
+
+/// Where results go, rendered as they are produced.
+struct Output<W: Write> {
+    writer: W,
+    format: Format,
+    totals: Totals,
+}
+
+impl<W: Write> Output<W> {
+    /// Render `outcomes` and count them. A write error (a closed pipe) is not retried; the
+    /// counts and the exit code still cover every resource.
+    fn write(&mut self, outcomes: &[Outcome]) {
+        for o in outcomes {
+            let (e, w) = count(o.issues.iter());
+            self.totals.resources += 1;
+            self.totals.errors += e;
+            self.totals.warnings += w;
+        }
+        let _ = render(&mut self.writer, self.format, outcomes);
+    }
+}
+
+/// A buffered reader over a file or standard input.
+fn open_lines(input: &Option<PathBuf>) -> Result<Box<dyn BufRead>, String> {
+    match input.as_deref() {
+        None => Ok(Box::new(std::io::stdin().lock())),
+        Some(p) if p.as_os_str() == "-" => Ok(Box::new(std::io::stdin().lock())),
+        Some(p) => std::fs::File::open(p)
+            .map(|f| Box::new(std::io::BufReader::with_capacity(1 << 16, f)) as Box<dyn BufRead>)
+            .map_err(|e| format!("spfhir: cannot read {}: {e}", p.display())),
+    }
 }
 
 fn plural(n: usize) -> &'static str {
@@ -187,9 +238,11 @@ fn validate_text(v: &Validator<'_>, text: &str) -> Vec<Issue> {
     match json::parse(text) {
         Ok(res) => {
             let mut issues = v.validate(&res);
-            let index = LineIndex::new(text);
-            for i in &mut issues {
-                i.locate(&index, text);
+            if !issues.is_empty() {
+                let index = LineIndex::new(text);
+                for i in &mut issues {
+                    i.locate(&index, text);
+                }
             }
             issues
         }
@@ -203,47 +256,160 @@ fn syntax_issue(e: &json::ParseError) -> Issue {
     i
 }
 
-/// Validate each non-blank line, spread over `jobs` threads (default: the machine's cores);
-/// results in line order.
-fn validate_ndjson(v: &Validator<'_>, name: &str, text: &str, jobs: Option<usize>) -> Vec<Outcome> {
-    let lines: Vec<(usize, &str)> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .collect();
+/// Lines read and validated per batch.
+const BATCH: usize = 4096;
+
+/// A line's index and its text (or why it is not text).
+type Line = (usize, Result<String, std::string::FromUtf8Error>);
+
+/// Validate each non-blank line of `reader`, batch by batch, each batch spread over `jobs`
+/// threads (default: the machine's cores; the threads live for the whole input, so each
+/// keeps its allocator's pages warm), writing results in line order. A line that is not
+/// UTF-8 is reported as a syntax error on that line; the rest still validate.
+fn validate_ndjson<W: Write>(
+    v: &Validator<'_>,
+    name: &str,
+    mut reader: impl BufRead,
+    jobs: Option<usize>,
+    out: &mut Output<W>,
+) -> std::io::Result<()> {
     let threads = jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .clamp(1, lines.len().max(1));
-    let chunk = lines.len().div_ceil(threads).max(1);
-    let mut results: Vec<Vec<Outcome>> = Vec::new();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = lines
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|&(n, line)| {
-                            let mut issues = validate_text(v, line);
-                            for i in &mut issues {
-                                if let Some(lc) = &mut i.line_col {
-                                    lc.line = n as u32 + 1;
-                                }
-                            }
-                            Outcome {
-                                file: name.to_string(),
-                                index: Some(n),
-                                issues,
-                            }
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for h in handles {
-            results.push(h.join().unwrap_or_default());
+        .max(1);
+    let progress = std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let mut line_no = 0usize;
+    let mut done = 0usize;
+    let mut read_batch = |reader: &mut dyn BufRead| -> std::io::Result<Vec<Line>> {
+        let mut batch = Vec::new();
+        while batch.len() < BATCH {
+            let mut bytes = Vec::new();
+            if reader.read_until(b'\n', &mut bytes)? == 0 {
+                break;
+            }
+            let n = line_no;
+            line_no += 1;
+            if !bytes.iter().all(u8::is_ascii_whitespace) {
+                batch.push((n, String::from_utf8(bytes)));
+            }
         }
-    });
-    results.into_iter().flatten().collect()
+        Ok(batch)
+    };
+    let mut report = |outcomes: &[Outcome], out: &mut Output<W>| {
+        out.write(outcomes);
+        done += outcomes.len();
+        if progress {
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
+            eprint!(
+                "\r{name}: {done} resources validated ({:.0}/s)",
+                done as f64 / secs
+            );
+        }
+    };
+    let validate_all = |lines: &[Line]| -> Vec<Outcome> {
+        lines
+            .iter()
+            .map(|(n, line)| validate_line(v, name, *n, line))
+            .collect()
+    };
+    if threads == 1 {
+        loop {
+            let batch = read_batch(&mut reader)?;
+            if batch.is_empty() {
+                break;
+            }
+            report(&validate_all(&batch), out);
+        }
+    } else {
+        // Work goes out as (chunk number, lines); results come back tagged the same way.
+        let (work_tx, work_rx) = std::sync::mpsc::channel::<(usize, Vec<Line>)>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Vec<Outcome>)>();
+        let work_rx = std::sync::Mutex::new(work_rx);
+        let validate_all = &validate_all;
+        std::thread::scope(|scope| -> std::io::Result<()> {
+            for _ in 0..threads {
+                let (work_rx, done_tx) = (&work_rx, done_tx.clone());
+                scope.spawn(move || {
+                    loop {
+                        let job = work_rx.lock().map(|rx| rx.recv());
+                        let Ok(Ok((k, lines))) = job else { break };
+                        if done_tx.send((k, validate_all(&lines))).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(done_tx);
+            let result = (|| loop {
+                let mut batch = read_batch(&mut reader)?;
+                if batch.is_empty() {
+                    return Ok(());
+                }
+                let chunk = batch.len().div_ceil(threads);
+                let mut sent = 0;
+                while !batch.is_empty() {
+                    let rest = batch.split_off(chunk.min(batch.len()));
+                    let _ = work_tx.send((sent, std::mem::replace(&mut batch, rest)));
+                    sent += 1;
+                }
+                let mut parts: Vec<(usize, Vec<Outcome>)> = done_rx.iter().take(sent).collect();
+                parts.sort_by_key(|(k, _)| *k);
+                for (_, outcomes) in &parts {
+                    report(outcomes, out);
+                }
+            })();
+            drop(work_tx); // the workers stop when the queue closes
+            result
+        })?;
+    }
+    if progress && done > 0 {
+        eprintln!();
+    }
+    Ok(())
+}
+
+/// One NDJSON line's outcome; issue lines are the input's line numbers.
+fn validate_line(
+    v: &Validator<'_>,
+    name: &str,
+    n: usize,
+    line: &Result<String, std::string::FromUtf8Error>,
+) -> Outcome {
+    let mut issues = match line {
+        Ok(text) => {
+            // A bug in the validator must not take the other lines down with it.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| validate_text(v, text)))
+                .unwrap_or_else(|_| {
+                    vec![Issue::error(
+                        "exception",
+                        "INTERNAL_ERROR",
+                        "spfhir failed while validating this line (a bug: please report it with the input); it was not validated".to_string(),
+                    )]
+                })
+        }
+        Err(e) => {
+            let mut i = Issue::error(
+                "invalid",
+                "JSON_SYNTAX",
+                format!(
+                    "the line is not valid UTF-8 (byte {})",
+                    e.utf8_error().valid_up_to() + 1
+                ),
+            );
+            i.line_col = Some(json::LineCol { line: 1, col: 1 });
+            vec![i]
+        }
+    };
+    for i in &mut issues {
+        if let Some(lc) = &mut i.line_col {
+            lc.line = n as u32 + 1;
+        }
+    }
+    Outcome {
+        file: name.to_string(),
+        index: Some(n),
+        issues,
+    }
 }
 
 fn render(out: &mut impl Write, format: Format, outcomes: &[Outcome]) -> std::io::Result<()> {

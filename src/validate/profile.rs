@@ -47,6 +47,8 @@ pub struct TypeRef {
     /// The compiled definition children of this type come from (its first profile, else
     /// the base type), once looked up. Weak: profiles refer to each other in cycles.
     pub structure: std::sync::OnceLock<std::sync::Weak<Profile>>,
+    /// The resource types `target_profiles` stand for, once looked up.
+    pub target_types: std::sync::OnceLock<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +177,7 @@ impl Profile {
                     profiles: strings(t.get("profile")),
                     target_profiles: strings(t.get("targetProfile")),
                     structure: Default::default(),
+                    target_types: Default::default(),
                 })
                 .collect();
             let slicing = el.get("slicing").map(|sl| Slicing {

@@ -893,20 +893,29 @@ impl<'a> Walk<'a> {
             }
         };
         let Some(t) = target_type else { return };
-        let allowed: Vec<String> = n
+        let registry = self.v.registry;
+        let allowed: Vec<&str> = n
             .types
             .iter()
             .filter(|ty| ty.code == "Reference")
-            .flat_map(|ty| ty.target_profiles.iter())
-            .map(|tp| {
-                self.v
-                    .registry
-                    .entry(tp)
-                    .and_then(|e| e.sd_type.clone())
-                    .unwrap_or_else(|| tp.rsplit('/').next().unwrap_or_default().to_string())
+            .flat_map(|ty| {
+                ty.target_types.get_or_init(|| {
+                    ty.target_profiles
+                        .iter()
+                        .map(|tp| {
+                            registry
+                                .entry(tp)
+                                .and_then(|e| e.sd_type.clone())
+                                .unwrap_or_else(|| {
+                                    tp.rsplit('/').next().unwrap_or_default().to_string()
+                                })
+                        })
+                        .collect::<Vec<String>>()
+                })
             })
+            .map(String::as_str)
             .collect();
-        if !allowed.is_empty() && !allowed.iter().any(|a| a == &t || a == "Resource") {
+        if !allowed.is_empty() && !allowed.iter().any(|a| *a == t || *a == "Resource") {
             self.error(
                 "REFERENCE_TARGET_TYPE",
                 "structure",

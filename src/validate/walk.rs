@@ -1221,24 +1221,12 @@ impl<'a> Walk<'a> {
             return None;
         }
         // Full check against the slice, silently.
-        let saved = std::mem::take(&mut self.issues);
-        self.value(
-            p,
-            sl,
-            ty,
-            Item {
-                value: Some(v),
-                ext: None,
-                path_index: None,
-            },
-            "$slice",
-        );
-        let first_error = self
-            .issues
-            .iter()
-            .find(|i| i.is_error())
-            .map(|i| i.message.clone());
-        self.issues = saved;
+        let item = Item {
+            value: Some(v),
+            ext: None,
+            path_index: None,
+        };
+        let first_error = self.first_error_of(|w| w.value(p, sl, ty, item, "$slice"));
         first_error.map(|m| {
             if explain {
                 format!("it does not conform to the slice: {m}")
@@ -1321,20 +1309,28 @@ impl<'a> Walk<'a> {
                 prof.type_name
             ));
         }
+        let first = self.first_error_of(|w| {
+            w.depth += 1;
+            if w.depth < MAX_DEPTH {
+                w.children(&prof, 0, v, label, rt);
+                w.node_constraints(&prof.nodes[0], v, None, label, &prof.type_name);
+            }
+            w.depth -= 1;
+        });
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Run `check` without reporting; the message of the first error it found, if any.
+    fn first_error_of(&mut self, check: impl FnOnce(&mut Self)) -> Option<String> {
         let saved = std::mem::take(&mut self.issues);
-        self.depth += 1;
-        if self.depth < MAX_DEPTH {
-            self.children(&prof, 0, v, label, rt);
-            self.node_constraints(&prof.nodes[0], v, None, label, &prof.type_name.clone());
-        }
-        self.depth -= 1;
+        check(self);
         let first = self
             .issues
             .iter()
             .find(|i| i.is_error())
             .map(|i| i.message.clone());
         self.issues = saved;
-        first.map_or(Ok(()), Err)
+        first
     }
 
     /// The values at a dotted discriminator path in `v`; `resolve()` follows a reference to

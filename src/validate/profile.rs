@@ -123,7 +123,8 @@ pub struct Node {
     /// `contentReference`: the node whose children this element has.
     pub content_ref: Option<usize>,
     pub is_modifier: bool,
-    /// The element this one is a child of (`None` for the root and for slices).
+    /// The element this one is a child of (a slice: the sliced element's parent); `None` for
+    /// the root.
     pub parent: Option<usize>,
 }
 
@@ -294,6 +295,7 @@ impl Profile {
                     };
                     if let Some(&u) = by_id.get(&sliced) {
                         nodes[u].slices.push(i);
+                        nodes[i].parent = nodes[u].parent;
                     }
                 } else if let Some(&p) = by_id.get(parent) {
                     nodes[p].children.push(i);

@@ -626,6 +626,9 @@ impl<'a> Walk<'a> {
     /// definition; FHIRPath contexts are not evaluated and allow any place.
     fn extension_context(&mut self, p: &Arc<Profile>, c: usize, v: &'a Json, at: &str) {
         use crate::snapshot::ContextKind;
+        if p.nodes[c].slice_name.is_some() {
+            return; // the same value is checked through the sliced element itself
+        }
         let Some(url) = v.get_str("url").filter(|u| u.contains(':')) else {
             return;
         };
@@ -641,9 +644,7 @@ impl<'a> Walk<'a> {
         // The holder as its definition names it: the parent of the extension element.
         let node = &p.nodes[c];
         let def_path = node.path.rsplit_once('.').map_or("", |(h, _)| h);
-        let parent = node
-            .parent
-            .or_else(|| p.nodes.iter().position(|n| n.path == def_path));
+        let parent = node.parent;
         let mut paths: Vec<&str> = vec![def_path];
         let mut types: Vec<&str> = match parent {
             Some(0) | None => vec![p.type_name.as_str()],

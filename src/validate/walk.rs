@@ -490,20 +490,19 @@ impl<'a> Walk<'a> {
     /// Check one value against element `p.nodes[c]`.
     fn value(&mut self, p: &Arc<Profile>, c: usize, ty: Option<&str>, it: Item<'a>, at: &str) {
         let n = &p.nodes[c];
-        let code: Option<String> = ty
-            .map(str::to_string)
-            .or_else(|| (n.types.len() == 1).then(|| n.types[0].code.clone()));
+        let code: Option<&str> =
+            ty.or_else(|| (n.types.len() == 1).then(|| n.types[0].code.as_str()));
         if let Some(ext) = it.ext {
             // A primitive's `_name`: an Element with id and extensions only.
             if let Ok(el) = self.v.base("Element") {
-                let holder = (n.path.clone(), code.clone().unwrap_or_default());
+                let holder = (n.path.clone(), code.unwrap_or_default().to_string());
                 let saved = self.primitive_holder.replace(holder);
                 self.children(&el, 0, ext, at, None);
                 self.primitive_holder = saved;
             }
         }
         let Some(v) = it.value else { return };
-        match code.as_deref() {
+        match code {
             Some(code) if primitive::is_primitive(code) => {
                 if let Err(why) = primitive::check(code, v) {
                     self.error("TYPE_PRIMITIVE", "value", at, v, format!("{at} {why}"));

@@ -8,6 +8,8 @@ use crate::fhirpath::{Cache, Compiled};
 use crate::issue::Severity;
 use crate::json::Json;
 use crate::snapshot::{ExtensionContext, Snapshot};
+use compact_str::CompactString;
+use rustc_hash::FxHashMap;
 
 #[derive(Debug)]
 pub struct Profile {
@@ -126,6 +128,10 @@ pub struct Node {
     /// The element this one is a child of (a slice: the sliced element's parent); `None` for
     /// the root.
     pub parent: Option<usize>,
+    /// Children that are not choices, by name (the first of a name wins), and the choice
+    /// children: how [`Profile::child_for`] finds a JSON member's definition.
+    by_name: FxHashMap<CompactString, usize>,
+    choices: Vec<usize>,
 }
 
 fn strings(j: Option<&Json>) -> Vec<String> {
@@ -281,6 +287,8 @@ impl Profile {
                     .and_then(Json::as_bool)
                     .unwrap_or(false),
                 parent: None,
+                by_name: FxHashMap::default(),
+                choices: Vec::new(),
             });
             // Link to the parent (children) or the sliced element (slices).
             if i > 0 {
@@ -307,6 +315,21 @@ impl Profile {
         for (i, target) in refs {
             nodes[i].content_ref = by_id.get(&target).copied();
         }
+        for i in 0..nodes.len() {
+            let mut by_name = FxHashMap::default();
+            let mut choices = Vec::new();
+            for &c in &nodes[i].children {
+                if nodes[c].choice {
+                    choices.push(c);
+                } else {
+                    by_name
+                        .entry(CompactString::from(nodes[c].name.as_str()))
+                        .or_insert(c);
+                }
+            }
+            nodes[i].by_name = by_name;
+            nodes[i].choices = choices;
+        }
         Profile {
             url: snap.url.clone(),
             type_name: snap.type_name.clone(),
@@ -318,13 +341,13 @@ impl Profile {
     /// The child of `node` that a JSON member name stands for, with the type a choice
     /// name selects (`valueQuantity` → `Quantity`).
     pub fn child_for<'p>(&'p self, node: usize, key: &str) -> Option<(usize, Option<&'p str>)> {
-        for &c in &self.nodes[node].children {
+        let parent = &self.nodes[node];
+        if let Some(&c) = parent.by_name.get(key) {
+            return Some((c, None));
+        }
+        for &c in &parent.choices {
             let n = &self.nodes[c];
-            if !n.choice {
-                if n.name == key {
-                    return Some((c, None));
-                }
-            } else if let Some(rest) = key.strip_prefix(n.name.as_str())
+            if let Some(rest) = key.strip_prefix(n.name.as_str())
                 && let Some(t) = n.types.iter().find(|t| type_suffix_matches(&t.code, rest))
             {
                 return Some((c, Some(t.code.as_str())));

@@ -51,6 +51,8 @@ pub struct TypeRef {
     pub structure: std::sync::OnceLock<std::sync::Weak<Profile>>,
     /// The resource types `target_profiles` stand for, once looked up.
     pub target_types: std::sync::OnceLock<Vec<String>>,
+    /// Whether `code` names a resource type (`Resource` or one of its kinds), once looked up.
+    pub is_resource: std::sync::OnceLock<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +187,7 @@ impl Profile {
                     target_profiles: strings(t.get("targetProfile")),
                     structure: Default::default(),
                     target_types: Default::default(),
+                    is_resource: Default::default(),
                 })
                 .collect();
             let slicing = el.get("slicing").map(|sl| Slicing {

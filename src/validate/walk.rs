@@ -528,7 +528,7 @@ impl<'a> Walk<'a> {
                 }
                 self.node_constraints(n, v, it.ext, at, code);
             }
-            Some(code) if code == "Resource" || self.v.model.is_resource(code) => {
+            Some(code) if self.is_resource_type(n, code) => {
                 self.resource(v, Some(at), &[]);
             }
             code => {
@@ -616,6 +616,15 @@ impl<'a> Walk<'a> {
                     );
                 }
             }
+        }
+    }
+
+    /// Does type `code` of element `n` name a resource (remembered in its type reference)?
+    fn is_resource_type(&self, n: &Node, code: &str) -> bool {
+        let look_up = || code == "Resource" || self.v.model.is_resource(code);
+        match n.types.iter().find(|t| t.code == code) {
+            Some(t) => *t.is_resource.get_or_init(look_up),
+            None => look_up(),
         }
     }
 

@@ -634,8 +634,10 @@ impl<'a> Walk<'a> {
     /// definition; FHIRPath contexts are not evaluated and allow any place.
     fn extension_context(&mut self, p: &Arc<Profile>, c: usize, v: &'a Json, at: &str) {
         use crate::snapshot::ContextKind;
-        if p.nodes[c].slice_name.is_some() {
-            return; // the same value is checked through the sliced element itself
+        if p.nodes[c].slice_name.is_some() || at.starts_with("$slice") {
+            // Checked through the sliced element itself; a trial match against a slice has
+            // no instance path to place the holder with, and needs no context check.
+            return;
         }
         let Some(url) = v.get_str("url").filter(|u| u.contains(':')) else {
             return;
@@ -1314,15 +1316,21 @@ impl<'a> Walk<'a> {
         let rt = v.get_str("resourceType");
         if let Some(rt) = rt.filter(|rt| *rt != prof.type_name) {
             return Err(format!(
-                "it is a {rt}, the profile is for {}",
+                "its resourceType is {rt}, the profile is for {}",
                 prof.type_name
             ));
         }
         let first = self.first_error_of(|w| {
             w.depth += 1;
+            if let Some(rt) = rt {
+                w.resources.push((label.to_string(), rt));
+            }
             if w.depth < MAX_DEPTH {
                 w.children(&prof, 0, v, label, rt);
                 w.node_constraints(&prof.nodes[0], v, None, label, &prof.type_name);
+            }
+            if rt.is_some() {
+                w.resources.pop();
             }
             w.depth -= 1;
         });

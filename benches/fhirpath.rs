@@ -11,7 +11,7 @@ use spfhir::domain::Referral;
 use spfhir::fhirpath::eval::{BaseServices, definition_type, elements};
 use spfhir::fhirpath::{Compiled, Env, Model, Value, parser};
 use spfhir::json::{Json, parse};
-use spfhir::translate::{BundleKind, WriteOptions, referral};
+use spfhir::translate::{BundleKind, ToFhir, WriteOptions};
 
 // The allocator the spfhir binary uses (src/main.rs).
 #[global_allocator]
@@ -142,7 +142,7 @@ fn bench(c: &mut Criterion) {
         bundle: BundleKind::Message,
         timestamp: Some("2026-11-02T09:31:00Z".into()),
     };
-    let bundle = referral::to_fhir(&r, &opts).unwrap().fhir;
+    let bundle = Referral::to_fhir(&r, &opts).unwrap().fhir;
     let resources: Vec<&Json> = bundle
         .get("entry")
         .and_then(Json::as_array)

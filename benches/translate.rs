@@ -8,7 +8,8 @@ use std::hint::black_box;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use spfhir::domain::{CarePlan, OutcomeResponse, Referral};
-use spfhir::translate::{BundleKind, WriteOptions, careplan, outcome, referral};
+use spfhir::json::{Arena, Builder};
+use spfhir::translate::{BundleKind, ToFhir, WriteOptions, referral};
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!(
@@ -29,40 +30,39 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("to_fhir_json");
     g.throughput(Throughput::Elements(1));
+    // The fast path (CLI, server): built in the thread's arena, written straight to text.
     g.bench_function("referral", |b| {
+        b.iter(|| black_box(&r).to_fhir_text(&opts, false).unwrap().text)
+    });
+    let mut arena = Arena::new();
+    g.bench_function("referral-tree-only", |b| {
         b.iter(|| {
-            referral::to_fhir(black_box(&r), &opts)
+            arena.reset();
+            black_box(&r)
+                .build(&opts, Builder::new(&arena))
                 .unwrap()
                 .fhir
-                .to_compact()
+                .is_empty_container()
         })
     });
-    g.bench_function("referral-tree-only", |b| {
-        b.iter(|| referral::to_fhir(black_box(&r), &opts).unwrap().fhir)
-    });
-    let tree = referral::to_fhir(&r, &opts).unwrap().fhir;
+    let arena = Arena::new();
+    let tree = r.build(&opts, Builder::new(&arena)).unwrap().fhir;
     g.bench_function("referral-text-only", |b| {
         b.iter(|| black_box(&tree).to_compact())
     });
+    // The owned tree, for callers that walk the result.
+    g.bench_function("referral-owned-tree", |b| {
+        b.iter(|| black_box(&r).to_fhir(&opts).unwrap().fhir)
+    });
     g.bench_function("careplan", |b| {
-        b.iter(|| {
-            careplan::to_fhir(black_box(&cp), &opts)
-                .unwrap()
-                .fhir
-                .to_compact()
-        })
+        b.iter(|| black_box(&cp).to_fhir_text(&opts, false).unwrap().text)
     });
     g.bench_function("outcome", |b| {
-        b.iter(|| {
-            outcome::to_fhir(black_box(&o), &opts)
-                .unwrap()
-                .fhir
-                .to_compact()
-        })
+        b.iter(|| black_box(&o).to_fhir_text(&opts, false).unwrap().text)
     });
     g.finish();
 
-    let r_fhir = referral::to_fhir(&r, &opts).unwrap().fhir.to_compact();
+    let r_fhir = Referral::to_fhir(&r, &opts).unwrap().fhir.to_compact();
     let mut g = c.benchmark_group("from_fhir_json");
     g.throughput(Throughput::Elements(1));
     g.bench_function("referral", |b| {

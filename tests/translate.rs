@@ -9,7 +9,7 @@ use std::path::Path;
 
 use spfhir::domain::{CarePlan, OutcomeResponse, RecordKind, Referral};
 use spfhir::json::{Json, parse};
-use spfhir::translate::{self, BundleKind, WriteOptions, careplan, outcome, referral};
+use spfhir::translate::{self, BundleKind, ToFhir, WriteOptions, careplan, outcome, referral};
 
 const TIMESTAMP: &str = "2026-11-02T09:31:00Z";
 
@@ -65,6 +65,23 @@ fn domain_to_fhir_snapshots() {
                 t.fhir.to_pretty()
             );
             assert!(t.issues.is_empty(), "{name}: {:?}", t.issues);
+            // The text path (arena tree written directly) gives the same bytes, both layouts.
+            for pretty in [true, false] {
+                let text = translate::domain_json_to_fhir_text(
+                    kind_of(&name),
+                    &fixture(&name),
+                    &opts(bundle),
+                    pretty,
+                )
+                .unwrap();
+                let owned = if pretty {
+                    t.fhir.to_pretty()
+                } else {
+                    t.fhir.to_compact()
+                };
+                assert_eq!(text.text, owned, "{name} {bundle:?} pretty={pretty}");
+                assert!(text.issues.is_empty());
+            }
         }
     }
 }
@@ -323,12 +340,12 @@ fn resource_types(tree: &Json) -> Vec<String> {
 #[test]
 fn typed_api_matches() {
     let r: Referral = serde_json::from_str(&fixture("referral.json")).unwrap();
-    let t = referral::to_fhir(&r, &opts(BundleKind::Message)).unwrap();
+    let t = Referral::to_fhir(&r, &opts(BundleKind::Message)).unwrap();
     assert_eq!(referral::to_domain(&t.fhir).unwrap().0, r);
     let c: CarePlan = serde_json::from_str(&fixture("careplan.json")).unwrap();
     assert_eq!(
         careplan::to_domain(
-            &careplan::to_fhir(&c, &opts(BundleKind::Transaction))
+            &CarePlan::to_fhir(&c, &opts(BundleKind::Transaction))
                 .unwrap()
                 .fhir
         )
@@ -337,7 +354,7 @@ fn typed_api_matches() {
         c
     );
     let mut o: OutcomeResponse = serde_json::from_str(&fixture("outcome-wemwbs.json")).unwrap();
-    let fhir = outcome::to_fhir(&o, &opts(BundleKind::Message))
+    let fhir = OutcomeResponse::to_fhir(&o, &opts(BundleKind::Message))
         .unwrap()
         .fhir;
     o.normalise().unwrap();

@@ -7,7 +7,7 @@ mod common;
 use spfhir::domain::{CarePlan, OutcomeResponse, Referral};
 use spfhir::issue::Severity;
 use spfhir::package::{self, LoadOptions};
-use spfhir::translate::{BundleKind, WriteOptions, careplan, outcome, referral};
+use spfhir::translate::{BundleKind, ToFhir, WriteOptions};
 use spfhir::validate::{Options, Validator};
 
 #[test]
@@ -30,11 +30,11 @@ fn translations_validate_without_errors() {
                 timestamp: Some("2026-11-02T09:31:00Z".into()),
             };
             let fhir = if name.starts_with("referral") {
-                referral::to_fhir(&serde_json::from_str::<Referral>(&text).unwrap(), &opts)
+                Referral::to_fhir(&serde_json::from_str::<Referral>(&text).unwrap(), &opts)
             } else if name.starts_with("careplan") {
-                careplan::to_fhir(&serde_json::from_str::<CarePlan>(&text).unwrap(), &opts)
+                CarePlan::to_fhir(&serde_json::from_str::<CarePlan>(&text).unwrap(), &opts)
             } else {
-                outcome::to_fhir(
+                OutcomeResponse::to_fhir(
                     &serde_json::from_str::<OutcomeResponse>(&text).unwrap(),
                     &opts,
                 )

@@ -200,20 +200,18 @@ pub fn translate_record(args: &TranslateArgs, text: &str, pretty: bool) -> Recor
         timestamp: args.timestamp.clone(),
     };
     match args.to {
-        Direction::Fhir => match translate::domain_json_to_fhir(args.kind, text, &opts) {
-            Ok(t) => RecordResult {
-                output: Some(if pretty {
-                    t.fhir.to_pretty()
-                } else {
-                    t.fhir.to_compact()
-                }),
-                issues: t.issues,
-            },
-            Err(issues) => RecordResult {
-                output: None,
-                issues,
-            },
-        },
+        Direction::Fhir => {
+            match translate::domain_json_to_fhir_text(args.kind, text, &opts, pretty) {
+                Ok(t) => RecordResult {
+                    output: Some(t.text),
+                    issues: t.issues,
+                },
+                Err(issues) => RecordResult {
+                    output: None,
+                    issues,
+                },
+            }
+        }
         Direction::Domain => {
             let tree = match parse(text) {
                 Ok(t) => t,

@@ -188,6 +188,12 @@ impl OutcomeResponse {
 
     /// Score, check any scores supplied on input agree, and store the computed ones.
     pub fn normalise(&mut self) -> Result<(), ScoreError> {
+        self.scores = self.checked_scores()?;
+        Ok(())
+    }
+
+    /// The computed scores, after checking that any supplied on input agree.
+    pub fn checked_scores(&self) -> Result<Scores, ScoreError> {
         let computed = self.score()?;
         if let Some(given) = self.scores.total
             && computed.total != Some(given)
@@ -209,8 +215,7 @@ impl OutcomeResponse {
                     .map_or("no metric".into(), |t| t.to_string()),
             });
         }
-        self.scores = computed;
-        Ok(())
+        Ok(computed)
     }
 }
 

@@ -10,11 +10,13 @@
 //! [`crate::element`]; this module knows nothing about FHIR.
 
 mod build;
+mod out;
 mod parse;
 mod pos;
 mod value;
 mod write;
 
+pub use out::{Arena, Builder, Obj, Out};
 pub use parse::{MAX_DEPTH, ParseError, parse};
 pub use pos::{LineCol, LineIndex, Pos};
 pub use value::{Json, Kind, Member, Object};

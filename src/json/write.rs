@@ -1,35 +1,130 @@
 //! Serialise a tree back to JSON text. Numbers are written exactly as stored; strings are
 //! escaped minimally (quotes, backslashes and control characters), as serde_json does.
 
-use super::{Json, Kind};
+use super::{Json, Kind, Member, Out};
+
+/// What the writers need of a tree; [`Json`] (parsed) and [`Out`] (built) both are one.
+pub(crate) trait Tree: Sized {
+    type Member: Pair<Self>;
+    /// Whether member names are known to need no escaping (built trees' `'static` keys).
+    const PLAIN_KEYS: bool;
+    fn view(&self) -> View<'_, Self>;
+}
+
+pub(crate) trait Pair<T> {
+    fn key(&self) -> &str;
+    fn value(&self) -> &T;
+}
+
+pub(crate) enum View<'t, T: Tree> {
+    Null,
+    Bool(bool),
+    Number(&'t str),
+    String(&'t str),
+    Array(&'t [T]),
+    Object(&'t [T::Member]),
+}
+
+impl Tree for Json {
+    type Member = Member;
+    const PLAIN_KEYS: bool = false;
+    #[inline]
+    fn view(&self) -> View<'_, Json> {
+        match &self.kind {
+            Kind::Null => View::Null,
+            Kind::Bool(b) => View::Bool(*b),
+            Kind::Number(n) => View::Number(n),
+            Kind::String(s) => View::String(s),
+            Kind::Array(a) => View::Array(a),
+            Kind::Object(o) => View::Object(&o.members),
+        }
+    }
+}
+
+impl Pair<Json> for Member {
+    #[inline]
+    fn key(&self) -> &str {
+        &self.key
+    }
+    #[inline]
+    fn value(&self) -> &Json {
+        &self.value
+    }
+}
+
+impl<'a> Tree for Out<'a> {
+    type Member = (&'static str, Out<'a>);
+    const PLAIN_KEYS: bool = true;
+    #[inline]
+    fn view(&self) -> View<'_, Out<'a>> {
+        match *self {
+            Out::Null => View::Null,
+            Out::Bool(b) => View::Bool(b),
+            Out::Number(n) => View::Number(n),
+            Out::String(s) => View::String(s),
+            Out::Array(a) => View::Array(a),
+            Out::Object(o) => View::Object(o),
+        }
+    }
+}
+
+impl<'a> Pair<Out<'a>> for (&'static str, Out<'a>) {
+    #[inline]
+    fn key(&self) -> &str {
+        self.0
+    }
+    #[inline]
+    fn value(&self) -> &Out<'a> {
+        &self.1
+    }
+}
+
+#[inline]
+fn write_key<T: Tree>(key: &str, out: &mut String) {
+    if T::PLAIN_KEYS {
+        debug_assert!(
+            is_plain(key.as_bytes()),
+            "member name {key:?} needs escaping"
+        );
+        out.push('"');
+        out.push_str(key);
+        out.push('"');
+    } else {
+        write_str(key, out);
+    }
+}
 
 /// Compact JSON (no whitespace).
 pub fn write_compact(json: &Json, out: &mut String) {
-    match &json.kind {
-        Kind::Null => out.push_str("null"),
-        Kind::Bool(true) => out.push_str("true"),
-        Kind::Bool(false) => out.push_str("false"),
-        Kind::Number(n) => out.push_str(n),
-        Kind::String(s) => write_str(s, out),
-        Kind::Array(items) => {
+    compact(json, out)
+}
+
+pub(crate) fn compact<T: Tree>(json: &T, out: &mut String) {
+    match json.view() {
+        View::Null => out.push_str("null"),
+        View::Bool(true) => out.push_str("true"),
+        View::Bool(false) => out.push_str("false"),
+        View::Number(n) => out.push_str(n),
+        View::String(s) => write_str(s, out),
+        View::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                write_compact(item, out);
+                compact(item, out);
             }
             out.push(']');
         }
-        Kind::Object(o) => {
+        View::Object(members) => {
             out.push('{');
-            for (i, m) in o.members.iter().enumerate() {
+            for (i, m) in members.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                write_str(&m.key, out);
+                write_key::<T>(m.key(), out);
                 out.push(':');
-                write_compact(&m.value, out);
+                compact(m.value(), out);
             }
             out.push('}');
         }
@@ -48,9 +143,9 @@ fn newline(out: &mut String, level: usize) {
     }
 }
 
-fn pretty(json: &Json, out: &mut String, level: usize) {
-    match &json.kind {
-        Kind::Array(items) if !items.is_empty() => {
+pub(crate) fn pretty<T: Tree>(json: &T, out: &mut String, level: usize) {
+    match json.view() {
+        View::Array(items) if !items.is_empty() => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
@@ -62,21 +157,21 @@ fn pretty(json: &Json, out: &mut String, level: usize) {
             newline(out, level);
             out.push(']');
         }
-        Kind::Object(o) if !o.members.is_empty() => {
+        View::Object(members) if !members.is_empty() => {
             out.push('{');
-            for (i, m) in o.members.iter().enumerate() {
+            for (i, m) in members.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
                 newline(out, level + 1);
-                write_str(&m.key, out);
+                write_key::<T>(m.key(), out);
                 out.push_str(": ");
-                pretty(&m.value, out, level + 1);
+                pretty(m.value(), out, level + 1);
             }
             newline(out, level);
             out.push('}');
         }
-        _ => write_compact(json, out),
+        _ => compact(json, out),
     }
 }
 
@@ -194,6 +289,21 @@ impl Json {
     pub fn to_pretty(&self) -> String {
         let mut s = String::with_capacity(4096);
         write_pretty(self, &mut s);
+        s
+    }
+}
+
+impl Out<'_> {
+    /// Compact JSON text of the built tree.
+    pub fn to_compact(&self) -> String {
+        let mut s = String::with_capacity(2048);
+        compact(self, &mut s);
+        s
+    }
+
+    pub fn to_pretty(&self) -> String {
+        let mut s = String::with_capacity(4096);
+        pretty(self, &mut s, 0);
         s
     }
 }

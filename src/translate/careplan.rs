@@ -5,15 +5,15 @@ use crate::domain::{
     Activity, ActivityStatus, CarePlan, Concept, Goal, GoalStatus, Person, Service,
 };
 use crate::issue::Issue;
-use crate::json::Json;
+use crate::json::{Builder, Json, Out};
 
 use super::read::{Reader, resource_type};
 use super::referral::{status_code, status_from};
 use super::write::{
-    BundleKind, Package, WriteOptions, concept, full_url, identifier, identifier_reference, period,
-    reference, sp_message_header, token,
+    Package, WriteOptions, concept, identifier, identifier_reference, period, reference,
+    sp_message_header, token, url,
 };
-use super::{Translated, find_focus, read_sp_header, record_identifier};
+use super::{Built, ToFhir, find_focus, read_sp_header, record_identifier};
 
 /// Identifier system of goals: the value is `<care plan identifier value>/<goal id>`.
 pub const GOAL_SYSTEM: &str = "https://spfhir.org/fhir/Id/careplan-goal";
@@ -25,8 +25,22 @@ code_table!(activity_status_code, activity_status_from, ActivityStatus, [NotStar
     Scheduled => "scheduled", InProgress => "in-progress", OnHold => "on-hold", Completed => "completed",
     Cancelled => "cancelled", Stopped => "stopped", Unknown => "unknown", EnteredInError => "entered-in-error"]);
 
-/// CarePlan → FHIR Bundle.
-pub fn to_fhir(cp: &CarePlan, opts: &WriteOptions) -> Result<Translated, Vec<Issue>> {
+impl ToFhir for CarePlan {
+    /// CarePlan → FHIR Bundle.
+    fn build<'a>(
+        &'a self,
+        opts: &'a WriteOptions,
+        b: Builder<'a>,
+    ) -> Result<Built<'a>, Vec<Issue>> {
+        build(self, opts, b)
+    }
+}
+
+fn build<'a>(
+    cp: &'a CarePlan,
+    opts: &'a WriteOptions,
+    b: Builder<'a>,
+) -> Result<Built<'a>, Vec<Issue>> {
     let key = token(&cp.identifier);
     let mut errors = Vec::new();
     for (i, a) in cp.activities.iter().enumerate() {
@@ -58,123 +72,108 @@ pub fn to_fhir(cp: &CarePlan, opts: &WriteOptions) -> Result<Translated, Vec<Iss
     if !errors.is_empty() {
         return Err(errors);
     }
-    let mut pkg = Package::new(opts.bundle);
-    let cp_url = full_url(&["CarePlan", &key]);
-    pkg.add(cp_url.clone(), Json::obj(), None);
+    let mut pkg = Package::new(opts.bundle, b);
+    let cp_url = url(b, &["CarePlan", &key]);
+    pkg.add(cp_url, Out::Null, None);
     let patient = pkg.patient(&cp.person, &key);
-    pkg.flags(std::iter::empty(), &cp.person, &patient, &key);
+    pkg.flags(std::iter::empty(), &cp.person, patient, &key);
     let author = cp
         .link_worker
         .as_ref()
         .map(|p| pkg.practitioner_role(p, None, &key));
-    let goal_urls: Vec<String> = cp
+    let goal_urls: Vec<&str> = cp
         .goals
         .iter()
         .map(|g| {
-            let goal = Json::obj()
+            let goal = b
+                .obj()
                 .with("resourceType", "Goal")
                 .with(
                     "identifier",
-                    Json::arr().item(identifier(
+                    b.one(identifier(
+                        b,
                         GOAL_SYSTEM,
-                        &format!("{}/{}", cp.identifier.value, g.id),
+                        b.fmt(format_args!("{}/{}", cp.identifier.value, g.id)),
                     )),
                 )
                 .with("lifecycleStatus", goal_status_code(g.status))
-                .with("description", concept(&g.description))
-                .with("subject", reference(&patient))
+                .with("description", concept(b, &g.description))
+                .with("subject", reference(b, patient))
                 .with_opt(
                     "target",
                     g.target_date
                         .as_ref()
-                        .map(|d| Json::arr().item(Json::obj().with("dueDate", d.as_str()))),
+                        .map(|d| b.one(b.obj().with("dueDate", d.as_str()))),
                 );
-            pkg.add(full_url(&["Goal", &key, &g.id]), goal, None)
+            pkg.add(url(b, &["Goal", &key, &g.id]), goal, None)
         })
         .collect();
-    let activities: Vec<Json> = cp
-        .activities
-        .iter()
-        .map(|a| {
-            let service = a.service.as_ref().map(|s| pkg.service(s, &key));
-            let goals = a
-                .goals
+    let mut activities = b.vec();
+    for a in &cp.activities {
+        let service = a.service.as_ref().map(|s| pkg.service(s, &key));
+        let goals = a.goals.iter().filter_map(|g| {
+            cp.goals
                 .iter()
-                .filter_map(|g| {
-                    cp.goals
-                        .iter()
-                        .position(|goal| goal.id == *g)
-                        .map(|i| reference(&goal_urls[i]))
-                })
-                .collect();
-            Json::obj().with(
-                "detail",
-                Json::obj()
-                    .with("code", concept(&a.description))
-                    .with_list("goal", goals)
-                    .with("status", activity_status_code(a.status))
-                    .with_opt("scheduledPeriod", a.period.as_ref().map(period))
-                    .with_opt(
-                        "performer",
-                        service.as_deref().map(|s| Json::arr().item(reference(s))),
-                    ),
-            )
-        })
-        .collect();
+                .position(|goal| goal.id == *g)
+                .map(|i| reference(b, goal_urls[i]))
+        });
+        activities.push(
+            b.obj()
+                .with(
+                    "detail",
+                    b.obj()
+                        .with("code", concept(b, &a.description))
+                        .with_list("goal", b.list(goals))
+                        .with("status", activity_status_code(a.status))
+                        .with_opt("scheduledPeriod", a.period.as_ref().map(|p| period(b, p)))
+                        .with_opt("performer", service.map(|s| b.one(reference(b, s)))),
+                )
+                .done(),
+        );
+    }
     let review = cp.review_date.as_ref().map(|d| {
-        Json::arr().item(
-            Json::obj()
+        b.one(
+            b.obj()
                 .with("url", profile::EXT_REVIEW_DATE)
                 .with("valueDate", d.as_str()),
         )
     });
-    let plan = Json::obj()
+    let plan = b
+        .obj()
         .with("resourceType", "CarePlan")
-        .with(
-            "meta",
-            Json::obj().with("profile", Json::arr().item(profile::CAREPLAN)),
-        )
+        .with("meta", b.obj().with("profile", b.one(profile::CAREPLAN)))
         .with_opt("extension", review)
         .with(
             "identifier",
-            Json::arr().item(identifier(&cp.identifier.system, &cp.identifier.value)),
+            b.one(identifier(b, &cp.identifier.system, &cp.identifier.value)),
         )
         .with_opt(
             "basedOn",
             cp.referral
                 .as_ref()
-                .map(|r| Json::arr().item(identifier_reference("ServiceRequest", r))),
+                .map(|r| b.one(identifier_reference(b, "ServiceRequest", r))),
         )
         .with("status", status_code(cp.status))
         .with("intent", "plan")
         .with_opt("description", cp.what_matters.as_deref())
-        .with("subject", reference(&patient))
-        .with_opt("period", cp.period.as_ref().map(period))
+        .with("subject", reference(b, patient))
+        .with_opt("period", cp.period.as_ref().map(|p| period(b, p)))
         .with_opt("created", cp.created.as_ref().map(|d| d.as_str()))
-        .with_opt("author", author.as_deref().map(reference))
-        .with_list("goal", goal_urls.iter().map(|u| reference(u)).collect())
-        .with_list("activity", activities);
-    pkg.set(&cp_url, plan, None);
-    let fhir = match opts.bundle {
-        BundleKind::Message => {
-            let source = cp
-                .link_worker
-                .as_ref()
-                .and_then(|p| p.organisation.as_ref())
-                .and_then(|o| o.ods_code.as_ref())
-                .map(|o| format!("{}|{o}", c::ODS_ORGANISATION))
-                .unwrap_or_else(|| cp.identifier.system.clone());
-            pkg.into_message(
-                &key,
-                sp_message_header("careplan-notification", &source, &cp_url),
-                &opts.timestamp(),
-            )
-        }
-        BundleKind::Transaction => {
-            pkg.into_transaction(&cp_url, &format!("identifier={key}"), &opts.timestamp())
-        }
-    };
-    Ok(Translated {
+        .with_opt("author", author.map(|u| reference(b, u)))
+        .with_list("goal", b.list(goal_urls.iter().map(|u| reference(b, u))))
+        .with_list("activity", activities.into_bump_slice());
+    pkg.set(cp_url, plan);
+    let fhir = pkg.into_bundle(opts, &key, cp_url, |_| {
+        let source = cp
+            .link_worker
+            .as_ref()
+            .and_then(|p| p.organisation.as_ref())
+            .and_then(|o| o.ods_code.as_ref())
+            .map(|o| b.fmt(format_args!("{}|{o}", c::ODS_ORGANISATION)))
+            .unwrap_or(&cp.identifier.system);
+        sp_message_header(b, "careplan-notification", source, cp_url)
+    });
+    Ok(Built {
         fhir,
         issues: Vec::new(),
     })

@@ -27,9 +27,9 @@ pub mod read;
 pub mod referral;
 pub mod write;
 
-use crate::domain::{Identifier, RecordKind};
+use crate::domain::{CarePlan, Identifier, OutcomeResponse, RecordKind, Referral};
 use crate::issue::Issue;
-use crate::json::{Json, Kind};
+use crate::json::{Arena, Builder, Json, Kind, Out};
 
 pub use write::{BundleKind, WriteOptions};
 
@@ -38,6 +38,77 @@ pub use write::{BundleKind, WriteOptions};
 pub struct Translated {
     pub fhir: Json,
     pub issues: Vec<Issue>,
+}
+
+/// FHIR JSON text produced from a domain record, with any warnings.
+#[derive(Debug)]
+pub struct Rendered {
+    pub text: String,
+    pub issues: Vec<Issue>,
+}
+
+/// FHIR built from a domain record in an arena, with any warnings.
+#[derive(Debug)]
+pub struct Built<'a> {
+    pub fhir: Out<'a>,
+    pub issues: Vec<Issue>,
+}
+
+/// A domain record that translates to FHIR: built in an arena ([`ToFhir::build`]), then
+/// written as text ([`ToFhir::to_fhir_text`], the fast path: no owned tree at all) or turned
+/// into an owned tree ([`ToFhir::to_fhir`]).
+pub trait ToFhir {
+    fn build<'a>(&'a self, opts: &'a WriteOptions, b: Builder<'a>)
+    -> Result<Built<'a>, Vec<Issue>>;
+
+    /// The record as an owned FHIR tree (a Bundle).
+    fn to_fhir(&self, opts: &WriteOptions) -> Result<Translated, Vec<Issue>> {
+        in_arena(|arena| {
+            let built = self.build(opts, Builder::new(arena))?;
+            Ok(Translated {
+                fhir: built.fhir.to_json(),
+                issues: built.issues,
+            })
+        })
+    }
+
+    /// The record as FHIR JSON text (a Bundle), compact or pretty.
+    fn to_fhir_text(&self, opts: &WriteOptions, pretty: bool) -> Result<Rendered, Vec<Issue>> {
+        in_arena(|arena| {
+            let built = self.build(opts, Builder::new(arena))?;
+            Ok(Rendered {
+                text: if pretty {
+                    built.fhir.to_pretty()
+                } else {
+                    built.fhir.to_compact()
+                },
+                issues: built.issues,
+            })
+        })
+    }
+}
+
+/// An arena kept per thread past this size is dropped rather than reused, so one very large
+/// record does not pin its memory for the thread's life.
+const ARENA_KEEP: usize = 1 << 20;
+
+thread_local! {
+    static ARENA: std::cell::RefCell<Arena> = std::cell::RefCell::new(Arena::new());
+}
+
+/// Run `f` with this thread's arena, emptied first (a fresh one if it is in use already).
+fn in_arena<R>(f: impl FnOnce(&Arena) -> R) -> R {
+    ARENA.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut arena) => {
+            arena.reset();
+            let r = f(&arena);
+            if arena.allocated_bytes() > ARENA_KEEP {
+                *arena = Arena::new();
+            }
+            r
+        }
+        Err(_) => f(&Arena::new()),
+    })
 }
 
 /// Identifier system used when a resource has no business identifier: the value is then the
@@ -123,34 +194,55 @@ pub(crate) fn read_sp_header(rd: &mut read::Reader<'_>) {
     }
 }
 
-/// FHIR JSON of a domain record given as JSON (the CLI's and server's entry point).
+/// FHIR of a domain record given as JSON (the CLI's and server's entry point).
 pub fn domain_json_to_fhir(
     kind: RecordKind,
     domain: &str,
     opts: &WriteOptions,
 ) -> Result<Translated, Vec<Issue>> {
-    fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Vec<Issue>> {
+    parse_record(kind, domain)?.to_fhir(opts)
+}
+
+/// FHIR JSON text of a domain record given as JSON, compact or `pretty`.
+pub fn domain_json_to_fhir_text(
+    kind: RecordKind,
+    domain: &str,
+    opts: &WriteOptions,
+    pretty: bool,
+) -> Result<Rendered, Vec<Issue>> {
+    parse_record(kind, domain)?.to_fhir_text(opts, pretty)
+}
+
+/// A domain record of `kind` from its JSON; errors name the member (`person.nhsNumber`) and
+/// line:column.
+fn parse_record(kind: RecordKind, domain: &str) -> Result<Box<dyn ToFhir>, Vec<Issue>> {
+    fn parse<T: serde::de::DeserializeOwned + ToFhir + 'static>(
+        text: &str,
+    ) -> Result<Box<dyn ToFhir>, Vec<Issue>> {
         let de = &mut serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let mut issue = Issue::error("structure", "DOMAIN_INVALID", inner.to_string());
-            if path != "." {
-                issue = issue.at(path);
+        match serde_path_to_error::deserialize::<_, T>(de) {
+            Ok(record) => Ok(Box::new(record)),
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let mut issue = Issue::error("structure", "DOMAIN_INVALID", inner.to_string());
+                if path != "." {
+                    issue = issue.at(path);
+                }
+                if inner.line() > 0 {
+                    issue.line_col = Some(crate::json::LineCol {
+                        line: inner.line() as u32,
+                        col: inner.column() as u32,
+                    });
+                }
+                Err(vec![issue])
             }
-            if inner.line() > 0 {
-                issue.line_col = Some(crate::json::LineCol {
-                    line: inner.line() as u32,
-                    col: inner.column() as u32,
-                });
-            }
-            vec![issue]
-        })
+        }
     }
     match kind {
-        RecordKind::Referral => referral::to_fhir(&parse(domain)?, opts),
-        RecordKind::Careplan => careplan::to_fhir(&parse(domain)?, opts),
-        RecordKind::Outcome => outcome::to_fhir(&parse(domain)?, opts),
+        RecordKind::Referral => parse::<Referral>(domain),
+        RecordKind::Careplan => parse::<CarePlan>(domain),
+        RecordKind::Outcome => parse::<OutcomeResponse>(domain),
     }
 }
 

@@ -8,14 +8,14 @@ use crate::canonical::{self as c, codesystem, profile};
 use crate::domain::instrument::{Instrument, ItemKind, METRIC_LINK_ID, TOTAL_LINK_ID};
 use crate::domain::{Answer, OutcomeResponse, OutcomeStatus, Person, Scores, Timepoint};
 use crate::issue::Issue;
-use crate::json::Json;
+use crate::json::{Builder, Json, Out};
 
 use super::read::Reader;
 use super::write::{
-    BundleKind, Package, WriteOptions, coding, full_url, identifier, identifier_reference,
-    reference, sp_message_header, token,
+    Package, WriteOptions, coding, identifier, identifier_reference, reference, sp_message_header,
+    token, url,
 };
-use super::{Translated, find_focus, read_sp_header, record_identifier};
+use super::{Built, ToFhir, find_focus, read_sp_header, record_identifier};
 
 code_table!(status_code, status_from, OutcomeStatus, [InProgress => "in-progress", Completed => "completed",
     Amended => "amended", EnteredInError => "entered-in-error", Stopped => "stopped"]);
@@ -31,37 +31,47 @@ pub fn questionnaire_canonical(i: Instrument) -> String {
     format!("{}|{}", i.questionnaire_url(), c::PROFILES_VERSION)
 }
 
-fn answer_json(instrument: Instrument, a: &Answer) -> Json {
+fn answer_json<'a>(b: Builder<'a>, instrument: Instrument, a: &'a Answer) -> Out<'a> {
     let spec = instrument.item(&a.link_id);
     let value = match spec.map(|s| s.kind) {
         Some(ItemKind::Choice(scale)) => {
-            let n = a.value.to_string();
+            let n = b.fmt(format_args!("{}", a.value));
             let display = n
                 .parse::<usize>()
                 .ok()
                 .and_then(|i| scale.displays.get(i.wrapping_sub(1)))
                 .copied();
-            ("valueCoding", coding(scale.system, &n, display))
+            ("valueCoding", coding(b, scale.system, n, display))
         }
-        Some(ItemKind::Decimal) => ("valueDecimal", Json::from(a.value)),
-        _ => (
-            "valueInteger",
-            Json::number_text(a.value.normalize().to_string()),
-        ),
+        Some(ItemKind::Decimal) => ("valueDecimal", b.decimal(a.value)),
+        _ => ("valueInteger", b.decimal(a.value.normalize())),
     };
-    Json::obj()
+    b.obj()
         .with("linkId", a.link_id.as_str())
         .with_opt("text", spec.and_then(|s| s.text))
-        .with(
-            "answer",
-            Json::arr().item(Json::obj().with(value.0, value.1)),
-        )
+        .with("answer", b.one(b.obj().with(value.0, value.1)))
+        .done()
 }
 
-/// OutcomeResponse → FHIR Bundle. Scores are computed from the answers (any given must agree).
-pub fn to_fhir(o: &OutcomeResponse, opts: &WriteOptions) -> Result<Translated, Vec<Issue>> {
-    let mut o = o.clone();
-    o.normalise()
+impl ToFhir for OutcomeResponse {
+    /// OutcomeResponse → FHIR Bundle. Scores are computed from the answers (any given must
+    /// agree).
+    fn build<'a>(
+        &'a self,
+        opts: &'a WriteOptions,
+        b: Builder<'a>,
+    ) -> Result<Built<'a>, Vec<Issue>> {
+        build(self, opts, b)
+    }
+}
+
+fn build<'a>(
+    o: &'a OutcomeResponse,
+    opts: &'a WriteOptions,
+    b: Builder<'a>,
+) -> Result<Built<'a>, Vec<Issue>> {
+    let scores = o
+        .checked_scores()
         .map_err(|e| vec![Issue::error("value", "OUTCOME_INVALID", e.to_string()).at("answers")])?;
     let mut issues = Vec::new();
     if o.status == OutcomeStatus::Completed && o.instrument.has_total() {
@@ -78,78 +88,68 @@ pub fn to_fhir(o: &OutcomeResponse, opts: &WriteOptions) -> Result<Translated, V
         }
     }
     let key = token(&o.identifier);
-    let mut pkg = Package::new(opts.bundle);
-    let qr_url = full_url(&["QuestionnaireResponse", &key]);
-    pkg.add(qr_url.clone(), Json::obj(), None);
+    let mut pkg = Package::new(opts.bundle, b);
+    let qr_url = url(b, &["QuestionnaireResponse", &key]);
+    pkg.add(qr_url, Out::Null, None);
     let patient = pkg.patient(&o.person, &key);
-    pkg.flags(std::iter::empty(), &o.person, &patient, &key);
-    let mut items: Vec<Json> = o
-        .answers
-        .iter()
-        .map(|a| answer_json(o.instrument, a))
-        .collect();
-    if let Some(total) = o.scores.total {
+    pkg.flags(std::iter::empty(), &o.person, patient, &key);
+    let mut items = b.vec();
+    items.extend(o.answers.iter().map(|a| answer_json(b, o.instrument, a)));
+    if let Some(total) = scores.total {
         items.push(
-            Json::obj()
+            b.obj()
                 .with("linkId", TOTAL_LINK_ID)
                 .with("text", "Total score")
-                .with(
-                    "answer",
-                    Json::arr().item(Json::obj().with("valueInteger", total)),
-                ),
+                .with("answer", b.one(b.obj().with("valueInteger", b.int(total))))
+                .done(),
         );
     }
-    if let Some(metric) = o.scores.metric {
+    if let Some(metric) = scores.metric {
         items.push(
-            Json::obj()
+            b.obj()
                 .with("linkId", METRIC_LINK_ID)
                 .with("text", "Metric score")
                 .with(
                     "answer",
-                    Json::arr().item(Json::obj().with("valueDecimal", metric)),
-                ),
+                    b.one(b.obj().with("valueDecimal", b.decimal(metric))),
+                )
+                .done(),
         );
     }
-    let qr = Json::obj()
+    let qr = b
+        .obj()
         .with("resourceType", "QuestionnaireResponse")
-        .with(
-            "meta",
-            Json::obj().with("profile", Json::arr().item(profile::OUTCOME)),
-        )
+        .with("meta", b.obj().with("profile", b.one(profile::OUTCOME)))
         .with(
             "extension",
-            Json::arr().item(Json::obj().with("url", profile::EXT_TIMEPOINT).with(
+            b.one(b.obj().with("url", profile::EXT_TIMEPOINT).with(
                 "valueCoding",
-                coding(codesystem::TIMEPOINT, o.timepoint.code(), None),
+                coding(b, codesystem::TIMEPOINT, o.timepoint.code(), None),
             )),
         )
         .with(
             "identifier",
-            identifier(&o.identifier.system, &o.identifier.value),
+            identifier(b, &o.identifier.system, &o.identifier.value),
         )
         .with_opt(
             "basedOn",
             o.referral
                 .as_ref()
-                .map(|r| Json::arr().item(identifier_reference("ServiceRequest", r))),
+                .map(|r| b.one(identifier_reference(b, "ServiceRequest", r))),
         )
-        .with("questionnaire", questionnaire_canonical(o.instrument))
+        .with(
+            "questionnaire",
+            b.str(&questionnaire_canonical(o.instrument)),
+        )
         .with("status", status_code(o.status))
-        .with("subject", reference(&patient))
+        .with("subject", reference(b, patient))
         .with("authored", o.date.as_str())
-        .with_list("item", items);
-    pkg.set(&qr_url, qr, None);
-    let fhir = match opts.bundle {
-        BundleKind::Message => pkg.into_message(
-            &key,
-            sp_message_header("outcome-notification", &o.identifier.system, &qr_url),
-            &opts.timestamp(),
-        ),
-        BundleKind::Transaction => {
-            pkg.into_transaction(&qr_url, &format!("identifier={key}"), &opts.timestamp())
-        }
-    };
-    Ok(Translated { fhir, issues })
+        .with_list("item", items.into_bump_slice());
+    pkg.set(qr_url, qr);
+    let fhir = pkg.into_bundle(opts, &key, qr_url, |_| {
+        sp_message_header(b, "outcome-notification", &o.identifier.system, qr_url)
+    });
+    Ok(Built { fhir, issues })
 }
 
 /// FHIR (a Bundle or a lone QuestionnaireResponse) → OutcomeResponse.

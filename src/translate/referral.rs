@@ -5,14 +5,13 @@ use crate::domain::{
     Consent, ConsentPurpose, Person, Priority, Referral, ReferralStatus, Referrer, Service,
 };
 use crate::issue::Issue;
-use crate::json::Json;
+use crate::json::{Builder, Json, Out};
 
 use super::read::{Reader, resource_type};
 use super::write::{
-    BundleKind, Package, WriteOptions, codeable, coding, concept, full_url, identifier, reference,
-    token,
+    BundleKind, Package, WriteOptions, codeable, coding, concept, identifier, reference, token, url,
 };
-use super::{Translated, find_focus, record_identifier};
+use super::{Built, ToFhir, find_focus, record_identifier};
 
 code_table!(status_code, status_from, ReferralStatus, [Draft => "draft", Active => "active", OnHold => "on-hold",
     Revoked => "revoked", Completed => "completed", EnteredInError => "entered-in-error", Unknown => "unknown"]);
@@ -64,8 +63,22 @@ fn destination_endpoint(s: &Service) -> Option<String> {
     })
 }
 
-/// Referral → FHIR Bundle.
-pub fn to_fhir(r: &Referral, opts: &WriteOptions) -> Result<Translated, Vec<Issue>> {
+impl ToFhir for Referral {
+    /// Referral → FHIR Bundle.
+    fn build<'a>(
+        &'a self,
+        opts: &'a WriteOptions,
+        b: Builder<'a>,
+    ) -> Result<Built<'a>, Vec<Issue>> {
+        build(self, opts, b)
+    }
+}
+
+fn build<'a>(
+    r: &'a Referral,
+    opts: &'a WriteOptions,
+    b: Builder<'a>,
+) -> Result<Built<'a>, Vec<Issue>> {
     let key = token(&r.identifier);
     let mut issues = Vec::new();
     if let Some(n) = &r.person.nhs_number
@@ -81,8 +94,11 @@ pub fn to_fhir(r: &Referral, opts: &WriteOptions) -> Result<Translated, Vec<Issu
         );
     }
     let (source, destination) = (
-        source_endpoint(&r.referrer),
-        r.service.as_ref().and_then(destination_endpoint),
+        source_endpoint(&r.referrer).map(|e| b.str(&e)),
+        r.service
+            .as_ref()
+            .and_then(destination_endpoint)
+            .map(|e| b.str(&e)),
     );
     let mut errors = Vec::new();
     if let Some(org) = r
@@ -111,10 +127,10 @@ pub fn to_fhir(r: &Referral, opts: &WriteOptions) -> Result<Translated, Vec<Issu
         return Err(errors);
     }
 
-    let mut pkg = Package::new(opts.bundle);
-    let sr_url = full_url(&["ServiceRequest", &key]);
+    let mut pkg = Package::new(opts.bundle, b);
+    let sr_url = url(b, &["ServiceRequest", &key]);
     // The ServiceRequest goes first among the entries (right after the MessageHeader).
-    pkg.add(sr_url.clone(), Json::obj(), None);
+    pkg.add(sr_url, Out::Null, None);
     let patient = pkg.patient(&r.person, &key);
     let referrer_org = pkg.organisation_with_service_id(
         &r.referrer.organisation,
@@ -123,40 +139,34 @@ pub fn to_fhir(r: &Referral, opts: &WriteOptions) -> Result<Translated, Vec<Issu
     );
     let requester = match &r.referrer.practitioner {
         Some(p) => pkg.practitioner_role(p, Some(&r.referrer.organisation), &key),
-        None => referrer_org.clone(),
+        None => referrer_org,
     };
     let service = r.service.as_ref().map(|s| pkg.service(s, &key));
-    let mut supporting = Vec::new();
+    let mut supporting = b.vec();
     for (i, consent) in r.consent.iter().enumerate() {
-        let res = consent_resource(consent, &patient, &mut pkg, &key);
-        supporting.push(reference(&pkg.add(
-            full_url(&["Consent", &key, itoa::Buffer::new().format(i)]),
-            res,
-            None,
-        )));
+        let res = consent_resource(consent, patient, &mut pkg, &key);
+        let consent_url = url(b, &["Consent", &key, itoa::Buffer::new().format(i)]);
+        supporting.push(reference(b, pkg.add(consent_url, res, None)));
     }
     let flags = r.risks.iter().map(|f| (f.category, f.description.as_str()));
-    supporting.extend(
-        pkg.flags(flags, &r.person, &patient, &key)
-            .iter()
-            .map(|u| reference(u)),
-    );
+    for flag in pkg.flags(flags, &r.person, patient, &key) {
+        supporting.push(reference(b, flag));
+    }
 
-    let sr = Json::obj()
+    let sr = b
+        .obj()
         .with("resourceType", "ServiceRequest")
-        .with(
-            "meta",
-            Json::obj().with("profile", Json::arr().item(profile::REFERRAL)),
-        )
+        .with("meta", b.obj().with("profile", b.one(profile::REFERRAL)))
         .with(
             "identifier",
-            Json::arr().item(identifier(&r.identifier.system, &r.identifier.value)),
+            b.one(identifier(b, &r.identifier.system, &r.identifier.value)),
         )
         .with("status", status_code(r.status))
         .with("intent", "plan")
         .with(
             "category",
-            Json::arr().item(codeable(
+            b.one(codeable(
+                b,
                 c::BARS_SR_CATEGORY,
                 "referral",
                 Some("Transfer of Care"),
@@ -165,114 +175,123 @@ pub fn to_fhir(r: &Referral, opts: &WriteOptions) -> Result<Translated, Vec<Issu
         .with("priority", priority_code(r.priority))
         .with(
             "code",
-            codeable(c::SNOMED, c::SP_REFERRAL_CODE, Some(c::SP_REFERRAL_DISPLAY)),
+            codeable(
+                b,
+                c::SNOMED,
+                c::SP_REFERRAL_CODE,
+                Some(c::SP_REFERRAL_DISPLAY),
+            ),
         )
-        .with("subject", reference(&patient))
+        .with("subject", reference(b, patient))
         .with("authoredOn", r.date.as_str())
-        .with("requester", reference(&requester))
-        .with_opt(
-            "performer",
-            service.as_deref().map(|s| Json::arr().item(reference(s))),
-        )
-        .with_list("reasonCode", r.needs.iter().map(concept).collect())
-        .with_list("supportingInfo", supporting)
+        .with("requester", reference(b, requester))
+        .with_opt("performer", service.map(|s| b.one(reference(b, s))))
+        .with_list("reasonCode", b.list(r.needs.iter().map(|n| concept(b, n))))
+        .with_list("supportingInfo", supporting.into_bump_slice())
         .with_opt(
             "note",
-            r.notes
-                .as_deref()
-                .map(|n| Json::arr().item(Json::obj().with("text", n))),
+            r.notes.as_deref().map(|n| b.one(b.obj().with("text", n))),
         );
-    pkg.set(&sr_url, sr, None);
-    let fhir = match opts.bundle {
-        BundleKind::Message => {
-            let reason = match r.status {
-                ReferralStatus::EnteredInError => "delete",
-                ReferralStatus::Revoked | ReferralStatus::OnHold | ReferralStatus::Completed => {
-                    "update"
-                }
-                _ => "new",
-            };
-            let receiver = r
-                .service
-                .as_ref()
-                .and_then(|s| s.organisation.as_ref())
-                .map(|o| pkg.organisation(o, &[&key, "receiver"]));
-            let header = Json::obj()
-                .with("resourceType", "MessageHeader")
-                .with(
-                    "meta",
-                    Json::obj().with("profile", Json::arr().item(c::BARS_MESSAGE_HEADER_PROFILE)),
-                )
-                .with(
-                    "eventCoding",
-                    coding(c::BARS_MESSAGE_EVENTS, "servicerequest-request", None),
-                )
-                .with(
-                    "destination",
-                    Json::arr().item(
-                        Json::obj()
-                            .with("endpoint", destination.unwrap_or_default())
-                            .with_opt("receiver", receiver.as_deref().map(reference)),
-                    ),
-                )
-                .with("sender", reference(&referrer_org))
-                .with(
-                    "source",
-                    Json::obj().with("endpoint", source.unwrap_or_default()),
-                )
-                .with("reason", codeable(c::BARS_MESSAGE_REASON, reason, None))
-                .with("focus", Json::arr().item(reference(&sr_url)))
-                .with("definition", c::BARS_REFERRAL_DEFINITION);
-            pkg.into_message(&key, header, &opts.timestamp())
-        }
-        BundleKind::Transaction => {
-            pkg.into_transaction(&sr_url, &format!("identifier={key}"), &opts.timestamp())
-        }
-    };
-    Ok(Translated { fhir, issues })
+    pkg.set(sr_url, sr);
+    let fhir = pkg.into_bundle(opts, &key, sr_url, |pkg| {
+        let reason = match r.status {
+            ReferralStatus::EnteredInError => "delete",
+            ReferralStatus::Revoked | ReferralStatus::OnHold | ReferralStatus::Completed => {
+                "update"
+            }
+            _ => "new",
+        };
+        let receiver = r
+            .service
+            .as_ref()
+            .and_then(|s| s.organisation.as_ref())
+            .map(|o| pkg.organisation(o, &[&key, "receiver"]));
+        b.obj()
+            .with("resourceType", "MessageHeader")
+            .with(
+                "meta",
+                b.obj()
+                    .with("profile", b.one(c::BARS_MESSAGE_HEADER_PROFILE)),
+            )
+            .with(
+                "eventCoding",
+                coding(b, c::BARS_MESSAGE_EVENTS, "servicerequest-request", None),
+            )
+            .with(
+                "destination",
+                b.one(
+                    b.obj()
+                        .with("endpoint", destination.unwrap_or_default())
+                        .with_opt("receiver", receiver.map(|u| reference(b, u))),
+                ),
+            )
+            .with("sender", reference(b, referrer_org))
+            .with(
+                "source",
+                b.obj().with("endpoint", source.unwrap_or_default()),
+            )
+            .with("reason", codeable(b, c::BARS_MESSAGE_REASON, reason, None))
+            .with("focus", b.one(reference(b, sr_url)))
+            .with("definition", c::BARS_REFERRAL_DEFINITION)
+            .done()
+    });
+    Ok(Built { fhir, issues })
 }
 
-fn consent_resource(consent: &Consent, patient: &str, pkg: &mut Package, key: &str) -> Json {
-    let mut category = Json::arr().item(codeable(
+fn consent_resource<'a>(
+    consent: &'a Consent,
+    patient: &'a str,
+    pkg: &mut Package<'a>,
+    key: &str,
+) -> Out<'a> {
+    let b = pkg.b;
+    let purpose = codeable(
+        b,
         codesystem::CONSENT_PURPOSE,
         purpose_code(consent.purpose),
         None,
-    ));
-    if consent.purpose == ConsentPurpose::DirectCare {
-        category = category.item(codeable(
-            c::BARS_CONSENT_CATEGORY,
-            "DRC",
-            Some("Direct Care"),
-        ));
-    }
-    let actors: Vec<Json> = consent
-        .shared_with
-        .iter()
-        .map(|o| {
-            let url = pkg.organisation(o, &[key, "consent-actor"]);
-            Json::obj()
+    );
+    let category = if consent.purpose == ConsentPurpose::DirectCare {
+        b.list([
+            purpose,
+            codeable(b, c::BARS_CONSENT_CATEGORY, "DRC", Some("Direct Care")),
+        ])
+    } else {
+        b.list([purpose])
+    };
+    let mut actors = b.vec();
+    for o in &consent.shared_with {
+        let url = pkg.organisation(o, &[key, "consent-actor"]);
+        actors.push(
+            b.obj()
                 .with(
                     "role",
                     codeable(
+                        b,
                         "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
                         "IRCP",
                         Some("information recipient"),
                     ),
                 )
-                .with("reference", reference(&url))
-        })
-        .collect();
+                .with("reference", reference(b, url))
+                .done(),
+        );
+    }
     let opt = if consent.given { "OPTIN" } else { "OPTOUT" };
-    Json::obj()
+    b.obj()
         .with("resourceType", "Consent")
         .with("status", "active")
-        .with("scope", codeable(c::CONSENT_SCOPE, "patient-privacy", None))
-        .with("category", category)
-        .with("patient", reference(patient))
+        .with(
+            "scope",
+            codeable(b, c::CONSENT_SCOPE, "patient-privacy", None),
+        )
+        .with("category", Out::Array(category))
+        .with("patient", reference(b, patient))
         .with_opt("dateTime", consent.date.as_ref().map(|d| d.as_str()))
         .with(
             "policyRule",
             codeable(
+                b,
                 "http://terminology.hl7.org/CodeSystem/v3-ActCode",
                 opt,
                 None,
@@ -280,18 +299,20 @@ fn consent_resource(consent: &Consent, patient: &str, pkg: &mut Package, key: &s
         )
         .with(
             "provision",
-            Json::obj()
+            b.obj()
                 .with("type", if consent.given { "permit" } else { "deny" })
-                .with_list("actor", actors)
+                .with_list("actor", actors.into_bump_slice())
                 .with(
                     "purpose",
-                    Json::arr().item(coding(
+                    b.one(coding(
+                        b,
                         codesystem::CONSENT_PURPOSE,
                         purpose_code(consent.purpose),
                         None,
                     )),
                 ),
         )
+        .done()
 }
 
 /// FHIR (a Bundle or a lone ServiceRequest) → Referral.

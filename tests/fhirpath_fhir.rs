@@ -8,7 +8,7 @@ use spfhir::fhirpath::{Cache, Env, Model, result_json};
 use spfhir::json::{Json, parse};
 use spfhir::translate::{self, BundleKind, WriteOptions};
 
-fn model() -> Model {
+fn model() -> Model<'static> {
     Model::load_r4_core(&common::shared_dir().join("fhir/r4-core")).unwrap()
 }
 

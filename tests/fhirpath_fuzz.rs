@@ -10,8 +10,8 @@ use proptest::prelude::*;
 use spfhir::fhirpath::{Compiled, Env, Model, eval::BaseServices};
 use spfhir::json::{Json, parse};
 
-fn model() -> &'static Model {
-    static MODEL: OnceLock<Model> = OnceLock::new();
+fn model() -> &'static Model<'static> {
+    static MODEL: OnceLock<Model<'static>> = OnceLock::new();
     MODEL.get_or_init(|| Model::load_r4_core(&common::shared_dir().join("fhir/r4-core")).unwrap())
 }
 

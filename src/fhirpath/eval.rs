@@ -41,7 +41,7 @@ pub trait Services {
 /// The services the base model and loaded terminology give: `conformsTo` a core resource or
 /// type definition (by derivation), `memberOf` the loaded ValueSets (see [`Terminology`]).
 pub struct BaseServices<'m> {
-    pub model: &'m Model,
+    pub model: &'m Model<'m>,
     pub terminology: Option<&'m Terminology<'m>>,
 }
 
@@ -66,7 +66,7 @@ impl Services for BaseServices<'_> {
 /// What an evaluation runs against: the model, the standard environment variables, and
 /// any user variables (`%name`).
 pub struct Env<'a> {
-    pub model: &'a Model,
+    pub model: &'a Model<'a>,
     pub resource: Option<&'a Json>,
     pub root_resource: Option<&'a Json>,
     /// The Bundle the resource travels in, for `resolve()` of references between entries.
@@ -80,7 +80,7 @@ pub struct Env<'a> {
 }
 
 impl<'a> Env<'a> {
-    pub fn new(model: &'a Model) -> Env<'a> {
+    pub fn new(model: &'a Model<'a>) -> Env<'a> {
         Env {
             model,
             resource: None,
@@ -137,7 +137,7 @@ pub fn evaluate<'a>(expr: &Expr, input: Coll<'a>, env: &Env<'a>) -> R<'a> {
 }
 
 /// Wrap a resource (or any JSON) as a typed node, its type from `resourceType`.
-pub fn root_node<'a>(json: &'a Json, model: &'a Model) -> Value<'a> {
+pub fn root_node<'a>(json: &'a Json, model: &'a Model<'a>) -> Value<'a> {
     let ty = json
         .get("resourceType")
         .and_then(Json::as_str)
@@ -1281,7 +1281,7 @@ impl<'a> Eval<'_, 'a> {
 }
 
 /// The type names the model holds, with the model's lifetime (so nodes can borrow them).
-fn intern<'a>(model: &'a Model, name: &str) -> &'a str {
+fn intern<'a>(model: &'a Model<'a>, name: &str) -> &'a str {
     // Every type a node can have is a key of the model, or an element's type string.
     model.type_name_ref(name).unwrap_or("")
 }
@@ -1291,7 +1291,7 @@ fn push_members<'a>(
     holder: &'a Json,
     name: &str,
     ty: &'a str,
-    model: &'a Model,
+    model: &'a Model<'a>,
     out: &mut Coll<'a>,
 ) {
     let value = holder.get(name);

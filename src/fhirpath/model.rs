@@ -6,6 +6,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use compact_str::{CompactString, format_compact};
 
@@ -35,9 +36,22 @@ pub struct TypeDef {
     pub elements: HashMap<CompactString, ElementDef>,
 }
 
-#[derive(Debug, Default)]
-pub struct Model {
+/// The types, and where more come from. A model from a package registry parses a type's
+/// StructureDefinition only when the type is first asked for (start-up would otherwise parse
+/// every base definition in R4 core); `'r` is the registry's lifetime.
+#[derive(Default)]
+pub struct Model<'r> {
+    /// Types added eagerly ([`Model::load_r4_core`], [`Model::add_definition`]).
     types: HashMap<CompactString, TypeDef>,
+    /// Types to load on first use: base type name → its canonical and, once parsed, the
+    /// type with its backbone elements (`Patient`, `Patient.contact`, …).
+    lazy: HashMap<CompactString, LazyType>,
+    registry: Option<&'r crate::package::Registry>,
+}
+
+struct LazyType {
+    url: String,
+    group: OnceLock<HashMap<CompactString, TypeDef>>,
 }
 
 /// A model could not be loaded.
@@ -52,10 +66,10 @@ pub enum ModelError {
     Json { path: String, message: String },
 }
 
-impl Model {
+impl<'r> Model<'r> {
     /// The R4 base model from a folder holding `profiles-types.json` and
     /// `profiles-resources.json` (as `../shared/fhir/r4-core` does).
-    pub fn load_r4_core(dir: &Path) -> Result<Model, ModelError> {
+    pub fn load_r4_core(dir: &Path) -> Result<Model<'static>, ModelError> {
         let mut model = Model::default();
         for name in ["profiles-types.json", "profiles-resources.json"] {
             let path = dir.join(name);
@@ -77,159 +91,89 @@ impl Model {
     }
 
     /// The base model from a package registry: every base (non-constraint) definition whose
-    /// canonical is `http://hl7.org/fhir/StructureDefinition/{type}`.
-    pub fn from_registry(registry: &crate::package::Registry) -> Model {
-        let mut model = Model::default();
-        let urls: Vec<String> = registry
+    /// canonical is `http://hl7.org/fhir/StructureDefinition/{type}`, each parsed on first use.
+    pub fn from_registry(registry: &'r crate::package::Registry) -> Model<'r> {
+        let lazy = registry
             .entries()
             .filter(|e| e.resource_type == "StructureDefinition")
             .filter_map(|e| {
                 let url = e.url.as_deref()?;
                 let ty = e.sd_type.as_deref()?;
-                (url.strip_prefix("http://hl7.org/fhir/StructureDefinition/") == Some(ty))
-                    .then(|| url.to_string())
+                (url.strip_prefix("http://hl7.org/fhir/StructureDefinition/") == Some(ty)).then(
+                    || {
+                        let lazy = LazyType {
+                            url: url.to_string(),
+                            group: OnceLock::new(),
+                        };
+                        (CompactString::from(ty), lazy)
+                    },
+                )
             })
             .collect();
-        for url in urls {
-            if let Some(sd) = registry.resolve(&url) {
-                model.add_definition(&sd);
-            }
+        Model {
+            types: HashMap::default(),
+            lazy,
+            registry: Some(registry),
         }
-        model
+    }
+
+    /// Type `name` (a FHIR type or a backbone path), loading its definition if need be.
+    fn get_entry(&self, name: &str) -> Option<(&CompactString, &TypeDef)> {
+        if let Some(found) = self.types.get_key_value(name) {
+            return Some(found);
+        }
+        let owner = name.split('.').next().unwrap_or(name);
+        let lazy = self.lazy.get(owner)?;
+        let group = lazy.group.get_or_init(|| {
+            self.registry
+                .and_then(|r| r.resolve(&lazy.url))
+                .and_then(|sd| definition_group(&sd))
+                .unwrap_or_default()
+        });
+        group.get_key_value(name)
+    }
+
+    fn get(&self, name: &str) -> Option<&TypeDef> {
+        self.get_entry(name).map(|(_, t)| t)
     }
 
     /// Add one base StructureDefinition (a specialization, or a root such as Element).
     /// Constraints (profiles) are ignored: they do not define new types.
     pub fn add_definition(&mut self, sd: &Json) {
-        let s = |k: &str| sd.get(k).and_then(Json::as_str);
-        if s("resourceType") != Some("StructureDefinition") || s("derivation") == Some("constraint")
-        {
-            return;
+        if let Some(defs) = definition_group(sd) {
+            self.types.extend(defs);
         }
-        let Some(type_name) = s("type") else { return };
-        let kind = match s("kind") {
-            Some("primitive-type") => TypeKind::Primitive,
-            Some("resource") => TypeKind::Resource,
-            Some("complex-type") => TypeKind::Complex,
-            _ => return,
-        };
-        let base = s("baseDefinition")
-            .and_then(|b| b.rsplit('/').next())
-            .map(CompactString::from);
-        let mut defs: HashMap<CompactString, TypeDef> = HashMap::default();
-        defs.insert(
-            type_name.into(),
-            TypeDef {
-                kind,
-                base,
-                elements: HashMap::default(),
-            },
-        );
-        let elements = sd
-            .get("snapshot")
-            .and_then(|s| s.get("element"))
-            .and_then(Json::as_array)
-            .unwrap_or(&[]);
-        for el in elements {
-            let Some(path) = el.get("path").and_then(Json::as_str) else {
-                continue;
-            };
-            let Some((parent, name)) = path.rsplit_once('.') else {
-                continue;
-            };
-            let (name, choice) = match name.strip_suffix("[x]") {
-                Some(n) => (n, true),
-                None => (name, false),
-            };
-            let many = el
-                .get("max")
-                .and_then(Json::as_str)
-                .is_some_and(|m| m != "0" && m != "1");
-            let mut types: Vec<CompactString> = el
-                .get("type")
-                .and_then(Json::as_array)
-                .unwrap_or(&[])
-                .iter()
-                .filter_map(|t| Some((t, t.get("code").and_then(Json::as_str)?)))
-                .map(
-                    |(t, code)| match code.strip_prefix("http://hl7.org/fhirpath/System.") {
-                        // Element.id, Extension.url, Resource.id: System types, with the FHIR type
-                        // they stand for in an extension.
-                        Some(system) => fhir_type_extension(t)
-                            .map(CompactString::from)
-                            .unwrap_or_else(|| match system {
-                                "String" => "string".into(),
-                                other => other.to_ascii_lowercase().into(),
-                            }),
-                        None => code.into(),
-                    },
-                )
-                .collect();
-            if kind == TypeKind::Resource && parent == type_name && name == "id" {
-                // R4's snapshots say `string`; a resource id is an `id` (FHIRPath suite).
-                types = vec!["id".into()];
-            } else if let Some(r) = el.get("contentReference").and_then(Json::as_str) {
-                types = vec![r.trim_start_matches('#').into()];
-            } else if types.len() == 1 && (types[0] == "BackboneElement" || types[0] == "Element") {
-                // An element declared inline: its own backbone type, keyed by its path.
-                let base = types[0].clone();
-                types = vec![path.into()];
-                defs.insert(
-                    path.into(),
-                    TypeDef {
-                        kind: TypeKind::Backbone,
-                        base: Some(base),
-                        elements: HashMap::default(),
-                    },
-                );
-            }
-            if let Some(parent_def) = defs.get_mut(parent) {
-                parent_def.elements.insert(
-                    name.into(),
-                    ElementDef {
-                        types,
-                        many,
-                        choice,
-                    },
-                );
-            }
-        }
-        self.types.extend(defs);
     }
-
     pub fn type_def(&self, name: &str) -> Option<&TypeDef> {
-        self.types.get(name)
+        self.get(name)
     }
 
     /// The model's own copy of a type name, so nodes can borrow it for the model's lifetime.
     pub fn type_name_ref(&self, name: &str) -> Option<&str> {
-        self.types.get_key_value(name).map(|(k, _)| k.as_str())
+        self.get_entry(name).map(|(k, _)| k.as_str())
     }
 
     pub fn knows(&self, name: &str) -> bool {
-        self.types.contains_key(name)
+        self.get(name).is_some()
     }
 
     pub fn is_resource(&self, name: &str) -> bool {
-        self.types
-            .get(name)
-            .is_some_and(|t| t.kind == TypeKind::Resource)
+        self.get(name).is_some_and(|t| t.kind == TypeKind::Resource)
     }
 
     pub fn is_primitive(&self, name: &str) -> bool {
-        self.types
-            .get(name)
+        self.get(name)
             .is_some_and(|t| t.kind == TypeKind::Primitive)
     }
 
     /// Element `name` of type `ty`, looked up through the base types.
     pub fn element(&self, ty: &str, name: &str) -> Option<&ElementDef> {
-        let mut cur = self.types.get(ty)?;
+        let mut cur = self.get(ty)?;
         loop {
             if let Some(e) = cur.elements.get(name) {
                 return Some(e);
             }
-            cur = self.types.get(cur.base.as_deref()?)?;
+            cur = self.get(cur.base.as_deref()?)?;
         }
     }
 
@@ -240,7 +184,7 @@ impl Model {
             if cur == ancestor {
                 return true;
             }
-            match self.types.get(cur).and_then(|t| t.base.as_deref()) {
+            match self.get(cur).and_then(|t| t.base.as_deref()) {
                 Some(b) if self.is_primitive(b) => cur = b,
                 _ => return false,
             }
@@ -259,7 +203,7 @@ impl Model {
             if cur == ancestor {
                 return true;
             }
-            match self.types.get(cur).and_then(|t| t.base.as_deref()) {
+            match self.get(cur).and_then(|t| t.base.as_deref()) {
                 Some(b) => cur = b,
                 None => return false,
             }
@@ -277,6 +221,105 @@ impl Model {
             None => name.into(),
         }
     }
+}
+
+/// The type a base StructureDefinition (a specialization, or a root such as Element) defines,
+/// with its backbone elements, keyed by name; `None` for constraints (profiles), which define
+/// no new type.
+fn definition_group(sd: &Json) -> Option<HashMap<CompactString, TypeDef>> {
+    let s = |k: &str| sd.get(k).and_then(Json::as_str);
+    if s("resourceType") != Some("StructureDefinition") || s("derivation") == Some("constraint") {
+        return None;
+    }
+    let type_name = s("type")?;
+    let kind = match s("kind") {
+        Some("primitive-type") => TypeKind::Primitive,
+        Some("resource") => TypeKind::Resource,
+        Some("complex-type") => TypeKind::Complex,
+        _ => return None,
+    };
+    let base = s("baseDefinition")
+        .and_then(|b| b.rsplit('/').next())
+        .map(CompactString::from);
+    let mut defs: HashMap<CompactString, TypeDef> = HashMap::default();
+    defs.insert(
+        type_name.into(),
+        TypeDef {
+            kind,
+            base,
+            elements: HashMap::default(),
+        },
+    );
+    let elements = sd
+        .get("snapshot")
+        .and_then(|s| s.get("element"))
+        .and_then(Json::as_array)
+        .unwrap_or(&[]);
+    for el in elements {
+        let Some(path) = el.get("path").and_then(Json::as_str) else {
+            continue;
+        };
+        let Some((parent, name)) = path.rsplit_once('.') else {
+            continue;
+        };
+        let (name, choice) = match name.strip_suffix("[x]") {
+            Some(n) => (n, true),
+            None => (name, false),
+        };
+        let many = el
+            .get("max")
+            .and_then(Json::as_str)
+            .is_some_and(|m| m != "0" && m != "1");
+        let mut types: Vec<CompactString> = el
+            .get("type")
+            .and_then(Json::as_array)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|t| Some((t, t.get("code").and_then(Json::as_str)?)))
+            .map(
+                |(t, code)| match code.strip_prefix("http://hl7.org/fhirpath/System.") {
+                    // Element.id, Extension.url, Resource.id: System types, with the FHIR type
+                    // they stand for in an extension.
+                    Some(system) => fhir_type_extension(t)
+                        .map(CompactString::from)
+                        .unwrap_or_else(|| match system {
+                            "String" => "string".into(),
+                            other => other.to_ascii_lowercase().into(),
+                        }),
+                    None => code.into(),
+                },
+            )
+            .collect();
+        if kind == TypeKind::Resource && parent == type_name && name == "id" {
+            // R4's snapshots say `string`; a resource id is an `id` (FHIRPath suite).
+            types = vec!["id".into()];
+        } else if let Some(r) = el.get("contentReference").and_then(Json::as_str) {
+            types = vec![r.trim_start_matches('#').into()];
+        } else if types.len() == 1 && (types[0] == "BackboneElement" || types[0] == "Element") {
+            // An element declared inline: its own backbone type, keyed by its path.
+            let base = types[0].clone();
+            types = vec![path.into()];
+            defs.insert(
+                path.into(),
+                TypeDef {
+                    kind: TypeKind::Backbone,
+                    base: Some(base),
+                    elements: HashMap::default(),
+                },
+            );
+        }
+        if let Some(parent_def) = defs.get_mut(parent) {
+            parent_def.elements.insert(
+                name.into(),
+                ElementDef {
+                    types,
+                    many,
+                    choice,
+                },
+            );
+        }
+    }
+    Some(defs)
 }
 
 /// The `structuredefinition-fhir-type` extension of an ElementDefinition.type.

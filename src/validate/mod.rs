@@ -57,7 +57,7 @@ pub struct Validator<'r> {
     registry: &'r Registry,
     snapshots: Generator<'r>,
     terminology: Terminology<'r>,
-    model: Model,
+    model: Model<'r>,
     fhirpath: Cache,
     profiles: RwLock<HashMap<String, Result<Arc<Profile>, SnapshotError>>>,
     /// Questionnaire `regex` extensions, compiled (anchored); `None` when invalid.

@@ -284,17 +284,20 @@ fn validate_ndjson<W: Write>(
     let started = std::time::Instant::now();
     let mut line_no = 0usize;
     let mut done = 0usize;
+    // Lines are read into one reused buffer and copied out at their exact length (reading
+    // each into a fresh Vec grew it a dozen times per line).
+    let mut scratch = Vec::with_capacity(1 << 16);
     let mut read_batch = |reader: &mut dyn BufRead| -> std::io::Result<Vec<Line>> {
-        let mut batch = Vec::new();
+        let mut batch = Vec::with_capacity(BATCH);
         while batch.len() < BATCH {
-            let mut bytes = Vec::new();
-            if reader.read_until(b'\n', &mut bytes)? == 0 {
+            scratch.clear();
+            if reader.read_until(b'\n', &mut scratch)? == 0 {
                 break;
             }
             let n = line_no;
             line_no += 1;
-            if !bytes.iter().all(u8::is_ascii_whitespace) {
-                batch.push((n, String::from_utf8(bytes)));
+            if !scratch.iter().all(u8::is_ascii_whitespace) {
+                batch.push((n, String::from_utf8(scratch.as_slice().to_vec())));
             }
         }
         Ok(batch)

@@ -119,10 +119,12 @@ impl<'r> Model<'r> {
 
     /// Type `name` (a FHIR type or a backbone path), loading its definition if need be.
     fn get_entry(&self, name: &str) -> Option<(&CompactString, &TypeDef)> {
-        if let Some(found) = self.types.get_key_value(name) {
+        if !self.types.is_empty()
+            && let Some(found) = self.types.get_key_value(name)
+        {
             return Some(found);
         }
-        let owner = name.split('.').next().unwrap_or(name);
+        let owner = name.find('.').map_or(name, |dot| &name[..dot]);
         let lazy = self.lazy.get(owner)?;
         let group = lazy.group.get_or_init(|| {
             self.registry

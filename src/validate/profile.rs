@@ -134,6 +134,9 @@ pub struct Node {
     /// children: how [`Profile::child_for`] finds a JSON member's definition.
     by_name: FxHashMap<CompactString, usize>,
     choices: Vec<usize>,
+    /// Children that must be present: `min > 0`, or a slice with `min > 0` (most children
+    /// are optional, so the walk checks absences over this list only).
+    pub required: Vec<usize>,
 }
 
 fn strings(j: Option<&Json>) -> Vec<String> {
@@ -292,6 +295,7 @@ impl Profile {
                 parent: None,
                 by_name: FxHashMap::default(),
                 choices: Vec::new(),
+                required: Vec::new(),
             });
             // Link to the parent (children) or the sliced element (slices).
             if i > 0 {
@@ -330,8 +334,15 @@ impl Profile {
                         .or_insert(c);
                 }
             }
+            let required = nodes[i]
+                .children
+                .iter()
+                .copied()
+                .filter(|&c| nodes[c].min > 0 || nodes[c].slices.iter().any(|&s| nodes[s].min > 0))
+                .collect();
             nodes[i].by_name = by_name;
             nodes[i].choices = choices;
+            nodes[i].required = required;
         }
         Profile {
             url: snap.url.clone(),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use compact_str::CompactString;
 use rustc_hash::FxHashSet;
+use smallvec::{SmallVec, smallvec};
 
 use super::Validator;
 use super::primitive;
@@ -260,7 +261,7 @@ impl<'a> Walk<'a> {
             return;
         }
         // (child, key, type of a choice, value member, `_` member)
-        let mut groups: Vec<Group<'a>> = Vec::new();
+        let mut groups: SmallVec<[Group<'a>; 16]> = SmallVec::new();
         for m in &o.members {
             let key = m.key.as_str();
             if key == "resourceType" && resource_type.is_some() {
@@ -309,7 +310,7 @@ impl<'a> Walk<'a> {
                 }
             }
         }
-        for &c in &p.nodes[node].children {
+        for &c in &p.nodes[node].required {
             let n = &p.nodes[c];
             if groups.iter().any(|g| g.0 == c) {
                 continue;
@@ -351,8 +352,8 @@ impl<'a> Walk<'a> {
                 }
             }
         }
-        for (c, key, ty, value, ext) in groups {
-            self.element(p, c, key, ty.as_deref(), value, ext, path);
+        for (c, key, ty, value, ext) in &groups {
+            self.element(p, *c, key, ty.as_deref(), *value, *ext, path);
         }
     }
 
@@ -392,7 +393,7 @@ impl<'a> Walk<'a> {
                 );
             }
         }
-        let items: Vec<Item<'a>> = if is_array {
+        let items: SmallVec<[Item<'a>; 4]> = if is_array {
             let vs = value.and_then(Json::as_array).unwrap_or(&[]);
             let es = ext.and_then(Json::as_array).unwrap_or(&[]);
             if value.is_some() && ext.is_some() && vs.len() != es.len() {
@@ -422,7 +423,7 @@ impl<'a> Walk<'a> {
                 })
                 .collect()
         } else {
-            vec![Item {
+            smallvec![Item {
                 value,
                 ext,
                 path_index: None,
@@ -470,12 +471,10 @@ impl<'a> Walk<'a> {
                 ),
             );
         }
-        let slices: Vec<Option<usize>> = if !n.slices.is_empty() {
-            self.slice(p, c, &items, &here, ty, anchor)
-        } else {
-            vec![None; items.len()]
-        };
-        for (it, slice) in items.iter().zip(slices) {
+        // The slice each item matched, when the element is sliced.
+        let slices = (!n.slices.is_empty()).then(|| self.slice(p, c, &items, &here, ty, anchor));
+        for (i, it) in items.iter().enumerate() {
+            let slice = slices.as_ref().and_then(|s| s.get(i).copied().flatten());
             let at = match it.path_index {
                 Some(i) => indexed_path(&here, i),
                 None => here.clone(),

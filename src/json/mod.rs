@@ -13,6 +13,7 @@ mod build;
 mod out;
 mod parse;
 mod pos;
+mod scan;
 mod value;
 mod write;
 

@@ -7,6 +7,7 @@
 use compact_str::CompactString;
 
 use super::pos::line_col_of;
+use super::scan::next_escape;
 use super::{Json, Kind, LineCol, Member, Object, Pos};
 
 /// Deepest nesting accepted. FHIR resources rarely pass 20; this bounds stack use.
@@ -31,7 +32,13 @@ impl ParseError {
 /// anything else after the value is an error.
 pub fn parse(text: &str) -> Result<Json, ParseError> {
     let bytes = text.as_bytes();
-    let mut p = Parser { text, bytes, i: 0 };
+    let mut p = Parser {
+        text,
+        bytes,
+        i: 0,
+        members: Vec::new(),
+        items: Vec::new(),
+    };
     if bytes.starts_with(b"\xEF\xBB\xBF") {
         p.i = 3;
     }
@@ -57,6 +64,11 @@ struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
     i: usize,
+    /// Members and items of the objects and arrays being parsed, innermost last: each
+    /// container takes its own off the top when it closes, in one allocation of the exact
+    /// size (growing a Vec per container reallocated most objects two or three times).
+    members: Vec<Member>,
+    items: Vec<Json>,
 }
 
 impl<'a> Parser<'a> {
@@ -144,11 +156,11 @@ impl<'a> Parser<'a> {
         self.enter(depth)?;
         let open = self.i;
         self.i += 1;
-        let mut members = Vec::new();
+        let base = self.members.len();
         self.skip_ws();
         if self.bytes.get(self.i) == Some(&b'}') {
             self.i += 1;
-            return Ok(Kind::Object(Object { members }));
+            return Ok(Kind::Object(Object::default()));
         }
         loop {
             self.skip_ws();
@@ -192,7 +204,7 @@ impl<'a> Parser<'a> {
                 return Err(self.unclosed(open, '{'));
             }
             let value = self.value(depth + 1)?;
-            members.push(Member {
+            self.members.push(Member {
                 key,
                 key_pos,
                 value,
@@ -202,6 +214,7 @@ impl<'a> Parser<'a> {
                 Some(b',') => self.i += 1,
                 Some(b'}') => {
                     self.i += 1;
+                    let members = self.members.drain(base..).collect();
                     return Ok(Kind::Object(Object { members }));
                 }
                 None => return Err(self.unclosed(open, '{')),
@@ -222,11 +235,11 @@ impl<'a> Parser<'a> {
         self.enter(depth)?;
         let open = self.i;
         self.i += 1;
-        let mut items = Vec::new();
+        let base = self.items.len();
         self.skip_ws();
         if self.bytes.get(self.i) == Some(&b']') {
             self.i += 1;
-            return Ok(Kind::Array(items));
+            return Ok(Kind::Array(Vec::new()));
         }
         loop {
             self.skip_ws();
@@ -240,13 +253,14 @@ impl<'a> Parser<'a> {
                 None => return Err(self.unclosed(open, '[')),
                 _ => {}
             }
-            items.push(self.value(depth + 1)?);
+            let item = self.value(depth + 1)?;
+            self.items.push(item);
             self.skip_ws();
             match self.bytes.get(self.i) {
                 Some(b',') => self.i += 1,
                 Some(b']') => {
                     self.i += 1;
-                    return Ok(Kind::Array(items));
+                    return Ok(Kind::Array(self.items.drain(base..).collect()));
                 }
                 None => return Err(self.unclosed(open, '[')),
                 _ => {
@@ -277,19 +291,18 @@ impl<'a> Parser<'a> {
         let open = self.i;
         self.i += 1;
         let start = self.i;
-        // Fast path: no escapes.
-        loop {
-            match self.bytes.get(self.i) {
-                Some(b'"') => {
-                    let s = &self.text[start..self.i];
-                    self.i += 1;
-                    return Ok(CompactString::from(s));
-                }
-                Some(b'\\') => break,
-                Some(&b) if b < 0x20 => return Err(self.control_in_string(b)),
-                Some(_) => self.i += 1,
-                None => return Err(self.unterminated(open)),
+        // Fast path: skip to the first quote, backslash or control character, eight bytes
+        // at a time; a string without escapes is then copied whole.
+        self.i = next_escape(self.bytes, start).unwrap_or(self.bytes.len());
+        match self.bytes.get(self.i) {
+            Some(b'"') => {
+                let s = &self.text[start..self.i];
+                self.i += 1;
+                return Ok(CompactString::from(s));
             }
+            Some(b'\\') => {}
+            Some(&b) => return Err(self.control_in_string(b)),
+            None => return Err(self.unterminated(open)),
         }
         let mut out = String::with_capacity(self.i - start + 16);
         out.push_str(&self.text[start..self.i]);

@@ -1,6 +1,7 @@
 //! Serialise a tree back to JSON text. Numbers are written exactly as stored; strings are
 //! escaped minimally (quotes, backslashes and control characters), as serde_json does.
 
+use super::scan::{ESCAPE, is_plain, next_escape};
 use super::{Json, Kind, Member, Out};
 
 /// What the writers need of a tree; [`Json`] (parsed) and [`Out`] (built) both are one.
@@ -175,70 +176,6 @@ pub(crate) fn pretty<T: Tree>(json: &T, out: &mut String, level: usize) {
     }
 }
 
-/// For each byte: 0 if it is written as is, otherwise the letter of its short escape
-/// (`"`, `\\`, `n`, `r`, `t`) or `u` for a `\u00XX` escape.
-static ESCAPE: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        t[b] = b'u';
-        b += 1;
-    }
-    t[b'\n' as usize] = b'n';
-    t[b'\r' as usize] = b'r';
-    t[b'\t' as usize] = b't';
-    t[b'"' as usize] = b'"';
-    t[b'\\' as usize] = b'\\';
-    t
-};
-
-/// Whether none of the eight bytes of `w` must be escaped (SWAR): no byte below 0x20 and
-/// no `"` or `\\`. Exact: the borrow tricks can only mark a byte above a true match.
-fn word_is_plain(w: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    control | has_zero(w ^ (ONES * b'"' as u64)) | has_zero(w ^ (ONES * b'\\' as u64)) == 0
-}
-
-fn word_at(bytes: &[u8], i: usize) -> u64 {
-    let mut word = [0u8; 8];
-    word.copy_from_slice(&bytes[i..i + 8]);
-    u64::from_le_bytes(word)
-}
-
-/// Whether `bytes` holds nothing that must be escaped, eight bytes at a time; the last word
-/// overlaps the one before it rather than falling back to bytes. Most FHIR strings are plain
-/// and take only this path.
-fn is_plain(bytes: &[u8]) -> bool {
-    let n = bytes.len();
-    if n < 8 {
-        return bytes.iter().all(|&b| ESCAPE[b as usize] == 0);
-    }
-    let mut i = 0;
-    while i + 8 < n {
-        if !word_is_plain(word_at(bytes, i)) {
-            return false;
-        }
-        i += 8;
-    }
-    word_is_plain(word_at(bytes, n - 8))
-}
-
-/// The index of the first byte at or after `from` that must be escaped. Plain words are
-/// skipped at once; only a word that may hold one is scanned bytewise.
-fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while i + 8 <= bytes.len() && word_is_plain(word_at(bytes, i)) {
-        i += 8;
-    }
-    bytes[i..]
-        .iter()
-        .position(|&b| ESCAPE[b as usize] != 0)
-        .map(|offset| i + offset)
-}
-
 /// Write `s` as a JSON string literal.
 pub fn write_str(s: &str, out: &mut String) {
     out.reserve(s.len() + 2);
@@ -333,7 +270,7 @@ mod tests {
 
     #[test]
     fn finds_every_escape_at_every_offset() {
-        use super::{ESCAPE, is_plain, next_escape};
+        use crate::json::scan::{ESCAPE, is_plain, next_escape};
         for len in 0..24 {
             for at in 0..len {
                 for special in [

@@ -845,7 +845,7 @@ impl<'a> Walk<'a> {
         let Some(r) = v.get_str("reference") else {
             return;
         };
-        let target_type: Option<String> = if let Some(id) = r.strip_prefix('#') {
+        let target_type: Option<&str> = if let Some(id) = r.strip_prefix('#') {
             let found = self
                 .env
                 .resource
@@ -856,7 +856,7 @@ impl<'a> Walk<'a> {
                         .find(|x| x.get_str("id") == Some(id) || id.is_empty())
                 });
             match found {
-                Some(x) => x.get_str("resourceType").map(str::to_string),
+                Some(x) => x.get_str("resourceType"),
                 None if id.is_empty() => None,
                 None => {
                     self.error("REFERENCE_UNRESOLVED", "not-found", at, v, format!("{at}.reference points at contained resource '#{id}', which is not there"));
@@ -868,7 +868,7 @@ impl<'a> Walk<'a> {
                 return; // outside a Bundle a URN cannot be resolved, and need not be
             };
             match bundle_entry(bundle, r) {
-                Some(x) => x.get_str("resourceType").map(str::to_string),
+                Some(x) => x.get_str("resourceType"),
                 None => {
                     self.error(
                         "REFERENCE_UNRESOLVED",
@@ -884,18 +884,16 @@ impl<'a> Walk<'a> {
                 }
             }
         } else {
-            let parts: Vec<&str> = r.trim_end_matches('/').split('/').collect();
-            let history = parts.len() >= 4 && parts[parts.len() - 2] == "_history";
-            let ty_at = if history {
-                parts.len().wrapping_sub(4)
-            } else {
-                parts.len().wrapping_sub(2)
+            // Type/id, Type/id/_history/vid, or an absolute URL ending in either (which may
+            // point outside a Bundle): the type is the segment before the id.
+            let mut segs = r.trim_end_matches('/').rsplit('/');
+            let (s0, s1, s2, s3) = (segs.next(), segs.next(), segs.next(), segs.next());
+            let (ty, id) = match (s1, s2, s3) {
+                (Some("_history"), Some(id), Some(ty)) => (Some(ty), Some(id)),
+                _ => (s1, s0),
             };
-            match parts.get(ty_at) {
-                // Type/id, or an absolute URL ending in it (which may point outside a Bundle).
-                Some(t) if self.v.model.is_resource(t) && !parts[ty_at + 1].is_empty() => {
-                    Some(t.to_string())
-                }
+            match (ty, id) {
+                (Some(t), Some(id)) if !id.is_empty() && self.v.model.is_resource(t) => Some(t),
                 _ => {
                     self.error("REFERENCE_FORMAT", "value", at, v, format!("{at}.reference is not a valid reference: expected Type/id, an absolute URL ending in Type/id, #id or a urn:uuid/urn:oid"));
                     return;
@@ -904,28 +902,29 @@ impl<'a> Walk<'a> {
         };
         let Some(t) = target_type else { return };
         let registry = self.v.registry;
-        let allowed: Vec<&str> = n
-            .types
-            .iter()
-            .filter(|ty| ty.code == "Reference")
-            .flat_map(|ty| {
-                ty.target_types.get_or_init(|| {
-                    ty.target_profiles
-                        .iter()
-                        .map(|tp| {
-                            registry
-                                .entry(tp)
-                                .and_then(|e| e.sd_type.clone())
-                                .unwrap_or_else(|| {
-                                    tp.rsplit('/').next().unwrap_or_default().to_string()
-                                })
-                        })
-                        .collect::<Vec<String>>()
+        let allowed = || {
+            n.types
+                .iter()
+                .filter(|ty| ty.code == "Reference")
+                .flat_map(|ty| {
+                    ty.target_types.get_or_init(|| {
+                        ty.target_profiles
+                            .iter()
+                            .map(|tp| {
+                                registry
+                                    .entry(tp)
+                                    .and_then(|e| e.sd_type.clone())
+                                    .unwrap_or_else(|| {
+                                        tp.rsplit('/').next().unwrap_or_default().to_string()
+                                    })
+                            })
+                            .collect::<Vec<String>>()
+                    })
                 })
-            })
-            .map(String::as_str)
-            .collect();
-        if !allowed.is_empty() && !allowed.iter().any(|a| *a == t || *a == "Resource") {
+                .map(String::as_str)
+        };
+        if allowed().next().is_some() && !allowed().any(|a| a == t || a == "Resource") {
+            let allowed: Vec<&str> = allowed().collect();
             self.error(
                 "REFERENCE_TARGET_TYPE",
                 "structure",

@@ -473,15 +473,24 @@ impl<'a> Walk<'a> {
         }
         // The slice each item matched, when the element is sliced.
         let slices = (!n.slices.is_empty()).then(|| self.slice(p, c, &items, &here, ty, anchor));
+        // One buffer for the items' paths (`here[i]`); a single value's path is `here`.
+        let mut indexed = String::new();
         for (i, it) in items.iter().enumerate() {
             let slice = slices.as_ref().and_then(|s| s.get(i).copied().flatten());
-            let at = match it.path_index {
-                Some(i) => indexed_path(&here, i),
-                None => here.clone(),
+            let at: &str = match it.path_index {
+                Some(i) => {
+                    indexed.clear();
+                    indexed.push_str(&here);
+                    indexed.push('[');
+                    indexed.push_str(itoa::Buffer::new().format(i));
+                    indexed.push(']');
+                    &indexed
+                }
+                None => &here,
             };
-            self.value(p, c, ty, *it, &at);
+            self.value(p, c, ty, *it, at);
             if let Some(sl) = slice {
-                self.value(p, sl, ty, *it, &at);
+                self.value(p, sl, ty, *it, at);
             }
         }
     }

@@ -60,6 +60,19 @@ pub fn parse(text: &str) -> Result<Json, ParseError> {
     Ok(value)
 }
 
+/// The items of `stack` from `base` on, moved (one memcpy) into a Vec of exactly their number;
+/// the stack keeps its capacity for the next container.
+fn take_from<T>(stack: &mut Vec<T>, base: usize) -> Vec<T> {
+    if base == 0 {
+        // `split_off(0)` would hand over the whole stack buffer, spare capacity and all.
+        let mut out = Vec::with_capacity(stack.len());
+        out.append(stack);
+        out
+    } else {
+        stack.split_off(base)
+    }
+}
+
 struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
@@ -214,7 +227,7 @@ impl<'a> Parser<'a> {
                 Some(b',') => self.i += 1,
                 Some(b'}') => {
                     self.i += 1;
-                    let members = self.members.drain(base..).collect();
+                    let members = take_from(&mut self.members, base);
                     return Ok(Kind::Object(Object { members }));
                 }
                 None => return Err(self.unclosed(open, '{')),
@@ -260,7 +273,7 @@ impl<'a> Parser<'a> {
                 Some(b',') => self.i += 1,
                 Some(b']') => {
                     self.i += 1;
-                    return Ok(Kind::Array(self.items.drain(base..).collect()));
+                    return Ok(Kind::Array(take_from(&mut self.items, base)));
                 }
                 None => return Err(self.unclosed(open, '[')),
                 _ => {

@@ -64,4 +64,3 @@ pub(super) fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
         .position(|&b| ESCAPE[b as usize] != 0)
         .map(|offset| i + offset)
 }
-

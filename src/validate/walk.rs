@@ -283,7 +283,7 @@ impl<'a> Walk<'a> {
                 continue;
             };
             let ty = ty.map(CompactString::from);
-            match groups.iter_mut().find(|g| g.1 == name) {
+            match groups.iter_mut().find(|g| g.0 == c && g.1 == name) {
                 Some(g) if is_ext => g.4 = Some(&m.value),
                 Some(g) => g.3 = Some(&m.value),
                 None => {

@@ -6,7 +6,6 @@ mod common;
 
 use spfhir::fhirpath::Model;
 use spfhir::fhirpath::model::TypeDef;
-use spfhir::package::{self, LoadOptions};
 
 /// A type's elements as sorted text, for comparison.
 fn describe(t: &TypeDef) -> String {
@@ -22,12 +21,7 @@ fn describe(t: &TypeDef) -> String {
 #[test]
 fn lazy_registry_model_equals_the_eager_one() {
     let r4 = common::shared_dir().join("fhir/r4-core");
-    let registry = package::load(&LoadOptions {
-        package_path: vec![r4.join("hl7.fhir.r4.core-4.0.1.tgz")],
-        without_own_profiles: true,
-        ..Default::default()
-    })
-    .unwrap();
+    let registry = common::r4_core_registry();
     let eager = Model::load_r4_core(&r4).unwrap();
     let lazy = Model::from_registry(&registry);
     let types: Vec<String> = registry

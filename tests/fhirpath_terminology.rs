@@ -6,19 +6,13 @@ mod common;
 use spfhir::fhirpath::eval::BaseServices;
 use spfhir::fhirpath::{Compiled, Env, Model, result_json};
 use spfhir::json::parse;
-use spfhir::package::{self, LoadOptions};
 use spfhir::terminology::Terminology;
 
 #[test]
 fn member_of_answers_only_what_it_can_know() {
     let r4 = common::shared_dir().join("fhir/r4-core");
     // R4 core alone (not THO), so that some ValueSets cannot be enumerated.
-    let registry = package::load(&LoadOptions {
-        package_path: vec![r4.join("hl7.fhir.r4.core-4.0.1.tgz")],
-        without_own_profiles: true,
-        ..Default::default()
-    })
-    .unwrap();
+    let registry = common::r4_core_registry();
     let model = Model::load_r4_core(&r4).unwrap();
     let terminology = Terminology::new(&registry);
     assert!(

@@ -32,151 +32,144 @@ impl ToFhir for CarePlan {
         opts: &'a WriteOptions,
         b: Builder<'a>,
     ) -> Result<Built<'a>, Vec<Issue>> {
-        build(self, opts, b)
-    }
-}
-
-fn build<'a>(
-    cp: &'a CarePlan,
-    opts: &'a WriteOptions,
-    b: Builder<'a>,
-) -> Result<Built<'a>, Vec<Issue>> {
-    let key = token(&cp.identifier);
-    let mut errors = Vec::new();
-    for (i, a) in cp.activities.iter().enumerate() {
-        for (j, g) in a.goals.iter().enumerate() {
-            if !cp.goals.iter().any(|goal| goal.id == *g) {
+        let cp = self;
+        let key = token(&cp.identifier);
+        let mut errors = Vec::new();
+        for (i, a) in cp.activities.iter().enumerate() {
+            for (j, g) in a.goals.iter().enumerate() {
+                if !cp.goals.iter().any(|goal| goal.id == *g) {
+                    errors.push(
+                        Issue::error(
+                            "value",
+                            "TRANSLATE_UNKNOWN_GOAL",
+                            format!("activity names goal '{g}', which is not in goals"),
+                        )
+                        .at(format!("activities[{i}].goals[{j}]")),
+                    );
+                }
+            }
+        }
+        for (i, g) in cp.goals.iter().enumerate() {
+            if cp.goals[..i].iter().any(|o| o.id == g.id) {
                 errors.push(
                     Issue::error(
                         "value",
-                        "TRANSLATE_UNKNOWN_GOAL",
-                        format!("activity names goal '{g}', which is not in goals"),
+                        "TRANSLATE_DUPLICATE_GOAL",
+                        format!("goal id '{}' is used twice", g.id),
                     )
-                    .at(format!("activities[{i}].goals[{j}]")),
+                    .at(format!("goals[{i}].id")),
                 );
             }
         }
-    }
-    for (i, g) in cp.goals.iter().enumerate() {
-        if cp.goals[..i].iter().any(|o| o.id == g.id) {
-            errors.push(
-                Issue::error(
-                    "value",
-                    "TRANSLATE_DUPLICATE_GOAL",
-                    format!("goal id '{}' is used twice", g.id),
-                )
-                .at(format!("goals[{i}].id")),
-            );
+        if !errors.is_empty() {
+            return Err(errors);
         }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    let mut pkg = Package::new(opts.bundle, b);
-    let cp_url = url(b, &["CarePlan", &key]);
-    pkg.add(cp_url, Out::Null, None);
-    let patient = pkg.patient(&cp.person, &key);
-    pkg.flags(std::iter::empty(), &cp.person, patient, &key);
-    let author = cp
-        .link_worker
-        .as_ref()
-        .map(|p| pkg.practitioner_role(p, None, &key));
-    let goal_urls: Vec<&str> = cp
-        .goals
-        .iter()
-        .map(|g| {
-            let goal = b
-                .obj()
-                .with("resourceType", "Goal")
-                .with(
-                    "identifier",
-                    b.one(identifier(
-                        b,
-                        GOAL_SYSTEM,
-                        b.fmt(format_args!("{}/{}", cp.identifier.value, g.id)),
-                    )),
-                )
-                .with("lifecycleStatus", goal_status_code(g.status))
-                .with("description", concept(b, &g.description))
-                .with("subject", reference(b, patient))
-                .with_opt(
-                    "target",
-                    g.target_date
-                        .as_ref()
-                        .map(|d| b.one(b.obj().with("dueDate", d.as_str()))),
-                );
-            pkg.add(url(b, &["Goal", &key, &g.id]), goal, None)
-        })
-        .collect();
-    let mut activities = b.vec();
-    for a in &cp.activities {
-        let service = a.service.as_ref().map(|s| pkg.service(s, &key));
-        let goals = a.goals.iter().filter_map(|g| {
-            cp.goals
-                .iter()
-                .position(|goal| goal.id == *g)
-                .map(|i| reference(b, goal_urls[i]))
-        });
-        activities.push(
-            b.obj()
-                .with(
-                    "detail",
-                    b.obj()
-                        .with("code", concept(b, &a.description))
-                        .with_list("goal", b.list(goals))
-                        .with("status", activity_status_code(a.status))
-                        .with_opt("scheduledPeriod", a.period.as_ref().map(|p| period(b, p)))
-                        .with_opt("performer", service.map(|s| b.one(reference(b, s)))),
-                )
-                .done(),
-        );
-    }
-    let review = cp.review_date.as_ref().map(|d| {
-        b.one(
-            b.obj()
-                .with("url", profile::EXT_REVIEW_DATE)
-                .with("valueDate", d.as_str()),
-        )
-    });
-    let plan = b
-        .obj()
-        .with("resourceType", "CarePlan")
-        .with("meta", b.obj().with("profile", b.one(profile::CAREPLAN)))
-        .with_opt("extension", review)
-        .with(
-            "identifier",
-            b.one(identifier(b, &cp.identifier.system, &cp.identifier.value)),
-        )
-        .with_opt(
-            "basedOn",
-            cp.referral
-                .as_ref()
-                .map(|r| b.one(identifier_reference(b, "ServiceRequest", r))),
-        )
-        .with("status", status_code(cp.status))
-        .with("intent", "plan")
-        .with_opt("description", cp.what_matters.as_deref())
-        .with("subject", reference(b, patient))
-        .with_opt("period", cp.period.as_ref().map(|p| period(b, p)))
-        .with_opt("created", cp.created.as_ref().map(|d| d.as_str()))
-        .with_opt("author", author.map(|u| reference(b, u)))
-        .with_list("goal", b.list(goal_urls.iter().map(|u| reference(b, u))))
-        .with_list("activity", activities.into_bump_slice());
-    pkg.set(cp_url, plan);
-    let fhir = pkg.into_bundle(opts, &key, cp_url, |_| {
-        let source = cp
+        let mut pkg = Package::new(opts.bundle, b);
+        let cp_url = url(b, &["CarePlan", &key]);
+        pkg.add(cp_url, Out::Null, None);
+        let patient = pkg.patient(&cp.person, &key);
+        pkg.flags(std::iter::empty(), &cp.person, patient, &key);
+        let author = cp
             .link_worker
             .as_ref()
-            .and_then(|p| p.organisation.as_ref())
-            .and_then(|o| o.ods_code.as_ref())
-            .map(|o| b.fmt(format_args!("{}|{o}", c::ODS_ORGANISATION)))
-            .unwrap_or(&cp.identifier.system);
-        sp_message_header(b, "careplan-notification", source, cp_url)
-    });
-    Ok(Built {
-        fhir,
-        issues: Vec::new(),
-    })
+            .map(|p| pkg.practitioner_role(p, None, &key));
+        let goal_urls: Vec<&str> = cp
+            .goals
+            .iter()
+            .map(|g| {
+                let goal = b
+                    .obj()
+                    .with("resourceType", "Goal")
+                    .with(
+                        "identifier",
+                        b.one(identifier(
+                            b,
+                            GOAL_SYSTEM,
+                            b.fmt(format_args!("{}/{}", cp.identifier.value, g.id)),
+                        )),
+                    )
+                    .with("lifecycleStatus", goal_status_code(g.status))
+                    .with("description", concept(b, &g.description))
+                    .with("subject", reference(b, patient))
+                    .with_opt(
+                        "target",
+                        g.target_date
+                            .as_ref()
+                            .map(|d| b.one(b.obj().with("dueDate", d.as_str()))),
+                    );
+                pkg.add(url(b, &["Goal", &key, &g.id]), goal, None)
+            })
+            .collect();
+        let mut activities = b.vec();
+        for a in &cp.activities {
+            let service = a.service.as_ref().map(|s| pkg.service(s, &key));
+            let goals = a.goals.iter().filter_map(|g| {
+                cp.goals
+                    .iter()
+                    .position(|goal| goal.id == *g)
+                    .map(|i| reference(b, goal_urls[i]))
+            });
+            activities.push(
+                b.obj()
+                    .with(
+                        "detail",
+                        b.obj()
+                            .with("code", concept(b, &a.description))
+                            .with_list("goal", b.list(goals))
+                            .with("status", activity_status_code(a.status))
+                            .with_opt("scheduledPeriod", a.period.as_ref().map(|p| period(b, p)))
+                            .with_opt("performer", service.map(|s| b.one(reference(b, s)))),
+                    )
+                    .done(),
+            );
+        }
+        let review = cp.review_date.as_ref().map(|d| {
+            b.one(
+                b.obj()
+                    .with("url", profile::EXT_REVIEW_DATE)
+                    .with("valueDate", d.as_str()),
+            )
+        });
+        let plan = b
+            .obj()
+            .with("resourceType", "CarePlan")
+            .with("meta", b.obj().with("profile", b.one(profile::CAREPLAN)))
+            .with_opt("extension", review)
+            .with(
+                "identifier",
+                b.one(identifier(b, &cp.identifier.system, &cp.identifier.value)),
+            )
+            .with_opt(
+                "basedOn",
+                cp.referral
+                    .as_ref()
+                    .map(|r| b.one(identifier_reference(b, "ServiceRequest", r))),
+            )
+            .with("status", status_code(cp.status))
+            .with("intent", "plan")
+            .with_opt("description", cp.what_matters.as_deref())
+            .with("subject", reference(b, patient))
+            .with_opt("period", cp.period.as_ref().map(|p| period(b, p)))
+            .with_opt("created", cp.created.as_ref().map(|d| d.as_str()))
+            .with_opt("author", author.map(|u| reference(b, u)))
+            .with_list("goal", b.list(goal_urls.iter().map(|u| reference(b, u))))
+            .with_list("activity", activities.into_bump_slice());
+        pkg.set(cp_url, plan);
+        let fhir = pkg.into_bundle(opts, &key, cp_url, |_| {
+            let source = cp
+                .link_worker
+                .as_ref()
+                .and_then(|p| p.organisation.as_ref())
+                .and_then(|o| o.ods_code.as_ref())
+                .map(|o| b.fmt(format_args!("{}|{o}", c::ODS_ORGANISATION)))
+                .unwrap_or(&cp.identifier.system);
+            sp_message_header(b, "careplan-notification", source, cp_url)
+        });
+        Ok(Built {
+            fhir,
+            issues: Vec::new(),
+        })
+    }
 }
 
 /// FHIR (a Bundle or a lone CarePlan) → CarePlan.

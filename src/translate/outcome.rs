@@ -61,23 +61,15 @@ impl ToFhir for OutcomeResponse {
         opts: &'a WriteOptions,
         b: Builder<'a>,
     ) -> Result<Built<'a>, Vec<Issue>> {
-        build(self, opts, b)
-    }
-}
-
-fn build<'a>(
-    o: &'a OutcomeResponse,
-    opts: &'a WriteOptions,
-    b: Builder<'a>,
-) -> Result<Built<'a>, Vec<Issue>> {
-    let scores = o
-        .checked_scores()
-        .map_err(|e| vec![Issue::error("value", "OUTCOME_INVALID", e.to_string()).at("answers")])?;
-    let mut issues = Vec::new();
-    if o.status == OutcomeStatus::Completed && o.instrument.has_total() {
-        let missing = o.missing_items();
-        if !missing.is_empty() {
-            issues.push(
+        let o = self;
+        let scores = o.checked_scores().map_err(|e| {
+            vec![Issue::error("value", "OUTCOME_INVALID", e.to_string()).at("answers")]
+        })?;
+        let mut issues = Vec::new();
+        if o.status == OutcomeStatus::Completed && o.instrument.has_total() {
+            let missing = o.missing_items();
+            if !missing.is_empty() {
+                issues.push(
                 Issue::warning(
                     "incomplete",
                     "OUTCOME_INCOMPLETE",
@@ -85,71 +77,72 @@ fn build<'a>(
                 )
                 .at("answers"),
             );
+            }
         }
+        let key = token(&o.identifier);
+        let mut pkg = Package::new(opts.bundle, b);
+        let qr_url = url(b, &["QuestionnaireResponse", &key]);
+        pkg.add(qr_url, Out::Null, None);
+        let patient = pkg.patient(&o.person, &key);
+        pkg.flags(std::iter::empty(), &o.person, patient, &key);
+        let mut items = b.vec();
+        items.extend(o.answers.iter().map(|a| answer_json(b, o.instrument, a)));
+        if let Some(total) = scores.total {
+            items.push(
+                b.obj()
+                    .with("linkId", TOTAL_LINK_ID)
+                    .with("text", "Total score")
+                    .with("answer", b.one(b.obj().with("valueInteger", b.int(total))))
+                    .done(),
+            );
+        }
+        if let Some(metric) = scores.metric {
+            items.push(
+                b.obj()
+                    .with("linkId", METRIC_LINK_ID)
+                    .with("text", "Metric score")
+                    .with(
+                        "answer",
+                        b.one(b.obj().with("valueDecimal", b.decimal(metric))),
+                    )
+                    .done(),
+            );
+        }
+        let qr = b
+            .obj()
+            .with("resourceType", "QuestionnaireResponse")
+            .with("meta", b.obj().with("profile", b.one(profile::OUTCOME)))
+            .with(
+                "extension",
+                b.one(b.obj().with("url", profile::EXT_TIMEPOINT).with(
+                    "valueCoding",
+                    coding(b, codesystem::TIMEPOINT, o.timepoint.code(), None),
+                )),
+            )
+            .with(
+                "identifier",
+                identifier(b, &o.identifier.system, &o.identifier.value),
+            )
+            .with_opt(
+                "basedOn",
+                o.referral
+                    .as_ref()
+                    .map(|r| b.one(identifier_reference(b, "ServiceRequest", r))),
+            )
+            .with(
+                "questionnaire",
+                b.str(&questionnaire_canonical(o.instrument)),
+            )
+            .with("status", status_code(o.status))
+            .with("subject", reference(b, patient))
+            .with("authored", o.date.as_str())
+            .with_list("item", items.into_bump_slice());
+        pkg.set(qr_url, qr);
+        let fhir = pkg.into_bundle(opts, &key, qr_url, |_| {
+            sp_message_header(b, "outcome-notification", &o.identifier.system, qr_url)
+        });
+        Ok(Built { fhir, issues })
     }
-    let key = token(&o.identifier);
-    let mut pkg = Package::new(opts.bundle, b);
-    let qr_url = url(b, &["QuestionnaireResponse", &key]);
-    pkg.add(qr_url, Out::Null, None);
-    let patient = pkg.patient(&o.person, &key);
-    pkg.flags(std::iter::empty(), &o.person, patient, &key);
-    let mut items = b.vec();
-    items.extend(o.answers.iter().map(|a| answer_json(b, o.instrument, a)));
-    if let Some(total) = scores.total {
-        items.push(
-            b.obj()
-                .with("linkId", TOTAL_LINK_ID)
-                .with("text", "Total score")
-                .with("answer", b.one(b.obj().with("valueInteger", b.int(total))))
-                .done(),
-        );
-    }
-    if let Some(metric) = scores.metric {
-        items.push(
-            b.obj()
-                .with("linkId", METRIC_LINK_ID)
-                .with("text", "Metric score")
-                .with(
-                    "answer",
-                    b.one(b.obj().with("valueDecimal", b.decimal(metric))),
-                )
-                .done(),
-        );
-    }
-    let qr = b
-        .obj()
-        .with("resourceType", "QuestionnaireResponse")
-        .with("meta", b.obj().with("profile", b.one(profile::OUTCOME)))
-        .with(
-            "extension",
-            b.one(b.obj().with("url", profile::EXT_TIMEPOINT).with(
-                "valueCoding",
-                coding(b, codesystem::TIMEPOINT, o.timepoint.code(), None),
-            )),
-        )
-        .with(
-            "identifier",
-            identifier(b, &o.identifier.system, &o.identifier.value),
-        )
-        .with_opt(
-            "basedOn",
-            o.referral
-                .as_ref()
-                .map(|r| b.one(identifier_reference(b, "ServiceRequest", r))),
-        )
-        .with(
-            "questionnaire",
-            b.str(&questionnaire_canonical(o.instrument)),
-        )
-        .with("status", status_code(o.status))
-        .with("subject", reference(b, patient))
-        .with("authored", o.date.as_str())
-        .with_list("item", items.into_bump_slice());
-    pkg.set(qr_url, qr);
-    let fhir = pkg.into_bundle(opts, &key, qr_url, |_| {
-        sp_message_header(b, "outcome-notification", &o.identifier.system, qr_url)
-    });
-    Ok(Built { fhir, issues })
 }
 
 /// FHIR (a Bundle or a lone QuestionnaireResponse) → OutcomeResponse.

@@ -70,172 +70,165 @@ impl ToFhir for Referral {
         opts: &'a WriteOptions,
         b: Builder<'a>,
     ) -> Result<Built<'a>, Vec<Issue>> {
-        build(self, opts, b)
-    }
-}
-
-fn build<'a>(
-    r: &'a Referral,
-    opts: &'a WriteOptions,
-    b: Builder<'a>,
-) -> Result<Built<'a>, Vec<Issue>> {
-    let key = token(&r.identifier);
-    let mut issues = Vec::new();
-    if let Some(n) = &r.person.nhs_number
-        && !n.checksum_ok()
-    {
-        issues.push(
-            Issue::warning(
-                "value",
-                "TRANSLATE_NHS_NUMBER_CHECKSUM",
-                "the NHS number fails its Modulus 11 check digit",
-            )
-            .at("person.nhsNumber"),
+        let r = self;
+        let key = token(&r.identifier);
+        let mut issues = Vec::new();
+        if let Some(n) = &r.person.nhs_number
+            && !n.checksum_ok()
+        {
+            issues.push(
+                Issue::warning(
+                    "value",
+                    "TRANSLATE_NHS_NUMBER_CHECKSUM",
+                    "the NHS number fails its Modulus 11 check digit",
+                )
+                .at("person.nhsNumber"),
+            );
+        }
+        let (source, destination) = (
+            source_endpoint(&r.referrer).map(|e| b.str(&e)),
+            r.service
+                .as_ref()
+                .and_then(destination_endpoint)
+                .map(|e| b.str(&e)),
         );
-    }
-    let (source, destination) = (
-        source_endpoint(&r.referrer).map(|e| b.str(&e)),
-        r.service
+        let mut errors = Vec::new();
+        if let Some(org) = r
+            .referrer
+            .practitioner
             .as_ref()
-            .and_then(destination_endpoint)
-            .map(|e| b.str(&e)),
-    );
-    let mut errors = Vec::new();
-    if let Some(org) = r
-        .referrer
-        .practitioner
-        .as_ref()
-        .and_then(|p| p.organisation.as_ref())
-        && *org != r.referrer.organisation
-    {
-        // The ServiceRequest has one requester: a PractitionerRole at one organisation.
-        errors.push(Issue::error("invariant", "TRANSLATE_REFERRER_ORG_CONFLICT",
+            .and_then(|p| p.organisation.as_ref())
+            && *org != r.referrer.organisation
+        {
+            // The ServiceRequest has one requester: a PractitionerRole at one organisation.
+            errors.push(Issue::error("invariant", "TRANSLATE_REFERRER_ORG_CONFLICT",
             "referrer.practitioner.organisation differs from referrer.organisation; a referral comes from one organisation: leave the practitioner's organisation out")
             .at("referrer.practitioner.organisation"));
-    }
-    if opts.bundle == BundleKind::Message {
-        if source.is_none() {
-            errors.push(Issue::error("required", "TRANSLATE_NO_SOURCE_ENDPOINT",
+        }
+        if opts.bundle == BundleKind::Message {
+            if source.is_none() {
+                errors.push(Issue::error("required", "TRANSLATE_NO_SOURCE_ENDPOINT",
                 "a message Bundle needs the sender's endpoint: give referrer.dosId or referrer.organisation.odsCode").at("referrer"));
-        }
-        if destination.is_none() {
-            errors.push(Issue::error("required", "TRANSLATE_NO_DESTINATION",
-                "a message Bundle needs the receiving service: give service.dosId or service.orukId").at("service"));
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-
-    let mut pkg = Package::new(opts.bundle, b);
-    let sr_url = url(b, &["ServiceRequest", &key]);
-    // The ServiceRequest goes first among the entries (right after the MessageHeader).
-    pkg.add(sr_url, Out::Null, None);
-    let patient = pkg.patient(&r.person, &key);
-    let referrer_org = pkg.organisation_with_service_id(
-        &r.referrer.organisation,
-        r.referrer.dos_id.as_deref(),
-        &[&key, "referrer-org"],
-    );
-    let requester = match &r.referrer.practitioner {
-        Some(p) => pkg.practitioner_role(p, Some(&r.referrer.organisation), &key),
-        None => referrer_org,
-    };
-    let service = r.service.as_ref().map(|s| pkg.service(s, &key));
-    let mut supporting = b.vec();
-    for (i, consent) in r.consent.iter().enumerate() {
-        let res = consent_resource(consent, patient, &mut pkg, &key);
-        let consent_url = url(b, &["Consent", &key, itoa::Buffer::new().format(i)]);
-        supporting.push(reference(b, pkg.add(consent_url, res, None)));
-    }
-    let flags = r.risks.iter().map(|f| (f.category, f.description.as_str()));
-    for flag in pkg.flags(flags, &r.person, patient, &key) {
-        supporting.push(reference(b, flag));
-    }
-
-    let sr = b
-        .obj()
-        .with("resourceType", "ServiceRequest")
-        .with("meta", b.obj().with("profile", b.one(profile::REFERRAL)))
-        .with(
-            "identifier",
-            b.one(identifier(b, &r.identifier.system, &r.identifier.value)),
-        )
-        .with("status", status_code(r.status))
-        .with("intent", "plan")
-        .with(
-            "category",
-            b.one(codeable(
-                b,
-                c::BARS_SR_CATEGORY,
-                "referral",
-                Some("Transfer of Care"),
-            )),
-        )
-        .with("priority", priority_code(r.priority))
-        .with(
-            "code",
-            codeable(
-                b,
-                c::SNOMED,
-                c::SP_REFERRAL_CODE,
-                Some(c::SP_REFERRAL_DISPLAY),
-            ),
-        )
-        .with("subject", reference(b, patient))
-        .with("authoredOn", r.date.as_str())
-        .with("requester", reference(b, requester))
-        .with_opt("performer", service.map(|s| b.one(reference(b, s))))
-        .with_list("reasonCode", b.list(r.needs.iter().map(|n| concept(b, n))))
-        .with_list("supportingInfo", supporting.into_bump_slice())
-        .with_opt(
-            "note",
-            r.notes.as_deref().map(|n| b.one(b.obj().with("text", n))),
-        );
-    pkg.set(sr_url, sr);
-    let fhir = pkg.into_bundle(opts, &key, sr_url, |pkg| {
-        let reason = match r.status {
-            ReferralStatus::EnteredInError => "delete",
-            ReferralStatus::Revoked | ReferralStatus::OnHold | ReferralStatus::Completed => {
-                "update"
             }
-            _ => "new",
+            if destination.is_none() {
+                errors.push(Issue::error("required", "TRANSLATE_NO_DESTINATION",
+                "a message Bundle needs the receiving service: give service.dosId or service.orukId").at("service"));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+
+        let mut pkg = Package::new(opts.bundle, b);
+        let sr_url = url(b, &["ServiceRequest", &key]);
+        // The ServiceRequest goes first among the entries (right after the MessageHeader).
+        pkg.add(sr_url, Out::Null, None);
+        let patient = pkg.patient(&r.person, &key);
+        let referrer_org = pkg.organisation_with_service_id(
+            &r.referrer.organisation,
+            r.referrer.dos_id.as_deref(),
+            &[&key, "referrer-org"],
+        );
+        let requester = match &r.referrer.practitioner {
+            Some(p) => pkg.practitioner_role(p, Some(&r.referrer.organisation), &key),
+            None => referrer_org,
         };
-        let receiver = r
-            .service
-            .as_ref()
-            .and_then(|s| s.organisation.as_ref())
-            .map(|o| pkg.organisation(o, &[&key, "receiver"]));
-        b.obj()
-            .with("resourceType", "MessageHeader")
+        let service = r.service.as_ref().map(|s| pkg.service(s, &key));
+        let mut supporting = b.vec();
+        for (i, consent) in r.consent.iter().enumerate() {
+            let res = consent_resource(consent, patient, &mut pkg, &key);
+            let consent_url = url(b, &["Consent", &key, itoa::Buffer::new().format(i)]);
+            supporting.push(reference(b, pkg.add(consent_url, res, None)));
+        }
+        let flags = r.risks.iter().map(|f| (f.category, f.description.as_str()));
+        for flag in pkg.flags(flags, &r.person, patient, &key) {
+            supporting.push(reference(b, flag));
+        }
+
+        let sr = b
+            .obj()
+            .with("resourceType", "ServiceRequest")
+            .with("meta", b.obj().with("profile", b.one(profile::REFERRAL)))
             .with(
-                "meta",
-                b.obj()
-                    .with("profile", b.one(c::BARS_MESSAGE_HEADER_PROFILE)),
+                "identifier",
+                b.one(identifier(b, &r.identifier.system, &r.identifier.value)),
             )
+            .with("status", status_code(r.status))
+            .with("intent", "plan")
             .with(
-                "eventCoding",
-                coding(b, c::BARS_MESSAGE_EVENTS, "servicerequest-request", None),
+                "category",
+                b.one(codeable(
+                    b,
+                    c::BARS_SR_CATEGORY,
+                    "referral",
+                    Some("Transfer of Care"),
+                )),
             )
+            .with("priority", priority_code(r.priority))
             .with(
-                "destination",
-                b.one(
-                    b.obj()
-                        .with("endpoint", destination.unwrap_or_default())
-                        .with_opt("receiver", receiver.map(|u| reference(b, u))),
+                "code",
+                codeable(
+                    b,
+                    c::SNOMED,
+                    c::SP_REFERRAL_CODE,
+                    Some(c::SP_REFERRAL_DISPLAY),
                 ),
             )
-            .with("sender", reference(b, referrer_org))
-            .with(
-                "source",
-                b.obj().with("endpoint", source.unwrap_or_default()),
-            )
-            .with("reason", codeable(b, c::BARS_MESSAGE_REASON, reason, None))
-            .with("focus", b.one(reference(b, sr_url)))
-            .with("definition", c::BARS_REFERRAL_DEFINITION)
-            .done()
-    });
-    Ok(Built { fhir, issues })
+            .with("subject", reference(b, patient))
+            .with("authoredOn", r.date.as_str())
+            .with("requester", reference(b, requester))
+            .with_opt("performer", service.map(|s| b.one(reference(b, s))))
+            .with_list("reasonCode", b.list(r.needs.iter().map(|n| concept(b, n))))
+            .with_list("supportingInfo", supporting.into_bump_slice())
+            .with_opt(
+                "note",
+                r.notes.as_deref().map(|n| b.one(b.obj().with("text", n))),
+            );
+        pkg.set(sr_url, sr);
+        let fhir = pkg.into_bundle(opts, &key, sr_url, |pkg| {
+            let reason = match r.status {
+                ReferralStatus::EnteredInError => "delete",
+                ReferralStatus::Revoked | ReferralStatus::OnHold | ReferralStatus::Completed => {
+                    "update"
+                }
+                _ => "new",
+            };
+            let receiver = r
+                .service
+                .as_ref()
+                .and_then(|s| s.organisation.as_ref())
+                .map(|o| pkg.organisation(o, &[&key, "receiver"]));
+            b.obj()
+                .with("resourceType", "MessageHeader")
+                .with(
+                    "meta",
+                    b.obj()
+                        .with("profile", b.one(c::BARS_MESSAGE_HEADER_PROFILE)),
+                )
+                .with(
+                    "eventCoding",
+                    coding(b, c::BARS_MESSAGE_EVENTS, "servicerequest-request", None),
+                )
+                .with(
+                    "destination",
+                    b.one(
+                        b.obj()
+                            .with("endpoint", destination.unwrap_or_default())
+                            .with_opt("receiver", receiver.map(|u| reference(b, u))),
+                    ),
+                )
+                .with("sender", reference(b, referrer_org))
+                .with(
+                    "source",
+                    b.obj().with("endpoint", source.unwrap_or_default()),
+                )
+                .with("reason", codeable(b, c::BARS_MESSAGE_REASON, reason, None))
+                .with("focus", b.one(reference(b, sr_url)))
+                .with("definition", c::BARS_REFERRAL_DEFINITION)
+                .done()
+        });
+        Ok(Built { fhir, issues })
+    }
 }
 
 fn consent_resource<'a>(

@@ -71,3 +71,13 @@ pub fn domain_fixtures() -> Vec<(String, spfhir::domain::RecordKind, String)> {
         })
         .collect()
 }
+
+/// A registry of R4 core alone (the `.tgz`, without HL7 terminology or spfhir's profiles).
+pub fn r4_core_registry() -> spfhir::package::Registry {
+    spfhir::package::load(&spfhir::package::LoadOptions {
+        package_path: vec![shared_dir().join("fhir/r4-core/hl7.fhir.r4.core-4.0.1.tgz")],
+        without_own_profiles: true,
+        ..Default::default()
+    })
+    .expect("R4 core loads")
+}

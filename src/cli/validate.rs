@@ -419,6 +419,18 @@ fn validate_line(
     }
 }
 
+/// One line of `--format ndjson`, serialised straight to the output.
+#[derive(serde::Serialize)]
+struct NdjsonLine<'o> {
+    file: &'o str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<usize>,
+    valid: bool,
+    errors: usize,
+    warnings: usize,
+    issues: &'o [Issue],
+}
+
 fn render(out: &mut impl Write, format: Format, outcomes: &[Outcome]) -> std::io::Result<()> {
     match format {
         Format::Text => {
@@ -435,20 +447,17 @@ fn render(out: &mut impl Write, format: Format, outcomes: &[Outcome]) -> std::io
         }
         Format::Ndjson => {
             for o in outcomes {
-                let (e, w) = count(o.issues.iter());
-                let issues: Vec<Json> = o
-                    .issues
-                    .iter()
-                    .map(|i| Json::from_serde(&serde_json::to_value(i).unwrap_or_default()))
-                    .collect();
-                let line = Json::obj()
-                    .with("file", o.file.as_str())
-                    .with_opt("index", o.index.map(|i| i as i64))
-                    .with("valid", e == 0)
-                    .with("errors", e as i64)
-                    .with("warnings", w as i64)
-                    .with("issues", Json::from(issues));
-                writeln!(out, "{line}")?;
+                let (errors, warnings) = count(o.issues.iter());
+                let line = NdjsonLine {
+                    file: &o.file,
+                    index: o.index,
+                    valid: errors == 0,
+                    errors,
+                    warnings,
+                    issues: &o.issues,
+                };
+                serde_json::to_writer(&mut *out, &line)?;
+                out.write_all(b"\n")?;
             }
         }
     }

@@ -115,7 +115,7 @@ impl<'a> Walk<'a> {
             );
             return;
         };
-        let path = path.map_or_else(|| rt.to_string(), str::to_string);
+        let mut path = path.map_or_else(|| rt.to_string(), str::to_string);
         let base = match self.v.base(rt) {
             Ok(b) if self.v.model.is_resource(rt) => b,
             _ => {
@@ -133,7 +133,7 @@ impl<'a> Walk<'a> {
         let saved = self.env.resource.replace(res);
         self.resources.push((path.clone(), rt));
         self.depth += 1;
-        self.children(&base, 0, res, &path, Some(rt));
+        self.children(&base, 0, res, &mut path, Some(rt));
         self.node_constraints(&base.nodes[0], res, None, &path, rt);
         let mut profiles: Vec<(String, bool)> = res
             .get("meta")
@@ -158,7 +158,7 @@ impl<'a> Walk<'a> {
                     );
                 }
                 Ok(p) => {
-                    self.children(&p, 0, res, &path, Some(rt));
+                    self.children(&p, 0, res, &mut path, Some(rt));
                     self.node_constraints(&p.nodes[0], res, None, &path, rt);
                 }
                 Err(SnapshotError::NotFound(_)) => {
@@ -229,13 +229,15 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// Check the members of object `obj` against the children of `p.nodes[node]`.
+    /// Check the members of object `obj` against the children of `p.nodes[node]`. `path` is
+    /// the object's path, one buffer shared by the whole walk: each element appends its
+    /// segment and truncates it again, so it holds the same text on return.
     fn children(
         &mut self,
         p: &Arc<Profile>,
         node: usize,
         obj: &'a Json,
-        path: &str,
+        path: &mut String,
         resource_type: Option<&str>,
     ) {
         let Some(o) = obj.as_object() else {
@@ -357,7 +359,8 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// One member (with its `_` sibling) of an object.
+    /// One member (with its `_` sibling) of an object at `path` (appended to while the
+    /// member is walked, restored on return).
     #[allow(clippy::too_many_arguments)]
     fn element(
         &mut self,
@@ -367,10 +370,29 @@ impl<'a> Walk<'a> {
         ty: Option<&str>,
         value: Option<&'a Json>,
         ext: Option<&'a Json>,
-        path: &str,
+        path: &mut String,
+    ) {
+        let parent = path.len();
+        path.push('.');
+        path.push_str(key);
+        self.member(p, c, ty, value, ext, path, parent);
+        path.truncate(parent);
+    }
+
+    /// [`Walk::element`] once `here` (`path.key`) is built; `parent` is the length of the
+    /// holder's path in it.
+    #[allow(clippy::too_many_arguments)]
+    fn member(
+        &mut self,
+        p: &Arc<Profile>,
+        c: usize,
+        ty: Option<&str>,
+        value: Option<&'a Json>,
+        ext: Option<&'a Json>,
+        here: &mut String,
+        parent: usize,
     ) {
         let n = &p.nodes[c];
-        let here = member_path(path, key);
         let anchor = value.or(ext).expect("a group has a value or an extension");
         let is_array = matches!(value.map(|v| &v.kind), Some(Kind::Array(_)))
             || (value.is_none() && matches!(ext.map(|v| &v.kind), Some(Kind::Array(_))));
@@ -397,6 +419,7 @@ impl<'a> Walk<'a> {
             let vs = value.and_then(Json::as_array).unwrap_or(&[]);
             let es = ext.and_then(Json::as_array).unwrap_or(&[]);
             if value.is_some() && ext.is_some() && vs.len() != es.len() {
+                let (path, key) = (&here[..parent], &here[parent + 1..]);
                 self.error(
                     "STRUCTURE_EXT_ALIGN",
                     "structure",
@@ -472,31 +495,34 @@ impl<'a> Walk<'a> {
             );
         }
         // The slice each item matched, when the element is sliced.
-        let slices = (!n.slices.is_empty()).then(|| self.slice(p, c, &items, &here, ty, anchor));
-        // One buffer for the items' paths (`here[i]`); a single value's path is `here`.
-        let mut indexed = String::new();
+        let slices = (!n.slices.is_empty()).then(|| self.slice(p, c, &items, here, ty, anchor));
+        // An item's path is `here[i]` (appended to `here` and truncated again); a single
+        // value's path is `here`.
+        let len = here.len();
         for (i, it) in items.iter().enumerate() {
             let slice = slices.as_ref().and_then(|s| s.get(i).copied().flatten());
-            let at: &str = match it.path_index {
-                Some(i) => {
-                    indexed.clear();
-                    indexed.push_str(&here);
-                    indexed.push('[');
-                    indexed.push_str(itoa::Buffer::new().format(i));
-                    indexed.push(']');
-                    &indexed
-                }
-                None => &here,
-            };
-            self.value(p, c, ty, *it, at);
-            if let Some(sl) = slice {
-                self.value(p, sl, ty, *it, at);
+            if let Some(i) = it.path_index {
+                here.push('[');
+                here.push_str(itoa::Buffer::new().format(i));
+                here.push(']');
             }
+            self.value(p, c, ty, *it, here);
+            if let Some(sl) = slice {
+                self.value(p, sl, ty, *it, here);
+            }
+            here.truncate(len);
         }
     }
 
     /// Check one value against element `p.nodes[c]`.
-    fn value(&mut self, p: &Arc<Profile>, c: usize, ty: Option<&str>, it: Item<'a>, at: &str) {
+    fn value(
+        &mut self,
+        p: &Arc<Profile>,
+        c: usize,
+        ty: Option<&str>,
+        it: Item<'a>,
+        at: &mut String,
+    ) {
         let n = &p.nodes[c];
         let code: Option<&str> =
             ty.or_else(|| (n.types.len() == 1).then(|| n.types[0].code.as_str()));
@@ -588,7 +614,7 @@ impl<'a> Walk<'a> {
     }
 
     /// A generic `extension` entry (not matched to a slice): check it against its definition.
-    fn extension(&mut self, p: &Arc<Profile>, c: usize, v: &'a Json, at: &str) {
+    fn extension(&mut self, p: &Arc<Profile>, c: usize, v: &'a Json, at: &mut String) {
         let n = &p.nodes[c];
         if n.slice_name.is_some() || n.types.iter().any(|t| !t.profiles.is_empty()) {
             return; // checked as the slice / type profile already
@@ -895,8 +921,23 @@ impl<'a> Walk<'a> {
         } else {
             // Type/id, Type/id/_history/vid, or an absolute URL ending in either (which may
             // point outside a Bundle): the type is the segment before the id.
-            let mut segs = r.trim_end_matches('/').rsplit('/');
-            let (s0, s1, s2, s3) = (segs.next(), segs.next(), segs.next(), segs.next());
+            // Segments are split by a plain byte scan: `str::rsplit` sets up a searcher per
+            // call, and this runs for every reference.
+            let mut rest = Some(r.trim_end_matches('/'));
+            let mut next_seg = || {
+                let r = rest?;
+                match r.bytes().rposition(|b| b == b'/') {
+                    Some(i) => {
+                        rest = Some(&r[..i]);
+                        Some(&r[i + 1..])
+                    }
+                    None => {
+                        rest = None;
+                        Some(r)
+                    }
+                }
+            };
+            let (s0, s1, s2, s3) = (next_seg(), next_seg(), next_seg(), next_seg());
             let (ty, id) = match (s1, s2, s3) {
                 (Some("_history"), Some(id), Some(ty)) => (Some(ty), Some(id)),
                 _ => (s1, s0),
@@ -1244,7 +1285,8 @@ impl<'a> Walk<'a> {
             ext: None,
             path_index: None,
         };
-        let first_error = self.first_error_of(|w| w.value(p, sl, ty, item, "$slice"));
+        let first_error =
+            self.first_error_of(|w| w.value(p, sl, ty, item, &mut String::from("$slice")));
         first_error.map(|m| {
             if explain {
                 format!("it does not conform to the slice: {m}")
@@ -1333,7 +1375,7 @@ impl<'a> Walk<'a> {
                 w.resources.push((label.to_string(), rt));
             }
             if w.depth < MAX_DEPTH {
-                w.children(&prof, 0, v, label, rt);
+                w.children(&prof, 0, v, &mut label.to_string(), rt);
                 w.node_constraints(&prof.nodes[0], v, None, label, &prof.type_name);
             }
             if rt.is_some() {
@@ -1530,15 +1572,6 @@ fn profile_note(p: &Profile) -> String {
     } else {
         format!(" (profile {})", p.url)
     }
-}
-
-/// `path.key`, built without the formatting machinery (this runs for every element).
-fn member_path(path: &str, key: &str) -> String {
-    let mut s = String::with_capacity(path.len() + key.len() + 1);
-    s.push_str(path);
-    s.push('.');
-    s.push_str(key);
-    s
 }
 
 /// `path[i]`.

@@ -28,6 +28,14 @@ pub struct Walk<'a> {
     depth: usize,
     /// (value address, compiled invariant address) pairs already evaluated.
     evaluated: FxHashSet<(usize, usize)>,
+    /// (object address, definition address, node) triples whose children were walked: a
+    /// profile's pass over a resource meets most datatypes (`CodeableConcept`, `Coding`,
+    /// `Reference`…) against the same base definitions as the base pass did, and a repeat
+    /// would only find the same issues again.
+    walked: FxHashSet<(usize, usize, usize)>,
+    /// Above 0 while a check runs silently (slice matching, profile conformance): its
+    /// findings are discarded, so nothing it evaluates may count as done for the real walk.
+    silent: u32,
     /// The resources being walked, innermost last: (instance path, resourceType).
     resources: Vec<(String, &'a str)>,
     /// While a primitive's `_name` is walked: its element path and type, the holder of the
@@ -66,6 +74,8 @@ impl<'a> Walk<'a> {
             issues: Vec::new(),
             depth: 0,
             evaluated: FxHashSet::default(),
+            walked: FxHashSet::default(),
+            silent: 0,
             resources: Vec::new(),
             primitive_holder: None,
         }
@@ -240,6 +250,13 @@ impl<'a> Walk<'a> {
         path: &mut String,
         resource_type: Option<&str>,
     ) {
+        if self.silent == 0
+            && !self
+                .walked
+                .insert((obj as *const Json as usize, Arc::as_ptr(p) as usize, node))
+        {
+            return;
+        }
         let Some(o) = obj.as_object() else {
             self.error(
                 "STRUCTURE_NOT_OBJECT",
@@ -1013,9 +1030,10 @@ impl<'a> Walk<'a> {
             let Some(expr) = &c.expr else { continue };
             // The same invariant on the same value, met again through another profile
             // (profiles repeat their base's constraints), is evaluated once.
-            if !self
-                .evaluated
-                .insert((v as *const Json as usize, Arc::as_ptr(expr) as usize))
+            if self.silent == 0
+                && !self
+                    .evaluated
+                    .insert((v as *const Json as usize, Arc::as_ptr(expr) as usize))
             {
                 continue;
             }
@@ -1389,7 +1407,9 @@ impl<'a> Walk<'a> {
     /// Run `check` without reporting; the message of the first error it found, if any.
     fn first_error_of(&mut self, check: impl FnOnce(&mut Self)) -> Option<String> {
         let saved = std::mem::take(&mut self.issues);
+        self.silent += 1;
         check(self);
+        self.silent -= 1;
         let first = self
             .issues
             .iter()

@@ -11,6 +11,7 @@
 //! Invariant: `eval` returns `Some(r)` only when `r` is what the general evaluator gives.
 
 use compact_str::CompactString;
+use smallvec::SmallVec;
 
 use super::parser::{BinOp, Expr, ExprKind, Lit};
 use crate::json::{Json, Kind};
@@ -192,15 +193,17 @@ fn is_primitive(v: &Json) -> bool {
 /// an `_x` extension count but have no value).
 struct Nodes<'j> {
     count: usize,
-    values: Vec<&'j Json>,
+    values: SmallVec<[&'j Json; 4]>,
 }
 
 fn nodes<'j>(focus: &'j Json, path: &[CompactString]) -> Option<Nodes<'j>> {
-    let mut current: Vec<&'j Json> = vec![focus];
+    // Inline up to four: most steps select one member of one object (this runs for every
+    // invariant of every element).
+    let mut current: SmallVec<[&'j Json; 4]> = smallvec::smallvec![focus];
     let mut count = 1;
     for (i, name) in path.iter().enumerate() {
         let last = i + 1 == path.len();
-        let mut next = Vec::new();
+        let mut next = SmallVec::new();
         count = 0;
         for node in &current {
             let Some(o) = node.as_object() else {
@@ -211,19 +214,28 @@ fn nodes<'j>(focus: &'j Json, path: &[CompactString]) -> Option<Nodes<'j>> {
             let mut single = None;
             let mut exts: &[Json] = &[];
             let mut single_ext = None;
+            let name_bytes = name.as_bytes();
             for (k, v) in o.iter() {
-                if k == name.as_str() {
-                    match &v.kind {
-                        Kind::Array(a) => values = a,
-                        _ => single = Some(v),
+                let (key, is_ext) = match k.strip_prefix('_') {
+                    Some(key) => (key, true),
+                    None => (k, false),
+                };
+                let kb = key.as_bytes();
+                // Most members differ in their first byte: reject those without a compare.
+                if kb.first() != name_bytes.first() || !kb.starts_with(name_bytes) {
+                    continue;
+                }
+                if kb.len() > name_bytes.len() {
+                    if kb[name_bytes.len()].is_ascii_uppercase() {
+                        return None; // could be name[x]: leave it to the evaluator
                     }
-                } else if k.strip_prefix('_') == Some(name.as_str()) {
-                    match &v.kind {
-                        Kind::Array(a) => exts = a,
-                        _ => single_ext = Some(v),
-                    }
-                } else if is_choice_of(k.strip_prefix('_').unwrap_or(k), name) {
-                    return None; // could be name[x]: leave it to the evaluator
+                    continue;
+                }
+                match (&v.kind, is_ext) {
+                    (Kind::Array(a), false) => values = a,
+                    (_, false) => single = Some(v),
+                    (Kind::Array(a), true) => exts = a,
+                    (_, true) => single_ext = Some(v),
                 }
             }
             if (!exts.is_empty() || single_ext.is_some()) && !last {

@@ -21,18 +21,32 @@ use crate::terminology::Membership;
 
 const MAX_DEPTH: usize = 64;
 
+/// Work a walk has done, by address, so a second pass over the same values skips it. The
+/// sets live for one resource; between resources a thread keeps them (empty) in [`MEMO`] so
+/// their tables are not allocated and grown again for every line of an NDJSON file.
+#[derive(Default)]
+struct Memo {
+    /// (value, compiled invariant) pairs already evaluated: profiles repeat their base's
+    /// constraints.
+    evaluated: FxHashSet<(usize, usize)>,
+    /// (object, definition, node) triples whose children were walked: a profile's pass
+    /// over a resource meets most datatypes (`CodeableConcept`, `Coding`, `Reference`…)
+    /// against the same base definitions as the base pass did, and a repeat would only
+    /// find the same issues again.
+    walked: FxHashSet<(usize, usize, usize)>,
+}
+
+thread_local! {
+    static MEMO: std::cell::Cell<Memo> = std::cell::Cell::new(Memo::default());
+}
+
 pub struct Walk<'a> {
     pub(super) v: &'a Validator<'a>,
     pub(super) env: Env<'a>,
     issues: Vec<Issue>,
     depth: usize,
-    /// (value address, compiled invariant address) pairs already evaluated.
-    evaluated: FxHashSet<(usize, usize)>,
-    /// (object address, definition address, node) triples whose children were walked: a
-    /// profile's pass over a resource meets most datatypes (`CodeableConcept`, `Coding`,
-    /// `Reference`…) against the same base definitions as the base pass did, and a repeat
-    /// would only find the same issues again.
-    walked: FxHashSet<(usize, usize, usize)>,
+    /// What has been done already, so it is not done again.
+    memo: Memo,
     /// Above 0 while a check runs silently (slice matching, profile conformance): its
     /// findings are discarded, so nothing it evaluates may count as done for the real walk.
     silent: u32,
@@ -73,15 +87,21 @@ impl<'a> Walk<'a> {
             env,
             issues: Vec::new(),
             depth: 0,
-            evaluated: FxHashSet::default(),
-            walked: FxHashSet::default(),
+            memo: MEMO.with(|m| m.take()),
             silent: 0,
             resources: Vec::new(),
             primitive_holder: None,
         }
     }
 
-    pub fn finish(self) -> Vec<Issue> {
+    pub fn finish(mut self) -> Vec<Issue> {
+        // Hand the sets back, emptied, for the thread's next resource; a resource that grew
+        // them past a few thousand entries does not keep that memory.
+        if self.memo.walked.capacity() + self.memo.evaluated.capacity() <= 1 << 14 {
+            self.memo.walked.clear();
+            self.memo.evaluated.clear();
+            MEMO.with(|m| m.set(std::mem::take(&mut self.memo)));
+        }
         self.issues
     }
 
@@ -252,6 +272,7 @@ impl<'a> Walk<'a> {
     ) {
         if self.silent == 0
             && !self
+                .memo
                 .walked
                 .insert((obj as *const Json as usize, Arc::as_ptr(p) as usize, node))
         {
@@ -1032,6 +1053,7 @@ impl<'a> Walk<'a> {
             // (profiles repeat their base's constraints), is evaluated once.
             if self.silent == 0
                 && !self
+                    .memo
                     .evaluated
                     .insert((v as *const Json as usize, Arc::as_ptr(expr) as usize))
             {

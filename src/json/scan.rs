@@ -95,7 +95,10 @@ mod sse2 {
                 // Unsigned `b <= 0x1f` is `min(b, 0x1f) == b`.
                 let control = _mm_cmpeq_epi8(_mm_min_epu8(block, last_control), block);
                 let special = _mm_or_si128(
-                    _mm_or_si128(_mm_cmpeq_epi8(block, quote), _mm_cmpeq_epi8(block, backslash)),
+                    _mm_or_si128(
+                        _mm_cmpeq_epi8(block, quote),
+                        _mm_cmpeq_epi8(block, backslash),
+                    ),
                     control,
                 );
                 let mask = _mm_movemask_epi8(special) as u32;

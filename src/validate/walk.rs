@@ -271,10 +271,11 @@ impl<'a> Walk<'a> {
         resource_type: Option<&str>,
     ) {
         if self.silent == 0
-            && !self
-                .memo
-                .walked
-                .insert((obj as *const Json as usize, Arc::as_ptr(p) as usize, node))
+            && !self.memo.walked.insert((
+                obj as *const Json as usize,
+                Arc::as_ptr(p) as usize,
+                node,
+            ))
         {
             return;
         }
@@ -439,7 +440,7 @@ impl<'a> Walk<'a> {
                 self.error(
                     "STRUCTURE_NOT_ARRAY",
                     "structure",
-                    &here,
+                    here,
                     anchor,
                     format!("{here} repeats, so it must be a JSON array"),
                 );
@@ -447,7 +448,7 @@ impl<'a> Walk<'a> {
                 self.error(
                     "STRUCTURE_ARRAY",
                     "structure",
-                    &here,
+                    here,
                     anchor,
                     format!("{here} does not repeat, so it must not be a JSON array"),
                 );
@@ -471,7 +472,7 @@ impl<'a> Walk<'a> {
                 self.error(
                     "STRUCTURE_EMPTY_ARRAY",
                     "structure",
-                    &here,
+                    here,
                     anchor,
                     format!("{here} is an empty array: leave the element out instead"),
                 );
@@ -510,7 +511,7 @@ impl<'a> Walk<'a> {
             self.error(
                 "CARDINALITY_MIN",
                 "required",
-                &here,
+                here,
                 anchor,
                 format!(
                     "{here} needs at least {} but has {count}{}",
@@ -523,7 +524,7 @@ impl<'a> Walk<'a> {
             self.error(
                 "CARDINALITY_MAX",
                 "structure",
-                &here,
+                here,
                 anchor,
                 format!(
                     "{here} allows at most {} but has {count}{}",

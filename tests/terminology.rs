@@ -80,7 +80,11 @@ fn expands_offline_and_says_when_it_cannot() {
         Some("http://snomed.info/sct"),
         "1",
     ) {
-        Membership::Unknown(why) => assert!(why.contains("http://snomed.info/sct"), "{why}"),
+        Membership::Unknown(exp) => assert!(
+            exp.why_unknown().contains("http://snomed.info/sct"),
+            "{}",
+            exp.why_unknown()
+        ),
         other => panic!("{other:?}"),
     }
     assert!(matches!(

@@ -23,21 +23,46 @@ use crate::package::Registry;
 pub enum Membership {
     Member,
     NotMember,
-    /// Cannot tell offline; the reason names what is missing.
-    Unknown(String),
+    /// Cannot tell offline: the expansion, whose [`Expansion::why_unknown`] names what is
+    /// missing (formatted only by a caller that reports it).
+    Unknown(Arc<Expansion>),
 }
 
 /// A ValueSet's codes as far as they can be enumerated offline.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Expansion {
-    pub codes: HashSet<(CompactString, CompactString)>,
+    /// (system, code) pairs; looked up by `(&str, &str)` through [`CodeRef`] without
+    /// building owned strings.
+    pub codes: CodeSet,
     /// Systems (or ValueSets) whose part could not be enumerated.
     pub unknown: Vec<String>,
+}
+
+pub type CodeSet = hashbrown::HashSet<(CompactString, CompactString), rustc_hash::FxBuildHasher>;
+
+/// A borrowed `(system, code)` key for [`CodeSet`] lookups; hashes as the owned pair does.
+#[derive(Hash)]
+struct CodeRef<'a>(&'a str, &'a str);
+
+impl hashbrown::Equivalent<(CompactString, CompactString)> for CodeRef<'_> {
+    fn equivalent(&self, key: &(CompactString, CompactString)) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
 }
 
 impl Expansion {
     pub fn is_complete(&self) -> bool {
         self.unknown.is_empty()
+    }
+
+    /// Why membership cannot be told offline: the parts that could not be enumerated.
+    pub fn why_unknown(&self) -> String {
+        format!("not available offline: {}", self.unknown.join(", "))
+    }
+
+    /// Is `system|code` among the enumerated codes?
+    pub fn contains(&self, system: &str, code: &str) -> bool {
+        self.codes.contains(&CodeRef(system, code))
     }
 }
 
@@ -77,7 +102,7 @@ impl<'r> Terminology<'r> {
     pub fn member(&self, vs: &str, system: Option<&str>, code: &str) -> Membership {
         let exp = self.expand(vs);
         let hit = match system {
-            Some(sys) => exp.codes.contains(&(sys.into(), code.into())),
+            Some(sys) => exp.contains(sys, code),
             None => exp.codes.iter().any(|(_, c)| c == code),
         };
         if hit {
@@ -86,7 +111,7 @@ impl<'r> Terminology<'r> {
         if exp.is_complete() {
             return Membership::NotMember;
         }
-        Membership::Unknown(format!("not available offline: {}", exp.unknown.join(", ")))
+        Membership::Unknown(exp)
     }
 
     /// Does the loaded CodeSystem `system` define `code`? `None` when the system is not
@@ -186,7 +211,7 @@ impl<'r> Terminology<'r> {
     fn include(&self, inc: &Json, depth: usize) -> Expansion {
         let mut out = Expansion::default();
         let system = inc.get_str("system");
-        let mut from_system: Option<HashSet<(CompactString, CompactString)>> = None;
+        let mut from_system: Option<CodeSet> = None;
         if let Some(sys) = system {
             let concepts = arr(inc, "concept");
             let filters = arr(inc, "filter");

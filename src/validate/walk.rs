@@ -17,7 +17,7 @@ use crate::fhirpath::{Env, Value};
 use crate::issue::{Issue, Severity};
 use crate::json::{Json, Kind};
 use crate::snapshot::{SnapshotError, type_url};
-use crate::terminology::Membership;
+use crate::terminology::{Expansion, Membership};
 
 const MAX_DEPTH: usize = 64;
 
@@ -898,8 +898,14 @@ impl<'a> Walk<'a> {
         }
     }
 
-    pub(super) fn unchecked(&mut self, at: &str, v: &Json, vs: &str, why: &str) {
-        let msg = format!("the code at {at} was not checked against {vs}: {why}");
+    pub(super) fn unchecked(&mut self, at: &str, v: &Json, vs: &str, exp: &Expansion) {
+        if self.v.options.unchecked_codes == super::UncheckedCodes::Ignore {
+            return;
+        }
+        let msg = format!(
+            "the code at {at} was not checked against {vs}: {}",
+            exp.why_unknown()
+        );
         let issue = match self.v.options.unchecked_codes {
             super::UncheckedCodes::Warning => {
                 Issue::warning("not-supported", "TERMINOLOGY_NOT_CHECKED", msg)

@@ -966,12 +966,12 @@ impl<'a> Walk<'a> {
         } else {
             // Type/id, Type/id/_history/vid, or an absolute URL ending in either (which may
             // point outside a Bundle): the type is the segment before the id.
-            // Segments are split by a plain byte scan: `str::rsplit` sets up a searcher per
-            // call, and this runs for every reference.
+            // Segments are split with memchr: `str::rsplit` sets up a searcher per call, and
+            // this runs for every reference.
             let mut rest = Some(r.trim_end_matches('/'));
             let mut next_seg = || {
                 let r = rest?;
-                match r.bytes().rposition(|b| b == b'/') {
+                match memchr::memrchr(b'/', r.as_bytes()) {
                     Some(i) => {
                         rest = Some(&r[..i]);
                         Some(&r[i + 1..])

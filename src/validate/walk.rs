@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use compact_str::CompactString;
 use rustc_hash::FxHashSet;
 use smallvec::{SmallVec, smallvec};
 
@@ -59,10 +58,10 @@ pub struct Walk<'a> {
 
 /// The members of an object that one child definition takes: (child, key, the type a
 /// choice name selects, the value, its `_` sibling).
-type Group<'a> = (
+type Group<'a, 'p> = (
     usize,
     &'a str,
-    Option<CompactString>,
+    Option<&'p str>,
     Option<&'a Json>,
     Option<&'a Json>,
 );
@@ -302,7 +301,7 @@ impl<'a> Walk<'a> {
             return;
         }
         // (child, key, type of a choice, value member, `_` member)
-        let mut groups: SmallVec<[Group<'a>; 16]> = SmallVec::new();
+        let mut groups: SmallVec<[Group<'a, '_>; 16]> = SmallVec::new();
         for m in &o.members {
             let key = m.key.as_str();
             if key == "resourceType" && resource_type.is_some() {
@@ -323,7 +322,6 @@ impl<'a> Walk<'a> {
                 );
                 continue;
             };
-            let ty = ty.map(CompactString::from);
             match groups.iter_mut().find(|g| g.0 == c && g.1 == name) {
                 Some(g) if is_ext => g.4 = Some(&m.value),
                 Some(g) => g.3 = Some(&m.value),
@@ -394,7 +392,7 @@ impl<'a> Walk<'a> {
             }
         }
         for (c, key, ty, value, ext) in &groups {
-            self.element(p, *c, key, ty.as_deref(), *value, *ext, path);
+            self.element(p, *c, key, *ty, *value, *ext, path);
         }
     }
 

@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use compact_str::{CompactString, ToCompactString, format_compact};
+use smallvec::SmallVec;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, MathematicalOps, RoundingStrategy};
 
@@ -369,9 +370,27 @@ impl<'a> Eval<'_, 'a> {
         };
         match def {
             Some(def) if def.choice => {
-                for t in &def.types {
-                    let key = Model::choice_member(name, t);
-                    push_members(holder, &key, t, model, out);
+                // Only members present can match: read the holder's keys (`valueCoding`,
+                // `_valueString`) instead of building `name + Type` for each of up to 50
+                // types. Matches are taken in the definition's type order, as before.
+                let mut found: SmallVec<[(usize, &'a str); 2]> = SmallVec::new();
+                for (key, _) in holder.as_object().into_iter().flat_map(|o| o.iter()) {
+                    let key = key.strip_prefix('_').unwrap_or(key);
+                    let Some(suffix) = key.strip_prefix(name) else {
+                        continue;
+                    };
+                    if let Some(i) = def
+                        .types
+                        .iter()
+                        .position(|t| Model::choice_suffix_matches(t, suffix))
+                        && !found.iter().any(|(j, _)| *j == i)
+                    {
+                        found.push((i, key));
+                    }
+                }
+                found.sort_unstable_by_key(|(i, _)| *i);
+                for (i, key) in found {
+                    push_members(holder, key, &def.types[i], model, out);
                 }
             }
             Some(def) => {

@@ -213,6 +213,18 @@ impl<'r> Model<'r> {
         false
     }
 
+    /// Does the suffix of a choice member name stand for type `code` (`Quantity` for
+    /// `Quantity`, `String` for `string`, `DateTime` for `dateTime`)?
+    pub fn choice_suffix_matches(code: &str, suffix: &str) -> bool {
+        let (c, s) = (code.as_bytes(), suffix.as_bytes());
+        match (c.split_first(), s.split_first()) {
+            (Some((a, c_rest)), Some((b, s_rest))) => {
+                a.to_ascii_uppercase() == *b && c_rest == s_rest
+            }
+            _ => false,
+        }
+    }
+
     /// The JSON member name of choice element `name` holding type `ty` (`value` + `Quantity`).
     pub fn choice_member(name: &str, ty: &str) -> CompactString {
         let mut chars = ty.chars();

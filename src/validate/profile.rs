@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::fhirpath::{Cache, Compiled};
+use crate::fhirpath::{Cache, Compiled, Model};
 use crate::issue::Severity;
 use crate::json::Json;
 use crate::snapshot::{ExtensionContext, Snapshot};
@@ -362,7 +362,10 @@ impl Profile {
         for &c in &parent.choices {
             let n = &self.nodes[c];
             if let Some(rest) = key.strip_prefix(n.name.as_str())
-                && let Some(t) = n.types.iter().find(|t| type_suffix_matches(&t.code, rest))
+                && let Some(t) = n
+                    .types
+                    .iter()
+                    .find(|t| Model::choice_suffix_matches(&t.code, rest))
             {
                 return Some((c, Some(t.code.as_str())));
             }
@@ -371,15 +374,6 @@ impl Profile {
     }
 }
 
-/// `Quantity` for suffix `Quantity`, `string` for `String`.
-fn type_suffix_matches(code: &str, suffix: &str) -> bool {
-    let mut c = code.chars();
-    let mut sfx = suffix.chars();
-    match (c.next(), sfx.next()) {
-        (Some(a), Some(b)) => a.to_ascii_uppercase() == b && c.as_str() == sfx.as_str(),
-        _ => false,
-    }
-}
 
 /// The FHIR type of a `type` entry: its code, or for the FHIRPath system types used on
 /// `id`, `url` and primitive `value`s, the structure-definition-fhir-type extension's value.

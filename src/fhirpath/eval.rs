@@ -5,9 +5,9 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use compact_str::{CompactString, ToCompactString, format_compact};
-use smallvec::SmallVec;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, MathematicalOps, RoundingStrategy};
+use smallvec::SmallVec;
 
 use super::model::Model;
 use super::parser::{BinOp, Expr, ExprKind, Lit, TypeSpec};

@@ -51,6 +51,10 @@ pub struct Options {
     /// rather than with the general FHIRPath evaluator. Same results; on by default, off
     /// only to compare the two.
     pub general_invariants_only: bool,
+    /// Walk every profile in full, even where it repeats what the base definition's pass
+    /// has already checked (the same datatype under the same object, an element a profile
+    /// leaves as the base has it). Same results, slower; only to compare the two.
+    pub no_skips: bool,
 }
 
 pub struct Validator<'r> {
@@ -92,10 +96,16 @@ impl<'r> Validator<'r> {
         if let Some(p) = self.profiles.read().ok().and_then(|m| m.get(url).cloned()) {
             return p;
         }
-        let p = self
-            .snapshots
-            .snapshot(url)
-            .map(|snap| Arc::new(Profile::compile(&snap, &self.fhirpath)));
+        let p = self.snapshots.snapshot(url).map(|snap| {
+            let mut p = Profile::compile(&snap, &self.fhirpath);
+            let base_url = type_url(&p.type_name);
+            if url != base_url
+                && let Ok(base) = self.profile(&base_url)
+            {
+                p.mark_same_as_base(&base);
+            }
+            Arc::new(p)
+        });
         if let Ok(mut m) = self.profiles.write() {
             m.insert(url.to_string(), p.clone());
         }

@@ -137,6 +137,62 @@ pub struct Node {
     /// Children that must be present: `min > 0`, or a slice with `min > 0` (most children
     /// are optional, so the walk checks absences over this list only).
     pub required: Vec<usize>,
+    /// In a profile: this element and everything below it check exactly what the base
+    /// definition's element at the same path checks (see [`Profile::mark_same_as_base`]).
+    pub same_as_base: bool,
+}
+
+impl Node {
+    /// Do this node and `base` (in `base_profile`) carry the same rules, children aside?
+    fn same_rules(&self, p: &Profile, base: &Node, base_profile: &Profile) -> bool {
+        let types_same = self.types.len() == base.types.len()
+            && self.types.iter().zip(&base.types).all(|(a, b)| {
+                a.code == b.code
+                    && a.profiles == b.profiles
+                    && a.target_profiles == b.target_profiles
+            });
+        let constraints_same = self.constraints.len() == base.constraints.len()
+            && self
+                .constraints
+                .iter()
+                .zip(&base.constraints)
+                .all(|(a, b)| {
+                    a.key == b.key
+                        && a.severity == b.severity
+                        && a.human == b.human
+                        && a.expr.as_ref().map(|e| &e.text) == b.expr.as_ref().map(|e| &e.text)
+                });
+        let binding_same = match (&self.binding, &base.binding) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.strength == b.strength && a.value_set == b.value_set,
+            _ => false,
+        };
+        fn content_ref<'p>(p: &'p Profile, n: &Node) -> Option<&'p str> {
+            n.content_ref.map(|t| p.nodes[t].id.as_str())
+        }
+        self.path == base.path
+            && self.base_path == base.base_path
+            && self.name == base.name
+            && self.choice == base.choice
+            && self.min == base.min
+            && self.max == base.max
+            && self.base_many == base.base_many
+            && self.is_modifier == base.is_modifier
+            && self.max_length == base.max_length
+            && self.slice_name.is_none()
+            && base.slice_name.is_none()
+            && self.slicing.is_none()
+            && base.slicing.is_none()
+            && self.slices.is_empty()
+            && base.slices.is_empty()
+            && self.fixed == base.fixed
+            && self.pattern == base.pattern
+            && self.children.len() == base.children.len()
+            && content_ref(p, self) == content_ref(base_profile, base)
+            && types_same
+            && constraints_same
+            && binding_same
+    }
 }
 
 fn strings(j: Option<&Json>) -> Vec<String> {
@@ -296,6 +352,7 @@ impl Profile {
                 by_name: FxHashMap::default(),
                 choices: Vec::new(),
                 required: Vec::new(),
+                same_as_base: false,
             });
             // Link to the parent (children) or the sliced element (slices).
             if i > 0 {
@@ -352,6 +409,51 @@ impl Profile {
         }
     }
 
+    /// Mark the nodes of this profile (a constraint on `base`, the compiled base definition
+    /// of its type) whose whole subtree checks exactly what `base` checks at the same path:
+    /// same rules, same children, recursively, and for a `contentReference` the same
+    /// referenced subtree. A profile's pass over a resource skips those (the base pass has
+    /// checked them, and would report the same issues). Elements under slices, elements a
+    /// profile adds below a datatype (`code.coding`), and anything changed are never
+    /// marked.
+    pub fn mark_same_as_base(&mut self, base: &Profile) {
+        let base_by_id: FxHashMap<&str, usize> = base
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.as_str(), i))
+            .collect();
+        let mut same: Vec<bool> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                base_by_id
+                    .get(n.id.as_str())
+                    .is_some_and(|&b| n.same_rules(self, &base.nodes[b], base))
+            })
+            .collect();
+        // The greatest fixed point: a node stays marked while its children (and the
+        // subtree its contentReference names, which may be its own ancestor) stay marked.
+        loop {
+            let mut changed = false;
+            for (i, n) in self.nodes.iter().enumerate() {
+                if same[i]
+                    && (n.children.iter().any(|&c| !same[c])
+                        || n.content_ref.is_some_and(|t| !same[t]))
+                {
+                    same[i] = false;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        for (n, s) in self.nodes.iter_mut().zip(same) {
+            n.same_as_base = s;
+        }
+    }
+
     /// The child of `node` that a JSON member name stands for, with the type a choice
     /// name selects (`valueQuantity` → `Quantity`).
     pub fn child_for<'p>(&'p self, node: usize, key: &str) -> Option<(usize, Option<&'p str>)> {
@@ -373,7 +475,6 @@ impl Profile {
         None
     }
 }
-
 
 /// The FHIR type of a `type` entry: its code, or for the FHIRPath system types used on
 /// `id`, `url` and primitive `value`s, the structure-definition-fhir-type extension's value.

@@ -46,6 +46,9 @@ pub struct Walk<'a> {
     depth: usize,
     /// What has been done already, so it is not done again.
     memo: Memo,
+    /// The profile (by address) whose pass over a resource is under way, after the base
+    /// pass over the same resource: its elements marked [`Node::same_as_base`] are skipped.
+    rewalk: Option<usize>,
     /// Above 0 while a check runs silently (slice matching, profile conformance): its
     /// findings are discarded, so nothing it evaluates may count as done for the real walk.
     silent: u32,
@@ -88,6 +91,7 @@ impl<'a> Walk<'a> {
             depth: 0,
             memo: MEMO.with(|m| m.take()),
             silent: 0,
+            rewalk: None,
             resources: Vec::new(),
             primitive_holder: None,
         }
@@ -160,6 +164,7 @@ impl<'a> Walk<'a> {
             }
         };
         let saved = self.env.resource.replace(res);
+        let saved_rewalk = self.rewalk.take();
         self.resources.push((path.clone(), rt));
         self.depth += 1;
         self.children(&base, 0, res, &mut path, Some(rt));
@@ -187,7 +192,9 @@ impl<'a> Walk<'a> {
                     );
                 }
                 Ok(p) => {
+                    self.rewalk = Some(Arc::as_ptr(&p) as usize);
                     self.children(&p, 0, res, &mut path, Some(rt));
+                    self.rewalk = None;
                     self.node_constraints(&p.nodes[0], res, None, &path, rt);
                 }
                 Err(SnapshotError::NotFound(_)) => {
@@ -217,6 +224,7 @@ impl<'a> Walk<'a> {
         self.depth -= 1;
         self.resources.pop();
         self.env.resource = saved;
+        self.rewalk = saved_rewalk;
     }
 
     /// Where the children of `p.nodes[node]` (of type `code`) are defined.
@@ -270,6 +278,7 @@ impl<'a> Walk<'a> {
         resource_type: Option<&str>,
     ) {
         if self.silent == 0
+            && !self.v.options.no_skips
             && !self.memo.walked.insert((
                 obj as *const Json as usize,
                 Arc::as_ptr(p) as usize,
@@ -391,7 +400,11 @@ impl<'a> Walk<'a> {
                 }
             }
         }
+        let rewalk = self.rewalk == Some(Arc::as_ptr(p) as usize) && !self.v.options.no_skips;
         for (c, key, ty, value, ext) in &groups {
+            if rewalk && p.nodes[*c].same_as_base {
+                continue; // the base pass checked this element and all below it
+            }
             self.element(p, *c, key, *ty, *value, *ext, path);
         }
     }
@@ -1434,9 +1447,11 @@ impl<'a> Walk<'a> {
     /// Run `check` without reporting; the message of the first error it found, if any.
     fn first_error_of(&mut self, check: impl FnOnce(&mut Self)) -> Option<String> {
         let saved = std::mem::take(&mut self.issues);
+        let saved_rewalk = self.rewalk.take();
         self.silent += 1;
         check(self);
         self.silent -= 1;
+        self.rewalk = saved_rewalk;
         let first = self
             .issues
             .iter()

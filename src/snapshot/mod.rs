@@ -31,6 +31,9 @@ pub struct Snapshot {
     pub problems: Vec<String>,
     /// An extension definition's `context`s, or its base's when it states none.
     pub contexts: Vec<ExtensionContext>,
+    /// An extension definition's `contextInvariant`s (FHIRPath on the holder, `%extension`
+    /// the extension), or its base's when it states none.
+    pub context_invariants: Vec<String>,
 }
 
 /// Where an extension may be used (`StructureDefinition.context`).
@@ -46,7 +49,7 @@ pub enum ContextKind {
     Element,
     /// Inside the extension with this URL.
     Extension,
-    /// A FHIRPath expression (not evaluated).
+    /// A FHIRPath expression, evaluated on the resource: the holder must be among its results.
     Fhirpath,
 }
 
@@ -68,6 +71,16 @@ fn contexts_of(sd: &Json) -> Vec<ExtensionContext> {
                 expression: c.get_str("expression")?.to_string(),
             })
         })
+        .collect()
+}
+
+/// The `contextInvariant` expressions of a StructureDefinition.
+fn context_invariants_of(sd: &Json) -> Vec<String> {
+    sd.get("contextInvariant")
+        .and_then(Json::as_array)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|e| e.as_str().map(str::to_string))
         .collect()
 }
 
@@ -187,6 +200,7 @@ impl<'r> Generator<'r> {
                         elements: els.to_vec(),
                         problems: Vec::new(),
                         contexts: contexts_of(&sd),
+                        context_invariants: context_invariants_of(&sd),
                     })),
                     _ => self.generate_at(&sd, depth).map(Arc::new),
                 }
@@ -244,12 +258,17 @@ impl<'r> Generator<'r> {
         if contexts.is_empty() {
             contexts = base.contexts.clone();
         }
+        let mut context_invariants = context_invariants_of(sd);
+        if context_invariants.is_empty() {
+            context_invariants = base.context_invariants.clone();
+        }
         Ok(Snapshot {
             url,
             type_name: sd.get_str("type").unwrap_or_default().to_string(),
             elements,
             problems,
             contexts,
+            context_invariants,
         })
     }
 

@@ -18,6 +18,9 @@ pub struct Profile {
     pub nodes: Vec<Node>,
     /// Where an extension definition may be used (empty: anywhere, or not an extension).
     pub contexts: Vec<ExtensionContext>,
+    /// An extension definition's `contextInvariant`s, compiled (`Err`: the text does not
+    /// parse, reported where the extension is used).
+    pub context_invariants: Vec<(String, Result<Arc<Compiled>, String>)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -406,6 +409,11 @@ impl Profile {
             type_name: snap.type_name.clone(),
             nodes,
             contexts: snap.contexts.clone(),
+            context_invariants: snap
+                .context_invariants
+                .iter()
+                .map(|e| (e.clone(), fhirpath.get(e).map_err(|err| err.to_string())))
+                .collect(),
         }
     }
 

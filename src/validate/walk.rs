@@ -46,6 +46,9 @@ pub struct Walk<'a> {
     depth: usize,
     /// What has been done already, so it is not done again.
     memo: Memo,
+    /// The object whose members are being walked: the holder of an extension being checked
+    /// (for FHIRPath contexts and context invariants).
+    holder: Option<&'a Json>,
     /// The profile (by address) whose pass over a resource is under way, after the base
     /// pass over the same resource: its elements marked [`Node::same_as_base`] are skipped.
     rewalk: Option<usize>,
@@ -92,6 +95,7 @@ impl<'a> Walk<'a> {
             memo: MEMO.with(|m| m.take()),
             silent: 0,
             rewalk: None,
+            holder: None,
             resources: Vec::new(),
             primitive_holder: None,
         }
@@ -401,12 +405,14 @@ impl<'a> Walk<'a> {
             }
         }
         let rewalk = self.rewalk == Some(Arc::as_ptr(p) as usize) && !self.v.options.no_skips;
+        let saved_holder = self.holder.replace(obj);
         for (c, key, ty, value, ext) in &groups {
             if rewalk && p.nodes[*c].same_as_base {
                 continue; // the base pass checked this element and all below it
             }
             self.element(p, *c, key, *ty, *value, *ext, path);
         }
+        self.holder = saved_holder;
     }
 
     /// One member (with its `_` sibling) of an object at `path` (appended to while the
@@ -703,6 +709,98 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// Is the extension's holder among the results of FHIRPath context `expr`, evaluated on
+    /// the resource? An expression that does not parse or evaluate allows nothing.
+    fn in_fhirpath_context(&self, expr: &str) -> bool {
+        let (Some(holder), Some(res)) = (self.holder, self.env.resource) else {
+            return false;
+        };
+        let Ok(compiled) = self.v.fhirpath.get(expr) else {
+            return false;
+        };
+        let Ok(found) = compiled.evaluate_on(vec![root_node(res, &self.v.model)], &self.env) else {
+            return false;
+        };
+        found.iter().any(|f| match f {
+            Value::Node(n) => {
+                n.json.is_some_and(|j| std::ptr::eq(j, holder))
+                    || n.ext.is_some_and(|e| std::ptr::eq(e, holder))
+            }
+            _ => false,
+        })
+    }
+
+    /// The extension definition's `contextInvariant`s, each evaluated on the holder with
+    /// `%extension` the extension `v`: each must be true.
+    fn context_invariants(&mut self, def: &Profile, p: &Profile, c: usize, v: &'a Json, at: &str) {
+        if def.context_invariants.is_empty() {
+            return;
+        }
+        let Some(holder) = self.holder else { return };
+        let node = &p.nodes[c];
+        let on_primitive = p.type_name == "Element" && node.parent.is_none_or(|i| i == 0);
+        let ty = match (&self.primitive_holder, node.parent) {
+            (Some((_, ty)), _) if on_primitive => ty.as_str(),
+            (_, Some(i)) if i > 0 => {
+                let n = &p.nodes[i];
+                match n.types.first().map(|t| t.code.as_str()) {
+                    Some("BackboneElement" | "Element") | None => n.base_path.as_str(),
+                    Some(t) => t,
+                }
+            }
+            _ => p.type_name.as_str(),
+        };
+        let model = &self.v.model;
+        let focus = match root_node(holder, model) {
+            Value::Node(mut n) => {
+                n.ty = model.type_name_ref(ty).unwrap_or("");
+                if on_primitive {
+                    // The holder is a primitive's `_name`: its value is not at hand here.
+                    n.ext = n.json.take();
+                }
+                Value::Node(n)
+            }
+            other => other,
+        };
+        let extension = match root_node(v, model) {
+            Value::Node(mut n) => {
+                n.ty = model.type_name_ref("Extension").unwrap_or("");
+                Value::Node(n)
+            }
+            other => other,
+        };
+        let url = v.get_str("url").unwrap_or("?");
+        self.env.vars.insert("extension".into(), vec![extension]);
+        for (text, compiled) in &def.context_invariants {
+            let result = match compiled {
+                Ok(c) => c
+                    .evaluate_on(vec![focus.clone()], &self.env)
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(format!("it is not valid FHIRPath ({e})")),
+            };
+            match result {
+                Ok(r) if matches!(r.as_slice(), [Value::Bool(false)]) => self.error(
+                    "EXTENSION_CONTEXT_INVARIANT",
+                    "structure",
+                    at,
+                    v,
+                    format!(
+                        "extension {url} is used where its definition's context invariant does not hold: {text}"
+                    ),
+                ),
+                Ok(_) => {}
+                Err(e) => self.warn(
+                    "EXTENSION_CONTEXT_INVARIANT_ERROR",
+                    "processing",
+                    at,
+                    v,
+                    format!("the context invariant of extension {url} could not be checked ({text}): {e}"),
+                ),
+            }
+        }
+        self.env.vars.remove("extension");
+    }
+
     /// Does type `code` of element `n` name a resource (remembered in its type reference)?
     fn is_resource_type(&self, n: &Node, code: &str) -> bool {
         let look_up = || code == "Resource" || self.v.model.is_resource(code);
@@ -715,7 +813,9 @@ impl<'a> Walk<'a> {
     /// Is the extension `v` (element `c` of `p`) used where its definition allows it? Element
     /// contexts are matched against the holding element's path (in its resource and in its
     /// type's definition) and its types; extension contexts against the holding extension's
-    /// definition; FHIRPath contexts are not evaluated and allow any place.
+    /// definition; FHIRPath contexts by evaluating them on the resource (the holder must be
+    /// among the results). Where the extension may be used, its context invariants are then
+    /// checked on the holder.
     fn extension_context(&mut self, p: &Arc<Profile>, c: usize, v: &'a Json, at: &str) {
         use crate::snapshot::ContextKind;
         if p.nodes[c].slice_name.is_some() || at.starts_with("$slice") {
@@ -728,11 +828,10 @@ impl<'a> Walk<'a> {
         };
         let Ok(def) = self.v.profile(url) else { return };
         let anywhere = |x: &crate::snapshot::ExtensionContext| {
-            x.kind == ContextKind::Fhirpath
-                || (x.kind == ContextKind::Element
-                    && matches!(x.expression.as_str(), "Element" | "Base"))
+            x.kind == ContextKind::Element && matches!(x.expression.as_str(), "Element" | "Base")
         };
         if def.contexts.is_empty() || def.contexts.iter().any(anywhere) {
+            self.context_invariants(&def, p, c, v, at);
             return;
         }
         // The holder as its definition names it: the parent of the extension element.
@@ -794,7 +893,7 @@ impl<'a> Walk<'a> {
                     && (p.url == x.expression
                         || p.url == "http://hl7.org/fhir/StructureDefinition/Extension")
             }
-            ContextKind::Fhirpath => true,
+            ContextKind::Fhirpath => self.in_fhirpath_context(&x.expression),
         });
         if !allowed {
             let contexts: Vec<&str> = def.contexts.iter().map(|x| x.expression.as_str()).collect();
@@ -815,6 +914,8 @@ impl<'a> Walk<'a> {
                     contexts.join(", ")
                 ),
             );
+        } else {
+            self.context_invariants(&def, p, c, v, at);
         }
     }
 

@@ -1,17 +1,20 @@
-//! The invariant fast path (`fhirpath::fast`) against the general FHIRPath evaluator: every
-//! UK Core and BaRS example, every corpus case and every translation fixture validates to
-//! exactly the same issues either way.
+//! Two ways to the same result, compared on every UK Core and BaRS example and every corpus
+//! case: the invariant fast path (`fhirpath::fast`) against the general FHIRPath evaluator,
+//! and the walk's skips against a full walk through every profile.
 
 mod common;
 
 use std::path::Path;
 
-use spfhir::json;
+use spfhir::issue::Issue;
+use spfhir::json::{self, Json};
 use spfhir::package::{self, LoadOptions};
 use spfhir::validate::{Options, Validator};
 
-#[test]
-fn fast_and_general_invariants_agree() {
+/// Validate every example and corpus case with default options and with `other`, assert the
+/// issues are the same, and hand each resource with its issues to `seen`. Returns how many
+/// resources were compared.
+fn compare_with(other: Options, mut seen: impl FnMut(&Json, &[Issue])) -> usize {
     let shared = common::shared_dir();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let reg = package::load(&LoadOptions {
@@ -20,18 +23,12 @@ fn fast_and_general_invariants_agree() {
         ..Default::default()
     })
     .unwrap();
-    let fast = Validator::new(&reg, Options::default());
-    let general = Validator::new(
-        &reg,
-        Options {
-            general_invariants_only: true,
-            ..Default::default()
-        },
-    );
+    let default = Validator::new(&reg, Options::default());
+    let other = Validator::new(&reg, other);
     let mut files = common::json_files(&shared.join("fhir/uk-core/examples"));
     files.extend(common::json_files(&shared.join("fhir/bars")));
     files.extend(common::json_files(&root.join("conformance/validate/cases")));
-    let (mut compared, mut invariant_issues) = (0, 0);
+    let mut compared = 0;
     for f in &files {
         let Ok(res) = json::parse(&std::fs::read_to_string(f).unwrap()) else {
             continue;
@@ -39,12 +36,24 @@ fn fast_and_general_invariants_agree() {
         if res.get("resourceType").is_none() {
             continue;
         }
-        let a = fast.validate(&res);
-        let b = general.validate(&res);
-        assert_eq!(a, b, "{}", f.display());
+        let a = default.validate(&res);
+        assert_eq!(a, other.validate(&res), "{}", f.display());
         compared += 1;
-        invariant_issues += a.iter().filter(|i| i.id == "INVARIANT").count();
+        seen(&res, &a);
     }
+    compared
+}
+
+#[test]
+fn fast_and_general_invariants_agree() {
+    let mut invariant_issues = 0;
+    let compared = compare_with(
+        Options {
+            general_invariants_only: true,
+            ..Default::default()
+        },
+        |_, issues| invariant_issues += issues.iter().filter(|i| i.id == "INVARIANT").count(),
+    );
     assert!(compared > 300, "only {compared} files compared");
     // The comparison covers failing invariants too, not only passing ones.
     assert!(
@@ -54,43 +63,20 @@ fn fast_and_general_invariants_agree() {
 }
 
 /// The walk's skips (a datatype already walked under the same object, a profile's elements
-/// that repeat the base definition) change nothing: every UK Core and BaRS example and
-/// every corpus case validates to exactly the issues of a full walk through every profile.
+/// that repeat the base definition) change nothing.
 #[test]
 fn skipped_repeats_change_no_result() {
-    let shared = common::shared_dir();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let reg = package::load(&LoadOptions {
-        package_path: vec![shared.join("fhir")],
-        load: vec![root.join("conformance/validate/load")],
-        ..Default::default()
-    })
-    .unwrap();
-    let skipping = Validator::new(&reg, Options::default());
-    let full = Validator::new(
-        &reg,
+    let (mut profiled, mut errors) = (0, 0);
+    let compared = compare_with(
         Options {
             no_skips: true,
             ..Default::default()
         },
+        |res, issues| {
+            profiled += usize::from(res.get("meta").and_then(|m| m.get("profile")).is_some());
+            errors += usize::from(spfhir::validate::has_errors(issues));
+        },
     );
-    let mut files = common::json_files(&shared.join("fhir/uk-core/examples"));
-    files.extend(common::json_files(&shared.join("fhir/bars")));
-    files.extend(common::json_files(&root.join("conformance/validate/cases")));
-    let (mut compared, mut profiled, mut errors) = (0, 0, 0);
-    for f in &files {
-        let Ok(res) = json::parse(&std::fs::read_to_string(f).unwrap()) else {
-            continue;
-        };
-        if res.get("resourceType").is_none() {
-            continue;
-        }
-        let a = skipping.validate(&res);
-        assert_eq!(a, full.validate(&res), "{}", f.display());
-        compared += 1;
-        profiled += usize::from(res.get("meta").and_then(|m| m.get("profile")).is_some());
-        errors += usize::from(spfhir::validate::has_errors(&a));
-    }
     assert!(compared > 300, "only {compared} files compared");
     // Profiled resources (where the skips happen) and failing ones are both covered.
     assert!(profiled > 100, "only {profiled} profiled resources");

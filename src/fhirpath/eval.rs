@@ -1242,7 +1242,7 @@ impl<'a> Eval<'_, 'a> {
                             def.choice.then(|| {
                                 def.types
                                     .iter()
-                                    .find(|t| Model::choice_member(base, t) == name)
+                                    .find(|t| Model::choice_suffix_matches(t, &name[i..]))
                                     .map(|t| t.to_string())
                             })?
                         })

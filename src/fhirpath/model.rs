@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use compact_str::{CompactString, format_compact};
+use compact_str::CompactString;
 
 use crate::json::{self, Json};
 
@@ -222,17 +222,6 @@ impl<'r> Model<'r> {
                 a.to_ascii_uppercase() == *b && c_rest == s_rest
             }
             _ => false,
-        }
-    }
-
-    /// The JSON member name of choice element `name` holding type `ty` (`value` + `Quantity`).
-    pub fn choice_member(name: &str, ty: &str) -> CompactString {
-        let mut chars = ty.chars();
-        match chars.next() {
-            Some(first) => {
-                format_compact!("{name}{}{}", first.to_ascii_uppercase(), chars.as_str())
-            }
-            None => name.into(),
         }
     }
 }

@@ -10,9 +10,9 @@ cd "$(dirname "$0")/.."
 count=${1:-10000}
 shared=${SPFHIR_SHARED:-../shared}
 out=target/bench-validate
-cargo build --release --quiet --bin spfhir --example validate_corpus
+cargo build --release --quiet --bin spfhir && cargo build --release --quiet -p spfhir-translate --example validate_corpus
 bin=target/release/spfhir
-cargo run --release --quiet --example validate_corpus -- "$out" "$count"
+cargo run --release --quiet -p spfhir-translate --example validate_corpus -- "$out" "$count"
 head -n 1 "$out/referrals.ndjson" > "$out/one.json"
 
 have_time=0

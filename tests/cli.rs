@@ -2,8 +2,6 @@
 //! (order kept across batches and threads, bad lines reported by number, the rest still
 //! processed).
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -30,7 +28,10 @@ fn spfhir(args: &[&str], stdin: &[u8]) -> Output {
 }
 
 fn packages() -> String {
-    common::shared_dir().join("fhir").display().to_string()
+    spfhir_testkit::shared_dir()
+        .join("fhir")
+        .display()
+        .to_string()
 }
 
 fn text(b: &[u8]) -> String {
@@ -121,7 +122,7 @@ fn validate_ndjson_keeps_order_across_batches_and_threads() {
 #[test]
 fn translate_ndjson_reports_bad_lines_and_translates_the_rest() {
     let good = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/domain/referral.json"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/domain/referral.json"),
     )
     .unwrap();
     let good: serde_json::Value = serde_json::from_str(&good).unwrap();

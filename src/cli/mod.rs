@@ -7,12 +7,16 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod args;
+mod env;
 mod validate;
 
-use crate::domain::{RecordKind, schema_json};
-use crate::issue::Issue;
-use crate::json::{LineIndex, parse};
-use crate::translate::{self, BundleKind, WriteOptions};
+use args::{Bundle, Kind};
+use spfhir_conformance::package;
+use spfhir_domain::schema_json;
+use spfhir_element::issue::Issue;
+use spfhir_element::{self as json, LineIndex, parse};
+use spfhir_translate::{self as translate, WriteOptions};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -36,7 +40,7 @@ pub enum Command {
     /// Print the JSON Schema of a domain record.
     Schema {
         #[arg(value_enum)]
-        kind: RecordKind,
+        kind: Kind,
     },
 }
 
@@ -51,12 +55,12 @@ pub enum Direction {
 #[derive(clap::Args, Debug)]
 pub struct TranslateArgs {
     #[arg(long, value_enum)]
-    pub kind: RecordKind,
+    pub kind: Kind,
     #[arg(long, value_enum)]
     pub to: Direction,
     /// Bundle type for --to fhir.
-    #[arg(long, value_enum, default_value_t = BundleKind::Message)]
-    pub bundle: BundleKind,
+    #[arg(long, value_enum, default_value_t = Bundle::Message)]
+    pub bundle: Bundle,
     /// Bundle.timestamp to write (default: now). Fix it for reproducible output.
     #[arg(long)]
     pub timestamp: Option<String>,
@@ -82,7 +86,7 @@ pub struct FhirpathArgs {
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Schema { kind } => {
-            println!("{}", schema_json(kind));
+            println!("{}", schema_json(kind.into()));
             0
         }
         Command::Translate(args) => translate_cmd(&args),
@@ -94,7 +98,7 @@ pub fn run(cli: Cli) -> i32 {
 /// `spfhir fhirpath`: exit 0 with the result, 1 when evaluation fails, 2 for a syntax error,
 /// bad input or a missing R4 core package.
 fn fhirpath_cmd(args: &FhirpathArgs) -> i32 {
-    use crate::fhirpath::{Compiled, Env, Model, eval::BaseServices, result_json};
+    use spfhir_fhirpath::{Compiled, Env, Model, eval::BaseServices, result_json};
     let compiled = match Compiled::new(&args.expression) {
         Ok(c) => c,
         Err(e) => {
@@ -129,18 +133,15 @@ fn fhirpath_cmd(args: &FhirpathArgs) -> i32 {
         }
     };
     // R4 core (for the type model) and every ValueSet on the package path (for memberOf()).
-    let registry = match crate::package::load(&crate::package::LoadOptions {
-        package_path: args.package_path.clone(),
-        ..Default::default()
-    }) {
-        Ok(r) => r,
+    let registry = match package::load(&env::load_options(&args.package_path, Vec::new())) {
+        Ok(r) => std::sync::Arc::new(r),
         Err(e) => {
             eprintln!("error: {e}");
             return 2;
         }
     };
-    let model = Model::from_registry(&registry);
-    let terminology = crate::terminology::Terminology::new(&registry);
+    let model = Model::from_source(registry.clone());
+    let terminology = spfhir_conformance::terminology::Terminology::new(registry);
     let mut env = Env::new(&model);
     env.resource = Some(&resource);
     let services = BaseServices {
@@ -196,12 +197,12 @@ pub struct RecordResult {
 /// Translate one record's text. `pretty` selects the output layout.
 pub fn translate_record(args: &TranslateArgs, text: &str, pretty: bool) -> RecordResult {
     let opts = WriteOptions {
-        bundle: args.bundle,
+        bundle: args.bundle.into(),
         timestamp: args.timestamp.clone(),
     };
     match args.to {
         Direction::Fhir => {
-            match translate::domain_json_to_fhir_text(args.kind, text, &opts, pretty) {
+            match translate::domain_json_to_fhir_text(args.kind.into(), text, &opts, pretty) {
                 Ok(t) => RecordResult {
                     output: Some(t.text),
                     issues: t.issues,
@@ -224,7 +225,8 @@ pub fn translate_record(args: &TranslateArgs, text: &str, pretty: bool) -> Recor
                     };
                 }
             };
-            let (output, mut issues) = match translate::fhir_to_domain_json(args.kind, &tree) {
+            let (output, mut issues) = match translate::fhir_to_domain_json(args.kind.into(), &tree)
+            {
                 Ok((v, issues)) => {
                     let out = if pretty {
                         serde_json::to_string_pretty(&v)
@@ -271,7 +273,7 @@ fn translate_cmd(args: &TranslateArgs) -> i32 {
             let r = translate_record(args, &line, false);
             for mut issue in r.issues.iter().cloned() {
                 // In NDJSON the line is the record's line; the column is within that line.
-                issue.line_col = Some(crate::json::LineCol {
+                issue.line_col = Some(json::LineCol {
                     line: n as u32 + 1,
                     col: issue.line_col.map_or(1, |lc| lc.col),
                 });

@@ -12,10 +12,11 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 
-use crate::issue::{Issue, Severity, operation_outcome};
-use crate::json::{self, Json, LineIndex};
-use crate::package::{self, LoadOptions};
-use crate::validate::{Options, UncheckedCodes, Validator};
+use super::args::Unchecked;
+use spfhir_conformance::package;
+use spfhir_element::issue::{Issue, Severity, operation_outcome};
+use spfhir_element::{self as json, Json, LineIndex};
+use spfhir_validate::{Options, Validator};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -42,8 +43,8 @@ pub struct ValidateArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// How to report codes whose system is not available offline (SNOMED CT, LOINC, …).
-    #[arg(long, value_enum, default_value_t = UncheckedCodes::Warning)]
-    pub unchecked_codes: UncheckedCodes,
+    #[arg(long, value_enum, default_value_t = Unchecked::Warning)]
+    pub unchecked_codes: Unchecked,
     /// Treat every input as NDJSON (one resource per line). Implied by a .ndjson name.
     #[arg(long)]
     pub ndjson: bool,
@@ -85,12 +86,8 @@ pub fn run(args: &ValidateArgs) -> i32 {
             profiles.push(p.clone());
         }
     }
-    let registry = match package::load(&LoadOptions {
-        package_path: args.package_path.clone(),
-        load,
-        ..Default::default()
-    }) {
-        Ok(r) => r,
+    let registry = match package::load(&super::env::load_options(&args.package_path, load)) {
+        Ok(r) => std::sync::Arc::new(r),
         Err(e) => {
             eprintln!("error: {e}");
             return 2;
@@ -102,10 +99,10 @@ pub fn run(args: &ValidateArgs) -> i32 {
         }
     }
     let validator = Validator::new(
-        &registry,
+        registry,
         Options {
             profiles: profiles.clone(),
-            unchecked_codes: args.unchecked_codes,
+            unchecked_codes: args.unchecked_codes.into(),
             ..Default::default()
         },
     );
@@ -168,7 +165,6 @@ pub fn run(args: &ValidateArgs) -> i32 {
     // The process ends right after this: freeing the parsed packages node by node would
     // take about a tenth of a short run's time, and the OS reclaims them at once.
     std::mem::forget(validator);
-    std::mem::forget(registry);
     i32::from(t.errors > 0)
 }
 
@@ -238,7 +234,7 @@ fn profile_url(path: &std::path::Path) -> Result<String, String> {
 }
 
 /// Parse and validate one JSON text; positions become line:col.
-fn validate_text(v: &Validator<'_>, text: &str) -> Vec<Issue> {
+fn validate_text(v: &Validator, text: &str) -> Vec<Issue> {
     match json::parse(text) {
         Ok(res) => {
             let mut issues = v.validate(&res);
@@ -271,7 +267,7 @@ type Line = (usize, Result<String, std::string::FromUtf8Error>);
 /// keeps its allocator's pages warm), writing results in line order. A line that is not
 /// UTF-8 is reported as a syntax error on that line; the rest still validate.
 fn validate_ndjson<W: Write>(
-    v: &Validator<'_>,
+    v: &Validator,
     name: &str,
     mut reader: impl BufRead,
     jobs: Option<usize>,
@@ -377,7 +373,7 @@ fn validate_ndjson<W: Write>(
 
 /// One NDJSON line's outcome; issue lines are the input's line numbers.
 fn validate_line(
-    v: &Validator<'_>,
+    v: &Validator,
     name: &str,
     n: usize,
     line: &Result<String, std::string::FromUtf8Error>,

@@ -1,0 +1,108 @@
+//! Offline ValueSet expansion: hierarchy and property filters, nested ValueSets, excludes,
+//! and "cannot tell" for systems that are not loaded.
+
+use spfhir_conformance::package::{self, LoadOptions};
+use spfhir_conformance::terminology::{Membership, Terminology};
+use spfhir_element as json;
+
+const RESOURCES: &str = r#"{"resourceType":"Bundle","type":"collection","entry":[
+ {"resource":{"resourceType":"CodeSystem","url":"http://example.org/cs","status":"active","content":"complete",
+  "concept":[{"code":"need","concept":[
+      {"code":"money","property":[{"code":"urgent","valueBoolean":true}],"concept":[{"code":"debt"},{"code":"rent"}]},
+      {"code":"social","concept":[{"code":"lonely"}]}]},
+    {"code":"other","property":[{"code":"status","valueCode":"retired"}]}]}},
+ {"resource":{"resourceType":"ValueSet","url":"http://example.org/vs/money","status":"active",
+  "compose":{"include":[{"system":"http://example.org/cs","filter":[{"property":"concept","op":"is-a","value":"money"}]}],
+             "exclude":[{"system":"http://example.org/cs","concept":[{"code":"rent"}]}]}}},
+ {"resource":{"resourceType":"ValueSet","url":"http://example.org/vs/below-need","status":"active",
+  "compose":{"include":[{"system":"http://example.org/cs","filter":[{"property":"concept","op":"descendent-of","value":"need"}]}]}}},
+ {"resource":{"resourceType":"ValueSet","url":"http://example.org/vs/retired","status":"active",
+  "compose":{"include":[{"system":"http://example.org/cs","filter":[{"property":"status","op":"=","value":"retired"}]}]}}},
+ {"resource":{"resourceType":"ValueSet","url":"http://example.org/vs/nested","status":"active",
+  "compose":{"include":[{"valueSet":["http://example.org/vs/money"]},
+                        {"system":"http://snomed.info/sct","concept":[{"code":"73595000"}]}]}}},
+ {"resource":{"resourceType":"ValueSet","url":"http://example.org/vs/mixed","status":"active",
+  "compose":{"include":[{"valueSet":["http://example.org/vs/money"]},{"valueSet":["http://example.org/vs/snomed-all"]}]}}},
+ {"resource":{"resourceType":"ValueSet","url":"http://example.org/vs/snomed-all","status":"active",
+  "compose":{"include":[{"system":"http://snomed.info/sct","filter":[{"property":"concept","op":"is-a","value":"404684003"}]}]}}}
+]}"#;
+
+#[test]
+fn expands_offline_and_says_when_it_cannot() {
+    let file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("terminology-test.json");
+    std::fs::write(&file, RESOURCES).unwrap();
+    assert!(json::parse(RESOURCES).is_ok());
+    let reg = std::sync::Arc::new(
+        package::load(&LoadOptions {
+            package_path: vec![spfhir_testkit::shared_dir().join("fhir/r4-core")],
+            load: vec![file],
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+    let t = Terminology::new(reg.clone());
+    let cs = Some("http://example.org/cs");
+    let m = |vs: &str, code: &str| t.member(&format!("http://example.org/vs/{vs}"), cs, code);
+    assert_eq!(m("money", "money"), Membership::Member);
+    assert_eq!(m("money", "debt"), Membership::Member);
+    assert_eq!(m("money", "rent"), Membership::NotMember, "excluded");
+    assert_eq!(m("money", "lonely"), Membership::NotMember);
+    assert_eq!(
+        m("below-need", "need"),
+        Membership::NotMember,
+        "descendent-of excludes the root"
+    );
+    assert_eq!(m("below-need", "lonely"), Membership::Member);
+    assert_eq!(m("retired", "other"), Membership::Member);
+    assert_eq!(m("retired", "money"), Membership::NotMember);
+    assert_eq!(m("nested", "debt"), Membership::Member);
+    assert_eq!(
+        t.member(
+            "http://example.org/vs/nested",
+            Some("http://snomed.info/sct"),
+            "73595000"
+        ),
+        Membership::Member,
+        "explicitly listed codes are known even from systems not loaded"
+    );
+    assert_eq!(
+        m("nested", "lonely"),
+        Membership::NotMember,
+        "explicit SNOMED codes keep it enumerable"
+    );
+    assert_eq!(m("mixed", "debt"), Membership::Member);
+    assert!(
+        matches!(m("mixed", "lonely"), Membership::Unknown(_)),
+        "part of it is not enumerable"
+    );
+    match t.member(
+        "http://example.org/vs/snomed-all",
+        Some("http://snomed.info/sct"),
+        "1",
+    ) {
+        Membership::Unknown(exp) => assert!(
+            exp.why_unknown().contains("http://snomed.info/sct"),
+            "{}",
+            exp.why_unknown()
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        t.member("http://example.org/vs/missing", cs, "x"),
+        Membership::Unknown(_)
+    ));
+    // R4 core's own: administrative-gender is enumerable.
+    let g = "http://hl7.org/fhir/ValueSet/administrative-gender";
+    assert_eq!(
+        t.member(
+            g,
+            Some("http://hl7.org/fhir/administrative-gender"),
+            "female"
+        ),
+        Membership::Member
+    );
+    assert_eq!(
+        t.member(g, Some("http://hl7.org/fhir/administrative-gender"), "F"),
+        Membership::NotMember
+    );
+}

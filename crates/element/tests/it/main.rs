@@ -1,0 +1,3 @@
+//! spfhir-element's integration tests (one binary, as ripgrep has it).
+
+mod roundtrip;

@@ -1,0 +1,111 @@
+//! FHIRPath (N1, with the FHIR R4 additions) over the element model.
+//!
+//! - [`parser`]: text → [`Expr`], with byte offsets and plain syntax errors;
+//! - [`model`]: the FHIR type model (element types, choices, backbones) from base
+//!   StructureDefinitions, so navigation is typed (`value` finds `valueQuantity`, `is(Quantity)`);
+//! - [`value`]: System values — exact decimals, partial-precision dates and times, quantities;
+//! - [`eval`]: the evaluator and function library;
+//!
+//! Compile once, evaluate many times: [`Compiled`] is immutable and `Send + Sync`, and
+//! [`Cache`] keys compiled expressions by their text. Evaluation is synchronous and never
+//! copies the input.
+//!
+//! Invariants: evaluation never panics on any expression or input (errors are [`Error`]);
+//! decimals never pass through `f64`.
+
+use spfhir_element as json;
+
+pub mod eval;
+pub mod fast;
+pub mod model;
+pub mod parser;
+pub mod value;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+pub use eval::{Coll, Env, EvalError, Services};
+pub use model::Model;
+pub use parser::{Expr, SyntaxError};
+pub use value::{Node, Temporal, TemporalKind, Value};
+
+use crate::json::Json;
+
+/// A FHIRPath failure: a syntax error, or a semantic/execution error in evaluation.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Syntax(#[from] SyntaxError),
+    #[error("{0}")]
+    Eval(#[from] EvalError),
+}
+
+/// A parsed expression, ready to evaluate any number of times.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub text: String,
+    pub expr: Expr,
+    /// The JSON-level fast form, when the expression has one (see [`fast`]).
+    pub fast: Option<fast::Fast>,
+}
+
+impl Compiled {
+    pub fn new(text: &str) -> Result<Compiled, SyntaxError> {
+        let expr = parser::parse(text)?;
+        Ok(Compiled {
+            text: text.to_string(),
+            fast: fast::Fast::compile(&expr),
+            expr,
+        })
+    }
+
+    /// Evaluate with `resource` as the focus, `%resource` and `%context`.
+    pub fn evaluate<'a>(&self, resource: &'a Json, env: &Env<'a>) -> Result<Coll<'a>, EvalError> {
+        eval::evaluate(&self.expr, vec![eval::root_node(resource, env.model)], env)
+    }
+
+    /// Evaluate against a focus collection (e.g. an element inside a resource).
+    pub fn evaluate_on<'a>(&self, focus: Coll<'a>, env: &Env<'a>) -> Result<Coll<'a>, EvalError> {
+        eval::evaluate(&self.expr, focus, env)
+    }
+}
+
+/// Compiled expressions keyed by their text, shared across threads.
+#[derive(Default)]
+pub struct Cache {
+    map: RwLock<HashMap<String, Arc<Compiled>>>,
+}
+
+impl Cache {
+    pub fn get(&self, text: &str) -> Result<Arc<Compiled>, SyntaxError> {
+        if let Some(c) = self.map.read().ok().and_then(|m| m.get(text).cloned()) {
+            return Ok(c);
+        }
+        let c = Arc::new(Compiled::new(text)?);
+        if let Ok(mut m) = self.map.write() {
+            m.insert(text.to_string(), c.clone());
+        }
+        Ok(c)
+    }
+}
+
+/// The result collection as JSON: nodes as their JSON, System values as JSON scalars
+/// (decimals as exact numbers) or, for dates, times and quantities, their FHIRPath text.
+pub fn result_json(result: &Coll<'_>) -> Json {
+    let mut arr = Json::arr();
+    for v in result {
+        arr = arr.item(match v {
+            Value::Node(n) => match (n.json, n.ext) {
+                (Some(j), _) => j.clone(),
+                (None, Some(e)) => e.clone(),
+                (None, None) => Json::new(json::Kind::Null),
+            },
+            Value::Bool(b) => Json::from(*b),
+            Value::Int(i) => Json::from(*i),
+            Value::Dec(d) => Json::number_text(d.to_string()),
+            Value::Str(s) => Json::from(s.as_str()),
+            other => Json::from(eval::to_string(other).unwrap_or_default().as_str()),
+        });
+    }
+    arr
+}

@@ -1,0 +1,102 @@
+//! FHIR additions to FHIRPath beyond the official suite: `resolve()` between Bundle entries and
+//! to contained resources, `%rootResource`, and the compiled-expression cache.
+
+use spfhir_element::{Json, parse};
+use spfhir_fhirpath::eval::BaseServices;
+use spfhir_fhirpath::{Cache, Env, Model, result_json};
+use spfhir_translate::{self as translate, BundleKind, WriteOptions};
+
+fn model() -> Model {
+    Model::load_r4_core(&spfhir_testkit::shared_dir().join("fhir/r4-core")).unwrap()
+}
+
+fn eval(cache: &Cache, x: &str, focus: &Json, env: &Env) -> String {
+    result_json(&cache.get(x).unwrap().evaluate(focus, env).unwrap()).to_compact()
+}
+
+#[test]
+fn resolve_follows_references_between_entries_and_to_contained() {
+    let model = model();
+    let services = BaseServices {
+        model: &model,
+        terminology: None,
+    };
+    let cache = Cache::default();
+    let (_, kind, text) = spfhir_testkit::domain_fixtures()
+        .into_iter()
+        .find(|(n, _, _)| n == "referral.json")
+        .unwrap();
+    let opts = WriteOptions {
+        bundle: BundleKind::Message,
+        timestamp: Some("2026-11-02T09:31:00Z".into()),
+    };
+    let bundle = translate::domain_json_to_fhir(kind, &text, &opts)
+        .unwrap()
+        .fhir;
+    let mut env = Env::new(&model);
+    env.resource = Some(&bundle);
+    env.services = Some(&services);
+    // From the message header to its focus, then to the patient and on to the NHS number.
+    assert_eq!(
+        eval(
+            &cache,
+            "entry.resource.ofType(MessageHeader).focus.resolve().subject.resolve().identifier.value",
+            &bundle,
+            &env
+        ),
+        r#"["9434765919"]"#
+    );
+    assert_eq!(
+        eval(
+            &cache,
+            "entry.resource.ofType(ServiceRequest).requester.resolve().is(PractitionerRole)",
+            &bundle,
+            &env
+        ),
+        "[true]"
+    );
+    // A reference to nothing in the Bundle resolves to nothing.
+    let dangling = parse(r#"{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"urn:uuid:a","resource":{"resourceType":"Patient","generalPractitioner":[{"reference":"urn:uuid:missing"}]}}]}"#).unwrap();
+    let mut env2 = Env::new(&model);
+    env2.resource = Some(&dangling);
+    assert_eq!(
+        eval(
+            &cache,
+            "entry.resource.generalPractitioner.resolve()",
+            &dangling,
+            &env2
+        ),
+        "[]"
+    );
+
+    // Contained: `#id` resolves within %resource.
+    let patient = parse(r##"{"resourceType":"Patient","contained":[{"resourceType":"Organization","id":"o1","name":"Leeds SP"}],"managingOrganization":{"reference":"#o1"}}"##).unwrap();
+    let mut env3 = Env::new(&model);
+    env3.resource = Some(&patient);
+    assert_eq!(
+        eval(
+            &cache,
+            "managingOrganization.resolve().name",
+            &patient,
+            &env3
+        ),
+        r#"["Leeds SP"]"#
+    );
+    assert_eq!(
+        eval(&cache, "%rootResource.contained.id", &patient, &env3),
+        r#"["o1"]"#
+    );
+}
+
+#[test]
+fn cache_compiles_each_text_once() {
+    let cache = Cache::default();
+    let a = cache.get("name.given").unwrap();
+    let b = cache.get("name.given").unwrap();
+    assert!(std::sync::Arc::ptr_eq(&a, &b));
+    assert!(!std::sync::Arc::ptr_eq(
+        &a,
+        &cache.get("name.family").unwrap()
+    ));
+    assert_eq!(cache.get("name.(").unwrap_err().offset, 5);
+}

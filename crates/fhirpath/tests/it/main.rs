@@ -1,0 +1,6 @@
+//! spfhir-fhirpath's integration tests: the official suite, fuzzing, FHIR invariants.
+
+mod fhir;
+mod fuzz;
+mod invariants;
+mod suite;

@@ -1,0 +1,173 @@
+//! Instance validation: a resource (or Bundle) against its base definition, the profiles in
+//! its `meta.profile` and any the caller names, offline.
+//!
+//! [`Validator`] holds what validation needs from the loaded packages, built lazily and
+//! shared across threads: snapshots ([`crate::snapshot`]) compiled into [`profile::Profile`]
+//! trees, ValueSet expansions ([`crate::terminology`]), the FHIRPath type model and
+//! compiled invariants. [`Validator::validate`] walks one instance ([`walk`]) and returns
+//! [`Issue`]s with stable ids (catalogued in `conformance/messages.md`), a FHIRPath
+//! `expression` and the source position.
+//!
+//! Invariants: validation never changes its input and never stops at the first problem;
+//! messages name elements, rules and profiles but never quote instance values (which may
+//! be patient data), except codes, which are not personal.
+
+use spfhir_conformance::{package, snapshot, terminology};
+use spfhir_element::{self as json, issue};
+use spfhir_fhirpath as fhirpath;
+
+mod bundle;
+pub mod primitive;
+pub mod profile;
+mod questionnaire;
+mod walk;
+
+use rustc_hash::FxHashMap as HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::fhirpath::{Cache, Model};
+use crate::issue::{Issue, Severity};
+use crate::package::Registry;
+use crate::snapshot::{Generator, SnapshotError, type_url};
+use crate::terminology::Terminology;
+use json::Json;
+
+pub use profile::Profile;
+
+/// How codes from systems that cannot be checked offline (SNOMED CT, LOINC, …) are reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum UncheckedCodes {
+    /// A warning: "not checked: system not available offline" (the default).
+    #[default]
+    Warning,
+    /// An information issue.
+    Information,
+    /// Nothing.
+    Ignore,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Profiles every resource is also validated against (`--profile`).
+    pub profiles: Vec<String>,
+    pub unchecked_codes: UncheckedCodes,
+    /// Evaluate invariants of simple shapes straight on the JSON ([`crate::fhirpath::fast`])
+    /// rather than with the general FHIRPath evaluator. Same results; on by default, off
+    /// only to compare the two.
+    pub general_invariants_only: bool,
+    /// Walk every profile in full, even where it repeats what the base definition's pass
+    /// has already checked (the same datatype under the same object, an element a profile
+    /// leaves as the base has it). Same results, slower; only to compare the two.
+    pub no_skips: bool,
+}
+
+/// Validates instances against the packages of one [`Registry`]. It owns what it needs
+/// (`Send + Sync + 'static`), so it can live in a server's shared state; its caches fill
+/// lazily and are shared across threads.
+pub struct Validator {
+    registry: Arc<Registry>,
+    snapshots: Generator,
+    terminology: Terminology,
+    model: Model,
+    fhirpath: Cache,
+    profiles: RwLock<HashMap<String, Result<Arc<Profile>, SnapshotError>>>,
+    /// Questionnaire `regex` extensions, compiled (anchored); `None` when invalid.
+    regexes: RwLock<HashMap<String, Option<Arc<regex::Regex>>>>,
+    pub options: Options,
+}
+
+impl Validator {
+    pub fn new(registry: Arc<Registry>, options: Options) -> Validator {
+        Validator {
+            snapshots: Generator::new(registry.clone()),
+            terminology: Terminology::new(registry.clone()),
+            model: Model::from_source(registry.clone()),
+            registry,
+            fhirpath: Cache::default(),
+            profiles: RwLock::new(HashMap::default()),
+            regexes: RwLock::new(HashMap::default()),
+            options,
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn terminology(&self) -> &Terminology {
+        &self.terminology
+    }
+
+    /// The compiled profile (or base definition) at `url`.
+    pub fn profile(&self, url: &str) -> Result<Arc<Profile>, SnapshotError> {
+        if let Some(p) = self.profiles.read().ok().and_then(|m| m.get(url).cloned()) {
+            return p;
+        }
+        let p = self.snapshots.snapshot(url).map(|snap| {
+            let mut p = Profile::compile(&snap, &self.fhirpath);
+            let base_url = type_url(&p.type_name);
+            if url != base_url
+                && let Ok(base) = self.profile(&base_url)
+            {
+                p.mark_same_as_base(&base);
+            }
+            Arc::new(p)
+        });
+        if let Ok(mut m) = self.profiles.write() {
+            m.insert(url.to_string(), p.clone());
+        }
+        p
+    }
+
+    /// A regular expression from a resource (anchored to match the whole value), compiled
+    /// once; `None` when it is not valid.
+    pub fn regex(&self, pattern: &str) -> Option<Arc<regex::Regex>> {
+        if let Some(r) = self
+            .regexes
+            .read()
+            .ok()
+            .and_then(|m| m.get(pattern).cloned())
+        {
+            return r;
+        }
+        let r = primitive::anchored(pattern).ok().map(Arc::new);
+        if let Ok(mut m) = self.regexes.write() {
+            m.insert(pattern.to_string(), r.clone());
+        }
+        r
+    }
+
+    /// The base definition of a type (`Patient`, `HumanName`).
+    pub fn base(&self, type_name: &str) -> Result<Arc<Profile>, SnapshotError> {
+        self.profile(&type_url(type_name))
+    }
+
+    /// Validate one resource (a Bundle's entries included). Issues come in document order
+    /// of the elements they concern, each once.
+    pub fn validate(&self, resource: &Json) -> Vec<Issue> {
+        let mut w = walk::Walk::new(self, resource);
+        w.resource(resource, None, &self.options.profiles);
+        let mut issues = w.finish();
+        dedup(&mut issues);
+        issues
+    }
+}
+
+/// The same finding reached through the base definition and a profile is reported once
+/// (the first, which names the more basic rule); then issues are put in document order.
+fn dedup(issues: &mut Vec<Issue>) {
+    let mut seen = std::collections::HashSet::new();
+    issues.retain(|i| {
+        let message = match i.message.rfind(" (profile ") {
+            Some(at) if i.message.ends_with(')') => &i.message[..at],
+            _ => i.message.as_str(),
+        };
+        seen.insert((i.id, i.expression.clone(), message.to_string()))
+    });
+    issues.sort_by_key(|i| i.pos.map_or(u32::MAX, |p| p.0));
+}
+
+/// Does a result hold any error?
+pub fn has_errors(issues: &[Issue]) -> bool {
+    issues.iter().any(|i| i.severity <= Severity::Error)
+}

@@ -1,0 +1,7 @@
+//! spfhir-validate's integration tests: the negative corpus, every UK Core and BaRS
+//! example, the fast paths against their slow twins, and every translation.
+
+mod corpus;
+mod examples;
+mod fast_invariants;
+mod translations;

@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 all records OK (warnings allowed), 1 some record failed, 2 usage or I/O error.
 
+use spfhir_element::msg;
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 
@@ -217,7 +218,7 @@ pub fn translate_record(args: &TranslateArgs, text: &str, pretty: bool) -> Recor
             let tree = match parse(text) {
                 Ok(t) => t,
                 Err(e) => {
-                    let mut issue = Issue::error("structure", "JSON_SYNTAX", e.message.clone());
+                    let mut issue = Issue::error(msg::JSON_SYNTAX, e.message.clone());
                     issue.line_col = Some(e.line_col);
                     return RecordResult {
                         output: None,

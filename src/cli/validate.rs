@@ -15,7 +15,7 @@ use clap::ValueEnum;
 use super::args::Unchecked;
 use spfhir_conformance::package;
 use spfhir_element::issue::{Issue, Severity, operation_outcome};
-use spfhir_element::{self as json, Json, LineIndex};
+use spfhir_element::{self as json, Json};
 use spfhir_validate::{Options, Validator};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -59,11 +59,11 @@ pub struct ValidateArgs {
 }
 
 /// The result for one resource of one input.
-struct Outcome {
-    file: String,
+struct Outcome<'a> {
+    file: &'a str,
     /// Line index (0-based) in an NDJSON input.
     index: Option<usize>,
-    issues: Vec<Issue>,
+    issues: &'a [Issue],
 }
 
 pub fn run(args: &ValidateArgs) -> i32 {
@@ -137,8 +137,8 @@ pub fn run(args: &ValidateArgs) -> i32 {
         } else {
             super::read_input(input).map(|(name, text)| {
                 out.write(&[Outcome {
-                    issues: validate_text(&validator, &text),
-                    file: name,
+                    issues: &validator.validate_text(&text),
+                    file: &name,
                     index: None,
                 }])
             })
@@ -233,73 +233,31 @@ fn profile_url(path: &std::path::Path) -> Result<String, String> {
         .ok_or_else(|| "the StructureDefinition has no url".into())
 }
 
-/// Parse and validate one JSON text; positions become line:col.
-fn validate_text(v: &Validator, text: &str) -> Vec<Issue> {
-    match json::parse(text) {
-        Ok(res) => {
-            let mut issues = v.validate(&res);
-            if !issues.is_empty() {
-                let index = LineIndex::new(text);
-                for i in &mut issues {
-                    i.locate(&index, text);
-                }
-            }
-            issues
-        }
-        Err(e) => vec![syntax_issue(&e)],
-    }
-}
-
-fn syntax_issue(e: &json::ParseError) -> Issue {
-    let mut i = Issue::error("invalid", "JSON_SYNTAX", e.message.clone());
-    i.line_col = Some(e.line_col);
-    i
-}
-
-/// Lines read and validated per batch.
-const BATCH: usize = 4096;
-
-/// A line's index and its text (or why it is not text).
-type Line = (usize, Result<String, std::string::FromUtf8Error>);
-
-/// Validate each non-blank line of `reader`, batch by batch, each batch spread over `jobs`
-/// threads (default: the machine's cores; the threads live for the whole input, so each
-/// keeps its allocator's pages warm), writing results in line order. A line that is not
-/// UTF-8 is reported as a syntax error on that line; the rest still validate.
+/// Validate each non-blank line of `reader` through the library's NDJSON pipeline over
+/// `jobs` threads (default: one per core), writing results in line order, with a progress
+/// line on a terminal.
 fn validate_ndjson<W: Write>(
     v: &Validator,
     name: &str,
-    mut reader: impl BufRead,
+    reader: impl BufRead,
     jobs: Option<usize>,
     out: &mut Output<W>,
 ) -> std::io::Result<()> {
-    let threads = jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+    let threads =
+        jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let progress = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
-    let mut line_no = 0usize;
     let mut done = 0usize;
-    // Lines are read into one reused buffer and copied out at their exact length (reading
-    // each into a fresh Vec grew it a dozen times per line).
-    let mut scratch = Vec::with_capacity(1 << 16);
-    let mut read_batch = |reader: &mut dyn BufRead| -> std::io::Result<Vec<Line>> {
-        let mut batch = Vec::with_capacity(BATCH);
-        while batch.len() < BATCH {
-            scratch.clear();
-            if reader.read_until(b'\n', &mut scratch)? == 0 {
-                break;
-            }
-            let n = line_no;
-            line_no += 1;
-            if !scratch.iter().all(u8::is_ascii_whitespace) {
-                batch.push((n, String::from_utf8(scratch.as_slice().to_vec())));
-            }
-        }
-        Ok(batch)
-    };
-    let mut report = |outcomes: &[Outcome], out: &mut Output<W>| {
-        out.write(outcomes);
+    v.validate_ndjson(reader, threads, |lines| {
+        let outcomes: Vec<Outcome> = lines
+            .iter()
+            .map(|l| Outcome {
+                file: name,
+                index: Some(l.index),
+                issues: &l.issues,
+            })
+            .collect();
+        out.write(&outcomes);
         done += outcomes.len();
         if progress {
             let secs = started.elapsed().as_secs_f64().max(1e-9);
@@ -308,111 +266,11 @@ fn validate_ndjson<W: Write>(
                 done as f64 / secs
             );
         }
-    };
-    let validate_all = |lines: &[Line]| -> Vec<Outcome> {
-        lines
-            .iter()
-            .map(|(n, line)| validate_line(v, name, *n, line))
-            .collect()
-    };
-    if threads == 1 {
-        loop {
-            let batch = read_batch(&mut reader)?;
-            if batch.is_empty() {
-                break;
-            }
-            report(&validate_all(&batch), out);
-        }
-    } else {
-        // Work goes out as (chunk number, lines); results come back tagged the same way.
-        let (work_tx, work_rx) = std::sync::mpsc::channel::<(usize, Vec<Line>)>();
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Vec<Outcome>)>();
-        let work_rx = std::sync::Mutex::new(work_rx);
-        let validate_all = &validate_all;
-        std::thread::scope(|scope| -> std::io::Result<()> {
-            for _ in 0..threads {
-                let (work_rx, done_tx) = (&work_rx, done_tx.clone());
-                scope.spawn(move || {
-                    loop {
-                        let job = work_rx.lock().map(|rx| rx.recv());
-                        let Ok(Ok((k, lines))) = job else { break };
-                        if done_tx.send((k, validate_all(&lines))).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-            drop(done_tx);
-            let result = (|| loop {
-                let mut batch = read_batch(&mut reader)?;
-                if batch.is_empty() {
-                    return Ok(());
-                }
-                let chunk = batch.len().div_ceil(threads);
-                let mut sent = 0;
-                while !batch.is_empty() {
-                    let rest = batch.split_off(chunk.min(batch.len()));
-                    let _ = work_tx.send((sent, std::mem::replace(&mut batch, rest)));
-                    sent += 1;
-                }
-                let mut parts: Vec<(usize, Vec<Outcome>)> = done_rx.iter().take(sent).collect();
-                parts.sort_by_key(|(k, _)| *k);
-                for (_, outcomes) in &parts {
-                    report(outcomes, out);
-                }
-            })();
-            drop(work_tx); // the workers stop when the queue closes
-            result
-        })?;
-    }
+    })?;
     if progress && done > 0 {
         eprintln!();
     }
     Ok(())
-}
-
-/// One NDJSON line's outcome; issue lines are the input's line numbers.
-fn validate_line(
-    v: &Validator,
-    name: &str,
-    n: usize,
-    line: &Result<String, std::string::FromUtf8Error>,
-) -> Outcome {
-    let mut issues = match line {
-        Ok(text) => {
-            // A bug in the validator must not take the other lines down with it.
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| validate_text(v, text)))
-                .unwrap_or_else(|_| {
-                    vec![Issue::error(
-                        "exception",
-                        "INTERNAL_ERROR",
-                        "spfhir failed while validating this line (a bug: please report it with the input); it was not validated".to_string(),
-                    )]
-                })
-        }
-        Err(e) => {
-            let mut i = Issue::error(
-                "invalid",
-                "JSON_SYNTAX",
-                format!(
-                    "the line is not valid UTF-8 (byte {})",
-                    e.utf8_error().valid_up_to() + 1
-                ),
-            );
-            i.line_col = Some(json::LineCol { line: 1, col: 1 });
-            vec![i]
-        }
-    };
-    for i in &mut issues {
-        if let Some(lc) = &mut i.line_col {
-            lc.line = n as u32 + 1;
-        }
-    }
-    Outcome {
-        file: name.to_string(),
-        index: Some(n),
-        issues,
-    }
 }
 
 /// One line of `--format ndjson`, serialised straight to the output.
@@ -431,26 +289,26 @@ fn render(out: &mut impl Write, format: Format, outcomes: &[Outcome]) -> std::io
     match format {
         Format::Text => {
             for o in outcomes {
-                for i in &o.issues {
-                    writeln!(out, "{}", i.render(&o.file))?;
+                for i in o.issues {
+                    writeln!(out, "{}", i.render(o.file))?;
                 }
             }
         }
         Format::Json => {
             for o in outcomes {
-                writeln!(out, "{:#}", operation_outcome(&o.issues))?;
+                writeln!(out, "{:#}", operation_outcome(o.issues))?;
             }
         }
         Format::Ndjson => {
             for o in outcomes {
                 let (errors, warnings) = count(o.issues.iter());
                 let line = NdjsonLine {
-                    file: &o.file,
+                    file: o.file,
                     index: o.index,
                     valid: errors == 0,
                     errors,
                     warnings,
-                    issues: &o.issues,
+                    issues: o.issues,
                 };
                 serde_json::to_writer(&mut *out, &line)?;
                 out.write_all(b"\n")?;

@@ -8,6 +8,7 @@
 //! Invariant: messages never contain patient data values (names, NHS numbers, addresses);
 //! they name elements and rules, so issues are safe to log.
 
+use crate::msg::Msg;
 use crate::{Json, LineCol, LineIndex, Pos};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -30,48 +31,141 @@ impl Severity {
     }
 }
 
+/// The FHIR R4 `IssueType` code of an issue (`OperationOutcome.issue.code`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IssueType {
+    Invalid,
+    Structure,
+    Required,
+    Value,
+    Invariant,
+    Security,
+    Login,
+    Unknown,
+    Expired,
+    Forbidden,
+    Suppressed,
+    Processing,
+    NotSupported,
+    Duplicate,
+    MultipleMatches,
+    NotFound,
+    Deleted,
+    TooLong,
+    CodeInvalid,
+    Extension,
+    TooCostly,
+    BusinessRule,
+    Conflict,
+    Transient,
+    LockError,
+    NoStore,
+    Exception,
+    Timeout,
+    Incomplete,
+    Throttled,
+    Informational,
+}
+
+impl IssueType {
+    /// The code as FHIR spells it (`code-invalid`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssueType::Invalid => "invalid",
+            IssueType::Structure => "structure",
+            IssueType::Required => "required",
+            IssueType::Value => "value",
+            IssueType::Invariant => "invariant",
+            IssueType::Security => "security",
+            IssueType::Login => "login",
+            IssueType::Unknown => "unknown",
+            IssueType::Expired => "expired",
+            IssueType::Forbidden => "forbidden",
+            IssueType::Suppressed => "suppressed",
+            IssueType::Processing => "processing",
+            IssueType::NotSupported => "not-supported",
+            IssueType::Duplicate => "duplicate",
+            IssueType::MultipleMatches => "multiple-matches",
+            IssueType::NotFound => "not-found",
+            IssueType::Deleted => "deleted",
+            IssueType::TooLong => "too-long",
+            IssueType::CodeInvalid => "code-invalid",
+            IssueType::Extension => "extension",
+            IssueType::TooCostly => "too-costly",
+            IssueType::BusinessRule => "business-rule",
+            IssueType::Conflict => "conflict",
+            IssueType::Transient => "transient",
+            IssueType::LockError => "lock-error",
+            IssueType::NoStore => "no-store",
+            IssueType::Exception => "exception",
+            IssueType::Timeout => "timeout",
+            IssueType::Incomplete => "incomplete",
+            IssueType::Throttled => "throttled",
+            IssueType::Informational => "informational",
+        }
+    }
+}
+
+impl serde::Serialize for IssueType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// A diagnostic. Build with [`Issue::error`] / [`Issue::warning`] and the `at_*` helpers.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Issue {
     pub severity: Severity,
     /// FHIR IssueType code: `invalid`, `structure`, `required`, `value`, `not-supported`, …
-    pub code: &'static str,
-    /// Stable message id, e.g. `TRANSLATE_NOT_MAPPED`.
+    pub code: IssueType,
+    /// Stable message id, e.g. `TRANSLATE_NOT_MAPPED` (see [`crate::msg`]).
     pub id: &'static str,
+    /// The plain-English sentence, without its provenance (see [`Issue::text`]).
     pub message: String,
+    /// The profile whose rule this is, when it is not a base definition's: rendered after
+    /// the message as ` (profile URL)`, and not part of what makes two findings the same.
+    pub profile: Option<String>,
     /// FHIRPath of the element concerned, e.g. `Bundle.entry[2].resource.subject`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub expression: Option<String>,
-    #[serde(skip)]
     pub pos: Option<Pos>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub line_col: Option<LineCol>,
 }
 
 impl Issue {
-    pub fn new(
-        severity: Severity,
-        code: &'static str,
-        id: &'static str,
-        message: impl Into<String>,
-    ) -> Issue {
+    pub fn new(severity: Severity, msg: Msg, message: impl Into<String>) -> Issue {
         Issue {
             severity,
-            code,
-            id,
+            code: msg.code,
+            id: msg.id,
             message: message.into(),
+            profile: None,
             expression: None,
             pos: None,
             line_col: None,
         }
     }
 
-    pub fn error(code: &'static str, id: &'static str, message: impl Into<String>) -> Issue {
-        Issue::new(Severity::Error, code, id, message)
+    pub fn error(msg: Msg, message: impl Into<String>) -> Issue {
+        Issue::new(Severity::Error, msg, message)
     }
 
-    pub fn warning(code: &'static str, id: &'static str, message: impl Into<String>) -> Issue {
-        Issue::new(Severity::Warning, code, id, message)
+    pub fn warning(msg: Msg, message: impl Into<String>) -> Issue {
+        Issue::new(Severity::Warning, msg, message)
+    }
+
+    /// Record the profile whose rule this is.
+    pub fn in_profile(mut self, url: Option<&str>) -> Issue {
+        self.profile = url.map(str::to_string);
+        self
+    }
+
+    /// The message as users see it: the sentence, then ` (profile URL)` when a profile's
+    /// rule gave it.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match &self.profile {
+            None => std::borrow::Cow::Borrowed(&self.message),
+            Some(p) => std::borrow::Cow::Owned(format!("{} (profile {p})", self.message)),
+        }
     }
 
     pub fn at(mut self, expression: impl Into<String>) -> Issue {
@@ -108,12 +202,34 @@ impl Issue {
             ": {}[{}]: {}",
             self.severity.as_str(),
             self.id,
-            self.message
+            self.text()
         ));
         if let Some(e) = &self.expression {
             s.push_str(&format!(" (at {e})"));
         }
         s
+    }
+}
+
+/// `{"severity","code","id","message","expression"?,"line_col"?}`: the NDJSON form, with
+/// the message as users see it ([`Issue::text`]).
+impl serde::Serialize for Issue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let fields =
+            4 + usize::from(self.expression.is_some()) + usize::from(self.line_col.is_some());
+        let mut st = s.serialize_struct("Issue", fields)?;
+        st.serialize_field("severity", &self.severity)?;
+        st.serialize_field("code", &self.code)?;
+        st.serialize_field("id", self.id)?;
+        st.serialize_field("message", &*self.text())?;
+        if let Some(e) = &self.expression {
+            st.serialize_field("expression", e)?;
+        }
+        if let Some(lc) = &self.line_col {
+            st.serialize_field("line_col", lc)?;
+        }
+        st.end()
     }
 }
 
@@ -165,8 +281,8 @@ fn issue_json(issue: &Issue) -> Json {
     Json::obj()
         .with_list("extension", ext)
         .with("severity", issue.severity.as_str())
-        .with("code", issue.code)
-        .with("details", Json::obj().with("text", issue.message.as_str()))
+        .with("code", issue.code.as_str())
+        .with("details", Json::obj().with("text", issue.text().as_ref()))
         .with_opt(
             "expression",
             issue
@@ -185,13 +301,13 @@ mod tests {
         let text = "{\n  \"a\": 1\n}";
         let node = crate::parse(text).unwrap();
         let member = node.get("a").unwrap();
-        let mut issue = Issue::warning("informational", "TEST_ID", "something")
+        let mut issue = Issue::warning(crate::msg::TRANSLATE_NOT_MAPPED, "something")
             .at("X.a")
             .at_node(member);
         issue.locate(&LineIndex::new(text), text);
         assert_eq!(
             issue.render("f.json"),
-            "f.json:2:8: warning[TEST_ID]: something (at X.a)"
+            "f.json:2:8: warning[TRANSLATE_NOT_MAPPED]: something (at X.a)"
         );
         let oo = operation_outcome(&[issue]).to_compact();
         assert!(oo.contains(r#""expression":["X.a"]"#), "{oo}");

@@ -11,6 +11,7 @@
 
 mod build;
 pub mod issue;
+pub mod msg;
 mod out;
 mod parse;
 mod pos;

@@ -6,6 +6,7 @@ use crate::domain::{
 };
 use crate::issue::Issue;
 use crate::json::{Builder, Json, Out};
+use spfhir_element::msg;
 
 use super::read::{Reader, resource_type};
 use super::referral::{status_code, status_from};
@@ -40,8 +41,7 @@ impl ToFhir for CarePlan {
                 if !cp.goals.iter().any(|goal| goal.id == *g) {
                     errors.push(
                         Issue::error(
-                            "value",
-                            "TRANSLATE_UNKNOWN_GOAL",
+                            msg::TRANSLATE_UNKNOWN_GOAL,
                             format!("activity names goal '{g}', which is not in goals"),
                         )
                         .at(format!("activities[{i}].goals[{j}]")),
@@ -53,8 +53,7 @@ impl ToFhir for CarePlan {
             if cp.goals[..i].iter().any(|o| o.id == g.id) {
                 errors.push(
                     Issue::error(
-                        "value",
-                        "TRANSLATE_DUPLICATE_GOAL",
+                        msg::TRANSLATE_DUPLICATE_GOAL,
                         format!("goal id '{}' is used twice", g.id),
                     )
                     .at(format!("goals[{i}].id")),
@@ -335,12 +334,8 @@ pub fn to_domain(root: &Json) -> Result<(CarePlan, Vec<Issue>), Vec<Issue>> {
     let mut errors: Vec<Issue> = rd.issues.iter().filter(|i| i.is_error()).cloned().collect();
     if plan.get("status").is_none() {
         errors.push(
-            Issue::error(
-                "required",
-                "TRANSLATE_MISSING",
-                "CarePlan.status is missing",
-            )
-            .at(format!("{path}.status")),
+            Issue::error(msg::TRANSLATE_MISSING, "CarePlan.status is missing")
+                .at(format!("{path}.status")),
         );
     }
     let Some(status) = status.filter(|_| errors.is_empty()) else {

@@ -13,6 +13,7 @@
 pub mod bridge;
 
 use spfhir_domain::{self as domain, canonical};
+use spfhir_element::msg;
 use spfhir_element::{self as json, issue};
 
 /// `$name(v) -> code` and `$from(code) -> Option<v>` for an enum mirroring a FHIR code list.
@@ -139,16 +140,12 @@ pub(crate) fn find_focus(rd: &mut read::Reader<'_>, kind: &str) -> Result<usize,
         [(i, _)] => Ok(*i),
         [] => {
             let found = read::resource_type(rd.root());
-            Err(vec![Issue::error(
-                "not-found",
-                "TRANSLATE_NO_RECORD",
+            Err(vec![Issue::error(msg::TRANSLATE_NO_RECORD,
                 format!("expected a {kind} (or a Bundle holding one), found {}", if found.is_empty() { "no resourceType" } else { found }),
             )
             .at(if found.is_empty() { "$this".to_string() } else { found.to_string() })])
         }
-        many => Err(vec![Issue::error(
-            "not-supported",
-            "TRANSLATE_MANY_RECORDS",
+        many => Err(vec![Issue::error(msg::TRANSLATE_MANY_RECORDS,
             format!("the Bundle holds {} {kind} resources and no MessageHeader focus says which is the record; send one record per Bundle", many.len()),
         )
         .at("Bundle.entry")]),
@@ -176,9 +173,7 @@ pub(crate) fn record_identifier<'a>(
         )
     });
     rd.issues.push(
-        Issue::warning(
-            "informational",
-            "TRANSLATE_NO_IDENTIFIER",
+        Issue::warning(msg::TRANSLATE_NO_IDENTIFIER,
             "the record has no business identifier (system and value); it is identified by its resource URI instead",
         )
         .at(format!("{path}.identifier")),
@@ -231,7 +226,7 @@ fn parse_record(kind: RecordKind, domain: &str) -> Result<Box<dyn ToFhir>, Vec<I
             Err(e) => {
                 let path = e.path().to_string();
                 let inner = e.into_inner();
-                let mut issue = Issue::error("structure", "DOMAIN_INVALID", inner.to_string());
+                let mut issue = Issue::error(msg::DOMAIN_INVALID, inner.to_string());
                 if path != "." {
                     issue = issue.at(path);
                 }

@@ -1,5 +1,6 @@
 //! OutcomeResponse ⇄ QuestionnaireResponse against spfhir's instrument Questionnaires.
 
+use spfhir_element::msg;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
@@ -62,17 +63,15 @@ impl ToFhir for OutcomeResponse {
         b: Builder<'a>,
     ) -> Result<Built<'a>, Vec<Issue>> {
         let o = self;
-        let scores = o.checked_scores().map_err(|e| {
-            vec![Issue::error("value", "OUTCOME_INVALID", e.to_string()).at("answers")]
-        })?;
+        let scores = o
+            .checked_scores()
+            .map_err(|e| vec![Issue::error(msg::OUTCOME_INVALID, e.to_string()).at("answers")])?;
         let mut issues = Vec::new();
         if o.status == OutcomeStatus::Completed && o.instrument.has_total() {
             let missing = o.missing_items();
             if !missing.is_empty() {
                 issues.push(
-                Issue::warning(
-                    "incomplete",
-                    "OUTCOME_INCOMPLETE",
+                Issue::warning(msg::OUTCOME_INCOMPLETE,
                     format!("the response is completed but items {} are unanswered, so it has no total score", missing.join(", ")),
                 )
                 .at("answers"),
@@ -156,9 +155,7 @@ pub fn to_domain(root: &Json) -> Result<(OutcomeResponse, Vec<Issue>), Vec<Issue
         .unwrap_or_default();
     let Some(instrument) = Instrument::from_questionnaire(canonical_ref) else {
         if canonical_ref.is_empty() {
-            return Err(vec![Issue::error(
-                "required",
-                "TRANSLATE_NO_QUESTIONNAIRE",
+            return Err(vec![Issue::error(msg::TRANSLATE_NO_QUESTIONNAIRE,
                 "the QuestionnaireResponse does not name its questionnaire, so the instrument cannot be known",
             )
             .at(format!("{path}.questionnaire"))]);
@@ -167,9 +164,7 @@ pub fn to_domain(root: &Json) -> Result<(OutcomeResponse, Vec<Issue>), Vec<Issue
             .iter()
             .map(|i| i.questionnaire_url())
             .collect();
-        return Err(vec![Issue::error(
-            "not-supported",
-            "TRANSLATE_UNKNOWN_QUESTIONNAIRE",
+        return Err(vec![Issue::error(msg::TRANSLATE_UNKNOWN_QUESTIONNAIRE,
             format!(
                 "questionnaire '{canonical_ref}' is not one of the outcome instruments spfhir scores ({})",
                 known.join(", ")
@@ -218,8 +213,7 @@ pub fn to_domain(root: &Json) -> Result<(OutcomeResponse, Vec<Issue>), Vec<Issue
     let timepoint = timepoint.unwrap_or_else(|| {
         rd.issues.push(
             Issue::warning(
-                "incomplete",
-                "OUTCOME_NO_TIMEPOINT",
+                msg::OUTCOME_NO_TIMEPOINT,
                 "the response does not say whether it is a baseline or follow-up; taken as 'other'",
             )
             .at(format!("{path}.extension")),
@@ -237,8 +231,7 @@ pub fn to_domain(root: &Json) -> Result<(OutcomeResponse, Vec<Issue>), Vec<Issue
         if !present && qr.get(key).is_none() {
             errors.push(
                 Issue::error(
-                    "required",
-                    "TRANSLATE_MISSING",
+                    msg::TRANSLATE_MISSING,
                     format!("QuestionnaireResponse.{key} is missing"),
                 )
                 .at(format!("{path}.{key}")),
@@ -260,7 +253,7 @@ pub fn to_domain(root: &Json) -> Result<(OutcomeResponse, Vec<Issue>), Vec<Issue
         scores: Scores::default(),
     };
     let scores = out.score().map_err(|e| {
-        vec![Issue::error("value", "OUTCOME_INVALID", e.to_string()).at(format!("{path}.item"))]
+        vec![Issue::error(msg::OUTCOME_INVALID, e.to_string()).at(format!("{path}.item"))]
     })?;
     for (field, given, computed) in [
         (
@@ -278,9 +271,7 @@ pub fn to_domain(root: &Json) -> Result<(OutcomeResponse, Vec<Issue>), Vec<Issue
             && Some(&g) != computed.as_ref()
         {
             rd.issues.push(
-                Issue::warning(
-                    "business-rule",
-                    "OUTCOME_SCORE_MISMATCH",
+                Issue::warning(msg::OUTCOME_SCORE_MISMATCH,
                     format!("the response gives a {field} score of {g}, but its answers give {}; the computed score is used", computed.unwrap_or_else(|| "none".into())),
                 )
                 .at(format!("{path}.item")),

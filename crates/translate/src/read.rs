@@ -6,6 +6,7 @@
 //! with its FHIRPath; every Bundle entry it never touched is reported as
 //! `TRANSLATE_ENTRY_NOT_USED`.
 
+use spfhir_element::msg;
 use std::collections::HashSet;
 
 use crate::canonical as c;
@@ -220,9 +221,7 @@ impl<'a> Reader<'a> {
             }
             None if reference.get("reference").is_some() => {
                 self.issues.push(
-                    Issue::warning(
-                        "not-found",
-                        "TRANSLATE_REFERENCE_UNRESOLVED",
+                    Issue::warning(msg::TRANSLATE_REFERENCE_UNRESOLVED,
                         format!("{what} is referenced but not included in the message, so its details cannot be read"),
                     )
                     .at(format!("{path}.reference"))
@@ -297,7 +296,7 @@ impl<'a> Reader<'a> {
             }
             Err(e) => {
                 self.issues.push(
-                    Issue::error("value", "TRANSLATE_BAD_VALUE", e)
+                    Issue::error(msg::TRANSLATE_BAD_VALUE, e)
                         .at(format!("{path}.{key}"))
                         .at_node(v),
                 );
@@ -332,8 +331,7 @@ impl<'a> Reader<'a> {
             None => {
                 self.issues.push(
                     Issue::error(
-                        "code-invalid",
-                        "TRANSLATE_UNKNOWN_CODE",
+                        msg::TRANSLATE_UNKNOWN_CODE,
                         format!("'{s}' is not a valid code for {key}"),
                     )
                     .at(format!("{path}.{key}"))
@@ -484,8 +482,7 @@ impl<'a> Reader<'a> {
                 {
                     self.issues.push(
                         Issue::warning(
-                            "value",
-                            "TRANSLATE_NHS_NUMBER_CHECKSUM",
+                            msg::TRANSLATE_NHS_NUMBER_CHECKSUM,
                             "the NHS number fails its Modulus 11 check digit",
                         )
                         .at(format!("{path}.identifier[{i}].value")),
@@ -692,9 +689,7 @@ impl<'a> Reader<'a> {
         };
         if !partly {
             out.push(
-                Issue::warning(
-                    "informational",
-                    "TRANSLATE_NOT_MAPPED",
+                Issue::warning(msg::TRANSLATE_NOT_MAPPED,
                     format!("{path} has no place in the social prescribing record and was not translated"),
                 )
                 .at(path)
@@ -741,8 +736,7 @@ impl<'a> Reader<'a> {
             if !visited.contains(&i) {
                 out.push(
                     Issue::warning(
-                        "informational",
-                        "TRANSLATE_ENTRY_NOT_USED",
+                        msg::TRANSLATE_ENTRY_NOT_USED,
                         format!(
                             "{} ({}) is not part of the record and was not translated",
                             e.path,

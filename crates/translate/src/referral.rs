@@ -6,6 +6,7 @@ use crate::domain::{
 };
 use crate::issue::Issue;
 use crate::json::{Builder, Json, Out};
+use spfhir_element::msg;
 
 use super::read::{Reader, resource_type};
 use super::write::{
@@ -78,8 +79,7 @@ impl ToFhir for Referral {
         {
             issues.push(
                 Issue::warning(
-                    "value",
-                    "TRANSLATE_NHS_NUMBER_CHECKSUM",
+                    msg::TRANSLATE_NHS_NUMBER_CHECKSUM,
                     "the NHS number fails its Modulus 11 check digit",
                 )
                 .at("person.nhsNumber"),
@@ -101,17 +101,17 @@ impl ToFhir for Referral {
             && *org != r.referrer.organisation
         {
             // The ServiceRequest has one requester: a PractitionerRole at one organisation.
-            errors.push(Issue::error("invariant", "TRANSLATE_REFERRER_ORG_CONFLICT",
+            errors.push(Issue::error(msg::TRANSLATE_REFERRER_ORG_CONFLICT,
             "referrer.practitioner.organisation differs from referrer.organisation; a referral comes from one organisation: leave the practitioner's organisation out")
             .at("referrer.practitioner.organisation"));
         }
         if opts.bundle == BundleKind::Message {
             if source.is_none() {
-                errors.push(Issue::error("required", "TRANSLATE_NO_SOURCE_ENDPOINT",
+                errors.push(Issue::error(msg::TRANSLATE_NO_SOURCE_ENDPOINT,
                 "a message Bundle needs the sender's endpoint: give referrer.dosId or referrer.organisation.odsCode").at("referrer"));
             }
             if destination.is_none() {
-                errors.push(Issue::error("required", "TRANSLATE_NO_DESTINATION",
+                errors.push(Issue::error(msg::TRANSLATE_NO_DESTINATION,
                 "a message Bundle needs the receiving service: give service.dosId or service.orukId").at("service"));
             }
         }
@@ -357,7 +357,7 @@ pub fn to_domain(root: &Json) -> Result<(Referral, Vec<Issue>), Vec<Issue>> {
             .and_then(|t| crate::domain::FhirDateTime::try_from(t).ok())
         {
             rd.issues.push(
-                Issue::warning("incomplete", "TRANSLATE_DATE_FALLBACK", "ServiceRequest.authoredOn is missing; the message's timestamp is used as the referral date")
+                Issue::warning(msg::TRANSLATE_DATE_FALLBACK, "ServiceRequest.authoredOn is missing; the message's timestamp is used as the referral date")
                     .at(format!("{path}.authoredOn")),
             );
             date = Some(d);
@@ -454,19 +454,14 @@ pub fn to_domain(root: &Json) -> Result<(Referral, Vec<Issue>), Vec<Issue>> {
     let mut errors: Vec<Issue> = rd.issues.iter().filter(|i| i.is_error()).cloned().collect();
     if status.is_none() && sr.get("status").is_none() {
         errors.push(
-            Issue::error(
-                "required",
-                "TRANSLATE_MISSING",
-                "ServiceRequest.status is missing",
-            )
-            .at(format!("{path}.status")),
+            Issue::error(msg::TRANSLATE_MISSING, "ServiceRequest.status is missing")
+                .at(format!("{path}.status")),
         );
     }
     if date.is_none() && errors.is_empty() {
         errors.push(
             Issue::error(
-                "required",
-                "TRANSLATE_MISSING",
+                msg::TRANSLATE_MISSING,
                 "ServiceRequest.authoredOn is missing: the referral date is required",
             )
             .at(format!("{path}.authoredOn")),

@@ -4,6 +4,7 @@
 use super::walk::Walk;
 use crate::issue::Issue;
 use crate::json::Json;
+use spfhir_element::msg;
 
 pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
     let kind = bundle
@@ -21,8 +22,7 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
             if !absolute {
                 w.push(
                     Issue::error(
-                        "value",
-                        "BUNDLE_FULLURL_FORM",
+                        msg::BUNDLE_FULLURL_FORM,
                         format!("{at}.fullUrl must be an absolute URL or a urn:uuid/urn:oid"),
                     )
                     .at(format!("{at}.fullUrl"))
@@ -31,7 +31,7 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
             }
             // Versions of one resource (history Bundles) may share a fullUrl.
             if seen.contains(&url) && kind != "history" {
-                w.push(Issue::error("duplicate", "BUNDLE_FULLURL_DUPLICATE", format!("{at}.fullUrl is the same as an earlier entry's: each entry needs its own")).at(format!("{at}.fullUrl")).at_node(node));
+                w.push(Issue::error(msg::BUNDLE_FULLURL_DUPLICATE, format!("{at}.fullUrl is the same as an earlier entry's: each entry needs its own")).at(format!("{at}.fullUrl")).at_node(node));
             }
             seen.push(url);
             if let Some(res) = e.get("resource")
@@ -44,8 +44,7 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
             {
                 w.push(
                     Issue::warning(
-                        "value",
-                        "BUNDLE_FULLURL_MISMATCH",
+                        msg::BUNDLE_FULLURL_MISMATCH,
                         format!(
                             "{at}.fullUrl does not end with the resource's type and id ({rt}/{id})"
                         ),
@@ -58,8 +57,7 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
         if matches!(kind, "transaction" | "batch") && e.get("request").is_none() {
             w.push(
                 Issue::error(
-                    "required",
-                    "BUNDLE_ENTRY_REQUEST",
+                    msg::BUNDLE_ENTRY_REQUEST,
                     format!("{at}.request is required in a {kind} Bundle"),
                 )
                 .at(at.clone())
@@ -76,8 +74,7 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
             let node = first.unwrap_or(bundle);
             w.push(
                 Issue::error(
-                    "structure",
-                    "BUNDLE_MESSAGE_HEADER",
+                    msg::BUNDLE_MESSAGE_HEADER,
                     "the first entry of a message Bundle must be its MessageHeader".to_string(),
                 )
                 .at(format!("{path}.entry[0]"))

@@ -16,6 +16,7 @@ use spfhir_conformance::{package, snapshot, terminology};
 use spfhir_element::{self as json, issue};
 use spfhir_fhirpath as fhirpath;
 
+mod batch;
 mod bundle;
 pub mod primitive;
 pub mod profile;
@@ -32,6 +33,7 @@ use crate::snapshot::{Generator, SnapshotError, type_url};
 use crate::terminology::Terminology;
 use json::Json;
 
+pub use batch::{BATCH, LineOutcome, syntax_issue};
 pub use profile::Profile;
 
 /// How codes from systems that cannot be checked offline (SNOMED CT, LOINC, …) are reported.
@@ -157,13 +159,7 @@ impl Validator {
 /// (the first, which names the more basic rule); then issues are put in document order.
 fn dedup(issues: &mut Vec<Issue>) {
     let mut seen = std::collections::HashSet::new();
-    issues.retain(|i| {
-        let message = match i.message.rfind(" (profile ") {
-            Some(at) if i.message.ends_with(')') => &i.message[..at],
-            _ => i.message.as_str(),
-        };
-        seen.insert((i.id, i.expression.clone(), message.to_string()))
-    });
+    issues.retain(|i| seen.insert((i.id, i.expression.clone(), i.message.clone())));
     issues.sort_by_key(|i| i.pos.map_or(u32::MAX, |p| p.0));
 }
 

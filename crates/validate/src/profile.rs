@@ -15,6 +15,8 @@ use rustc_hash::FxHashMap;
 pub struct Profile {
     pub url: String,
     pub type_name: String,
+    /// The definition constrains another (a profile), rather than defining a type.
+    pub constraint: bool,
     pub nodes: Vec<Node>,
     /// Where an extension definition may be used (empty: anywhere, or not an extension).
     pub contexts: Vec<ExtensionContext>,
@@ -215,6 +217,11 @@ fn parse_max(m: Option<&str>) -> Max {
 }
 
 impl Profile {
+    /// The URL to name as an issue's provenance: a profile's, never a base definition's.
+    pub fn provenance(&self) -> Option<&str> {
+        self.constraint.then_some(self.url.as_str())
+    }
+
     pub fn compile(snap: &Snapshot, fhirpath: &Cache) -> Profile {
         let mut nodes: Vec<Node> = Vec::with_capacity(snap.elements.len());
         let mut by_id: std::collections::HashMap<String, usize> = Default::default();
@@ -407,6 +414,7 @@ impl Profile {
         Profile {
             url: snap.url.clone(),
             type_name: snap.type_name.clone(),
+            constraint: snap.constraint,
             nodes,
             contexts: snap.contexts.clone(),
             context_invariants: snap

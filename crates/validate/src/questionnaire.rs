@@ -14,6 +14,7 @@
 //! Messages name the item by linkId and question text; answers are never quoted (they are
 //! patient data), except codes.
 
+use spfhir_element::msg;
 use std::cmp::Ordering;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -47,8 +48,7 @@ pub(super) fn check<'a>(w: &mut Walk<'a>, qr: &'a Json, path: &str) {
         Some(_) => {
             w.push(
                 Issue::error(
-                    "invalid",
-                    "QR_QUESTIONNAIRE_WRONG_TYPE",
+                    msg::QR_QUESTIONNAIRE_WRONG_TYPE,
                     format!("{url} is not a Questionnaire"),
                 )
                 .at(format!("{path}.questionnaire"))
@@ -58,9 +58,7 @@ pub(super) fn check<'a>(w: &mut Walk<'a>, qr: &'a Json, path: &str) {
         }
         None => {
             w.push(
-                Issue::warning(
-                    "not-found",
-                    "QR_QUESTIONNAIRE_UNKNOWN",
+                Issue::warning(msg::QR_QUESTIONNAIRE_UNKNOWN,
                     format!(
                         "Questionnaire {url} is not loaded, so the answers were not checked against it (add it with --load or its package with --package-path)"
                     ),
@@ -186,19 +184,13 @@ impl<'a> Check<'_, 'a> {
                         self.qr.get_str("questionnaire").unwrap_or("")
                     ),
                 };
-                self.push(
-                    Issue::error("structure", "QR_ITEM_UNKNOWN", msg)
-                        .at(&at)
-                        .at_node(r),
-                );
+                self.push(Issue::error(msg::QR_ITEM_UNKNOWN, msg).at(&at).at_node(r));
                 continue;
             };
             let q = &q_items[qi];
             if qi < last {
                 self.push(
-                    Issue::error(
-                        "structure",
-                        "QR_ITEM_ORDER",
+                    Issue::error(msg::QR_ITEM_ORDER,
                         format!(
                             "item {} is out of order: it must come before item {}, as in the Questionnaire",
                             label(q),
@@ -219,8 +211,7 @@ impl<'a> Check<'_, 'a> {
                 };
                 self.push(
                     Issue::error(
-                        "structure",
-                        "QR_ITEM_REPEATS",
+                        msg::QR_ITEM_REPEATS,
                         format!("item {} appears more than once, but the {what}", label(q)),
                     )
                     .at(&at)
@@ -251,9 +242,7 @@ impl<'a> Check<'_, 'a> {
                     (true, _) => "has no answer",
                 };
                 self.push(
-                    Issue::error(
-                        "required",
-                        "QR_ITEM_REQUIRED",
+                    Issue::error(msg::QR_ITEM_REQUIRED,
                         format!(
                             "item {} is required and enabled, but {what} (the response's status is {})",
                             label(q),
@@ -274,9 +263,7 @@ impl<'a> Check<'_, 'a> {
         let answers = answers(r);
         if !enabled && (!answers.is_empty() || has_content(q, r)) {
             self.push(
-                Issue::error(
-                    "business-rule",
-                    "QR_ITEM_DISABLED",
+                Issue::error(msg::QR_ITEM_DISABLED,
                     format!(
                         "item {} has answers, but it is disabled by its enableWhen conditions, so it must not",
                         label(q)
@@ -291,8 +278,7 @@ impl<'a> Check<'_, 'a> {
             if let Some(a) = r.get("answer") {
                 self.push(
                     Issue::error(
-                        "structure",
-                        "QR_ANSWER_NOT_ALLOWED",
+                        msg::QR_ANSWER_NOT_ALLOWED,
                         format!("item {} is a {ty} item, which takes no answers", label(q)),
                     )
                     .at(format!("{at}.answer"))
@@ -303,8 +289,7 @@ impl<'a> Check<'_, 'a> {
                 if let Some(i) = r.get("item") {
                     self.push(
                         Issue::error(
-                            "structure",
-                            "QR_ANSWER_NOT_ALLOWED",
+                            msg::QR_ANSWER_NOT_ALLOWED,
                             format!(
                                 "item {} is a display item, which has no nested items",
                                 label(q)
@@ -322,8 +307,7 @@ impl<'a> Check<'_, 'a> {
         if answers.len() > 1 && !q.get("repeats").and_then(Json::as_bool).unwrap_or(false) {
             self.push(
                 Issue::error(
-                    "structure",
-                    "QR_ANSWER_REPEATS",
+                    msg::QR_ANSWER_REPEATS,
                     format!(
                         "item {} has {} answers, but it does not repeat: only one is allowed",
                         label(q),
@@ -372,8 +356,7 @@ impl<'a> Check<'_, 'a> {
             };
             self.push(
                 Issue::error(
-                    "structure",
-                    "QR_ANSWER_TYPE",
+                    msg::QR_ANSWER_TYPE,
                     format!(
                         "item {} is of type {ty}, so its answer must be {want}, not value{vt}",
                         label(q)
@@ -404,9 +387,9 @@ impl<'a> Check<'_, 'a> {
                     options.len()
                 );
                 let issue = if ty == "open-choice" {
-                    Issue::warning("code-invalid", "QR_ANSWER_OPTION", msg)
+                    Issue::warning(msg::QR_ANSWER_OPTION, msg)
                 } else {
-                    Issue::error("code-invalid", "QR_ANSWER_OPTION", msg)
+                    Issue::error(msg::QR_ANSWER_OPTION, msg)
                 };
                 self.push(issue.at(&at).at_node(v));
             }
@@ -430,9 +413,9 @@ impl<'a> Check<'_, 'a> {
                     label(q)
                 );
                 let issue = if ty == "open-choice" {
-                    Issue::warning("code-invalid", "QR_ANSWER_VALUESET", msg)
+                    Issue::warning(msg::QR_ANSWER_VALUESET, msg)
                 } else {
-                    Issue::error("code-invalid", "QR_ANSWER_VALUESET", msg)
+                    Issue::error(msg::QR_ANSWER_VALUESET, msg)
                 };
                 self.push(issue.at(at).at_node(v));
             }
@@ -455,8 +438,7 @@ impl<'a> Check<'_, 'a> {
                     .map_or_else(|| limit.1.to_compact(), str::to_string);
                 self.push(
                     Issue::error(
-                        "value",
-                        "QR_ANSWER_RANGE",
+                        msg::QR_ANSWER_RANGE,
                         format!("the answer to item {} is {word} {shown}", label(q)),
                     )
                     .at(at)
@@ -477,9 +459,7 @@ impl<'a> Check<'_, 'a> {
             if (long && len as i64 > limit) || (!long && (len as i64) < limit) {
                 let word = if long { "at most" } else { "at least" };
                 self.push(
-                    Issue::error(
-                        "value",
-                        "QR_ANSWER_LENGTH",
+                    Issue::error(msg::QR_ANSWER_LENGTH,
                         format!(
                             "the answer to item {} has {len} characters; it must have {word} {limit}",
                             label(q)
@@ -493,9 +473,7 @@ impl<'a> Check<'_, 'a> {
         if let Some(pattern) = extension(q, EXT_REGEX).and_then(|e| e.get_str("valueString")) {
             match self.w.v.regex(pattern) {
                 Some(re) if !re.is_match(text) => self.push(
-                    Issue::error(
-                        "value",
-                        "QR_ANSWER_REGEX",
+                    Issue::error(msg::QR_ANSWER_REGEX,
                         format!(
                             "the answer to item {} does not match the pattern {pattern}",
                             label(q)
@@ -506,9 +484,7 @@ impl<'a> Check<'_, 'a> {
                 ),
                 Some(_) => {}
                 None => self.push(
-                    Issue::warning(
-                        "processing",
-                        "QR_REGEX_INVALID",
+                    Issue::warning(msg::QR_REGEX_INVALID,
                         format!(
                             "item {} has a regex extension that is not a valid regular expression, so the answer was not checked against it",
                             label(q)
@@ -572,7 +548,7 @@ impl<'a> Check<'_, 'a> {
             label(q)
         );
         self.push(
-            Issue::warning("processing", "QR_ENABLE_WHEN_EXPRESSION", msg)
+            Issue::warning(msg::QR_ENABLE_WHEN_EXPRESSION, msg)
                 .at(at)
                 .at_node(focus),
         );

@@ -3,6 +3,7 @@
 //! references and invariants. Children come from the profile when it constrains them, else
 //! from the element's type (its base definition, or the type profile it names).
 
+use spfhir_element::msg::{self, Msg};
 use std::sync::Arc;
 
 use rustc_hash::FxHashSet;
@@ -116,12 +117,33 @@ impl<'a> Walk<'a> {
         self.issues.push(issue);
     }
 
-    fn error(&mut self, id: &'static str, code: &'static str, at: &str, node: &Json, msg: String) {
-        self.push(Issue::error(code, id, msg).at(at).at_node(node));
+    fn error(&mut self, m: Msg, at: &str, node: &Json, text: String) {
+        self.push(Issue::error(m, text).at(at).at_node(node));
     }
 
-    fn warn(&mut self, id: &'static str, code: &'static str, at: &str, node: &Json, msg: String) {
-        self.push(Issue::warning(code, id, msg).at(at).at_node(node));
+    fn warn(&mut self, m: Msg, at: &str, node: &Json, text: String) {
+        self.push(Issue::warning(m, text).at(at).at_node(node));
+    }
+
+    /// An error from a rule of profile `p` (its provenance recorded when `p` constrains
+    /// another definition).
+    fn error_in(&mut self, p: &Profile, m: Msg, at: &str, node: &Json, text: String) {
+        self.push(
+            Issue::error(m, text)
+                .in_profile(p.provenance())
+                .at(at)
+                .at_node(node),
+        );
+    }
+
+    /// A warning from a rule of profile `p`.
+    fn warn_in(&mut self, p: &Profile, m: Msg, at: &str, node: &Json, text: String) {
+        self.push(
+            Issue::warning(m, text)
+                .in_profile(p.provenance())
+                .at(at)
+                .at_node(node),
+        );
     }
 
     /// Validate a resource at `path` (`None` for the top) against its base definition, its
@@ -133,8 +155,7 @@ impl<'a> Walk<'a> {
         let Some(obj) = res.as_object() else {
             let at = path.unwrap_or("$");
             self.error(
-                "STRUCTURE_NOT_OBJECT",
-                "structure",
+                msg::STRUCTURE_NOT_OBJECT,
                 at,
                 res,
                 format!("a resource must be a JSON object, not {}", res.type_name()),
@@ -144,8 +165,7 @@ impl<'a> Walk<'a> {
         let Some(rt) = res.get_str("resourceType") else {
             let at = path.unwrap_or("$");
             self.error(
-                "STRUCTURE_NO_RESOURCE_TYPE",
-                "structure",
+                msg::STRUCTURE_NO_RESOURCE_TYPE,
                 at,
                 res,
                 "the resource has no resourceType".into(),
@@ -158,8 +178,7 @@ impl<'a> Walk<'a> {
             _ => {
                 let node = obj.member("resourceType").map_or(res, |m| &m.value);
                 self.error(
-                    "STRUCTURE_UNKNOWN_RESOURCE_TYPE",
-                    "structure",
+                    msg::STRUCTURE_UNKNOWN_RESOURCE_TYPE,
                     &path,
                     node,
                     format!("resourceType '{rt}' is not a FHIR R4 resource type"),
@@ -188,8 +207,7 @@ impl<'a> Walk<'a> {
             match self.v.profile(&url) {
                 Ok(p) if p.type_name != rt => {
                     self.error(
-                        "PROFILE_WRONG_TYPE",
-                        "structure",
+                        msg::PROFILE_WRONG_TYPE,
                         &path,
                         res,
                         format!("profile {url} is for {}, not {rt}", p.type_name),
@@ -206,14 +224,13 @@ impl<'a> Walk<'a> {
                         "profile {url} is not loaded, so the resource was not checked against it (add its package with --package-path or --load)"
                     );
                     if asked {
-                        self.error("PROFILE_UNKNOWN", "not-found", &path, res, msg);
+                        self.error(msg::PROFILE_UNKNOWN, &path, res, msg);
                     } else {
-                        self.warn("PROFILE_UNKNOWN", "not-found", &path, res, msg);
+                        self.warn(msg::PROFILE_UNKNOWN, &path, res, msg);
                     }
                 }
                 Err(e) => self.error(
-                    "PROFILE_INVALID",
-                    "structure",
+                    msg::PROFILE_INVALID,
                     &path,
                     res,
                     format!("profile {url} cannot be used: {e}"),
@@ -293,8 +310,7 @@ impl<'a> Walk<'a> {
         }
         let Some(o) = obj.as_object() else {
             self.error(
-                "STRUCTURE_NOT_OBJECT",
-                "structure",
+                msg::STRUCTURE_NOT_OBJECT,
                 path,
                 obj,
                 format!("{path} must be a JSON object, not {}", obj.type_name()),
@@ -303,8 +319,7 @@ impl<'a> Walk<'a> {
         };
         if o.is_empty() {
             self.error(
-                "STRUCTURE_EMPTY_OBJECT",
-                "structure",
+                msg::STRUCTURE_EMPTY_OBJECT,
                 path,
                 obj,
                 format!(
@@ -327,8 +342,7 @@ impl<'a> Walk<'a> {
             let Some((c, ty)) = p.child_for(node, name) else {
                 let what = resource_type.map_or_else(|| p.nodes[node].path.clone(), str::to_string);
                 self.error(
-                    "STRUCTURE_UNKNOWN_ELEMENT",
-                    "structure",
+                    msg::STRUCTURE_UNKNOWN_ELEMENT,
                     &format!("{path}.{key}"),
                     &m.value,
                     format!("unknown element '{key}' in {what}"),
@@ -345,8 +359,7 @@ impl<'a> Walk<'a> {
                             p.nodes[c].name, other.1
                         );
                         self.error(
-                            "STRUCTURE_CHOICE_REPEATED",
-                            "structure",
+                            msg::STRUCTURE_CHOICE_REPEATED,
                             &format!("{path}.{key}"),
                             &m.value,
                             msg,
@@ -373,32 +386,26 @@ impl<'a> Walk<'a> {
                 } else {
                     n.name.clone()
                 };
-                self.error(
-                    "CARDINALITY_MIN",
-                    "required",
+                self.error_in(
+                    p,
+                    msg::CARDINALITY_MIN,
                     &format!("{path}.{name}"),
                     obj,
-                    format!(
-                        "{path}.{name} is required (min {}) but missing{}",
-                        n.min,
-                        profile_note(p)
-                    ),
+                    format!("{path}.{name} is required (min {}) but missing", n.min),
                 );
             }
             for &sl in &n.slices {
                 let s = &p.nodes[sl];
                 if s.min > 0 {
                     let name = s.slice_name.as_deref().unwrap_or("?");
-                    self.error(
-                        "SLICE_MIN",
-                        "required",
+                    self.error_in(
+                        p,
+                        msg::SLICE_MIN,
                         &format!("{path}.{}", n.name),
                         obj,
                         format!(
-                            "slice '{name}' of {path}.{} needs at least {} but there are none{}",
-                            n.name,
-                            s.min,
-                            profile_note(p)
+                            "slice '{name}' of {path}.{} needs at least {} but there are none",
+                            n.name, s.min
                         ),
                     );
                 }
@@ -455,16 +462,14 @@ impl<'a> Walk<'a> {
         if is_array != n.base_many {
             if n.base_many {
                 self.error(
-                    "STRUCTURE_NOT_ARRAY",
-                    "structure",
+                    msg::STRUCTURE_NOT_ARRAY,
                     here,
                     anchor,
                     format!("{here} repeats, so it must be a JSON array"),
                 );
             } else {
                 self.error(
-                    "STRUCTURE_ARRAY",
-                    "structure",
+                    msg::STRUCTURE_ARRAY,
                     here,
                     anchor,
                     format!("{here} does not repeat, so it must not be a JSON array"),
@@ -477,8 +482,7 @@ impl<'a> Walk<'a> {
             if value.is_some() && ext.is_some() && vs.len() != es.len() {
                 let (path, key) = (&here[..parent], &here[parent + 1..]);
                 self.error(
-                    "STRUCTURE_EXT_ALIGN",
-                    "structure",
+                    msg::STRUCTURE_EXT_ALIGN,
                     &format!("{path}._{key}"),
                     ext.unwrap_or(anchor),
                     format!("{path}._{key} must have one entry (or null) for each entry of {here}"),
@@ -487,8 +491,7 @@ impl<'a> Walk<'a> {
             let len = vs.len().max(es.len());
             if len == 0 {
                 self.error(
-                    "STRUCTURE_EMPTY_ARRAY",
-                    "structure",
+                    msg::STRUCTURE_EMPTY_ARRAY,
                     here,
                     anchor,
                     format!("{here} is an empty array: leave the element out instead"),
@@ -515,8 +518,7 @@ impl<'a> Walk<'a> {
                     .and_then(|a| a.get(i))
                     .unwrap_or(anchor);
                 self.error(
-                    "STRUCTURE_NULL",
-                    "structure",
+                    msg::STRUCTURE_NULL,
                     &format!("{here}[{i}]"),
                     node,
                     format!("{here}[{i}] is null with no extension to explain it"),
@@ -525,29 +527,21 @@ impl<'a> Walk<'a> {
         }
         let count = items.len();
         if (count as u32) < n.min {
-            self.error(
-                "CARDINALITY_MIN",
-                "required",
+            self.error_in(
+                p,
+                msg::CARDINALITY_MIN,
                 here,
                 anchor,
-                format!(
-                    "{here} needs at least {} but has {count}{}",
-                    n.min,
-                    profile_note(p)
-                ),
+                format!("{here} needs at least {} but has {count}", n.min),
             );
         }
         if !n.max.allows(count) {
-            self.error(
-                "CARDINALITY_MAX",
-                "structure",
+            self.error_in(
+                p,
+                msg::CARDINALITY_MAX,
                 here,
                 anchor,
-                format!(
-                    "{here} allows at most {} but has {count}{}",
-                    n.max.text(),
-                    profile_note(p)
-                ),
+                format!("{here} allows at most {} but has {count}", n.max.text()),
             );
         }
         // The slice each item matched, when the element is sliced.
@@ -595,21 +589,18 @@ impl<'a> Walk<'a> {
         match code {
             Some(code) if primitive::is_primitive(code) => {
                 if let Err(why) = primitive::check(code, v) {
-                    self.error("TYPE_PRIMITIVE", "value", at, v, format!("{at} {why}"));
+                    self.error(msg::TYPE_PRIMITIVE, at, v, format!("{at} {why}"));
                     return;
                 }
                 if let (Some(max), Some(text)) = (n.max_length, v.as_str())
                     && text.chars().count() > max
                 {
-                    self.error(
-                        "VALUE_MAX_LENGTH",
-                        "value",
+                    self.error_in(
+                        p,
+                        msg::VALUE_MAX_LENGTH,
                         at,
                         v,
-                        format!(
-                            "{at} is longer than its maximum length {max}{}",
-                            profile_note(p)
-                        ),
+                        format!("{at} is longer than its maximum length {max}"),
                     );
                 }
                 self.fixed_pattern(p, n, v, at);
@@ -624,8 +615,7 @@ impl<'a> Walk<'a> {
             code => {
                 if !matches!(v.kind, Kind::Object(_)) {
                     self.error(
-                        "STRUCTURE_NOT_OBJECT",
-                        "structure",
+                        msg::STRUCTURE_NOT_OBJECT,
                         at,
                         v,
                         format!(
@@ -683,8 +673,7 @@ impl<'a> Walk<'a> {
             Ok(def) => {
                 if def.type_name != "Extension" {
                     self.error(
-                        "EXTENSION_NOT_EXTENSION",
-                        "structure",
+                        msg::EXTENSION_NOT_EXTENSION,
                         at,
                         v,
                         format!("{url} is not an extension definition"),
@@ -695,11 +684,10 @@ impl<'a> Walk<'a> {
             }
             Err(_) => {
                 if n.name == "modifierExtension" {
-                    self.error("EXTENSION_UNKNOWN_MODIFIER", "structure", at, v, format!("modifier extension {url} is not loaded, so its meaning cannot be known: it must be understood to process this resource"));
+                    self.error(msg::EXTENSION_UNKNOWN_MODIFIER, at, v, format!("modifier extension {url} is not loaded, so its meaning cannot be known: it must be understood to process this resource"));
                 } else {
                     self.warn(
-                        "EXTENSION_UNKNOWN",
-                        "not-found",
+                        msg::EXTENSION_UNKNOWN,
                         at,
                         v,
                         format!("extension {url} is not loaded, so it was not checked"),
@@ -779,9 +767,7 @@ impl<'a> Walk<'a> {
                 Err(e) => Err(format!("it is not valid FHIRPath ({e})")),
             };
             match result {
-                Ok(r) if matches!(r.as_slice(), [Value::Bool(false)]) => self.error(
-                    "EXTENSION_CONTEXT_INVARIANT",
-                    "structure",
+                Ok(r) if matches!(r.as_slice(), [Value::Bool(false)]) => self.error(msg::EXTENSION_CONTEXT_INVARIANT,
                     at,
                     v,
                     format!(
@@ -789,9 +775,7 @@ impl<'a> Walk<'a> {
                     ),
                 ),
                 Ok(_) => {}
-                Err(e) => self.warn(
-                    "EXTENSION_CONTEXT_INVARIANT_ERROR",
-                    "processing",
+                Err(e) => self.warn(msg::EXTENSION_CONTEXT_INVARIANT_ERROR,
                     at,
                     v,
                     format!("the context invariant of extension {url} could not be checked ({text}): {e}"),
@@ -903,9 +887,7 @@ impl<'a> Walk<'a> {
             } else {
                 in_resource.as_str()
             };
-            self.error(
-                "EXTENSION_CONTEXT",
-                "structure",
+            self.error(msg::EXTENSION_CONTEXT,
                 at,
                 v,
                 format!(
@@ -923,27 +905,23 @@ impl<'a> Walk<'a> {
         if let Some(f) = &n.fixed
             && f != v
         {
-            self.error(
-                "VALUE_FIXED",
-                "value",
+            self.error_in(
+                p,
+                msg::VALUE_FIXED,
                 at,
                 v,
-                format!("{at} must be exactly {}{}", f.to_compact(), profile_note(p)),
+                format!("{at} must be exactly {}", f.to_compact()),
             );
         }
         if let Some(pat) = &n.pattern
             && !pattern_matches(pat, v)
         {
-            self.error(
-                "VALUE_PATTERN",
-                "value",
+            self.error_in(
+                p,
+                msg::VALUE_PATTERN,
                 at,
                 v,
-                format!(
-                    "{at} must match the pattern {}{}",
-                    pat.to_compact(),
-                    profile_note(p)
-                ),
+                format!("{at} must match the pattern {}", pat.to_compact()),
             );
         }
     }
@@ -954,15 +932,12 @@ impl<'a> Walk<'a> {
         let codings = v.get("coding").and_then(Json::as_array).unwrap_or(&[]);
         if codings.is_empty() {
             if b.strength == Strength::Required {
-                self.error(
-                    "BINDING_NO_CODE",
-                    "code-invalid",
+                self.error_in(
+                    p,
+                    msg::BINDING_NO_CODE,
                     at,
                     v,
-                    format!(
-                        "{at} has no coding, but its binding to {vs} is required{}",
-                        profile_note(p)
-                    ),
+                    format!("{at} has no coding, but its binding to {vs} is required"),
                 );
             }
             return;
@@ -980,8 +955,8 @@ impl<'a> Walk<'a> {
         }
         match (unknown, b.strength) {
             (Some(why), Strength::Required | Strength::Extensible) => self.unchecked(at, v, vs, &why),
-            (None, Strength::Required) => self.error("BINDING_REQUIRED", "code-invalid", at, v, format!("none of the codings of {at} is in the value set {vs}, whose binding is required{}", profile_note(p))),
-            (None, Strength::Extensible) => self.warn("BINDING_EXTENSIBLE", "code-invalid", at, v, format!("none of the codings of {at} is in the value set {vs} (extensible binding): use one of its codes when one fits{}", profile_note(p))),
+            (None, Strength::Required) => self.error_in(p, msg::BINDING_REQUIRED, at, v, format!("none of the codings of {at} is in the value set {vs}, whose binding is required")),
+            (None, Strength::Extensible) => self.warn_in(p, msg::BINDING_EXTENSIBLE, at, v, format!("none of the codings of {at} is in the value set {vs} (extensible binding): use one of its codes when one fits")),
             _ => {}
         }
     }
@@ -1005,8 +980,22 @@ impl<'a> Walk<'a> {
         match self.v.terminology.member(vs, system, code) {
             Membership::Member => {}
             Membership::Unknown(why) => self.unchecked(at, v, vs, &why),
-            Membership::NotMember if b.strength == Strength::Required => self.error("BINDING_REQUIRED", "code-invalid", at, v, format!("code '{code}' at {at} is not in the value set {vs}, whose binding is required{}", profile_note(p))),
-            Membership::NotMember => self.warn("BINDING_EXTENSIBLE", "code-invalid", at, v, format!("code '{code}' at {at} is not in the value set {vs} (extensible binding){}", profile_note(p))),
+            Membership::NotMember if b.strength == Strength::Required => self.error_in(
+                p,
+                msg::BINDING_REQUIRED,
+                at,
+                v,
+                format!(
+                    "code '{code}' at {at} is not in the value set {vs}, whose binding is required"
+                ),
+            ),
+            Membership::NotMember => self.warn_in(
+                p,
+                msg::BINDING_EXTENSIBLE,
+                at,
+                v,
+                format!("code '{code}' at {at} is not in the value set {vs} (extensible binding)"),
+            ),
         }
     }
 
@@ -1019,15 +1008,10 @@ impl<'a> Walk<'a> {
             exp.why_unknown()
         );
         let issue = match self.v.options.unchecked_codes {
-            super::UncheckedCodes::Warning => {
-                Issue::warning("not-supported", "TERMINOLOGY_NOT_CHECKED", msg)
+            super::UncheckedCodes::Warning => Issue::warning(msg::TERMINOLOGY_NOT_CHECKED, msg),
+            super::UncheckedCodes::Information => {
+                Issue::new(Severity::Information, msg::TERMINOLOGY_NOT_CHECKED, msg)
             }
-            super::UncheckedCodes::Information => Issue::new(
-                Severity::Information,
-                "not-supported",
-                "TERMINOLOGY_NOT_CHECKED",
-                msg,
-            ),
             super::UncheckedCodes::Ignore => return,
         };
         self.push(issue.at(at).at_node(v));
@@ -1051,7 +1035,7 @@ impl<'a> Walk<'a> {
                 Some(x) => x.get_str("resourceType"),
                 None if id.is_empty() => None,
                 None => {
-                    self.error("REFERENCE_UNRESOLVED", "not-found", at, v, format!("{at}.reference points at contained resource '#{id}', which is not there"));
+                    self.error(msg::REFERENCE_UNRESOLVED, at, v, format!("{at}.reference points at contained resource '#{id}', which is not there"));
                     return;
                 }
             }
@@ -1063,8 +1047,7 @@ impl<'a> Walk<'a> {
                 Some(x) => x.get_str("resourceType"),
                 None => {
                     self.error(
-                        "REFERENCE_UNRESOLVED",
-                        "not-found",
+                        msg::REFERENCE_UNRESOLVED,
                         at,
                         v,
                         format!(
@@ -1102,7 +1085,7 @@ impl<'a> Walk<'a> {
             match (ty, id) {
                 (Some(t), Some(id)) if !id.is_empty() && self.v.model.is_resource(t) => Some(t),
                 _ => {
-                    self.error("REFERENCE_FORMAT", "value", at, v, format!("{at}.reference is not a valid reference: expected Type/id, an absolute URL ending in Type/id, #id or a urn:uuid/urn:oid"));
+                    self.error(msg::REFERENCE_FORMAT, at, v, format!("{at}.reference is not a valid reference: expected Type/id, an absolute URL ending in Type/id, #id or a urn:uuid/urn:oid"));
                     return;
                 }
             }
@@ -1132,15 +1115,14 @@ impl<'a> Walk<'a> {
         };
         if allowed().next().is_some() && !allowed().any(|a| a == t || a == "Resource") {
             let allowed: Vec<&str> = allowed().collect();
-            self.error(
-                "REFERENCE_TARGET_TYPE",
-                "structure",
+            self.error_in(
+                p,
+                msg::REFERENCE_TARGET_TYPE,
                 at,
                 v,
                 format!(
-                    "{at} refers to a {t}, but only {} may be referred to here{}",
-                    allowed.join(", "),
-                    profile_note(p)
+                    "{at} refers to a {t}, but only {} may be referred to here",
+                    allowed.join(", ")
                 ),
             );
         }
@@ -1207,19 +1189,15 @@ impl<'a> Walk<'a> {
                 Ok(false) => {
                     let msg = format!("constraint {} failed: {}", c.key, c.human);
                     let issue = if c.severity == Severity::Warning {
-                        Issue::warning("invariant", "INVARIANT", msg)
+                        Issue::warning(msg::INVARIANT, msg)
                     } else {
-                        Issue::error("invariant", "INVARIANT", msg)
+                        Issue::error(msg::INVARIANT, msg)
                     };
                     self.push(issue.at(at).at_node(v));
                 }
                 Err(e) => {
                     let msg = format!("constraint {} could not be evaluated: {e}", c.key);
-                    self.push(
-                        Issue::warning("processing", "INVARIANT_ERROR", msg)
-                            .at(at)
-                            .at_node(v),
-                    );
+                    self.push(Issue::warning(msg::INVARIANT_ERROR, msg).at(at).at_node(v));
                 }
             }
         }
@@ -1263,12 +1241,11 @@ impl<'a> Walk<'a> {
                     if ordered && let Some(prev) = last.filter(|&prev| prev > k) {
                         let at = indexed_path(here, i);
                         let msg = format!(
-                            "{at} matches slice '{}', but comes after an item of slice '{}': the slices of {here} are ordered{}",
+                            "{at} matches slice '{}', but comes after an item of slice '{}': the slices of {here} are ordered",
                             slice_name(k),
-                            slice_name(prev),
-                            profile_note(p)
+                            slice_name(prev)
                         );
-                        self.error("SLICE_ORDER", "structure", &at, v, msg);
+                        self.error_in(p, msg::SLICE_ORDER, &at, v, msg);
                     }
                     last = Some(last.map_or(k, |prev| prev.max(k)));
                     if rules == Rules::OpenAtEnd
@@ -1276,12 +1253,11 @@ impl<'a> Walk<'a> {
                     {
                         let at = indexed_path(here, i);
                         let msg = format!(
-                            "{at} matches slice '{}', but comes after {}, which matches no slice: the slicing of {here} is openAtEnd, so items outside the slices must come last{}",
+                            "{at} matches slice '{}', but comes after {}, which matches no slice: the slicing of {here} is openAtEnd, so items outside the slices must come last",
                             slice_name(k),
-                            indexed_path(here, u),
-                            profile_note(p)
+                            indexed_path(here, u)
                         );
-                        self.error("SLICE_OPEN_AT_END", "structure", &at, v, msg);
+                        self.error_in(p, msg::SLICE_OPEN_AT_END, &at, v, msg);
                     }
                 }
                 None if rules == Rules::Closed => {
@@ -1294,7 +1270,7 @@ impl<'a> Walk<'a> {
                             format!("'{}': {reason}", slice_name(k))
                         })
                         .collect();
-                    self.error("SLICE_CLOSED", "structure", &at, v, format!("{at} matches none of the slices of {here}, and the slicing is closed ({}){}", why.join("; "), profile_note(p)));
+                    self.error_in(p, msg::SLICE_CLOSED, &at, v, format!("{at} matches none of the slices of {here}, and the slicing is closed ({})", why.join("; ")));
                 }
                 None => {
                     unmatched.get_or_insert(i);
@@ -1306,30 +1282,27 @@ impl<'a> Walk<'a> {
             let s = &p.nodes[sl];
             let name = s.slice_name.as_deref().unwrap_or("?");
             if (counts[k] as u32) < s.min {
-                self.error(
-                    "SLICE_MIN",
-                    "required",
+                self.error_in(
+                    p,
+                    msg::SLICE_MIN,
                     here,
                     anchor,
                     format!(
-                        "slice '{name}' of {here} needs at least {} but {} matched{}",
-                        s.min,
-                        counts[k],
-                        profile_note(p)
+                        "slice '{name}' of {here} needs at least {} but {} matched",
+                        s.min, counts[k]
                     ),
                 );
             }
             if !s.max.allows(counts[k]) {
-                self.error(
-                    "SLICE_MAX",
-                    "structure",
+                self.error_in(
+                    p,
+                    msg::SLICE_MAX,
                     here,
                     anchor,
                     format!(
-                        "slice '{name}' of {here} allows at most {} but {} matched{}",
+                        "slice '{name}' of {here} allows at most {} but {} matched",
                         s.max.text(),
-                        counts[k],
-                        profile_note(p)
+                        counts[k]
                     ),
                 );
             }
@@ -1722,19 +1695,6 @@ pub fn bundle_entry<'j>(bundle: &'j Json, url: &str) -> Option<&'j Json> {
         .iter()
         .find(|e| e.get_str("fullUrl") == Some(url))
         .and_then(|e| e.get("resource"))
-}
-
-/// " (profile X)" for constraints that come from a profile rather than the base spec.
-fn profile_note(p: &Profile) -> String {
-    if p.url
-        .starts_with("http://hl7.org/fhir/StructureDefinition/")
-        && !p.url["http://hl7.org/fhir/StructureDefinition/".len()..].contains('-')
-        && p.url.ends_with(&p.type_name)
-    {
-        String::new()
-    } else {
-        format!(" (profile {})", p.url)
-    }
 }
 
 /// `path[i]`.

@@ -26,6 +26,9 @@ pub struct Snapshot {
     pub url: String,
     /// `StructureDefinition.type`.
     pub type_name: String,
+    /// `StructureDefinition.derivation` is `constraint`: a profile of another definition,
+    /// not a base definition of a type.
+    pub constraint: bool,
     pub elements: Vec<Json>,
     /// Differential elements that could not be placed, in plain words.
     pub problems: Vec<String>,
@@ -90,6 +93,19 @@ pub enum SnapshotError {
     NotFound(String),
     #[error("StructureDefinition {url}: {message}")]
     Invalid { url: String, message: String },
+}
+
+/// Whether a StructureDefinition constrains another (a profile), rather than defining a
+/// type: `derivation` says so; without it, a `baseDefinition` whose type is the same type.
+/// The one place spfhir decides what a base definition is.
+pub fn is_constraint(sd: &Json) -> bool {
+    match sd.get_str("derivation") {
+        Some(d) => d == "constraint",
+        None => sd.get_str("baseDefinition").is_some_and(|b| {
+            let ty = sd.get_str("type").unwrap_or_default();
+            !ty.is_empty() && b.rsplit('/').next() == Some(ty)
+        }),
+    }
 }
 
 /// Generates snapshots on demand and keeps them.
@@ -197,6 +213,7 @@ impl Generator {
                     Some(els) if !els.is_empty() => Ok(Arc::new(Snapshot {
                         url: url.to_string(),
                         type_name: sd.get_str("type").unwrap_or_default().to_string(),
+                        constraint: is_constraint(&sd),
                         elements: els.to_vec(),
                         problems: Vec::new(),
                         contexts: contexts_of(&sd),
@@ -265,6 +282,7 @@ impl Generator {
         Ok(Snapshot {
             url,
             type_name: sd.get_str("type").unwrap_or_default().to_string(),
+            constraint: is_constraint(sd),
             elements,
             problems,
             contexts,

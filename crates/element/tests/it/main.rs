@@ -1,3 +1,4 @@
 //! spfhir-element's integration tests (one binary, as ripgrep has it).
 
+mod catalogue;
 mod roundtrip;

@@ -8,7 +8,6 @@ use std::sync::{Arc, OnceLock};
 
 use spfhir_conformance::package::{self, LoadOptions, Registry};
 use spfhir_element::issue::{Severity, operation_outcome};
-use spfhir_element::{self as json, LineIndex};
 use spfhir_validate::{Options, Validator};
 
 fn registry() -> Arc<Registry> {
@@ -43,25 +42,7 @@ fn every_case_gives_its_message_and_snapshot() {
         let name = case.file_stem().unwrap().to_string_lossy().into_owned();
         let (want, _) = name.split_once("--").expect("cases are named ID--what");
         let text = std::fs::read_to_string(case).unwrap();
-        let issues = match json::parse(&text) {
-            Ok(res) => {
-                let mut issues = validator.validate(&res);
-                let index = LineIndex::new(&text);
-                for i in &mut issues {
-                    i.locate(&index, &text);
-                }
-                issues
-            }
-            Err(e) => {
-                let mut i = spfhir_element::issue::Issue::error(
-                    "invalid",
-                    "JSON_SYNTAX",
-                    e.message.clone(),
-                );
-                i.line_col = Some(e.line_col);
-                vec![i]
-            }
-        };
+        let issues = validator.validate_text(&text);
         let errors: Vec<&str> = issues
             .iter()
             .filter(|i| i.severity <= Severity::Error)

@@ -1,0 +1,182 @@
+//! Validating text: the one parse → validate → locate entry point ([`Validator::validate_text`])
+//! and the NDJSON pipeline ([`Validator::validate_ndjson`]) the CLI and the server share.
+//!
+//! NDJSON is streamed: lines are read in batches of [`BATCH`], each batch is spread over
+//! worker threads that live for the whole input (so each keeps its allocator's pages warm)
+//! and its results are handed to the caller in line order before the next batch is read.
+//! Memory stays bounded however long the input. A line that is not UTF-8 or not JSON is
+//! reported on that line; a panic while validating a line becomes that line's
+//! `INTERNAL_ERROR`, and the other lines still validate.
+
+use std::io::BufRead;
+
+use crate::Validator;
+use crate::issue::Issue;
+use crate::json::{self, LineCol, LineIndex};
+use spfhir_element::msg;
+
+/// Lines read and validated per batch.
+pub const BATCH: usize = 4096;
+
+/// The result for one NDJSON line.
+#[derive(Debug)]
+pub struct LineOutcome {
+    /// The line's index (0-based); issue positions carry its number (1-based).
+    pub index: usize,
+    pub issues: Vec<Issue>,
+}
+
+/// A line's index and its text (or why it is not text).
+type Line = (usize, Result<String, std::string::FromUtf8Error>);
+
+/// The issue for text that is not JSON.
+pub fn syntax_issue(e: &json::ParseError) -> Issue {
+    let mut i = Issue::error(msg::JSON_SYNTAX, e.message.clone());
+    i.line_col = Some(e.line_col);
+    i
+}
+
+impl Validator {
+    /// Parse and validate one JSON text; issue positions become line:col in that text.
+    /// Text that is not JSON gives one `JSON_SYNTAX` issue.
+    pub fn validate_text(&self, text: &str) -> Vec<Issue> {
+        match json::parse(text) {
+            Ok(res) => {
+                let mut issues = self.validate(&res);
+                if !issues.is_empty() {
+                    let index = LineIndex::new(text);
+                    for i in &mut issues {
+                        i.locate(&index, text);
+                    }
+                }
+                issues
+            }
+            Err(e) => vec![syntax_issue(&e)],
+        }
+    }
+
+    /// Validate each non-blank line of `reader` over `threads` threads, handing each batch's
+    /// results to `sink` in line order. Fails only when `reader` does.
+    pub fn validate_ndjson(
+        &self,
+        mut reader: impl BufRead,
+        threads: usize,
+        mut sink: impl FnMut(&[LineOutcome]),
+    ) -> std::io::Result<()> {
+        let threads = threads.max(1);
+        let mut line_no = 0usize;
+        // Lines are read into one reused buffer and copied out at their exact length
+        // (reading each into a fresh Vec grew it a dozen times per line).
+        let mut scratch = Vec::with_capacity(1 << 16);
+        let mut read_batch = |reader: &mut dyn BufRead| -> std::io::Result<Vec<Line>> {
+            let mut batch = Vec::with_capacity(BATCH);
+            while batch.len() < BATCH {
+                scratch.clear();
+                if reader.read_until(b'\n', &mut scratch)? == 0 {
+                    break;
+                }
+                let n = line_no;
+                line_no += 1;
+                if !scratch.iter().all(u8::is_ascii_whitespace) {
+                    batch.push((n, String::from_utf8(scratch.as_slice().to_vec())));
+                }
+            }
+            Ok(batch)
+        };
+        let validate_all = |lines: &[Line]| -> Vec<LineOutcome> {
+            lines
+                .iter()
+                .map(|(n, line)| self.validate_line(*n, line))
+                .collect()
+        };
+        if threads == 1 {
+            loop {
+                let batch = read_batch(&mut reader)?;
+                if batch.is_empty() {
+                    return Ok(());
+                }
+                sink(&validate_all(&batch));
+            }
+        }
+        // Work goes out as (chunk number, lines); results come back tagged the same way.
+        let (work_tx, work_rx) = std::sync::mpsc::channel::<(usize, Vec<Line>)>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Vec<LineOutcome>)>();
+        let work_rx = std::sync::Mutex::new(work_rx);
+        let validate_all = &validate_all;
+        std::thread::scope(|scope| -> std::io::Result<()> {
+            for _ in 0..threads {
+                let (work_rx, done_tx) = (&work_rx, done_tx.clone());
+                scope.spawn(move || {
+                    loop {
+                        let job = work_rx.lock().map(|rx| rx.recv());
+                        let Ok(Ok((k, lines))) = job else { break };
+                        if done_tx.send((k, validate_all(&lines))).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(done_tx);
+            let result = (|| {
+                loop {
+                    let mut batch = read_batch(&mut reader)?;
+                    if batch.is_empty() {
+                        return Ok(());
+                    }
+                    let chunk = batch.len().div_ceil(threads);
+                    let mut sent = 0;
+                    while !batch.is_empty() {
+                        let rest = batch.split_off(chunk.min(batch.len()));
+                        let _ = work_tx.send((sent, std::mem::replace(&mut batch, rest)));
+                        sent += 1;
+                    }
+                    let mut parts: Vec<(usize, Vec<LineOutcome>)> =
+                        done_rx.iter().take(sent).collect();
+                    parts.sort_by_key(|(k, _)| *k);
+                    for (_, outcomes) in &parts {
+                        sink(outcomes);
+                    }
+                }
+            })();
+            drop(work_tx); // the workers stop when the queue closes
+            result
+        })
+    }
+
+    /// One NDJSON line's outcome; issue lines are the input's line numbers.
+    fn validate_line(
+        &self,
+        n: usize,
+        line: &Result<String, std::string::FromUtf8Error>,
+    ) -> LineOutcome {
+        let mut issues = match line {
+            // A bug in the validator must not take the other lines down with it.
+            Ok(text) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.validate_text(text)
+            }))
+            .unwrap_or_else(|_| {
+                vec![Issue::error(
+                    msg::INTERNAL_ERROR,
+                    "spfhir failed while validating this line (a bug: please report it with the input); it was not validated",
+                )]
+            }),
+            Err(e) => {
+                let mut i = Issue::error(
+                    msg::JSON_SYNTAX,
+                    format!(
+                        "the line is not valid UTF-8 (byte {})",
+                        e.utf8_error().valid_up_to() + 1
+                    ),
+                );
+                i.line_col = Some(LineCol { line: 1, col: 1 });
+                vec![i]
+            }
+        };
+        for i in &mut issues {
+            if let Some(lc) = &mut i.line_col {
+                lc.line = n as u32 + 1;
+            }
+        }
+        LineOutcome { index: n, issues }
+    }
+}

@@ -21,8 +21,7 @@ pub mod model;
 pub mod parser;
 pub mod value;
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 pub use eval::{Coll, Env, EvalError, Services};
 pub use model::Model;
@@ -70,22 +69,46 @@ impl Compiled {
     }
 }
 
-/// Compiled expressions keyed by their text, shared across threads.
-#[derive(Default)]
+/// Compiled expressions keyed by their text, shared across threads. Bounded: past its
+/// capacity the least recently useful expressions are dropped (and compiled again if met
+/// again), so a stream of distinct texts cannot grow it without limit.
 pub struct Cache {
-    map: RwLock<HashMap<String, Arc<Compiled>>>,
+    map: quick_cache::sync::Cache<String, Arc<Compiled>>,
 }
 
 impl Cache {
+    /// The capacity [`Cache::default`] gives.
+    pub const DEFAULT_CAPACITY: usize = 8192;
+
+    /// A cache holding at most `capacity` compiled expressions.
+    pub fn with_capacity(capacity: usize) -> Cache {
+        Cache {
+            map: quick_cache::sync::Cache::new(capacity.max(1)),
+        }
+    }
+
     pub fn get(&self, text: &str) -> Result<Arc<Compiled>, SyntaxError> {
-        if let Some(c) = self.map.read().ok().and_then(|m| m.get(text).cloned()) {
+        if let Some(c) = self.map.get(text) {
             return Ok(c);
         }
         let c = Arc::new(Compiled::new(text)?);
-        if let Ok(mut m) = self.map.write() {
-            m.insert(text.to_string(), c.clone());
-        }
+        self.map.insert(text.to_string(), c.clone());
         Ok(c)
+    }
+
+    /// How many compiled expressions are held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+impl Default for Cache {
+    fn default() -> Cache {
+        Cache::with_capacity(Cache::DEFAULT_CAPACITY)
     }
 }
 

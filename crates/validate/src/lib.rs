@@ -18,13 +18,13 @@ use spfhir_fhirpath as fhirpath;
 
 mod batch;
 mod bundle;
+mod engine;
 pub mod primitive;
 pub mod profile;
 mod questionnaire;
 mod walk;
 
-use rustc_hash::FxHashMap as HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use crate::fhirpath::{Cache, Model};
 use crate::issue::{Issue, Severity};
@@ -34,6 +34,7 @@ use crate::terminology::Terminology;
 use json::Json;
 
 pub use batch::{BATCH, LineOutcome, syntax_issue};
+pub use engine::Engine;
 pub use profile::Profile;
 
 /// How codes from systems that cannot be checked offline (SNOMED CT, LOINC, …) are reported.
@@ -61,6 +62,40 @@ pub struct Options {
     /// has already checked (the same datatype under the same object, an element a profile
     /// leaves as the base has it). Same results, slower; only to compare the two.
     pub no_skips: bool,
+    /// How much the validator's caches may hold.
+    pub cache: CacheSizes,
+}
+
+/// Upper bounds on what a [`Validator`] keeps between validations, in entries. Each cache
+/// drops its least useful entries past its bound; only definitions the packages hold are
+/// cached, so an instance cannot fill a cache with URLs of its own choosing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheSizes {
+    /// Compiled profiles and base definitions.
+    pub profiles: usize,
+    /// Snapshots (published or generated).
+    pub snapshots: usize,
+    /// ValueSet expansions.
+    pub value_sets: usize,
+    /// CodeSystem indexes.
+    pub code_systems: usize,
+    /// Compiled FHIRPath expressions (invariants, `enableWhenExpression`s).
+    pub expressions: usize,
+    /// Compiled Questionnaire `regex` extensions.
+    pub regexes: usize,
+}
+
+impl Default for CacheSizes {
+    fn default() -> CacheSizes {
+        CacheSizes {
+            profiles: 2048,
+            snapshots: Generator::DEFAULT_CAPACITY,
+            value_sets: Terminology::DEFAULT_CAPACITY.0,
+            code_systems: Terminology::DEFAULT_CAPACITY.1,
+            expressions: Cache::DEFAULT_CAPACITY,
+            regexes: 512,
+        }
+    }
 }
 
 /// Validates instances against the packages of one [`Registry`]. It owns what it needs
@@ -72,22 +107,28 @@ pub struct Validator {
     terminology: Terminology,
     model: Model,
     fhirpath: Cache,
-    profiles: RwLock<HashMap<String, Result<Arc<Profile>, SnapshotError>>>,
+    /// Compiled definitions the registry holds (an unknown URL's error is not kept).
+    profiles: quick_cache::sync::Cache<String, Result<Arc<Profile>, SnapshotError>>,
     /// Questionnaire `regex` extensions, compiled (anchored); `None` when invalid.
-    regexes: RwLock<HashMap<String, Option<Arc<regex::Regex>>>>,
+    regexes: quick_cache::sync::Cache<String, Option<Arc<regex::Regex>>>,
     pub options: Options,
 }
 
 impl Validator {
     pub fn new(registry: Arc<Registry>, options: Options) -> Validator {
+        let sizes = options.cache;
         Validator {
-            snapshots: Generator::new(registry.clone()),
-            terminology: Terminology::new(registry.clone()),
+            snapshots: Generator::with_capacity(registry.clone(), sizes.snapshots),
+            terminology: Terminology::with_capacity(
+                registry.clone(),
+                sizes.value_sets,
+                sizes.code_systems,
+            ),
             model: Model::from_source(registry.clone()),
             registry,
-            fhirpath: Cache::default(),
-            profiles: RwLock::new(HashMap::default()),
-            regexes: RwLock::new(HashMap::default()),
+            fhirpath: Cache::with_capacity(sizes.expressions),
+            profiles: quick_cache::sync::Cache::new(sizes.profiles.max(1)),
+            regexes: quick_cache::sync::Cache::new(sizes.regexes.max(1)),
             options,
         }
     }
@@ -102,7 +143,7 @@ impl Validator {
 
     /// The compiled profile (or base definition) at `url`.
     pub fn profile(&self, url: &str) -> Result<Arc<Profile>, SnapshotError> {
-        if let Some(p) = self.profiles.read().ok().and_then(|m| m.get(url).cloned()) {
+        if let Some(p) = self.profiles.get(url) {
             return p;
         }
         let p = self.snapshots.snapshot(url).map(|snap| {
@@ -115,8 +156,8 @@ impl Validator {
             }
             Arc::new(p)
         });
-        if let Ok(mut m) = self.profiles.write() {
-            m.insert(url.to_string(), p.clone());
+        if !matches!(p, Err(SnapshotError::NotFound(_))) {
+            self.profiles.insert(url.to_string(), p.clone());
         }
         p
     }
@@ -124,18 +165,11 @@ impl Validator {
     /// A regular expression from a resource (anchored to match the whole value), compiled
     /// once; `None` when it is not valid.
     pub fn regex(&self, pattern: &str) -> Option<Arc<regex::Regex>> {
-        if let Some(r) = self
-            .regexes
-            .read()
-            .ok()
-            .and_then(|m| m.get(pattern).cloned())
-        {
+        if let Some(r) = self.regexes.get(pattern) {
             return r;
         }
         let r = primitive::anchored(pattern).ok().map(Arc::new);
-        if let Ok(mut m) = self.regexes.write() {
-            m.insert(pattern.to_string(), r.clone());
-        }
+        self.regexes.insert(pattern.to_string(), r.clone());
         r
     }
 

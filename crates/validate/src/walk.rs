@@ -1530,7 +1530,7 @@ impl<'a> Walk<'a> {
             .issues
             .iter()
             .find(|i| i.is_error())
-            .map(|i| i.message.clone());
+            .map(|i| i.text().into_owned());
         self.issues = saved;
         first
     }

@@ -14,8 +14,7 @@
 //! new element lists); a differential element it cannot place is reported, never dropped
 //! silently; profiles that already carry a snapshot are used as published.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::json::Json;
 use crate::package::Registry;
@@ -111,7 +110,9 @@ pub fn is_constraint(sd: &Json) -> bool {
 /// Generates snapshots on demand and keeps them.
 pub struct Generator {
     registry: Arc<Registry>,
-    cache: Mutex<HashMap<String, Result<Arc<Snapshot>, SnapshotError>>>,
+    /// Snapshots of definitions the registry holds (bounded); a URL it does not hold is
+    /// never cached, so instances cannot fill the cache with URLs of their choosing.
+    cache: quick_cache::sync::Cache<String, Result<Arc<Snapshot>, SnapshotError>>,
 }
 
 const MAX_DEPTH: usize = 16;
@@ -177,11 +178,24 @@ fn is_child(id: &str, root: &str) -> bool {
 }
 
 impl Generator {
+    /// The capacity [`Generator::new`] gives.
+    pub const DEFAULT_CAPACITY: usize = 2048;
+
     pub fn new(registry: Arc<Registry>) -> Generator {
+        Generator::with_capacity(registry, Generator::DEFAULT_CAPACITY)
+    }
+
+    /// A generator keeping at most `capacity` snapshots.
+    pub fn with_capacity(registry: Arc<Registry>, capacity: usize) -> Generator {
         Generator {
             registry,
-            cache: Mutex::new(HashMap::new()),
+            cache: quick_cache::sync::Cache::new(capacity.max(1)),
         }
+    }
+
+    /// How many snapshots are kept now.
+    pub fn cached(&self) -> usize {
+        self.cache.len()
     }
 
     pub fn registry(&self) -> &Registry {
@@ -194,16 +208,11 @@ impl Generator {
     }
 
     fn snapshot_at(&self, url: &str, depth: usize) -> Result<Arc<Snapshot>, SnapshotError> {
-        if let Some(hit) = self
-            .cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(url)
-        {
-            return hit.clone();
+        if let Some(hit) = self.cache.get(url) {
+            return hit;
         }
         let result = match self.registry.resolve(url) {
-            None => Err(SnapshotError::NotFound(url.to_string())),
+            None => return Err(SnapshotError::NotFound(url.to_string())),
             Some(sd) => {
                 let published = sd
                     .get("snapshot")
@@ -223,10 +232,7 @@ impl Generator {
                 }
             }
         };
-        self.cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(url.to_string(), result.clone());
+        self.cache.insert(url.to_string(), result.clone());
         result
     }
 

@@ -11,7 +11,7 @@
 //! Invariant: this module never contacts a terminology server.
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use compact_str::CompactString;
 
@@ -79,8 +79,10 @@ struct CodeSystemIndex {
 
 pub struct Terminology {
     registry: Arc<Registry>,
-    value_sets: RwLock<HashMap<String, Arc<Expansion>>>,
-    code_systems: RwLock<HashMap<String, Option<Arc<CodeSystemIndex>>>>,
+    /// Expansions of ValueSets the registry holds (bounded; an unknown URL is never cached).
+    value_sets: quick_cache::sync::Cache<String, Arc<Expansion>>,
+    /// Indexes of CodeSystems the registry holds (bounded; an unknown URL is never cached).
+    code_systems: quick_cache::sync::Cache<String, Arc<CodeSystemIndex>>,
 }
 
 const MAX_NESTING: usize = 12;
@@ -90,12 +92,30 @@ fn arr<'a>(j: &'a Json, k: &str) -> &'a [Json] {
 }
 
 impl Terminology {
+    /// The capacities [`Terminology::new`] gives: ValueSet expansions, CodeSystem indexes.
+    pub const DEFAULT_CAPACITY: (usize, usize) = (4096, 1024);
+
     pub fn new(registry: Arc<Registry>) -> Terminology {
+        let (value_sets, code_systems) = Terminology::DEFAULT_CAPACITY;
+        Terminology::with_capacity(registry, value_sets, code_systems)
+    }
+
+    /// A terminology keeping at most `value_sets` expansions and `code_systems` indexes.
+    pub fn with_capacity(
+        registry: Arc<Registry>,
+        value_sets: usize,
+        code_systems: usize,
+    ) -> Terminology {
         Terminology {
             registry,
-            value_sets: RwLock::new(HashMap::default()),
-            code_systems: RwLock::new(HashMap::default()),
+            value_sets: quick_cache::sync::Cache::new(value_sets.max(1)),
+            code_systems: quick_cache::sync::Cache::new(code_systems.max(1)),
         }
+    }
+
+    /// How many ValueSet expansions and CodeSystem indexes are kept now.
+    pub fn cached(&self) -> (usize, usize) {
+        (self.value_sets.len(), self.code_systems.len())
     }
 
     /// Is `system|code` in the ValueSet `vs` (a canonical, `|version` allowed)?
@@ -139,23 +159,23 @@ impl Terminology {
     }
 
     fn expand_at(&self, vs: &str, depth: usize) -> Arc<Expansion> {
-        if let Some(e) = self.value_sets.read().ok().and_then(|m| m.get(vs).cloned()) {
+        if let Some(e) = self.value_sets.get(vs) {
             return e;
         }
         let exp = Arc::new(match self.registry.resolve(vs) {
-            None => Expansion {
-                unknown: vec![format!("ValueSet {vs} (not loaded)")],
-                ..Default::default()
-            },
+            None => {
+                return Arc::new(Expansion {
+                    unknown: vec![format!("ValueSet {vs} (not loaded)")],
+                    ..Default::default()
+                });
+            }
             Some(_) if depth > MAX_NESTING => Expansion {
                 unknown: vec![format!("ValueSet {vs} (nested too deeply)")],
                 ..Default::default()
             },
             Some(res) => self.compose(&res, depth),
         });
-        if let Ok(mut m) = self.value_sets.write() {
-            m.insert(vs.to_string(), exp.clone());
-        }
+        self.value_sets.insert(vs.to_string(), exp.clone());
         exp
     }
 
@@ -264,23 +284,16 @@ impl Terminology {
     }
 
     fn code_system(&self, url: &str) -> Option<Arc<CodeSystemIndex>> {
-        if let Some(hit) = self
-            .code_systems
-            .read()
-            .ok()
-            .and_then(|m| m.get(url).cloned())
-        {
-            return hit;
+        if let Some(hit) = self.code_systems.get(url) {
+            return Some(hit);
         }
         let idx = self
             .registry
             .resolve(url)
             .filter(|r| r.get_str("resourceType") == Some("CodeSystem"))
-            .map(|cs| Arc::new(index_code_system(&cs)));
-        if let Ok(mut m) = self.code_systems.write() {
-            m.insert(url.to_string(), idx.clone());
-        }
-        idx
+            .map(|cs| Arc::new(index_code_system(&cs)))?;
+        self.code_systems.insert(url.to_string(), idx.clone());
+        Some(idx)
     }
 }
 

@@ -2,6 +2,7 @@
 //! example, the fast paths against their slow twins, and every translation.
 
 mod corpus;
+mod engine;
 mod examples;
 mod fast_invariants;
 mod translations;

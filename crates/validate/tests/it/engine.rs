@@ -1,0 +1,119 @@
+//! The server-ready engine: reloading packages while validations are in flight, and caches
+//! that stay bounded whatever the instances name.
+
+use std::sync::Arc;
+
+use spfhir_conformance::package::{self, LoadOptions, Registry};
+use spfhir_validate::{CacheSizes, Engine, Options, Validator};
+
+fn registry(with_corpus_definitions: bool) -> Arc<Registry> {
+    let root = spfhir_testkit::workspace_root();
+    Arc::new(
+        package::load(&LoadOptions {
+            package_path: vec![spfhir_testkit::shared_dir().join("fhir")],
+            load: if with_corpus_definitions {
+                vec![root.join("conformance/validate/load")]
+            } else {
+                Vec::new()
+            },
+            ..Default::default()
+        })
+        .expect("packages load"),
+    )
+}
+
+fn case(name: &str) -> String {
+    let path = spfhir_testkit::workspace_root()
+        .join("conformance/validate/cases")
+        .join(name);
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn ids(v: &Validator, text: &str) -> Vec<&'static str> {
+    v.validate_text(text).iter().map(|i| i.id).collect()
+}
+
+#[test]
+fn a_reload_is_atomic_and_work_in_flight_keeps_its_packages() {
+    let qr = case("QR_ITEM_DISABLED--qr-rules-enable-when-answered.json");
+    let engine = Engine::new(Validator::new(registry(false), Options::default()));
+    let in_flight = engine.validator();
+    assert!(ids(&in_flight, &qr).contains(&"QR_QUESTIONNAIRE_UNKNOWN"));
+
+    let old = engine.reload(Validator::new(registry(true), Options::default()));
+    assert!(Arc::ptr_eq(&old, &in_flight));
+    // New work sees the new packages (the Questionnaire is now loaded)…
+    let now = ids(&engine.validator(), &qr);
+    assert!(now.contains(&"QR_ITEM_DISABLED"), "{now:?}");
+    assert!(!now.contains(&"QR_QUESTIONNAIRE_UNKNOWN"), "{now:?}");
+    // …and the validation that started before the reload still runs on the old set.
+    assert!(ids(&in_flight, &qr).contains(&"QR_QUESTIONNAIRE_UNKNOWN"));
+    drop(old);
+    assert_eq!(
+        Arc::strong_count(&in_flight),
+        1,
+        "the engine no longer holds the old set"
+    );
+}
+
+#[test]
+fn instances_cannot_fill_the_caches_with_urls_of_their_choosing() {
+    let v = Validator::new(registry(false), Options::default());
+    let profiles: Vec<String> = (0..10_000)
+        .map(|i| format!("\"https://example.org/StructureDefinition/p{i}\""))
+        .collect();
+    let codings: Vec<String> = (0..2_000)
+        .map(|i| format!(r#"{{"system":"https://example.org/cs/{i}","code":"x"}}"#))
+        .collect();
+    let text = format!(
+        r#"{{"resourceType":"Observation","meta":{{"profile":[{}]}},"status":"final","code":{{"coding":[{}]}}}}"#,
+        profiles.join(","),
+        codings.join(",")
+    );
+    let issues = v.validate_text(&text);
+    let unknown = issues.iter().filter(|i| i.id == "PROFILE_UNKNOWN").count();
+    assert_eq!(unknown, 10_000, "each unknown profile is still reported");
+    let held = v.cached();
+    assert!(held.profiles < 200, "{held:?}");
+    assert!(held.snapshots < 200, "{held:?}");
+    assert!(held.code_systems < 50, "{held:?}");
+    assert!(held.value_sets < 200, "{held:?}");
+}
+
+#[test]
+fn tiny_caches_give_the_same_results() {
+    let reg = registry(true);
+    let roomy = Validator::new(reg.clone(), Options::default());
+    let tiny = Validator::new(
+        reg,
+        Options {
+            cache: CacheSizes {
+                profiles: 3,
+                snapshots: 3,
+                value_sets: 2,
+                code_systems: 2,
+                expressions: 4,
+                regexes: 1,
+            },
+            ..Default::default()
+        },
+    );
+    let dir = spfhir_testkit::workspace_root().join("conformance/validate/cases");
+    let cases = spfhir_testkit::json_files(&dir);
+    assert!(cases.len() > 50);
+    for path in cases {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (a, b) = (roomy.validate_text(&text), tiny.validate_text(&text));
+        assert_eq!(a, b, "{}", path.display());
+    }
+    let held = tiny.cached();
+    assert!(held.profiles <= 3 && held.snapshots <= 3, "{held:?}");
+}
+
+#[test]
+fn the_engine_can_live_in_a_servers_shared_state() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<Validator>();
+    shareable::<Engine>();
+    shareable::<Arc<Registry>>();
+}

@@ -1,5 +1,6 @@
 //! Building blocks shared by the three records: people, organisations, codes, dates.
 
+use spfhir_element::temporal;
 use std::borrow::Cow;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
@@ -91,11 +92,14 @@ impl NhsNumber {
 }
 
 string_newtype!(
-    /// A FHIR `date`: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+    /// A FHIR `date`: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, a day the calendar has.
     FhirDate,
-    |s| match check_date(s)? {
-        n if n == s.len() => Ok(()),
-        _ => Err(format!("'{s}' is not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD): a date has no time")),
+    |s| match temporal::date(s) {
+        Ok(()) => Ok(()),
+        Err(_) if temporal::date_time(s).is_ok() => {
+            Err("not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD): a date has no time".to_string())
+        }
+        Err(why) => Err(format!("not a FHIR date: {why}")),
     },
     r"^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$",
     "FHIR date: YYYY, YYYY-MM or YYYY-MM-DD"
@@ -105,108 +109,10 @@ string_newtype!(
     /// A FHIR `dateTime`: a date, or a full date and time with a time zone
     /// (`2024-08-20T11:30:00+00:00`, fractional seconds allowed).
     FhirDateTime,
-    check_date_time,
+    |s| temporal::date_time(s).map_err(|why| format!("not a FHIR dateTime: {why}")),
     r"^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?$",
     "FHIR dateTime: a date, or date and time with time zone"
 );
-
-/// Check `YYYY[-MM[-DD]]`, including days per month; returns the length consumed.
-fn check_date(s: &str) -> Result<usize, String> {
-    let bad = || format!("'{s}' is not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)");
-    let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let part = b.get(r)?;
-        part.iter()
-            .all(u8::is_ascii_digit)
-            .then(|| std::str::from_utf8(part).ok()?.parse().ok())?
-    };
-    let year = num(0..4).ok_or_else(bad)?;
-    if b.len() == 4 {
-        return Ok(4);
-    }
-    if b.get(4) != Some(&b'-') {
-        return Err(bad());
-    }
-    let month = num(5..7).filter(|m| (1..=12).contains(m)).ok_or_else(bad)?;
-    if b.len() == 7 {
-        return Ok(7);
-    }
-    if b.get(7) != Some(&b'-') {
-        return Err(bad());
-    }
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days = match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    };
-    num(8..10)
-        .filter(|d| (1..=days).contains(d))
-        .ok_or_else(bad)?;
-    if b.len() == 10 || b.get(10) == Some(&b'T') {
-        Ok(10)
-    } else {
-        Err(bad())
-    }
-}
-
-fn check_date_time(s: &str) -> Result<(), String> {
-    let n = check_date(s).map_err(|_| format!("'{s}' is not a FHIR dateTime"))?;
-    if n == s.len() {
-        return Ok(());
-    }
-    let bad = || {
-        format!("'{s}' is not a FHIR dateTime: a time needs hh:mm:ss and a time zone (Z or +hh:mm)")
-    };
-    if n != 10 {
-        return Err(bad());
-    }
-    let t = &s.as_bytes()[11..];
-    let two = |i: usize, max: u32| -> bool {
-        t.get(i..i + 2)
-            .filter(|p| p.iter().all(u8::is_ascii_digit))
-            .and_then(|p| std::str::from_utf8(p).ok()?.parse::<u32>().ok())
-            .is_some_and(|v| v <= max)
-    };
-    if !(two(0, 23)
-        && t.get(2) == Some(&b':')
-        && two(3, 59)
-        && t.get(5) == Some(&b':')
-        && two(6, 60))
-    {
-        return Err(bad());
-    }
-    let mut i = 8;
-    if t.get(i) == Some(&b'.') {
-        let start = i + 1;
-        i = start;
-        while t.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == start {
-            return Err(bad());
-        }
-    }
-    match t.get(i..) {
-        Some(b"Z") => Ok(()),
-        Some(z) if z.len() == 6 && matches!(z[0], b'+' | b'-') && z[3] == b':' => {
-            let zz = &t[i + 1..];
-            let ok = |j: usize, max: u32| {
-                std::str::from_utf8(&zz[j..j + 2])
-                    .ok()
-                    .and_then(|v| v.parse::<u32>().ok())
-                    .is_some_and(|v| v <= max)
-            };
-            if ok(0, 14) && ok(3, 59) {
-                Ok(())
-            } else {
-                Err(bad())
-            }
-        }
-        _ => Err(bad()),
-    }
-}
 
 /// A business identifier: a namespace URI and a value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]

@@ -250,8 +250,8 @@ mod decimal_number {
             Num::F(_) => return Err(de::Error::custom("not a finite number")),
             Num::S(s) => s,
         };
-        let dec = Decimal::from_str(&text)
-            .map_err(|_| de::Error::custom(format!("'{text}' is not a decimal number")))?;
+        let dec =
+            Decimal::from_str(&text).map_err(|_| de::Error::custom("not a decimal number"))?;
         if dec.mantissa().unsigned_abs() >= 1_000_000_000_000_000 {
             return Err(de::Error::custom("more than 15 significant digits"));
         }

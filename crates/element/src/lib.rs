@@ -16,6 +16,7 @@ mod out;
 mod parse;
 mod pos;
 mod scan;
+pub mod temporal;
 mod value;
 mod write;
 

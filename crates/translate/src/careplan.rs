@@ -42,7 +42,7 @@ impl ToFhir for CarePlan {
                     errors.push(
                         Issue::error(
                             msg::TRANSLATE_UNKNOWN_GOAL,
-                            format!("activity names goal '{g}', which is not in goals"),
+                            "the activity names a goal id that is not in goals",
                         )
                         .at(format!("activities[{i}].goals[{j}]")),
                     );

@@ -226,7 +226,7 @@ fn parse_record(kind: RecordKind, domain: &str) -> Result<Box<dyn ToFhir>, Vec<I
             Err(e) => {
                 let path = e.path().to_string();
                 let inner = e.into_inner();
-                let mut issue = Issue::error(msg::DOMAIN_INVALID, inner.to_string());
+                let mut issue = Issue::error(msg::DOMAIN_INVALID, describe_serde_error(&inner));
                 if path != "." {
                     issue = issue.at(path);
                 }
@@ -245,6 +245,47 @@ fn parse_record(kind: RecordKind, domain: &str) -> Result<Box<dyn ToFhir>, Vec<I
         RecordKind::Careplan => parse::<CarePlan>(domain),
         RecordKind::Outcome => parse::<OutcomeResponse>(domain),
     }
+}
+
+/// A serde error in words that never quote the input, since values may be patient data:
+/// serde's `invalid type: string "Smith", expected …` becomes `invalid type: string,
+/// expected …`, and likewise for invalid values and unknown variants. Field names (which
+/// are the schema's) and spfhir's own messages pass as they are; the position is reported
+/// apart, as line and column.
+pub fn describe_serde_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let text = e.to_string();
+    let text = match text.rfind(" at line ") {
+        Some(at) if e.line() > 0 => &text[..at],
+        _ => text.as_str(),
+    };
+    match e.classify() {
+        Category::Eof => "the JSON ends too early".to_string(),
+        Category::Data => without_values(text),
+        Category::Syntax | Category::Io => text.to_string(),
+    }
+}
+
+/// serde's data messages with the quoted input value taken out.
+fn without_values(text: &str) -> String {
+    for lead in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = text.strip_prefix(lead) {
+            let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+            let kind = found.split(['`', '"']).next().unwrap_or_default().trim();
+            return if expected.is_empty() {
+                format!("{lead}{kind}")
+            } else {
+                format!("{lead}{kind}, expected {expected}")
+            };
+        }
+    }
+    if let Some(rest) = text.strip_prefix("unknown variant ") {
+        return match rest.split_once(", expected ") {
+            Some((_, expected)) => format!("unknown variant, expected {expected}"),
+            None => "unknown variant".to_string(),
+        };
+    }
+    text.to_string()
 }
 
 /// Domain JSON (pretty) of a FHIR payload, with the warnings of what did not map.

@@ -272,7 +272,7 @@ pub fn to_domain(root: &Json) -> Result<(OutcomeResponse, Vec<Issue>), Vec<Issue
         {
             rd.issues.push(
                 Issue::warning(msg::OUTCOME_SCORE_MISMATCH,
-                    format!("the response gives a {field} score of {g}, but its answers give {}; the computed score is used", computed.unwrap_or_else(|| "none".into())),
+                    format!("the response's {field} score differs from the one its answers give; the computed score is used"),
                 )
                 .at(format!("{path}.item")),
             );

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use base64::Engine;
 use regex::Regex;
 
-use crate::json::{Json, Kind};
+use crate::json::{Json, Kind, temporal};
 
 /// Is `code` a FHIR primitive type (or a FHIRPath system type)?
 pub fn is_primitive(code: &str) -> bool {
@@ -25,23 +25,6 @@ fn re(pattern: &str) -> Regex {
     anchored(pattern).expect("valid built-in pattern")
 }
 
-static DATE: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?",
-    )
-});
-static DATETIME: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?",
-    )
-});
-static INSTANT: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))",
-    )
-});
-static TIME: LazyLock<Regex> =
-    LazyLock::new(|| re(r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"));
 static OID: LazyLock<Regex> = LazyLock::new(|| re(r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+"));
 static UUID: LazyLock<Regex> =
     LazyLock::new(|| re(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"));
@@ -114,14 +97,10 @@ fn check_string(code: &str, s: &str) -> Result<(), String> {
         return Err("must not be an empty string (leave the element out instead)".into());
     }
     match code {
-        "date" if !DATE.is_match(s) => bad("expected YYYY, YYYY-MM or YYYY-MM-DD"),
-        "dateTime" if !DATETIME.is_match(s) => {
-            bad("expected YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss with a time zone")
-        }
-        "instant" if !INSTANT.is_match(s) => {
-            bad("expected YYYY-MM-DDThh:mm:ss(.sss) with a time zone")
-        }
-        "time" if !TIME.is_match(s) => bad("expected hh:mm:ss"),
+        "date" => temporal::date(s).or_else(bad),
+        "dateTime" => temporal::date_time(s).or_else(bad),
+        "instant" => temporal::instant(s).or_else(bad),
+        "time" => temporal::time(s).or_else(bad),
         "code" if !is_code(s) => bad("no leading, trailing or repeated whitespace allowed"),
         "id" if !is_id(s) => bad("1 to 64 letters, digits, '-' or '.'"),
         "oid" if !OID.is_match(s) => bad("expected urn:oid: followed by a dotted number"),

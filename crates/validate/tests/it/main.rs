@@ -5,4 +5,5 @@ mod corpus;
 mod engine;
 mod examples;
 mod fast_invariants;
+mod no_patient_data;
 mod translations;

@@ -1,0 +1,226 @@
+//! No message carries patient data. Every value of every domain fixture, and of the FHIR each
+//! translates to, is replaced in turn by a distinctive value (a string, a number, a boolean
+//! in a string's place, a string in an array's place…), the result goes through domain →
+//! FHIR, FHIR → domain and validation, and no issue, in any output form (compiler-style
+//! text, OperationOutcome, NDJSON), may contain the value. The exception is the one the
+//! invariant allows: codes (`BINDING_*`, `TRANSLATE_UNKNOWN_CODE` and the like may quote the
+//! code they reject).
+
+use std::sync::{Arc, OnceLock};
+
+use spfhir_conformance::package::{self, LoadOptions};
+use spfhir_element::issue::{Issue, operation_outcome};
+use spfhir_element::{self as json, Json, Kind};
+use spfhir_translate::{self as translate, BundleKind, WriteOptions};
+use spfhir_validate::{Options, Validator};
+
+/// Messages allowed to quote the value they are about, because it is a code.
+const QUOTES_CODES: &[&str] = &[
+    "BINDING_REQUIRED",
+    "BINDING_EXTENSIBLE",
+    "TERMINOLOGY_NOT_CHECKED",
+    "TRANSLATE_UNKNOWN_CODE",
+    "QR_ANSWER_OPTION",
+    "QR_ANSWER_VALUESET",
+    "VALUE_FIXED",
+    "VALUE_PATTERN",
+    "SLICE_CLOSED",
+    "STRUCTURE_UNKNOWN_RESOURCE_TYPE",
+];
+
+fn validator() -> &'static Validator {
+    static V: OnceLock<Validator> = OnceLock::new();
+    V.get_or_init(|| {
+        let reg = package::load(&LoadOptions {
+            package_path: vec![spfhir_testkit::shared_dir().join("fhir")],
+            load: vec![spfhir_testkit::workspace_root().join("conformance/validate/load")],
+            ..Default::default()
+        })
+        .expect("packages load");
+        Validator::new(Arc::new(reg), Options::default())
+    })
+}
+
+/// Every form an issue reaches a user or a log in.
+fn forms(issues: &[Issue]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = issues
+        .iter()
+        .map(|i| (i.id.to_string(), i.render("input.json")))
+        .collect();
+    for i in issues {
+        out.push((i.id.to_string(), serde_json::to_string(i).unwrap()));
+        out.push((
+            i.id.to_string(),
+            operation_outcome(std::slice::from_ref(i)).to_compact(),
+        ));
+    }
+    out
+}
+
+/// Members whose values are codes or canonical URLs of conformance resources, not patient
+/// data, which messages may name: the resource type (every FHIRPath starts with it), a
+/// Questionnaire's linkIds, profile, Questionnaire, extension and code system URLs.
+const NOT_PATIENT_DATA: &[&str] = &[
+    "resourceType",
+    "linkId",
+    "profile",
+    "questionnaire",
+    "url",
+    "system",
+];
+
+/// The paths of every leaf (scalar) and container in `j`, as index/key steps, but for the
+/// members in [`NOT_PATIENT_DATA`].
+fn places(j: &Json, at: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
+    out.push(at.clone());
+    match &j.kind {
+        Kind::Object(o) => {
+            for (k, m) in o.members.iter().enumerate() {
+                if NOT_PATIENT_DATA.contains(&m.key.as_str()) {
+                    continue;
+                }
+                at.push(Step::Member(k));
+                places(&m.value, at, out);
+                at.pop();
+            }
+        }
+        Kind::Array(items) => {
+            for (k, v) in items.iter().enumerate() {
+                at.push(Step::Item(k));
+                places(v, at, out);
+                at.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Step {
+    Member(usize),
+    Item(usize),
+}
+
+fn at_mut<'j>(j: &'j mut Json, path: &[Step]) -> &'j mut Json {
+    let mut cur = j;
+    for s in path {
+        cur = match (s, &mut cur.kind) {
+            (Step::Member(k), Kind::Object(o)) => &mut o.members[*k].value,
+            (Step::Item(k), Kind::Array(items)) => &mut items[*k],
+            _ => unreachable!("paths come from the same tree"),
+        };
+    }
+    cur
+}
+
+/// Distinctive replacements: none is a code any system defines.
+fn replacements(n: usize) -> Vec<(Json, String)> {
+    let s = format!("Qzx{n}Vq");
+    let num = format!("98765{n}.4321");
+    vec![
+        (Json::from(s.as_str()), s.clone()),
+        (Json::number_text(num.clone()), num),
+        (
+            Json::from(format!("19{:02}-02-30", n % 100).as_str()),
+            format!("19{:02}-02-30", n % 100),
+        ),
+        (
+            Json::arr().item(format!("Wyk{n}Pj").as_str()),
+            format!("Wyk{n}Pj"),
+        ),
+    ]
+}
+
+fn check(issues: &[Issue], needle: &str, what: &str, leaks: &mut Vec<String>) {
+    for (id, text) in forms(issues) {
+        if text.contains(needle) && !QUOTES_CODES.contains(&id.as_str()) {
+            leaks.push(format!("{what}: {text}"));
+        }
+    }
+}
+
+#[test]
+fn no_message_quotes_a_patient_value() {
+    let v = validator();
+    let mut leaks = Vec::new();
+    let mut tried = 0usize;
+    let opts = WriteOptions {
+        bundle: BundleKind::Message,
+        timestamp: Some("2026-11-02T09:31:00Z".into()),
+    };
+    for (name, kind, text) in spfhir_testkit::domain_fixtures() {
+        // Domain → FHIR with each domain value replaced.
+        let domain = json::parse(&text).unwrap();
+        let mut at = Vec::new();
+        let mut paths = Vec::new();
+        places(&domain, &mut at, &mut paths);
+        for (n, path) in paths.iter().enumerate().skip(1) {
+            for (value, needle) in replacements(n) {
+                let mut changed = domain.clone();
+                *at_mut(&mut changed, path) = value;
+                tried += 1;
+                let issues =
+                    match translate::domain_json_to_fhir(kind, &changed.to_compact(), &opts) {
+                        Ok(t) => t.issues,
+                        Err(issues) => issues,
+                    };
+                check(&issues, &needle, &format!("{name} → FHIR"), &mut leaks);
+            }
+        }
+        // FHIR → domain and validation, with each value of the FHIR replaced.
+        let fhir = translate::domain_json_to_fhir(kind, &text, &opts)
+            .unwrap()
+            .fhir;
+        let mut at = Vec::new();
+        let mut paths = Vec::new();
+        places(&fhir, &mut at, &mut paths);
+        for (n, path) in paths.iter().enumerate().skip(1) {
+            for (value, needle) in replacements(n) {
+                let mut changed = fhir.clone();
+                *at_mut(&mut changed, path) = value;
+                tried += 1;
+                let issues = match translate::fhir_to_domain_json(kind, &changed) {
+                    Ok((_, issues)) => issues,
+                    Err(issues) => issues,
+                };
+                check(
+                    &issues,
+                    &needle,
+                    &format!("{name} FHIR → domain"),
+                    &mut leaks,
+                );
+                let issues = v.validate_text(&changed.to_compact());
+                check(&issues, &needle, &format!("{name} validate"), &mut leaks);
+            }
+        }
+    }
+    // Every case of the validator's corpus (QuestionnaireResponses, slices, extensions…).
+    let cases = spfhir_testkit::workspace_root().join("conformance/validate/cases");
+    for path in spfhir_testkit::json_files(&cases) {
+        let Ok(case) = json::parse(&std::fs::read_to_string(&path).unwrap()) else {
+            continue; // the JSON_SYNTAX case
+        };
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let mut at = Vec::new();
+        let mut paths = Vec::new();
+        places(&case, &mut at, &mut paths);
+        for (n, path) in paths.iter().enumerate().skip(1) {
+            for (value, needle) in replacements(n) {
+                let mut changed = case.clone();
+                *at_mut(&mut changed, path) = value;
+                tried += 1;
+                let issues = v.validate_text(&changed.to_compact());
+                check(&issues, &needle, &format!("{name} validate"), &mut leaks);
+            }
+        }
+    }
+    assert!(tried > 10_000, "only {tried} variants");
+    leaks.sort();
+    leaks.dedup();
+    assert!(
+        leaks.is_empty(),
+        "{} leaks, e.g.:\n{}",
+        leaks.len(),
+        leaks.join("\n")
+    );
+}

@@ -41,3 +41,25 @@ pub fn cache_dir() -> PathBuf {
     }
     spfhir_conformance::package::default_cache_dir()
 }
+
+/// Package registries from `$SPFHIR_REGISTRY` (separated by spaces or commas), if set.
+pub fn registries() -> Option<Vec<String>> {
+    let v = std::env::var("SPFHIR_REGISTRY").ok()?;
+    let list: Vec<String> = v
+        .split([' ', ','])
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .collect();
+    (!list.is_empty()).then_some(list)
+}
+
+/// A package-loading error, with what to do about it.
+pub fn explain(e: &spfhir_conformance::package::PackageError) -> String {
+    use spfhir_conformance::package::PackageError;
+    match e {
+        PackageError::Missing { name, version, .. } => format!(
+            "{e}\n  install it with: spfhir package install {name}#{version}\n  (or give a folder or .tgz holding it with --package-path)"
+        ),
+        _ => e.to_string(),
+    }
+}

@@ -10,10 +10,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod args;
 mod env;
+mod package;
 mod validate;
 
 use args::{Bundle, Kind};
-use spfhir_conformance::package;
+
 use spfhir_domain::schema_json;
 use spfhir_element::issue::Issue;
 use spfhir_element::{self as json, LineIndex, parse};
@@ -38,6 +39,9 @@ pub enum Command {
     Fhirpath(FhirpathArgs),
     /// Validate resources against FHIR R4, UK Core, BaRS and spfhir's profiles, offline.
     Validate(validate::ValidateArgs),
+    /// Install FHIR packages (R4 core, UK Core…) into the FHIR package cache, or list them.
+    #[command(subcommand)]
+    Package(package::PackageCommand),
     /// Print the JSON Schema of a domain record.
     Schema {
         #[arg(value_enum)]
@@ -93,6 +97,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Translate(args) => translate_cmd(&args),
         Command::Fhirpath(args) => fhirpath_cmd(&args),
         Command::Validate(args) => validate::run(&args),
+        Command::Package(cmd) => package::run(&cmd),
     }
 }
 
@@ -134,13 +139,15 @@ fn fhirpath_cmd(args: &FhirpathArgs) -> i32 {
         }
     };
     // R4 core (for the type model) and every ValueSet on the package path (for memberOf()).
-    let registry = match package::load(&env::load_options(&args.package_path, Vec::new())) {
-        Ok(r) => std::sync::Arc::new(r),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    };
+    let registry =
+        match spfhir_conformance::package::load(&env::load_options(&args.package_path, Vec::new()))
+        {
+            Ok(r) => std::sync::Arc::new(r),
+            Err(e) => {
+                eprintln!("error: {}", env::explain(&e));
+                return 2;
+            }
+        };
     let model = Model::from_source(registry.clone());
     let terminology = spfhir_conformance::terminology::Terminology::new(registry);
     let mut env = Env::new(&model);

@@ -89,7 +89,7 @@ pub fn run(args: &ValidateArgs) -> i32 {
     let registry = match package::load(&super::env::load_options(&args.package_path, load)) {
         Ok(r) => std::sync::Arc::new(r),
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", super::env::explain(&e));
             return 2;
         }
     };

@@ -15,6 +15,7 @@
 //! Invariants: the registry never fetches anything over the network; it never holds a
 //! resource it has not been asked for in parsed form.
 
+pub mod install;
 mod source;
 
 use rustc_hash::FxHashMap as HashMap;
@@ -270,7 +271,7 @@ fn discover(path: &Path, depth: usize, out: &mut Vec<Found>) {
 }
 
 /// Compare dotted versions numerically where both parts are numbers (`2.10` > `2.9`).
-fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+pub(crate) fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     let mut ai = a.split(['.', '-']);
     let mut bi = b.split(['.', '-']);
     loop {

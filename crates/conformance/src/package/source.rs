@@ -88,36 +88,46 @@ fn unpack(path: &Path, target: &Path, abs: &Path) -> Result<(), PackageError> {
     static UNIQUE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = UNIQUE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = target.with_extension(format!("tmp-{}-{n}", std::process::id()));
-    let result = unpack_into(path, &tmp).and_then(|()| {
-        let dir = tmp.join("package");
-        let index = dir.join(".index.json");
-        if !index.is_file() {
-            fs::write(&index, index_json(&scan_files(&dir, &files_below(&dir))))
-                .map_err(|e| io_err(&index, e))?;
-        }
-        let done = tmp.join(COMPLETE);
-        fs::write(&done, abs.to_string_lossy().as_bytes()).map_err(|e| io_err(&done, e))?;
-        if target.exists() && !target.join(COMPLETE).is_file() {
-            let _ = fs::remove_dir_all(target); // an unpack that was cut off
-        }
-        match fs::rename(&tmp, target) {
-            Ok(()) => Ok(()),
-            // Another process or thread finished first: use theirs.
-            Err(_) if target.join(COMPLETE).is_file() => Ok(()),
-            Err(e) => Err(io_err(target, e)),
-        }
-    });
+    let result = fs::File::open(path)
+        .map_err(|e| io_err(path, e))
+        .and_then(|file| unpack_into(file, path, &tmp, true))
+        .and_then(|()| {
+            let dir = tmp.join("package");
+            let index = dir.join(".index.json");
+            if !index.is_file() {
+                fs::write(&index, index_json(&scan_files(&dir, &files_below(&dir))))
+                    .map_err(|e| io_err(&index, e))?;
+            }
+            let done = tmp.join(COMPLETE);
+            fs::write(&done, abs.to_string_lossy().as_bytes()).map_err(|e| io_err(&done, e))?;
+            if target.exists() && !target.join(COMPLETE).is_file() {
+                let _ = fs::remove_dir_all(target); // an unpack that was cut off
+            }
+            match fs::rename(&tmp, target) {
+                Ok(()) => Ok(()),
+                // Another process or thread finished first: use theirs.
+                Err(_) if target.join(COMPLETE).is_file() => Ok(()),
+                Err(e) => Err(io_err(target, e)),
+            }
+        });
     let _ = fs::remove_dir_all(&tmp);
     result
 }
 
-fn unpack_into(path: &Path, tmp: &Path) -> Result<(), PackageError> {
+/// Unpack the members under `package/` of the gzip'd tar `archive` (named `path` in errors)
+/// into `tmp/package/`: only `.json` files when `json_only`. A member whose path would climb
+/// out of the target is skipped.
+pub(super) fn unpack_into(
+    archive: impl Read,
+    path: &Path,
+    tmp: &Path,
+    json_only: bool,
+) -> Result<(), PackageError> {
     let invalid = |message: String| PackageError::Invalid {
         path: path.display().to_string(),
         message,
     };
-    let file = fs::File::open(path).map_err(|e| io_err(path, e))?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(archive));
     let entries = archive
         .entries()
         .map_err(|e| invalid(format!("not a gzip'd tar archive: {e}")))?;
@@ -132,7 +142,10 @@ fn unpack_into(path: &Path, tmp: &Path) -> Result<(), PackageError> {
         let Some(rel) = name.strip_prefix("package/") else {
             continue;
         };
-        if !rel.ends_with(".json") || rel.split('/').any(|p| p == ".." || p.is_empty()) {
+        if (json_only && !rel.ends_with(".json"))
+            || rel.split('/').any(|p| p == ".." || p.is_empty())
+            || !entry.header().entry_type().is_file()
+        {
             continue;
         }
         let out = tmp.join("package").join(rel);
@@ -232,7 +245,7 @@ fn scan(dir: &Path, cache: &Path) -> Vec<Entry> {
 }
 
 /// Parse each file and index the conformance resources among them.
-fn scan_files(dir: &Path, files: &[(String, String)]) -> Vec<Entry> {
+pub(super) fn scan_files(dir: &Path, files: &[(String, String)]) -> Vec<Entry> {
     files
         .iter()
         .filter_map(|(rel, _)| {
@@ -244,7 +257,7 @@ fn scan_files(dir: &Path, files: &[(String, String)]) -> Vec<Entry> {
 }
 
 /// Sorted relative paths and stamps of the JSON files below `dir`.
-fn files_below(dir: &Path) -> Vec<(String, String)> {
+pub(super) fn files_below(dir: &Path) -> Vec<(String, String)> {
     let mut files = Vec::new();
     walk(dir, dir, &mut files);
     files.sort();

@@ -1,42 +1,7 @@
-//! The `spfhir` binary end to end: exit codes, compiler-style locations, NDJSON streams
-//! (order kept across batches and threads, bad lines reported by number, the rest still
-//! processed).
+//! Exit codes, compiler-style locations, NDJSON streams (order kept across batches and
+//! threads, bad lines reported by number, the rest still processed).
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
-fn spfhir(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_spfhir"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spfhir runs");
-    // Feed standard input from another thread while this one collects the output, so a
-    // large input and a large output cannot block each other. The child may exit without
-    // reading it all (a usage error): a broken pipe here is not a failure.
-    let mut pipe = child.stdin.take().unwrap();
-    let input = stdin.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = pipe.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
-    out
-}
-
-fn packages() -> String {
-    spfhir_testkit::shared_dir()
-        .join("fhir")
-        .display()
-        .to_string()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use crate::{packages, spfhir, text};
 
 #[test]
 fn validate_text_points_at_line_and_column_and_exits_1() {

@@ -86,6 +86,7 @@ catalogue! {
     INVARIANT: Invariant,
     INVARIANT_ERROR: Processing,
     PROFILE_UNKNOWN: NotFound,
+    PROFILE_NEEDS_UNKNOWN: NotFound,
     PROFILE_WRONG_TYPE: Structure,
     PROFILE_INVALID: Structure,
     BUNDLE_FULLURL_FORM: Value,

@@ -8,6 +8,7 @@
 use std::sync::LazyLock;
 
 use sha1::{Digest, Sha1};
+use std::hash::Hasher;
 use uuid::Uuid;
 
 use crate::canonical::{self as c, codesystem, profile};
@@ -524,11 +525,26 @@ impl<'a> Package<'a> {
         }
     }
 
-    /// A message Bundle: `header` (a MessageHeader) goes first.
+    /// A message Bundle: `header` (a MessageHeader) goes first. The Bundle's and the
+    /// MessageHeader's ids come from the record's key and the message's content (its event,
+    /// focus, parties and every resource), never from the clock: the same record sent again
+    /// is the same message, and a changed record a new one.
     fn into_message(self, bundle_key: &str, header: Out<'a>, timestamp: &'a str) -> Out<'a> {
         let b = self.b;
-        let header_url = url(b, &["MessageHeader", bundle_key, timestamp]);
-        let bundle_id = Urn::of(&["Bundle", bundle_key, timestamp]);
+        let mut content = rustc_hash::FxHasher::default();
+        digest(&header, &mut content);
+        for (u, r, _) in &self.entries {
+            content.write(u.as_bytes());
+            digest(r, &mut content);
+        }
+        let mut hex = [0u8; 16];
+        let sum = content.finish();
+        for (i, h) in hex.iter_mut().enumerate() {
+            *h = b"0123456789abcdef"[((sum >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        let content = std::str::from_utf8(&hex).unwrap_or_default();
+        let header_url = url(b, &["MessageHeader", bundle_key, content]);
+        let bundle_id = Urn::of(&["Bundle", bundle_key, content]);
         let entries = b.list(
             std::iter::once(entry(b, header_url, header, None))
                 .chain(self.entries.iter().map(|&(u, r, _)| entry(b, u, r, None))),
@@ -576,6 +592,38 @@ impl<'a> Package<'a> {
             .with("timestamp", timestamp)
             .with("entry", Out::Array(entries))
             .done()
+    }
+}
+
+/// Feed a built tree's content to `h`: every key, string and number, with its kind, so
+/// different trees almost surely differ (a 64-bit FxHash: only versions of one record,
+/// under one key, are told apart by it).
+fn digest(tree: &Out<'_>, h: &mut rustc_hash::FxHasher) {
+    match tree {
+        Out::Null => h.write_u8(0),
+        Out::Bool(v) => h.write_u8(1 + u8::from(*v)),
+        Out::Number(n) => {
+            h.write_u8(3);
+            h.write(n.as_bytes());
+        }
+        Out::String(s) => {
+            h.write_u8(4);
+            h.write_usize(s.len());
+            h.write(s.as_bytes());
+        }
+        Out::Array(items) => {
+            h.write_u8(5);
+            h.write_usize(items.len());
+            items.iter().for_each(|i| digest(i, h));
+        }
+        Out::Object(members) => {
+            h.write_u8(6);
+            h.write_usize(members.len());
+            for (k, v) in members.iter() {
+                h.write(k.as_bytes());
+                digest(v, h);
+            }
+        }
     }
 }
 

@@ -156,7 +156,7 @@ impl Validator {
             }
             Arc::new(p)
         });
-        if !matches!(p, Err(SnapshotError::NotFound(_))) {
+        if !matches!(&p, Err(SnapshotError::NotFound(missing)) if missing == url) {
             self.profiles.insert(url.to_string(), p.clone());
         }
         p

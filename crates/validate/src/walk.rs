@@ -219,14 +219,26 @@ impl<'a> Walk<'a> {
                     self.rewalk = None;
                     self.node_constraints(&p.nodes[0], res, None, &path, rt);
                 }
-                Err(SnapshotError::NotFound(_)) => {
-                    let msg = format!(
-                        "profile {url} is not loaded, so the resource was not checked against it (add its package with --package-path or --load)"
-                    );
-                    if asked {
-                        self.error(msg::PROFILE_UNKNOWN, &path, res, msg);
+                Err(SnapshotError::NotFound(missing)) => {
+                    let (m, text) = if missing == url {
+                        (
+                            msg::PROFILE_UNKNOWN,
+                            format!(
+                                "profile {url} is not loaded, so the resource was not checked against it (add its package with --package-path or --load)"
+                            ),
+                        )
                     } else {
-                        self.warn(msg::PROFILE_UNKNOWN, &path, res, msg);
+                        (
+                            msg::PROFILE_NEEDS_UNKNOWN,
+                            format!(
+                                "profile {url} builds on {missing}, which is not loaded, so the resource was not checked against it (install the package that defines it)"
+                            ),
+                        )
+                    };
+                    if asked {
+                        self.error(m, &path, res, text);
+                    } else {
+                        self.warn(m, &path, res, text);
                     }
                 }
                 Err(e) => self.error(

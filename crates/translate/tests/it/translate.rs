@@ -353,3 +353,62 @@ fn typed_api_matches() {
     assert_eq!(o.scores.total, Some(41));
     assert_eq!(outcome::to_domain(&fhir).unwrap().0, o);
 }
+
+/// Retries are idempotent: the same record gives the same message (Bundle id, MessageHeader
+/// id and every fullUrl) whenever it is sent; only the timestamp differs. A changed record
+/// is a new message.
+#[test]
+fn the_same_record_is_the_same_message_whenever_it_is_sent() {
+    for (name, kind, text) in spfhir_testkit::domain_fixtures() {
+        let at = |timestamp: &str, text: &str| {
+            let opts = WriteOptions {
+                bundle: BundleKind::Message,
+                timestamp: Some(timestamp.to_string()),
+            };
+            translate::domain_json_to_fhir(kind, text, &opts)
+                .unwrap()
+                .fhir
+        };
+        let ids = |b: &Json| -> Vec<String> {
+            let mut out = vec![b.get_str("id").unwrap().to_string()];
+            for e in b.get("entry").and_then(Json::as_array).unwrap() {
+                out.push(e.get_str("fullUrl").unwrap().to_string());
+            }
+            out
+        };
+        let first = at("2026-11-02T09:31:00Z", &text);
+        let retry = at("2026-11-02T09:31:07Z", &text);
+        assert_eq!(ids(&first), ids(&retry), "{name}");
+        assert_ne!(first.get_str("timestamp"), retry.get_str("timestamp"));
+        let without_timestamps = |mut b: Json| {
+            if let Some(o) = b.as_object_mut() {
+                o.members.retain(|m| m.key != "timestamp");
+            }
+            b.to_compact()
+        };
+        assert_eq!(
+            without_timestamps(first.clone()),
+            without_timestamps(retry),
+            "{name}: only the timestamp changes"
+        );
+        // Change one thing in the record: a new message, with new Bundle and header ids.
+        let mut record: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let obj = record.as_object_mut().unwrap();
+        let (field, value) = match kind {
+            RecordKind::Referral => (
+                "notes",
+                serde_json::json!("called the surgery; prefers mornings"),
+            ),
+            RecordKind::Careplan => (
+                "whatMatters",
+                serde_json::json!("getting back to the allotment"),
+            ),
+            RecordKind::Outcome => ("date", serde_json::json!("2026-10-01")),
+        };
+        obj.insert(field.to_string(), value);
+        let changed = at("2026-11-02T09:31:00Z", &record.to_string());
+        let (a, b) = (ids(&first), ids(&changed));
+        assert_ne!(a[0], b[0], "{name}: Bundle.id");
+        assert_ne!(a[1], b[1], "{name}: MessageHeader fullUrl");
+    }
+}

@@ -117,3 +117,26 @@ fn the_engine_can_live_in_a_servers_shared_state() {
     shareable::<Engine>();
     shareable::<Arc<Registry>>();
 }
+
+/// spfhir's own profiles are built in, so they are always known: with R4 core alone, a
+/// profile of ours is reported as needing UK Core, never as unknown.
+#[test]
+fn built_in_profiles_are_known_with_r4_core_alone() {
+    let reg = package::load(&LoadOptions {
+        package_path: vec![
+            spfhir_testkit::shared_dir().join("fhir/r4-core/hl7.fhir.r4.core-4.0.1.tgz"),
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    let v = Validator::new(Arc::new(reg), Options::default());
+    let text = r#"{"resourceType":"ServiceRequest","meta":{"profile":["https://spfhir.org/fhir/StructureDefinition/sp-referral"]},"status":"active","intent":"plan","subject":{"reference":"Patient/1"}}"#;
+    let issues = v.validate_text(text);
+    let about: Vec<String> = issues
+        .iter()
+        .filter(|i| i.id.starts_with("PROFILE_"))
+        .map(|i| format!("{}: {}", i.id, i.message))
+        .collect();
+    assert_eq!(about.len(), 1, "{about:#?}");
+    assert!(about[0].starts_with("PROFILE_NEEDS_UNKNOWN: profile https://spfhir.org/fhir/StructureDefinition/sp-referral builds on https://fhir.hl7.org.uk/StructureDefinition/UKCore-ServiceRequest"), "{about:#?}");
+}

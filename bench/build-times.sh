@@ -12,7 +12,10 @@ git worktree add --detach "$work/tree" "$commit" >/dev/null 2>&1
 cd "$work/tree"
 export CARGO_TARGET_DIR="$work/target"
 all=(--all-targets); [ -d crates ] && all=(--workspace --all-targets)
-walk=$(ls crates/validate/src/walk.rs crates/validate/src/walk/mod.rs src/validate/walk.rs 2>/dev/null | head -1)
+walk=
+for f in crates/validate/src/walk/mod.rs crates/validate/src/walk.rs src/validate/walk.rs; do
+  if [ -f "$f" ]; then walk=$f; break; fi
+done
 cargo fetch -q
 secs() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
 clean=$(secs cargo test "${all[@]}" --no-run)

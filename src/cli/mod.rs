@@ -24,12 +24,25 @@ use spfhir_translate::{self as translate, WriteOptions};
 #[command(
     name = "spfhir",
     version,
-    about = "FHIR R4 adapter for social prescribing: translate, validate, serve"
+    about = "FHIR R4 adapter for social prescribing: translate, validate and install FHIR packages",
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  everything checked or translated (warnings allowed)
+  1  some record failed: a validation error, a record that did not translate, a package not installed
+  2  usage error, unreadable input, or a package that R4 needs is missing
+
+Environment:
+  SPFHIR_PACKAGE_PATH  more places to load FHIR packages from (':'-separated)
+  SPFHIR_REGISTRY      package registries for `spfhir package install` (space- or comma-separated)
+  SPFHIR_CACHE_DIR     where unpacked packages are kept (default: ~/.cache/spfhir)
+  HOME                 the FHIR package cache is ~/.fhir/packages";
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -38,6 +51,7 @@ pub enum Command {
     /// Evaluate a FHIRPath expression against a resource and print the result as JSON.
     Fhirpath(FhirpathArgs),
     /// Validate resources against FHIR R4, UK Core, BaRS and spfhir's profiles, offline.
+    #[command(after_help = EXIT_CODES)]
     Validate(validate::ValidateArgs),
     /// Install FHIR packages (R4 core, UK Core…) into the FHIR package cache, or list them.
     #[command(subcommand)]

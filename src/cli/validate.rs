@@ -22,7 +22,8 @@ use spfhir_validate::{Options, Validator};
 pub enum Format {
     /// `file:line:col: severity[id]: message (at expression)`.
     Text,
-    /// One OperationOutcome per file.
+    /// An OperationOutcome; for several inputs (or NDJSON), one JSON object mapping each
+    /// input (`file`, or `file:line` for an NDJSON line) to its OperationOutcome.
     Json,
     /// One line per resource: {"file","index","valid","errors","warnings","issues"}.
     Ndjson,
@@ -54,7 +55,15 @@ pub struct ValidateArgs {
     /// Also print package-loading notes (missing dependencies) to standard error.
     #[arg(long, short)]
     pub verbose: bool,
-    /// Files to validate; `-` or nothing for standard input.
+    /// Report errors only (warnings and information are left out, and not counted).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Leave out issues with these message ids (comma-separated or repeated), e.g.
+    /// `--suppress INVARIANT,BINDING_EXTENSIBLE`; they are not counted either.
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    pub suppress: Vec<String>,
+    /// Files or folders to validate (folders: every .json and .ndjson file below, in name
+    /// order); `-` or nothing for standard input.
     pub files: Vec<PathBuf>,
 }
 
@@ -67,6 +76,14 @@ struct Outcome<'a> {
 }
 
 pub fn run(args: &ValidateArgs) -> i32 {
+    let known: std::collections::HashSet<&str> =
+        spfhir_element::msg::ALL.iter().map(|m| m.id).collect();
+    for id in &args.suppress {
+        if !known.contains(id.as_str()) {
+            eprintln!("error: --suppress {id}: no such message id (see conformance/messages.md)");
+            return 2;
+        }
+    }
     let mut load = args.load.clone();
     let mut profiles = Vec::new();
     for p in &args.profile {
@@ -112,24 +129,39 @@ pub fn run(args: &ValidateArgs) -> i32 {
             return 2;
         }
     }
-    let inputs: Vec<Option<PathBuf>> = if args.files.is_empty() {
-        vec![None]
-    } else {
-        args.files.iter().map(|f| Some(f.clone())).collect()
+    let inputs = match expand_inputs(&args.files) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let is_ndjson = |input: &Option<PathBuf>| {
+        args.ndjson
+            || input
+                .as_ref()
+                .is_some_and(|p| p.extension().is_some_and(|e| e == "ndjson"))
     };
     let stdout = std::io::stdout();
     let mut out = Output {
         writer: std::io::BufWriter::new(stdout.lock()),
         format: args.format,
         totals: Totals::default(),
+        quiet: args.quiet,
+        suppress: args.suppress.clone(),
+        json_map: args.format == Format::Json && (inputs.len() > 1 || inputs.iter().any(is_ndjson)),
+        written: 0,
     };
+    if out.json_map {
+        let _ = out.writer.write_all(b"{");
+    }
     for input in &inputs {
         let name = match input.as_deref() {
             None => "<stdin>".to_string(),
             Some(p) if p.as_os_str() == "-" => "<stdin>".to_string(),
             Some(p) => p.display().to_string(),
         };
-        let result = if args.ndjson || name.ends_with(".ndjson") {
+        let result = if is_ndjson(input) {
             open_lines(input).and_then(|reader| {
                 validate_ndjson(&validator, &name, reader, args.jobs, &mut out)
                     .map_err(|e| format!("spfhir: cannot read {name}: {e}"))
@@ -144,12 +176,12 @@ pub fn run(args: &ValidateArgs) -> i32 {
             })
         };
         if let Err(e) = result {
-            let _ = out.writer.flush();
+            out.finish();
             eprintln!("error: {e}");
             return 2;
         }
     }
-    let _ = out.writer.flush();
+    out.finish();
     let t = out.totals;
     if args.format == Format::Text {
         eprintln!(
@@ -181,20 +213,136 @@ struct Output<W: Write> {
     writer: W,
     format: Format,
     totals: Totals,
+    /// `--quiet`: errors only.
+    quiet: bool,
+    /// `--suppress`: ids left out.
+    suppress: Vec<String>,
+    /// `--format json` over several results: one object, `{"name": OperationOutcome, …}`.
+    json_map: bool,
+    /// Results written so far (for the separators of the JSON map).
+    written: usize,
 }
 
 impl<W: Write> Output<W> {
-    /// Render `outcomes` and count them. A write error (a closed pipe) is not retried; the
-    /// counts and the exit code still cover every resource.
+    /// Render `outcomes` (less what `--quiet` and `--suppress` leave out) and count them. A
+    /// write error (a closed pipe) is not retried; the counts and the exit code still cover
+    /// every resource.
     fn write(&mut self, outcomes: &[Outcome]) {
+        let filtering = self.quiet || !self.suppress.is_empty();
+        let kept: Vec<Vec<Issue>>;
+        let filtered: Vec<Outcome>;
+        let outcomes = if filtering {
+            kept = outcomes
+                .iter()
+                .map(|o| {
+                    o.issues
+                        .iter()
+                        .filter(|i| {
+                            (!self.quiet || i.is_error())
+                                && !self.suppress.iter().any(|s| s == i.id)
+                        })
+                        .cloned()
+                        .collect()
+                })
+                .collect();
+            filtered = outcomes
+                .iter()
+                .zip(&kept)
+                .map(|(o, issues)| Outcome {
+                    file: o.file,
+                    index: o.index,
+                    issues,
+                })
+                .collect();
+            &filtered
+        } else {
+            outcomes
+        };
         for o in outcomes {
             let (e, w) = count(o.issues.iter());
             self.totals.resources += 1;
             self.totals.errors += e;
             self.totals.warnings += w;
         }
-        let _ = render(&mut self.writer, self.format, outcomes);
+        let _ = if self.json_map {
+            self.render_map(outcomes)
+        } else {
+            render(&mut self.writer, self.format, outcomes)
+        };
     }
+
+    /// Members of the `--format json` map: `"file": {…}` or `"file:line": {…}`.
+    fn render_map(&mut self, outcomes: &[Outcome]) -> std::io::Result<()> {
+        for o in outcomes {
+            let name = match o.index {
+                Some(i) => format!("{}:{}", o.file, i + 1),
+                None => o.file.to_string(),
+            };
+            let sep = if self.written == 0 { "\n" } else { ",\n" };
+            self.written += 1;
+            write!(
+                self.writer,
+                "{sep}{}: {}",
+                serde_json::to_string(&name).unwrap_or_default(),
+                operation_outcome(o.issues).to_compact()
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Close the JSON map (when there is one) and flush.
+    fn finish(&mut self) {
+        if self.json_map {
+            let _ = self.writer.write_all(b"\n}\n");
+        }
+        let _ = self.writer.flush();
+    }
+}
+
+/// The inputs named on the command line: files as they are, folders as every `.json` and
+/// `.ndjson` file below them (in name order), `-` or nothing as standard input (`None`).
+fn expand_inputs(files: &[PathBuf]) -> Result<Vec<Option<PathBuf>>, String> {
+    if files.is_empty() {
+        return Ok(vec![None]);
+    }
+    let mut out = Vec::new();
+    for f in files {
+        if f.as_os_str() == "-" {
+            out.push(None);
+        } else if f.is_dir() {
+            let mut found = Vec::new();
+            collect(f, &mut found)
+                .map_err(|e| format!("cannot read folder {}: {e}", f.display()))?;
+            if found.is_empty() {
+                return Err(format!("{} holds no .json or .ndjson files", f.display()));
+            }
+            found.sort();
+            out.extend(found.into_iter().map(Some));
+        } else if f.exists() {
+            out.push(Some(f.clone()));
+        } else {
+            return Err(format!(
+                "cannot read {}: no such file or folder",
+                f.display()
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn collect(dir: &std::path::Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if path
+            .extension()
+            .is_some_and(|e| e == "json" || e == "ndjson")
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
 }
 
 /// A buffered reader over a file or standard input.

@@ -121,3 +121,149 @@ fn bad_usage_exits_2() {
     let out = spfhir(&["translate", "--kind", "nonsense"], b"");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn validate_takes_folders_and_json_names_each_file_in_one_document() {
+    let dir = crate::TempDir::new("folder");
+    std::fs::create_dir_all(dir.0.join("nested")).unwrap();
+    std::fs::write(
+        dir.0.join("a.json"),
+        r#"{"resourceType":"Patient","gender":"femal"}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.0.join("nested/b.json"), r#"{"resourceType":"Patient"}"#).unwrap();
+    std::fs::write(
+        dir.0.join("nested/c.ndjson"),
+        "{\"resourceType\":\"Patient\"}\n{\"resourceType\":\"Patient\",\"active\":\"yes\"}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.0.join("notes.txt"), "not a resource").unwrap();
+    let folder = dir.0.display().to_string();
+    let out = spfhir(
+        &[
+            "validate",
+            "--package-path",
+            &packages(),
+            "--format",
+            "json",
+            &folder,
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let map = doc.as_object().unwrap();
+    let keys: Vec<String> = map.keys().map(|k| k.replacen(&folder, "", 1)).collect();
+    assert_eq!(
+        keys,
+        [
+            "/a.json",
+            "/nested/b.json",
+            "/nested/c.ndjson:1",
+            "/nested/c.ndjson:2"
+        ]
+    );
+    for (name, oo) in map {
+        assert_eq!(oo["resourceType"], "OperationOutcome", "{name}");
+    }
+    let ids = |k: &str| -> Vec<String> {
+        map[&format!("{folder}{k}")]["issue"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|i| i["extension"].as_array().unwrap().clone())
+            .filter(|e| {
+                e["url"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("operationoutcome-message-id")
+            })
+            .map(|e| e["valueString"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(ids("/a.json").contains(&"BINDING_REQUIRED".to_string()));
+    assert!(ids("/nested/c.ndjson:2").contains(&"TYPE_PRIMITIVE".to_string()));
+
+    // One file alone is still one OperationOutcome.
+    let a = format!("{folder}/a.json");
+    let out = spfhir(
+        &[
+            "validate",
+            "--package-path",
+            &packages(),
+            "--format",
+            "json",
+            &a,
+        ],
+        b"",
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["resourceType"], "OperationOutcome");
+
+    let missing = format!("{folder}/missing.json");
+    let out = spfhir(&["validate", "--package-path", &packages(), &missing], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no such file or folder"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn quiet_and_suppress_filter_what_is_reported_and_counted() {
+    // dom-6 (no narrative) is a warning; the gender code an error.
+    let input = br#"{"resourceType":"Patient","gender":"femal"}"#;
+    let all = spfhir(&["validate", "--package-path", &packages(), "-"], input);
+    assert!(
+        text(&all.stdout).contains("warning[INVARIANT]"),
+        "{}",
+        text(&all.stdout)
+    );
+    let quiet = spfhir(
+        &["validate", "--package-path", &packages(), "--quiet", "-"],
+        input,
+    );
+    assert!(
+        !text(&quiet.stdout).contains("warning["),
+        "{}",
+        text(&quiet.stdout)
+    );
+    assert!(text(&quiet.stdout).contains("error[BINDING_REQUIRED]"));
+    assert!(
+        text(&quiet.stderr).contains("1 error, 0 warnings"),
+        "{}",
+        text(&quiet.stderr)
+    );
+    let suppressed = spfhir(
+        &[
+            "validate",
+            "--package-path",
+            &packages(),
+            "--suppress",
+            "BINDING_REQUIRED,INVARIANT",
+            "-",
+        ],
+        input,
+    );
+    assert_eq!(
+        suppressed.status.code(),
+        Some(0),
+        "{}",
+        text(&suppressed.stdout)
+    );
+    assert!(!text(&suppressed.stdout).contains("BINDING_REQUIRED"));
+    let unknown = spfhir(&["validate", "--suppress", "NO_SUCH_ID", "-"], input);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("no such message id"));
+}
+
+#[test]
+fn help_lists_exit_codes_and_advertises_only_what_exists() {
+    let out = spfhir(&["--help"], b"");
+    let help = text(&out.stdout);
+    assert!(help.contains("Exit codes:"), "{help}");
+    assert!(!help.contains("serve"), "{help}");
+    let out = spfhir(&["validate", "--help"], b"");
+    assert!(text(&out.stdout).contains("Exit codes:"));
+}

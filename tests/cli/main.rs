@@ -4,6 +4,7 @@
 
 mod basics;
 mod package;
+mod readme;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

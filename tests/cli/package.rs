@@ -9,7 +9,7 @@ use crate::{TempDir, command, run, text};
 
 /// A package registry on 127.0.0.1: `GET /{name}` lists versions, `GET /{name}/{version}`
 /// serves the `.tgz`; anything else is 404. Returns its base URL.
-fn registry(packages: Vec<(&'static str, &'static str, PathBuf)>) -> String {
+pub fn registry(packages: Vec<(&'static str, &'static str, PathBuf)>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {

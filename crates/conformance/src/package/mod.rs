@@ -220,6 +220,21 @@ pub fn load(opts: &LoadOptions) -> Result<Registry, PackageError> {
     Ok(reg)
 }
 
+/// The `{name}#{version}` folder in `place` with the highest version, if any.
+fn latest_in(place: &Path, name: &str) -> Option<PathBuf> {
+    let prefix = format!("{name}#");
+    std::fs::read_dir(place)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let folder = e.file_name().to_string_lossy().into_owned();
+            let version = folder.strip_prefix(&prefix)?.to_string();
+            Some((version, e.path()))
+        })
+        .max_by(|a, b| version_cmp(&a.0, &b.0))
+        .map(|(_, p)| p)
+}
+
 enum Found {
     Tgz(PathBuf),
     Folder(PathBuf),
@@ -293,8 +308,11 @@ pub(crate) fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// Does `have` satisfy a dependency on `want` (exact, or `x` wildcards such as `4.0.x`)?
+/// Whether version `have` satisfies `want`: the same, a wildcard (`4.0.x`), or `current`
+/// (the HL7 tools' name for a package's latest build: any version will do).
 fn version_matches(want: &str, have: &str) -> bool {
     want == have
+        || want == "current"
         || want
             .split('.')
             .zip(have.split('.'))
@@ -452,7 +470,11 @@ impl Registry {
             let mut places: Vec<PathBuf> = roots.to_vec();
             places.extend(self.fhir_cache.clone());
             let hit = places.iter().find_map(|p| {
-                let dir = p.join(format!("{name}#{version}"));
+                let dir = if version == "current" {
+                    latest_in(p, &name)?
+                } else {
+                    p.join(format!("{name}#{version}"))
+                };
                 let tgz = p.join(format!("{name}-{version}.tgz"));
                 if dir.is_dir() {
                     source::read_folder(&dir, &self.cache_dir).ok()

@@ -1,0 +1,127 @@
+//! Fixed and pattern values, and bindings: codes against their ValueSets, offline.
+
+use super::*;
+use crate::issue::{Issue, Severity};
+use crate::json::Json;
+use crate::profile::{Node, Profile, Strength};
+use crate::terminology::{Expansion, Membership};
+use spfhir_element::msg::{self};
+use std::sync::Arc;
+
+impl<'a> Walk<'a> {
+    pub(super) fn fixed_pattern(&mut self, p: &Arc<Profile>, n: &Node, v: &Json, at: &str) {
+        if let Some(f) = &n.fixed
+            && f != v
+        {
+            self.error_in(
+                p,
+                msg::VALUE_FIXED,
+                at,
+                v,
+                format!("{at} must be exactly {}", f.to_compact()),
+            );
+        }
+        if let Some(pat) = &n.pattern
+            && !pattern_matches(pat, v)
+        {
+            self.error_in(
+                p,
+                msg::VALUE_PATTERN,
+                at,
+                v,
+                format!("{at} must match the pattern {}", pat.to_compact()),
+            );
+        }
+    }
+
+    pub(super) fn codeable(&mut self, p: &Arc<Profile>, n: &Node, at: &str, v: &Json) {
+        let Some(b) = &n.binding else { return };
+        let Some(vs) = &b.value_set else { return };
+        let codings = v.get("coding").and_then(Json::as_array).unwrap_or(&[]);
+        if codings.is_empty() {
+            if b.strength == Strength::Required {
+                self.error_in(
+                    p,
+                    msg::BINDING_NO_CODE,
+                    at,
+                    v,
+                    format!("{at} has no coding, but its binding to {vs} is required"),
+                );
+            }
+            return;
+        }
+        let mut unknown = None;
+        for cd in codings {
+            let Some(code) = cd.get_str("code") else {
+                continue;
+            };
+            match self.v.terminology.member(vs, cd.get_str("system"), code) {
+                Membership::Member => return,
+                Membership::Unknown(why) => unknown = Some(why),
+                Membership::NotMember => {}
+            }
+        }
+        match (unknown, b.strength) {
+            (Some(why), Strength::Required | Strength::Extensible) => self.unchecked(at, v, vs, &why),
+            (None, Strength::Required) => self.error_in(p, msg::BINDING_REQUIRED, at, v, format!("none of the codings of {at} is in the value set {vs}, whose binding is required")),
+            (None, Strength::Extensible) => self.warn_in(p, msg::BINDING_EXTENSIBLE, at, v, format!("none of the codings of {at} is in the value set {vs} (extensible binding): use one of its codes when one fits")),
+            _ => {}
+        }
+    }
+
+    pub(super) fn binding(
+        &mut self,
+        p: &Arc<Profile>,
+        n: &Node,
+        at: &str,
+        v: &Json,
+        system: Option<&str>,
+        code: Option<&str>,
+    ) {
+        let Some(b) = &n.binding else { return };
+        let (Some(vs), Some(code)) = (&b.value_set, code) else {
+            return;
+        };
+        if !matches!(b.strength, Strength::Required | Strength::Extensible) {
+            return;
+        }
+        match self.v.terminology.member(vs, system, code) {
+            Membership::Member => {}
+            Membership::Unknown(why) => self.unchecked(at, v, vs, &why),
+            Membership::NotMember if b.strength == Strength::Required => self.error_in(
+                p,
+                msg::BINDING_REQUIRED,
+                at,
+                v,
+                format!(
+                    "code '{code}' at {at} is not in the value set {vs}, whose binding is required"
+                ),
+            ),
+            Membership::NotMember => self.warn_in(
+                p,
+                msg::BINDING_EXTENSIBLE,
+                at,
+                v,
+                format!("code '{code}' at {at} is not in the value set {vs} (extensible binding)"),
+            ),
+        }
+    }
+
+    pub(crate) fn unchecked(&mut self, at: &str, v: &Json, vs: &str, exp: &Expansion) {
+        if self.v.options.unchecked_codes == crate::UncheckedCodes::Ignore {
+            return;
+        }
+        let msg = format!(
+            "the code at {at} was not checked against {vs}: {}",
+            exp.why_unknown()
+        );
+        let issue = match self.v.options.unchecked_codes {
+            crate::UncheckedCodes::Warning => Issue::warning(msg::TERMINOLOGY_NOT_CHECKED, msg),
+            crate::UncheckedCodes::Information => {
+                Issue::new(Severity::Information, msg::TERMINOLOGY_NOT_CHECKED, msg)
+            }
+            crate::UncheckedCodes::Ignore => return,
+        };
+        self.push(issue.at(at).at_node(v));
+    }
+}

@@ -1,0 +1,310 @@
+//! The walk over one instance: each JSON member is matched to its element definition, then
+//! checked for shape, cardinality, type, fixed and pattern values, bindings, slices,
+//! references and invariants. Children come from the profile when it constrains them, else
+//! from the element's type (its base definition, or the type profile it names).
+
+use spfhir_element::msg::{self, Msg};
+use std::sync::Arc;
+
+use rustc_hash::FxHashSet;
+
+use crate::Validator;
+use crate::fhirpath::Env;
+use crate::issue::Issue;
+use crate::json::Json;
+use crate::profile::Profile;
+use crate::snapshot::{SnapshotError, type_url};
+
+mod binding;
+mod children;
+mod extension;
+mod invariant;
+mod reference;
+mod slicing;
+
+pub use slicing::pattern_matches;
+
+const MAX_DEPTH: usize = 64;
+
+/// Work a walk has done, by address, so a second pass over the same values skips it. The
+/// sets live for one resource; between resources a thread keeps them (empty) in [`MEMO`] so
+/// their tables are not allocated and grown again for every line of an NDJSON file.
+#[derive(Default)]
+struct Memo {
+    /// (value, compiled invariant) pairs already evaluated: profiles repeat their base's
+    /// constraints.
+    evaluated: FxHashSet<(usize, usize)>,
+    /// (object, definition, node) triples whose children were walked: a profile's pass
+    /// over a resource meets most datatypes (`CodeableConcept`, `Coding`, `Reference`…)
+    /// against the same base definitions as the base pass did, and a repeat would only
+    /// find the same issues again.
+    walked: FxHashSet<(usize, usize, usize)>,
+}
+
+thread_local! {
+    static MEMO: std::cell::Cell<Memo> = std::cell::Cell::new(Memo::default());
+}
+
+pub struct Walk<'a> {
+    pub(super) v: &'a Validator,
+    pub(super) env: Env<'a>,
+    issues: Vec<Issue>,
+    depth: usize,
+    /// What has been done already, so it is not done again.
+    memo: Memo,
+    /// The object whose members are being walked: the holder of an extension being checked
+    /// (for FHIRPath contexts and context invariants).
+    holder: Option<&'a Json>,
+    /// The profile (by address) whose pass over a resource is under way, after the base
+    /// pass over the same resource: its elements marked [`Node::same_as_base`] are skipped.
+    rewalk: Option<usize>,
+    /// Above 0 while a check runs silently (slice matching, profile conformance): its
+    /// findings are discarded, so nothing it evaluates may count as done for the real walk.
+    silent: u32,
+    /// The resources being walked, innermost last: (instance path, resourceType).
+    resources: Vec<(String, &'a str)>,
+    /// While a primitive's `_name` is walked: its element path and type, the holder of the
+    /// extensions in it.
+    primitive_holder: Option<(String, String)>,
+}
+
+/// The members of an object that one child definition takes.
+struct Group<'a, 'p> {
+    /// The child definition (a node index in the profile).
+    child: usize,
+    /// The member name, without `_` (`valueQuantity`, `birthDate`).
+    key: &'a str,
+    /// The type a choice name selects (`Quantity` for `valueQuantity`).
+    ty: Option<&'p str>,
+    /// The member's value.
+    value: Option<&'a Json>,
+    /// Its `_name` sibling (a primitive's id and extensions).
+    ext: Option<&'a Json>,
+}
+
+/// One value of an element: the JSON value and, for primitives, its `_name` sibling.
+#[derive(Clone, Copy)]
+struct Item<'a> {
+    value: Option<&'a Json>,
+    ext: Option<&'a Json>,
+    path_index: Option<usize>,
+}
+
+impl<'a> Walk<'a> {
+    pub fn new(v: &'a Validator, root: &'a Json) -> Walk<'a> {
+        let mut env = Env::new(&v.model);
+        env.root_resource = Some(root);
+        if root.get_str("resourceType") == Some("Bundle") {
+            env.bundle = Some(root);
+        }
+        Walk {
+            v,
+            env,
+            issues: Vec::new(),
+            depth: 0,
+            memo: MEMO.with(|m| m.take()),
+            silent: 0,
+            rewalk: None,
+            holder: None,
+            resources: Vec::new(),
+            primitive_holder: None,
+        }
+    }
+
+    pub fn finish(mut self) -> Vec<Issue> {
+        // Hand the sets back, emptied, for the thread's next resource; a resource that grew
+        // them past a few thousand entries does not keep that memory.
+        if self.memo.walked.capacity() + self.memo.evaluated.capacity() <= 1 << 14 {
+            self.memo.walked.clear();
+            self.memo.evaluated.clear();
+            MEMO.with(|m| m.set(std::mem::take(&mut self.memo)));
+        }
+        self.issues
+    }
+
+    pub(super) fn push(&mut self, issue: Issue) {
+        self.issues.push(issue);
+    }
+
+    fn error(&mut self, m: Msg, at: &str, node: &Json, text: String) {
+        self.push(Issue::error(m, text).at(at).at_node(node));
+    }
+
+    fn warn(&mut self, m: Msg, at: &str, node: &Json, text: String) {
+        self.push(Issue::warning(m, text).at(at).at_node(node));
+    }
+
+    /// An error from a rule of profile `p` (its provenance recorded when `p` constrains
+    /// another definition).
+    fn error_in(&mut self, p: &Profile, m: Msg, at: &str, node: &Json, text: String) {
+        self.push(
+            Issue::error(m, text)
+                .in_profile(p.provenance())
+                .at(at)
+                .at_node(node),
+        );
+    }
+
+    /// A warning from a rule of profile `p`.
+    fn warn_in(&mut self, p: &Profile, m: Msg, at: &str, node: &Json, text: String) {
+        self.push(
+            Issue::warning(m, text)
+                .in_profile(p.provenance())
+                .at(at)
+                .at_node(node),
+        );
+    }
+
+    /// Validate a resource at `path` (`None` for the top) against its base definition, its
+    /// `meta.profile`s and `extra` profiles.
+    pub fn resource(&mut self, res: &'a Json, path: Option<&str>, extra: &[String]) {
+        if self.depth > MAX_DEPTH {
+            return;
+        }
+        let Some(obj) = res.as_object() else {
+            let at = path.unwrap_or("$");
+            self.error(
+                msg::STRUCTURE_NOT_OBJECT,
+                at,
+                res,
+                format!("a resource must be a JSON object, not {}", res.type_name()),
+            );
+            return;
+        };
+        let Some(rt) = res.get_str("resourceType") else {
+            let at = path.unwrap_or("$");
+            self.error(
+                msg::STRUCTURE_NO_RESOURCE_TYPE,
+                at,
+                res,
+                "the resource has no resourceType".into(),
+            );
+            return;
+        };
+        let mut path = path.map_or_else(|| rt.to_string(), str::to_string);
+        let base = match self.v.base(rt) {
+            Ok(b) if self.v.model.is_resource(rt) => b,
+            _ => {
+                let node = obj.member("resourceType").map_or(res, |m| &m.value);
+                self.error(
+                    msg::STRUCTURE_UNKNOWN_RESOURCE_TYPE,
+                    &path,
+                    node,
+                    format!("resourceType '{rt}' is not a FHIR R4 resource type"),
+                );
+                return;
+            }
+        };
+        let saved = self.env.resource.replace(res);
+        let saved_rewalk = self.rewalk.take();
+        self.resources.push((path.clone(), rt));
+        self.depth += 1;
+        self.children(&base, 0, res, &mut path, Some(rt));
+        self.node_constraints(&base.nodes[0], res, None, &path, rt);
+        let mut profiles: Vec<(String, bool)> = res
+            .get("meta")
+            .and_then(|m| m.get("profile"))
+            .and_then(Json::as_array)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|p| p.as_str().map(|p| (p.to_string(), false)))
+            .collect();
+        if path == rt || self.depth == 1 {
+            profiles.extend(extra.iter().map(|p| (p.clone(), true)));
+        }
+        for (url, asked) in profiles {
+            match self.v.profile(&url) {
+                Ok(p) if p.type_name != rt => {
+                    self.error(
+                        msg::PROFILE_WRONG_TYPE,
+                        &path,
+                        res,
+                        format!("profile {url} is for {}, not {rt}", p.type_name),
+                    );
+                }
+                Ok(p) => {
+                    self.rewalk = Some(Arc::as_ptr(&p) as usize);
+                    self.children(&p, 0, res, &mut path, Some(rt));
+                    self.rewalk = None;
+                    self.node_constraints(&p.nodes[0], res, None, &path, rt);
+                }
+                Err(SnapshotError::NotFound(missing)) => {
+                    let (m, text) = if missing == url {
+                        (
+                            msg::PROFILE_UNKNOWN,
+                            format!(
+                                "profile {url} is not loaded, so the resource was not checked against it (add its package with --package-path or --load)"
+                            ),
+                        )
+                    } else {
+                        (
+                            msg::PROFILE_NEEDS_UNKNOWN,
+                            format!(
+                                "profile {url} builds on {missing}, which is not loaded, so the resource was not checked against it (install the package that defines it)"
+                            ),
+                        )
+                    };
+                    if asked {
+                        self.error(m, &path, res, text);
+                    } else {
+                        self.warn(m, &path, res, text);
+                    }
+                }
+                Err(e) => self.error(
+                    msg::PROFILE_INVALID,
+                    &path,
+                    res,
+                    format!("profile {url} cannot be used: {e}"),
+                ),
+            }
+        }
+        match rt {
+            "Bundle" => super::bundle::check(self, res, &path),
+            "QuestionnaireResponse" => super::questionnaire::check(self, res, &path),
+            _ => {}
+        }
+        self.depth -= 1;
+        self.resources.pop();
+        self.env.resource = saved;
+        self.rewalk = saved_rewalk;
+    }
+
+    /// Where the children of `p.nodes[node]` (of type `code`) are defined.
+    fn structure(
+        &mut self,
+        p: &Arc<Profile>,
+        node: usize,
+        code: Option<&str>,
+    ) -> Option<(Arc<Profile>, usize)> {
+        let n = &p.nodes[node];
+        if !n.children.is_empty() {
+            return Some((p.clone(), node));
+        }
+        if let Some(t) = n.content_ref {
+            return Some((p.clone(), t));
+        }
+        let t = match code {
+            Some(c) => n.types.iter().find(|t| t.code == c),
+            None => n.types.first(),
+        }?;
+        if let Some(tp) = t.structure.get().and_then(std::sync::Weak::upgrade) {
+            return Some((tp, 0));
+        }
+        let url = t
+            .profiles
+            .first()
+            .cloned()
+            .unwrap_or_else(|| type_url(&t.code));
+        match self.v.profile(&url) {
+            Ok(tp) => {
+                let _ = t.structure.set(Arc::downgrade(&tp));
+                Some((tp, 0))
+            }
+            Err(_) if !t.profiles.is_empty() => {
+                // The type's profile is not loaded: fall back to the base type.
+                self.v.base(&t.code).ok().map(|b| (b, 0))
+            }
+            Err(_) => None,
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! References: format, target type, and resolution in the Bundle and `contained`.
+
+use super::*;
+use crate::json::Json;
+use crate::profile::{Node, Profile};
+use spfhir_element::msg::{self};
+use std::sync::Arc;
+
+impl<'a> Walk<'a> {
+    pub(super) fn reference(&mut self, p: &Arc<Profile>, n: &Node, v: &Json, at: &str) {
+        let Some(r) = v.get_str("reference") else {
+            return;
+        };
+        let target_type: Option<&str> = if let Some(id) = r.strip_prefix('#') {
+            let found = self
+                .env
+                .resource
+                .and_then(|res| res.get("contained"))
+                .and_then(Json::as_array)
+                .and_then(|c| {
+                    c.iter()
+                        .find(|x| x.get_str("id") == Some(id) || id.is_empty())
+                });
+            match found {
+                Some(x) => x.get_str("resourceType"),
+                None if id.is_empty() => None,
+                None => {
+                    self.error(msg::REFERENCE_UNRESOLVED, at, v, format!("{at}.reference points at contained resource '#{id}', which is not there"));
+                    return;
+                }
+            }
+        } else if r.starts_with("urn:uuid:") || r.starts_with("urn:oid:") {
+            let Some(bundle) = self.env.bundle else {
+                return; // outside a Bundle a URN cannot be resolved, and need not be
+            };
+            match bundle_entry(bundle, r) {
+                Some(x) => x.get_str("resourceType"),
+                None => {
+                    self.error(
+                        msg::REFERENCE_UNRESOLVED,
+                        at,
+                        v,
+                        format!(
+                            "{at}.reference is a {} that no entry of the Bundle has as its fullUrl",
+                            &r[..8]
+                        ),
+                    );
+                    return;
+                }
+            }
+        } else {
+            // Type/id, Type/id/_history/vid, or an absolute URL ending in either (which may
+            // point outside a Bundle): the type is the segment before the id.
+            // Segments are split with memchr: `str::rsplit` sets up a searcher per call, and
+            // this runs for every reference.
+            let mut rest = Some(r.trim_end_matches('/'));
+            let mut next_seg = || {
+                let r = rest?;
+                match memchr::memrchr(b'/', r.as_bytes()) {
+                    Some(i) => {
+                        rest = Some(&r[..i]);
+                        Some(&r[i + 1..])
+                    }
+                    None => {
+                        rest = None;
+                        Some(r)
+                    }
+                }
+            };
+            let (s0, s1, s2, s3) = (next_seg(), next_seg(), next_seg(), next_seg());
+            let (ty, id) = match (s1, s2, s3) {
+                (Some("_history"), Some(id), Some(ty)) => (Some(ty), Some(id)),
+                _ => (s1, s0),
+            };
+            match (ty, id) {
+                (Some(t), Some(id)) if !id.is_empty() && self.v.model.is_resource(t) => Some(t),
+                _ => {
+                    self.error(msg::REFERENCE_FORMAT, at, v, format!("{at}.reference is not a valid reference: expected Type/id, an absolute URL ending in Type/id, #id or a urn:uuid/urn:oid"));
+                    return;
+                }
+            }
+        };
+        let Some(t) = target_type else { return };
+        let registry = &*self.v.registry;
+        let allowed = || {
+            n.types
+                .iter()
+                .filter(|ty| ty.code == "Reference")
+                .flat_map(|ty| {
+                    ty.target_types.get_or_init(|| {
+                        ty.target_profiles
+                            .iter()
+                            .map(|tp| {
+                                registry
+                                    .entry(tp)
+                                    .and_then(|e| e.sd_type.clone())
+                                    .unwrap_or_else(|| {
+                                        tp.rsplit('/').next().unwrap_or_default().to_string()
+                                    })
+                            })
+                            .collect::<Vec<String>>()
+                    })
+                })
+                .map(String::as_str)
+        };
+        if allowed().next().is_some() && !allowed().any(|a| a == t || a == "Resource") {
+            let allowed: Vec<&str> = allowed().collect();
+            self.error_in(
+                p,
+                msg::REFERENCE_TARGET_TYPE,
+                at,
+                v,
+                format!(
+                    "{at} refers to a {t}, but only {} may be referred to here",
+                    allowed.join(", ")
+                ),
+            );
+        }
+    }
+
+    /// The resource a reference points at, when it is in the instance: a contained resource
+    /// (`#id`) or a Bundle entry (by fullUrl, or by `Type/id`).
+    pub(super) fn resolve(&self, r: &str) -> Option<&'a Json> {
+        if let Some(id) = r.strip_prefix('#') {
+            return self
+                .env
+                .resource?
+                .get("contained")?
+                .as_array()?
+                .iter()
+                .find(|x| x.get_str("id") == Some(id));
+        }
+        let bundle = self.env.bundle?;
+        bundle_entry(bundle, r).or_else(|| {
+            let (ty, id) = r.trim_end_matches('/').rsplit_once('/')?;
+            let ty = ty.rsplit('/').next()?;
+            bundle
+                .get("entry")?
+                .as_array()?
+                .iter()
+                .filter_map(|e| e.get("resource"))
+                .find(|x| x.get_str("resourceType") == Some(ty) && x.get_str("id") == Some(id))
+        })
+    }
+}
+
+/// The resource of the Bundle entry whose fullUrl is `url`.
+pub fn bundle_entry<'j>(bundle: &'j Json, url: &str) -> Option<&'j Json> {
+    bundle
+        .get("entry")
+        .and_then(Json::as_array)?
+        .iter()
+        .find(|e| e.get_str("fullUrl") == Some(url))
+        .and_then(|e| e.get("resource"))
+}

@@ -186,7 +186,11 @@ fn fhirpath_cmd(args: &FhirpathArgs) -> i32 {
                         .count()
                 )
             );
-            eprintln!("error[FHIRPATH_{}]: {}", e.kind.to_uppercase(), e.message);
+            eprintln!(
+                "error[FHIRPATH_{}]: {}",
+                e.kind.as_str().to_uppercase(),
+                e.message
+            );
             1
         }
     }

@@ -9,6 +9,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, MathematicalOps, RoundingStrategy};
 use smallvec::SmallVec;
 
+use super::func::Func;
 use super::model::Model;
 use super::parser::{BinOp, Expr, ExprKind, Lit, TypeSpec};
 use super::value::{Node, Temporal, TemporalKind, Value, calendar_unit, compare_quantities};
@@ -16,12 +17,36 @@ use crate::json::{Json, Kind};
 
 pub type Coll<'a> = Vec<Value<'a>>;
 
+/// The two ways an evaluation fails, as the FHIRPath specification names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvalErrorKind {
+    /// The expression does not fit the model (`Patient.nmae`, a string where a number is
+    /// needed).
+    Semantic,
+    /// The data made it fail (a collection of two where one was needed).
+    Execution,
+}
+
+impl EvalErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvalErrorKind::Semantic => "semantic",
+            EvalErrorKind::Execution => "execution",
+        }
+    }
+}
+
+impl std::fmt::Display for EvalErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why an evaluation failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct EvalError {
-    /// `semantic` (the expression does not fit the model) or `execution`.
-    pub kind: &'static str,
+    pub kind: EvalErrorKind,
     pub message: String,
     pub offset: u32,
 }
@@ -116,14 +141,14 @@ type R<'a> = Result<Coll<'a>, EvalError>;
 
 fn semantic(offset: u32, message: impl Into<String>) -> EvalError {
     EvalError {
-        kind: "semantic",
+        kind: EvalErrorKind::Semantic,
         message: message.into(),
         offset,
     }
 }
 fn execution(offset: u32, message: impl Into<String>) -> EvalError {
     EvalError {
-        kind: "execution",
+        kind: EvalErrorKind::Execution,
         message: message.into(),
         offset,
     }
@@ -215,12 +240,12 @@ impl<'a> Eval<'_, 'a> {
                     Some(None) => Err(execution(off, "an index must be an integer")),
                 }
             }
-            ExprKind::Call(target, name, args) => {
+            ExprKind::Call(target, func, args) => {
                 let base = match target {
                     Some(t) => self.eval(t, focus, f)?,
                     None => focus.clone(),
                 };
-                self.call(name, base, args, focus, f, off)
+                self.call(*func, base, args, focus, f, off)
             }
             ExprKind::Var(name) => self.var(name, off),
             ExprKind::This => Ok(f.this.clone().map_or_else(|| focus.clone(), |t| vec![t])),
@@ -632,37 +657,20 @@ impl<'a> Eval<'_, 'a> {
 
     fn call(
         &self,
-        name: &str,
+        func: Func,
         base: Coll<'a>,
         args: &[Expr],
         focus: &Coll<'a>,
         f: &Frame<'a>,
         off: u32,
     ) -> R<'a> {
-        let arity = |n: std::ops::RangeInclusive<usize>| -> Result<(), EvalError> {
-            if n.contains(&args.len()) {
-                Ok(())
-            } else {
-                Err(semantic(
-                    off,
-                    format!(
-                        "{name}() takes {} argument(s), not {}",
-                        n.start(),
-                        args.len()
-                    ),
-                ))
-            }
-        };
+        let name = func.name();
         // Arguments evaluated against the original focus (not the target).
         let arg = |i: usize| -> R<'a> { self.eval(&args[i], focus, f) };
         let b = |x: bool| Ok(vec![Value::Bool(x)]);
-        match name {
-            "empty" => {
-                arity(0..=0)?;
-                b(base.is_empty())
-            }
-            "exists" => {
-                arity(0..=1)?;
+        match func {
+            Func::Empty => b(base.is_empty()),
+            Func::Exists => {
                 if args.is_empty() {
                     return b(!base.is_empty());
                 }
@@ -671,15 +679,13 @@ impl<'a> Eval<'_, 'a> {
                 })?;
                 b(found.is_some())
             }
-            "all" => {
-                arity(1..=1)?;
+            Func::All => {
                 let failed = self.lambda(&base, &args[0], |_, _, r| {
                     Ok((self.boolean(&r, off)? != Some(true)).then_some(()))
                 })?;
                 b(failed.is_none())
             }
-            "allTrue" | "anyTrue" | "allFalse" | "anyFalse" => {
-                arity(0..=0)?;
+            Func::AllTrue | Func::AnyTrue | Func::AllFalse | Func::AnyFalse => {
                 let bools: Vec<Option<bool>> = base
                     .iter()
                     .map(|v| match prim(v) {
@@ -687,17 +693,16 @@ impl<'a> Eval<'_, 'a> {
                         _ => None,
                     })
                     .collect();
-                b(match name {
-                    "allTrue" => bools.iter().all(|x| *x == Some(true)),
-                    "anyTrue" => bools.contains(&Some(true)),
-                    "allFalse" => bools.iter().all(|x| *x == Some(false)),
+                b(match func {
+                    Func::AllTrue => bools.iter().all(|x| *x == Some(true)),
+                    Func::AnyTrue => bools.contains(&Some(true)),
+                    Func::AllFalse => bools.iter().all(|x| *x == Some(false)),
                     _ => bools.contains(&Some(false)),
                 })
             }
-            "subsetOf" | "supersetOf" => {
-                arity(1..=1)?;
+            Func::SubsetOf | Func::SupersetOf => {
                 let other = arg(0)?;
-                let (sub, sup) = if name == "subsetOf" {
+                let (sub, sup) = if func == Func::SubsetOf {
                     (&base, &other)
                 } else {
                     (&other, &base)
@@ -706,12 +711,8 @@ impl<'a> Eval<'_, 'a> {
                     .iter()
                     .all(|x| sup.iter().any(|y| equal(x, y) == Some(true))))
             }
-            "count" => {
-                arity(0..=0)?;
-                Ok(vec![Value::Int(base.len() as i64)])
-            }
-            "distinct" => {
-                arity(0..=0)?;
+            Func::Count => Ok(vec![Value::Int(base.len() as i64)]),
+            Func::Distinct => {
                 let mut out: Coll<'a> = Vec::new();
                 for v in base {
                     if !out.iter().any(|o| equal(o, &v) == Some(true)) {
@@ -720,8 +721,7 @@ impl<'a> Eval<'_, 'a> {
                 }
                 Ok(out)
             }
-            "isDistinct" => {
-                arity(0..=0)?;
+            Func::IsDistinct => {
                 let n = base.len();
                 let mut out: Coll<'a> = Vec::new();
                 for v in base {
@@ -731,8 +731,7 @@ impl<'a> Eval<'_, 'a> {
                 }
                 b(out.len() == n)
             }
-            "where" => {
-                arity(1..=1)?;
+            Func::Where => {
                 let mut out = Vec::new();
                 self.lambda(&base, &args[0], |_, item, r| {
                     if self.boolean(&r, off)? == Some(true) {
@@ -742,8 +741,7 @@ impl<'a> Eval<'_, 'a> {
                 })?;
                 Ok(out)
             }
-            "select" => {
-                arity(1..=1)?;
+            Func::Select => {
                 let mut out = Vec::new();
                 self.lambda(&base, &args[0], |_, _, r| {
                     out.extend(r);
@@ -751,8 +749,7 @@ impl<'a> Eval<'_, 'a> {
                 })?;
                 Ok(out)
             }
-            "repeat" => {
-                arity(1..=1)?;
+            Func::Repeat => {
                 let mut out: Coll<'a> = Vec::new();
                 let mut queue = base;
                 let mut guard = 0;
@@ -773,8 +770,7 @@ impl<'a> Eval<'_, 'a> {
                 }
                 Ok(out)
             }
-            "ofType" => {
-                arity(1..=1)?;
+            Func::OfType => {
                 let spec = type_arg(&args[0])
                     .ok_or_else(|| semantic(off, "ofType() needs a type name"))?;
                 self.check_type(&spec, off)?;
@@ -783,8 +779,7 @@ impl<'a> Eval<'_, 'a> {
                     .filter(|v| self.as_type(v, &spec))
                     .collect())
             }
-            "is" | "as" => {
-                arity(1..=1)?;
+            Func::Is | Func::As => {
                 let spec = type_arg(&args[0])
                     .ok_or_else(|| semantic(off, format!("{name}() needs a type name")))?;
                 self.check_type(&spec, off)?;
@@ -801,35 +796,21 @@ impl<'a> Eval<'_, 'a> {
                         .collect(),
                 })
             }
-            "single" => {
-                arity(0..=0)?;
-                Ok(self.single(&base, off)?.into_iter().collect())
-            }
-            "first" => {
-                arity(0..=0)?;
-                Ok(base.into_iter().take(1).collect())
-            }
-            "last" => {
-                arity(0..=0)?;
-                Ok(base.into_iter().last().into_iter().collect())
-            }
-            "tail" => {
-                arity(0..=0)?;
-                Ok(base.into_iter().skip(1).collect())
-            }
-            "skip" | "take" => {
-                arity(1..=1)?;
+            Func::Single => Ok(self.single(&base, off)?.into_iter().collect()),
+            Func::First => Ok(base.into_iter().take(1).collect()),
+            Func::Last => Ok(base.into_iter().last().into_iter().collect()),
+            Func::Tail => Ok(base.into_iter().skip(1).collect()),
+            Func::Skip | Func::Take => {
                 let n = as_int(&self.single(&arg(0)?, off)?.unwrap_or(Value::Int(0)))
                     .ok_or_else(|| execution(off, format!("{name}() needs an integer")))?;
                 let n = n.max(0) as usize;
-                Ok(if name == "skip" {
+                Ok(if func == Func::Skip {
                     base.into_iter().skip(n).collect()
                 } else {
                     base.into_iter().take(n).collect()
                 })
             }
-            "intersect" => {
-                arity(1..=1)?;
+            Func::Intersect => {
                 let other = arg(0)?;
                 let mut out: Coll<'a> = Vec::new();
                 for v in base {
@@ -841,16 +822,14 @@ impl<'a> Eval<'_, 'a> {
                 }
                 Ok(out)
             }
-            "exclude" => {
-                arity(1..=1)?;
+            Func::Exclude => {
                 let other = arg(0)?;
                 Ok(base
                     .into_iter()
                     .filter(|v| !other.iter().any(|o| equal(o, v) == Some(true)))
                     .collect())
             }
-            "union" => {
-                arity(1..=1)?;
+            Func::Union => {
                 let mut out: Coll<'a> = Vec::new();
                 for v in base.into_iter().chain(arg(0)?) {
                     if !out.iter().any(|o| equal(o, &v) == Some(true)) {
@@ -859,14 +838,12 @@ impl<'a> Eval<'_, 'a> {
                 }
                 Ok(out)
             }
-            "combine" => {
-                arity(1..=1)?;
+            Func::Combine => {
                 let mut out = base;
                 out.extend(arg(0)?);
                 Ok(out)
             }
-            "iif" => {
-                arity(2..=3)?;
+            Func::Iif => {
                 if base.len() > 1 {
                     return Err(semantic(off, "iif() on a collection of more than one item"));
                 }
@@ -891,11 +868,22 @@ impl<'a> Eval<'_, 'a> {
                     Ok(vec![])
                 }
             }
-            "toBoolean" | "convertsToBoolean" | "toInteger" | "convertsToInteger" | "toDecimal"
-            | "convertsToDecimal" | "toString" | "convertsToString" | "toDate"
-            | "convertsToDate" | "toDateTime" | "convertsToDateTime" | "toTime"
-            | "convertsToTime" | "toQuantity" | "convertsToQuantity" => {
-                arity(0..=1)?;
+            Func::ToBoolean
+            | Func::ConvertsToBoolean
+            | Func::ToInteger
+            | Func::ConvertsToInteger
+            | Func::ToDecimal
+            | Func::ConvertsToDecimal
+            | Func::ToString
+            | Func::ConvertsToString
+            | Func::ToDate
+            | Func::ConvertsToDate
+            | Func::ToDateTime
+            | Func::ConvertsToDateTime
+            | Func::ToTime
+            | Func::ConvertsToTime
+            | Func::ToQuantity
+            | Func::ConvertsToQuantity => {
                 let Some(v) = self.single_prim(&base, off)? else {
                     return Ok(vec![]);
                 };
@@ -917,9 +905,25 @@ impl<'a> Eval<'_, 'a> {
                     Ok(converted.into_iter().collect())
                 }
             }
-            "indexOf" | "substring" | "startsWith" | "endsWith" | "contains" | "upper"
-            | "lower" | "replace" | "matches" | "matchesFull" | "replaceMatches" | "length"
-            | "toChars" | "split" | "trim" | "encode" | "decode" | "escape" | "unescape" => {
+            Func::IndexOf
+            | Func::Substring
+            | Func::StartsWith
+            | Func::EndsWith
+            | Func::Contains
+            | Func::Upper
+            | Func::Lower
+            | Func::Replace
+            | Func::Matches
+            | Func::MatchesFull
+            | Func::ReplaceMatches
+            | Func::Length
+            | Func::ToChars
+            | Func::Split
+            | Func::Trim
+            | Func::Encode
+            | Func::Decode
+            | Func::Escape
+            | Func::Unescape => {
                 let Some(item) = self.single(&base, off)? else {
                     return Ok(vec![]);
                 };
@@ -935,8 +939,7 @@ impl<'a> Eval<'_, 'a> {
                 }
                 string_fn(name, &s, &sargs, off)
             }
-            "join" => {
-                arity(0..=1)?;
+            Func::Join => {
                 let sep = if args.is_empty() {
                     CompactString::default()
                 } else {
@@ -952,8 +955,16 @@ impl<'a> Eval<'_, 'a> {
                     .collect();
                 Ok(vec![Value::Str(parts.join(&sep).into())])
             }
-            "abs" | "ceiling" | "exp" | "floor" | "ln" | "log" | "power" | "round" | "sqrt"
-            | "truncate" => {
+            Func::Abs
+            | Func::Ceiling
+            | Func::Exp
+            | Func::Floor
+            | Func::Ln
+            | Func::Log
+            | Func::Power
+            | Func::Round
+            | Func::Sqrt
+            | Func::Truncate => {
                 let Some(v) = self.single_prim(&base, off)? else {
                     return Ok(vec![]);
                 };
@@ -963,16 +974,9 @@ impl<'a> Eval<'_, 'a> {
                 }
                 math_fn(name, v, &nargs, off)
             }
-            "children" => {
-                arity(0..=0)?;
-                Ok(base.iter().flat_map(|v| self.children(v)).collect())
-            }
-            "descendants" => {
-                arity(0..=0)?;
-                Ok(self.descendants(&base))
-            }
-            "trace" => {
-                arity(1..=2)?;
+            Func::Children => Ok(base.iter().flat_map(|v| self.children(v)).collect()),
+            Func::Descendants => Ok(self.descendants(&base)),
+            Func::Trace => {
                 let label = match self.single_prim(&arg(0)?, off)? {
                     Some(Value::Str(s)) => s.to_string(),
                     _ => String::new(),
@@ -980,27 +984,21 @@ impl<'a> Eval<'_, 'a> {
                 self.env.traces.borrow_mut().push((label, base.len()));
                 Ok(base)
             }
-            "now" => {
-                arity(0..=0)?;
-                Ok(vec![Value::Temporal(self.env.now)])
-            }
-            "today" => {
-                arity(0..=0)?;
+            Func::Now => Ok(vec![Value::Temporal(self.env.now)]),
+            Func::Today => {
                 let mut t = self.env.now;
                 t.kind = TemporalKind::Date;
                 t.precision = 3;
                 t.tz = None;
                 Ok(vec![Value::Temporal(t)])
             }
-            "timeOfDay" => {
-                arity(0..=0)?;
+            Func::TimeOfDay => {
                 let mut t = self.env.now;
                 t.kind = TemporalKind::Time;
                 t.tz = None;
                 Ok(vec![Value::Temporal(t)])
             }
-            "aggregate" => {
-                arity(1..=2)?;
+            Func::Aggregate => {
                 let mut total: Coll<'a> = if args.len() == 2 { arg(1)? } else { vec![] };
                 for (i, item) in base.iter().enumerate() {
                     let frame = Frame {
@@ -1012,30 +1010,23 @@ impl<'a> Eval<'_, 'a> {
                 }
                 Ok(total)
             }
-            "type" => {
-                arity(0..=0)?;
-                Ok(base
-                    .iter()
-                    .map(|v| {
-                        let (ns, n) = match v {
-                            Value::Node(n) if n.ty.contains('.') => ("FHIR", "BackboneElement"),
-                            Value::Node(n) => ("FHIR", n.ty),
-                            other => ("System", other.type_name()),
-                        };
-                        Value::Type(ns.into(), n.into())
-                    })
-                    .collect())
-            }
-            "not" => {
-                arity(0..=0)?;
-                Ok(self
-                    .boolean(&base, off)?
-                    .map(|x| Value::Bool(!x))
-                    .into_iter()
-                    .collect())
-            }
-            "extension" => {
-                arity(1..=1)?;
+            Func::Type => Ok(base
+                .iter()
+                .map(|v| {
+                    let (ns, n) = match v {
+                        Value::Node(n) if n.ty.contains('.') => ("FHIR", "BackboneElement"),
+                        Value::Node(n) => ("FHIR", n.ty),
+                        other => ("System", other.type_name()),
+                    };
+                    Value::Type(ns.into(), n.into())
+                })
+                .collect()),
+            Func::Not => Ok(self
+                .boolean(&base, off)?
+                .map(|x| Value::Bool(!x))
+                .into_iter()
+                .collect()),
+            Func::Extension => {
                 let url = match self.single_prim(&arg(0)?, off)? {
                     Some(Value::Str(s)) => s,
                     _ => return Ok(vec![]),
@@ -1043,26 +1034,16 @@ impl<'a> Eval<'_, 'a> {
                 let exts = self.members(&base, "extension", off)?;
                 Ok(exts.into_iter().filter(|e| matches!(e, Value::Node(n) if n.json.and_then(|j| j.get("url")).and_then(Json::as_str) == Some(url.as_str()))).collect())
             }
-            "hasValue" => {
-                arity(0..=0)?;
-                b(base.len() == 1
-                    && matches!(&base[0], Value::Node(n) if self.env.model.is_primitive(n.ty) && n.json.is_some_and(|j| !matches!(j.kind, Kind::Null))))
-            }
-            "getValue" => {
-                arity(0..=0)?;
-                Ok(match base.as_slice() {
-                    [v @ Value::Node(n)] if self.env.model.is_primitive(n.ty) => {
-                        prim(v).into_iter().collect()
-                    }
-                    _ => vec![],
-                })
-            }
-            "resolve" => {
-                arity(0..=0)?;
-                Ok(base.iter().filter_map(|v| self.resolve(v)).collect())
-            }
-            "conformsTo" | "memberOf" => {
-                arity(1..=1)?;
+            Func::HasValue => b(base.len() == 1
+                && matches!(&base[0], Value::Node(n) if self.env.model.is_primitive(n.ty) && n.json.is_some_and(|j| !matches!(j.kind, Kind::Null)))),
+            Func::GetValue => Ok(match base.as_slice() {
+                [v @ Value::Node(n)] if self.env.model.is_primitive(n.ty) => {
+                    prim(v).into_iter().collect()
+                }
+                _ => vec![],
+            }),
+            Func::Resolve => Ok(base.iter().filter_map(|v| self.resolve(v)).collect()),
+            Func::ConformsTo | Func::MemberOf => {
                 let Some(Value::Str(url)) = self.single_prim(&arg(0)?, off)? else {
                     return Ok(vec![]);
                 };
@@ -1072,7 +1053,7 @@ impl<'a> Eval<'_, 'a> {
                 let Some(services) = self.env.services else {
                     return Ok(vec![]);
                 };
-                if name == "conformsTo" {
+                if func == Func::ConformsTo {
                     let Value::Node(Node {
                         json: Some(j), ty, ..
                     }) = v
@@ -1102,12 +1083,8 @@ impl<'a> Eval<'_, 'a> {
                     vec![Value::Bool(false)]
                 })
             }
-            "htmlChecks" | "htmlchecks" => {
-                arity(0..=0)?;
-                b(true)
-            }
-            "lowBoundary" | "highBoundary" => {
-                arity(0..=1)?;
+            Func::HtmlChecks | Func::HtmlChecksLower => b(true),
+            Func::LowBoundary | Func::HighBoundary => {
                 let Some(v) = self.single_prim(&base, off)? else {
                     return Ok(vec![]);
                 };
@@ -1116,12 +1093,11 @@ impl<'a> Eval<'_, 'a> {
                 } else {
                     self.single_prim(&arg(0)?, off)?.and_then(|p| as_int(&p))
                 };
-                Ok(boundary(&v, precision, name == "highBoundary")
+                Ok(boundary(&v, precision, func == Func::HighBoundary)
                     .into_iter()
                     .collect())
             }
-            "precision" => {
-                arity(0..=0)?;
+            Func::Precision => {
                 let Some(v) = self.single_prim(&base, off)? else {
                     return Ok(vec![]);
                 };
@@ -1134,8 +1110,7 @@ impl<'a> Eval<'_, 'a> {
                     _ => vec![],
                 })
             }
-            "comparable" => {
-                arity(1..=1)?;
+            Func::Comparable => {
                 let (Some(Value::Quantity(_, u1)), Some(Value::Quantity(_, u2))) = (
                     self.single_prim(&base, off)?,
                     self.single_prim(&arg(0)?, off)?,
@@ -1144,7 +1119,7 @@ impl<'a> Eval<'_, 'a> {
                 };
                 b(compare_quantities((&Decimal::ONE, &u1), (&Decimal::ONE, &u2)).is_some())
             }
-            "sort" => {
+            Func::Sort => {
                 let mut keyed: Vec<(Vec<Option<Value<'a>>>, Value<'a>)> = Vec::new();
                 for item in base {
                     let mut keys = Vec::new();
@@ -1187,7 +1162,6 @@ impl<'a> Eval<'_, 'a> {
                 });
                 Ok(keyed.into_iter().map(|(_, v)| v).collect())
             }
-            _ => Err(semantic(off, format!("unknown function '{name}()'"))),
         }
     }
 

@@ -10,6 +10,7 @@
 //!
 //! Invariant: `eval` returns `Some(r)` only when `r` is what the general evaluator gives.
 
+use crate::func::Func;
 use compact_str::CompactString;
 use smallvec::SmallVec;
 
@@ -36,35 +37,35 @@ pub enum Fast {
 }
 
 /// Functions that give the empty collection for an empty input, whatever their arguments.
-const NARROWING: &[&str] = &[
-    "where",
-    "select",
-    "trace",
-    "first",
-    "last",
-    "tail",
-    "ofType",
-    "distinct",
-    "repeat",
-    "descendants",
-    "children",
-    "skip",
-    "take",
-    "single",
+const NARROWING: &[Func] = &[
+    Func::Where,
+    Func::Select,
+    Func::Trace,
+    Func::First,
+    Func::Last,
+    Func::Tail,
+    Func::OfType,
+    Func::Distinct,
+    Func::Repeat,
+    Func::Descendants,
+    Func::Children,
+    Func::Skip,
+    Func::Take,
+    Func::Single,
 ];
 
 impl Fast {
     /// The fast form of `expr`, when it has one.
     pub fn compile(expr: &Expr) -> Option<Fast> {
         match &expr.kind {
-            ExprKind::Call(Some(target), f, args) if args.is_empty() => match f.as_str() {
-                "exists" => Some(Fast::Exists(path(target)?)),
-                "hasValue" => Some(Fast::HasValue(path(target)?)),
-                "empty" => match path(target) {
+            ExprKind::Call(Some(target), f, args) if args.is_empty() => match f {
+                Func::Exists => Some(Fast::Exists(path(target)?)),
+                Func::HasValue => Some(Fast::HasValue(path(target)?)),
+                Func::Empty => match path(target) {
                     Some(p) => Some(Fast::Empty(p)),
                     None => Some(Fast::EmptyWhenAbsent(narrowing_root(target)?)),
                 },
-                "not" => Some(Fast::Not(Box::new(Fast::compile(target)?))),
+                Func::Not => Some(Fast::Not(Box::new(Fast::compile(target)?))),
                 _ => None,
             },
             ExprKind::Bin(op @ (BinOp::Eq | BinOp::Ne), a, b) => {
@@ -165,9 +166,7 @@ fn narrowing_root(e: &Expr) -> Option<CompactString> {
         ExprKind::Member(target, _) | ExprKind::Index(target, _) | ExprKind::As(target, _) => {
             narrowing_root(target)
         }
-        ExprKind::Call(Some(target), f, _) if NARROWING.contains(&f.as_str()) => {
-            narrowing_root(target)
-        }
+        ExprKind::Call(Some(target), f, _) if NARROWING.contains(f) => narrowing_root(target),
         _ => None,
     }
 }

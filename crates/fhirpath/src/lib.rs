@@ -17,13 +17,15 @@ use spfhir_element as json;
 
 pub mod eval;
 pub mod fast;
+pub mod func;
 pub mod model;
 pub mod parser;
 pub mod value;
 
 use std::sync::Arc;
 
-pub use eval::{Coll, Env, EvalError, Services};
+pub use eval::{Coll, Env, EvalError, EvalErrorKind, Services};
+pub use func::Func;
 pub use model::Model;
 pub use parser::{Expr, SyntaxError};
 pub use value::{Node, Temporal, TemporalKind, Value};

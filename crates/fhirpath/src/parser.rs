@@ -1,6 +1,7 @@
 //! FHIRPath lexer and parser: text → [`Expr`] tree with byte offsets, or a [`SyntaxError`]
 //! naming the offset and what was expected. Precedence follows the FHIRPath grammar (N1 §9).
 
+use crate::func::Func;
 use compact_str::CompactString;
 use rust_decimal::Decimal;
 
@@ -66,7 +67,7 @@ pub enum ExprKind {
     Member(Box<Expr>, CompactString),
     Index(Box<Expr>, Box<Expr>),
     /// `target.name(args)`; a function at the start of a path has no target.
-    Call(Option<Box<Expr>>, CompactString, Vec<Expr>),
+    Call(Option<Box<Expr>>, Func, Vec<Expr>),
     Var(CompactString),
     This,
     IndexVar,
@@ -100,6 +101,31 @@ enum Tok {
 struct Lexer<'s> {
     src: &'s str,
     pos: usize,
+}
+
+/// The function `name` called with `args` at `at`: an unknown name or a wrong number of
+/// arguments is a syntax error there.
+fn function(name: &str, args: &[Expr], at: usize) -> Result<Func, SyntaxError> {
+    let Some(func) = Func::from_name(name) else {
+        return err(at, format!("unknown function '{name}()'"));
+    };
+    let (min, max) = func.arity();
+    let n = args.len();
+    if n < min || max.is_some_and(|m| n > m) {
+        let takes = match max {
+            Some(m) if m == min => format!("{min}"),
+            Some(m) => format!("{min} to {m}"),
+            None => format!("{min} or more"),
+        };
+        return err(
+            at,
+            format!(
+                "{name}() takes {takes} argument{}, not {n}",
+                if takes == "1" { "" } else { "s" }
+            ),
+        );
+    }
+    Ok(func)
 }
 
 fn err<T>(offset: usize, message: impl Into<String>) -> Result<T, SyntaxError> {
@@ -517,11 +543,13 @@ impl Parser {
         loop {
             let at = self.at() as u32;
             if self.eat(".") {
+                let name_at = self.at();
                 let name = self.name()?;
                 if self.eat("(") {
                     let args = self.args()?;
+                    let func = function(&name, &args, name_at)?;
                     e = Expr {
-                        kind: ExprKind::Call(Some(Box::new(e)), name, args),
+                        kind: ExprKind::Call(Some(Box::new(e)), func, args),
                         offset: at,
                     };
                 } else {
@@ -604,7 +632,7 @@ impl Parser {
             Tok::Ident(s) | Tok::Quoted(s) => {
                 if self.eat("(") {
                     let args = self.args()?;
-                    ExprKind::Call(None, s, args)
+                    ExprKind::Call(None, function(&s, &args, at)?, args)
                 } else {
                     ExprKind::Ident(s)
                 }

@@ -15,6 +15,7 @@ pub mod msg;
 mod out;
 mod parse;
 mod pos;
+pub mod reference;
 mod scan;
 pub mod temporal;
 mod value;

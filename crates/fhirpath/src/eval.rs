@@ -1244,34 +1244,16 @@ impl<'a> Eval<'_, 'a> {
             Value::Str(_) => return None,
             _ => return None,
         };
-        let model = self.env.model;
-        if let Some(id) = reference.strip_prefix('#') {
-            let res = self.env.resource?;
-            return res
-                .get("contained")?
-                .as_array()?
-                .iter()
-                .find(|c| c.get("id").and_then(Json::as_str) == Some(id))
-                .map(|c| root_node(c, model));
-        }
-        let root = self
-            .env
-            .bundle
-            .or(self.env.root_resource)
-            .or(self.env.resource)?;
-        let entries = root.get("entry")?.as_array()?;
-        entries.iter().find_map(|e| {
-            let res = e.get("resource")?;
-            let full = e.get("fullUrl").and_then(Json::as_str);
-            let rt = res.get("resourceType").and_then(Json::as_str)?;
-            let id = res.get("id").and_then(Json::as_str);
-            let matches = full == Some(reference)
-                || full.is_some_and(|f| f.ends_with(&format!("/{reference}")))
-                || id.is_some_and(|id| {
-                    reference == format!("{rt}/{id}") || reference.ends_with(&format!("/{rt}/{id}"))
-                });
-            matches.then(|| root_node(res, model))
-        })
+        let scope = crate::json::reference::Scope {
+            container: self.env.resource,
+            bundle: self
+                .env
+                .bundle
+                .or(self.env.root_resource)
+                .or(self.env.resource),
+            entry_url: None,
+        };
+        crate::json::reference::resolve(reference, &scope).map(|r| root_node(r, self.env.model))
     }
 }
 

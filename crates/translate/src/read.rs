@@ -16,7 +16,7 @@ use crate::domain::{
     RiskCategory, RiskFlag, Service,
 };
 use crate::issue::Issue;
-use crate::json::{Json, Kind};
+use crate::json::{Json, Kind, reference};
 
 /// A resource found by the reader, with the FHIRPath prefix that locates it.
 #[derive(Clone, Copy)]
@@ -184,25 +184,32 @@ impl<'a> Reader<'a> {
         (res, self.entries[index].path.clone())
     }
 
-    /// Resolve a Reference node to an indexed resource: `urn:uuid:`/absolute fullUrls,
-    /// `Type/id` (also as the tail of an absolute URL) and `#id` for contained resources.
+    /// Resolve a Reference node to an indexed resource, by the rules of
+    /// [`reference::resolve`]: fullUrls (`urn:uuid:`, absolute), `Type/id` (also as the tail
+    /// of an absolute URL, and versioned) and `#id` for a resource's contained resources.
     pub fn resolve(&self, reference: &Json) -> Option<usize> {
         let r = reference.get("reference").and_then(Json::as_str)?;
-        if let Some(local) = r.strip_prefix('#') {
-            return self.entries.iter().position(|e| {
-                e.contained && e.resource.get("id").and_then(Json::as_str) == Some(local)
-            });
-        }
-        if let Some(i) = self.entries.iter().position(|e| e.full_url == Some(r)) {
-            return Some(i);
-        }
-        let mut parts = r.rsplit('/');
-        let (id, kind) = (parts.next()?, parts.next()?);
-        self.entries.iter().position(|e| {
-            !e.contained
-                && resource_type(e.resource) == kind
-                && e.resource.get("id").and_then(Json::as_str) == Some(id)
-        })
+        let bundle = (resource_type(self.root) == "Bundle").then_some(self.root);
+        let target = if r.starts_with('#') {
+            // The holder is not known here: each resource of the message in turn.
+            self.entries.iter().filter(|e| !e.contained).find_map(|e| {
+                let scope = reference::Scope {
+                    container: Some(e.resource),
+                    ..Default::default()
+                };
+                reference::resolve(r, &scope).filter(|t| !std::ptr::eq(*t, e.resource))
+            })?
+        } else {
+            let scope = reference::Scope {
+                container: None,
+                bundle: bundle.or(Some(self.root)),
+                entry_url: None,
+            };
+            reference::resolve(r, &scope)?
+        };
+        self.entries
+            .iter()
+            .position(|e| std::ptr::eq(e.resource, target))
     }
 
     /// Follow a Reference member: consume it and visit its target. Unresolvable references

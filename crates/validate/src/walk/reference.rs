@@ -1,7 +1,7 @@
 //! References: format, target type, and resolution in the Bundle and `contained`.
 
 use super::*;
-use crate::json::Json;
+use crate::json::{Json, reference};
 use crate::profile::{Node, Profile};
 use spfhir_element::msg::{self};
 use std::sync::Arc;
@@ -12,28 +12,24 @@ impl<'a> Walk<'a> {
             return;
         };
         let target_type: Option<&str> = if let Some(id) = r.strip_prefix('#') {
-            let found = self
-                .env
-                .resource
-                .and_then(|res| res.get("contained"))
-                .and_then(Json::as_array)
-                .and_then(|c| {
-                    c.iter()
-                        .find(|x| x.get_str("id") == Some(id) || id.is_empty())
-                });
-            match found {
+            match self.resolve(r) {
                 Some(x) => x.get_str("resourceType"),
-                None if id.is_empty() => None,
+                None if id.is_empty() || self.env.resource.is_none() => None,
                 None => {
-                    self.error(msg::REFERENCE_UNRESOLVED, at, v, format!("{at}.reference points at contained resource '#{id}', which is not there"));
+                    self.error(
+                        msg::REFERENCE_UNRESOLVED,
+                        at,
+                        v,
+                        format!("{at}.reference points at a contained resource that is not there"),
+                    );
                     return;
                 }
             }
         } else if r.starts_with("urn:uuid:") || r.starts_with("urn:oid:") {
-            let Some(bundle) = self.env.bundle else {
+            if self.env.bundle.is_none() {
                 return; // outside a Bundle a URN cannot be resolved, and need not be
-            };
-            match bundle_entry(bundle, r) {
+            }
+            match self.resolve(r) {
                 Some(x) => x.get_str("resourceType"),
                 None => {
                     self.error(
@@ -119,37 +115,13 @@ impl<'a> Walk<'a> {
     }
 
     /// The resource a reference points at, when it is in the instance: a contained resource
-    /// (`#id`) or a Bundle entry (by fullUrl, or by `Type/id`).
+    /// or a Bundle entry, by [`reference::resolve`]'s rules.
     pub(super) fn resolve(&self, r: &str) -> Option<&'a Json> {
-        if let Some(id) = r.strip_prefix('#') {
-            return self
-                .env
-                .resource?
-                .get("contained")?
-                .as_array()?
-                .iter()
-                .find(|x| x.get_str("id") == Some(id));
-        }
-        let bundle = self.env.bundle?;
-        bundle_entry(bundle, r).or_else(|| {
-            let (ty, id) = r.trim_end_matches('/').rsplit_once('/')?;
-            let ty = ty.rsplit('/').next()?;
-            bundle
-                .get("entry")?
-                .as_array()?
-                .iter()
-                .filter_map(|e| e.get("resource"))
-                .find(|x| x.get_str("resourceType") == Some(ty) && x.get_str("id") == Some(id))
-        })
+        let scope = reference::Scope {
+            container: self.env.resource,
+            bundle: self.env.bundle,
+            entry_url: None,
+        };
+        reference::resolve(r, &scope)
     }
-}
-
-/// The resource of the Bundle entry whose fullUrl is `url`.
-pub fn bundle_entry<'j>(bundle: &'j Json, url: &str) -> Option<&'j Json> {
-    bundle
-        .get("entry")
-        .and_then(Json::as_array)?
-        .iter()
-        .find(|e| e.get_str("fullUrl") == Some(url))
-        .and_then(|e| e.get("resource"))
 }

@@ -126,7 +126,7 @@ mod tests {
         .unwrap()
     }
 
-    fn id<'j>(r: Option<&'j Json>) -> Option<&'j str> {
+    fn id(r: Option<&Json>) -> Option<&str> {
         r.and_then(|r| r.get_str("id"))
     }
 

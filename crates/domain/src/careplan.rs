@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Concept, FhirDate, FhirDateTime, Identifier, Period, Person, Practitioner, Service};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Hash, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CarePlan {
     pub identifier: Identifier,
@@ -34,7 +34,7 @@ pub struct CarePlan {
 /// A care plan's status: FHIR `request-status`, as for referrals.
 pub type CarePlanStatus = super::RequestStatus;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Hash, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Goal {
     /// Local id, unique within the plan, so activities can name the goals they serve.
@@ -46,7 +46,7 @@ pub struct Goal {
 }
 
 /// FHIR `goal-status` (lifecycle).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Hash, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum GoalStatus {
     Proposed,
@@ -61,7 +61,7 @@ pub enum GoalStatus {
 }
 
 /// An agreed activity, usually at a VCSE service.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Hash, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Activity {
     pub description: Concept,
@@ -76,7 +76,7 @@ pub struct Activity {
 }
 
 /// FHIR `care-plan-activity-status`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Hash, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ActivityStatus {
     NotStarted,

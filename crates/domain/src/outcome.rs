@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::instrument::{Instrument, ItemKind, swemwbs_metric};
 use super::{FhirDateTime, Identifier, Person};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Hash, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OutcomeResponse {
     pub identifier: Identifier,
@@ -48,7 +48,7 @@ impl Timepoint {
 }
 
 /// FHIR `questionnaire-answers-status`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Hash, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum OutcomeStatus {
     InProgress,
@@ -58,7 +58,7 @@ pub enum OutcomeStatus {
     Stopped,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Hash, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Answer {
     pub link_id: String,
@@ -77,7 +77,7 @@ impl Answer {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Hash, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Scores {
     /// Sum of item answers (WEMWBS 14–70, SWEMWBS raw 7–35, UCLA-3 3–9); absent when an
@@ -270,7 +270,7 @@ mod decimal_number_opt {
         }
     }
 
-    #[derive(Deserialize)]
+    #[derive(Hash, Deserialize)]
     struct Wrap(#[serde(with = "super::decimal_number")] Decimal);
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {

@@ -8,7 +8,7 @@ use super::{Concept, FhirDateTime, Identifier, Organisation, Person, Practitione
 /// A referral's status.
 pub type ReferralStatus = RequestStatus;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Hash, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Referral {
     /// The referral's id in the sending system.
@@ -36,7 +36,7 @@ pub struct Referral {
 }
 
 /// FHIR `request-status`: where a referral or care plan is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Hash, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RequestStatus {
     Draft,
@@ -48,7 +48,7 @@ pub enum RequestStatus {
     Unknown,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Hash, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Priority {
     #[default]
@@ -59,7 +59,7 @@ pub enum Priority {
 }
 
 /// Who referred: a practitioner (optional) at an organisation.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Hash, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Referrer {
     /// The referring practitioner. Their `organisation` is `organisation` below; leave it out
@@ -74,7 +74,7 @@ pub struct Referrer {
 }
 
 /// Consent to share information: with whom, for what.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Hash, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Consent {
     /// `true` when the person agreed, `false` when they declined.
@@ -101,7 +101,7 @@ pub enum ConsentPurpose {
 }
 
 /// A risk or safeguarding flag the receiving service must know about.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Hash, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RiskFlag {
     pub category: RiskCategory,
@@ -110,7 +110,7 @@ pub struct RiskFlag {
 }
 
 /// BaRS flag categories (`https://fhir.nhs.uk/CodeSystem/flag-categories-bars`) that apply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Hash, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RiskCategory {
     /// SG: safeguarding concern.

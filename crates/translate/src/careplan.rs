@@ -11,8 +11,8 @@ use spfhir_element::msg;
 use super::read::{Reader, resource_type};
 use super::referral::{status_code, status_from};
 use super::write::{
-    Package, WriteOptions, concept, identifier, identifier_reference, period, reference,
-    sp_message_header, token, url,
+    Package, WriteOptions, concept, identifier, identifier_reference, period, record_digest,
+    reference, sp_message_header, token, url,
 };
 use super::{Built, ToFhir, find_focus, read_sp_header, record_identifier};
 
@@ -154,7 +154,7 @@ impl ToFhir for CarePlan {
             .with_list("goal", b.list(goal_urls.iter().map(|u| reference(b, u))))
             .with_list("activity", activities.into_bump_slice());
         pkg.set(cp_url, plan);
-        let fhir = pkg.into_bundle(opts, &key, cp_url, |_| {
+        let fhir = pkg.into_bundle(opts, &key, record_digest(self), cp_url, |_| {
             let source = cp
                 .link_worker
                 .as_ref()

@@ -13,8 +13,8 @@ use crate::json::{Builder, Json, Out};
 
 use super::read::Reader;
 use super::write::{
-    Package, WriteOptions, coding, identifier, identifier_reference, reference, sp_message_header,
-    token, url,
+    Package, WriteOptions, coding, identifier, identifier_reference, record_digest, reference,
+    sp_message_header, token, url,
 };
 use super::{Built, ToFhir, find_focus, read_sp_header, record_identifier};
 
@@ -137,7 +137,7 @@ impl ToFhir for OutcomeResponse {
             .with("authored", o.date.as_str())
             .with_list("item", items.into_bump_slice());
         pkg.set(qr_url, qr);
-        let fhir = pkg.into_bundle(opts, &key, qr_url, |_| {
+        let fhir = pkg.into_bundle(opts, &key, record_digest(self), qr_url, |_| {
             sp_message_header(b, "outcome-notification", &o.identifier.system, qr_url)
         });
         Ok(Built { fhir, issues })

@@ -10,7 +10,8 @@ use spfhir_element::msg;
 
 use super::read::{Reader, resource_type};
 use super::write::{
-    BundleKind, Package, WriteOptions, codeable, coding, concept, identifier, reference, token, url,
+    BundleKind, Package, WriteOptions, codeable, coding, concept, identifier, record_digest,
+    reference, token, url,
 };
 use super::{Built, ToFhir, find_focus, record_identifier};
 
@@ -185,7 +186,7 @@ impl ToFhir for Referral {
                 r.notes.as_deref().map(|n| b.one(b.obj().with("text", n))),
             );
         pkg.set(sr_url, sr);
-        let fhir = pkg.into_bundle(opts, &key, sr_url, |pkg| {
+        let fhir = pkg.into_bundle(opts, &key, record_digest(self), sr_url, |pkg| {
             let reason = match r.status {
                 ReferralStatus::EnteredInError => "delete",
                 ReferralStatus::Revoked | ReferralStatus::OnHold | ReferralStatus::Completed => {

@@ -508,6 +508,7 @@ impl<'a> Package<'a> {
         self,
         opts: &'a WriteOptions,
         key: &str,
+        content: u64,
         main_url: &str,
         header: impl FnOnce(&mut Self) -> Out<'a>,
     ) -> Out<'a> {
@@ -516,7 +517,7 @@ impl<'a> Package<'a> {
         match opts.bundle {
             BundleKind::Message => {
                 let header = header(&mut pkg);
-                pkg.into_message(key, header, timestamp)
+                pkg.into_message(key, content, header, timestamp)
             }
             BundleKind::Transaction => {
                 let query = pkg.b.fmt(format_args!("identifier={key}"));
@@ -526,21 +527,20 @@ impl<'a> Package<'a> {
     }
 
     /// A message Bundle: `header` (a MessageHeader) goes first. The Bundle's and the
-    /// MessageHeader's ids come from the record's key and the message's content (its event,
-    /// focus, parties and every resource), never from the clock: the same record sent again
-    /// is the same message, and a changed record a new one.
-    fn into_message(self, bundle_key: &str, header: Out<'a>, timestamp: &'a str) -> Out<'a> {
+    /// MessageHeader's ids come from the record's key and its content (`content`, a digest of
+    /// the whole record: see [`record_digest`]), never from the clock: the same record sent
+    /// again is the same message, and a changed record a new one.
+    fn into_message(
+        self,
+        bundle_key: &str,
+        content: u64,
+        header: Out<'a>,
+        timestamp: &'a str,
+    ) -> Out<'a> {
         let b = self.b;
-        let mut content = rustc_hash::FxHasher::default();
-        digest(&header, &mut content);
-        for (u, r, _) in &self.entries {
-            content.write(u.as_bytes());
-            digest(r, &mut content);
-        }
         let mut hex = [0u8; 16];
-        let sum = content.finish();
         for (i, h) in hex.iter_mut().enumerate() {
-            *h = b"0123456789abcdef"[((sum >> (60 - 4 * i)) & 0xf) as usize];
+            *h = b"0123456789abcdef"[((content >> (60 - 4 * i)) & 0xf) as usize];
         }
         let content = std::str::from_utf8(&hex).unwrap_or_default();
         let header_url = url(b, &["MessageHeader", bundle_key, content]);
@@ -595,36 +595,13 @@ impl<'a> Package<'a> {
     }
 }
 
-/// Feed a built tree's content to `h`: every key, string and number, with its kind, so
-/// different trees almost surely differ (a 64-bit FxHash: only versions of one record,
-/// under one key, are told apart by it).
-fn digest(tree: &Out<'_>, h: &mut rustc_hash::FxHasher) {
-    match tree {
-        Out::Null => h.write_u8(0),
-        Out::Bool(v) => h.write_u8(1 + u8::from(*v)),
-        Out::Number(n) => {
-            h.write_u8(3);
-            h.write(n.as_bytes());
-        }
-        Out::String(s) => {
-            h.write_u8(4);
-            h.write_usize(s.len());
-            h.write(s.as_bytes());
-        }
-        Out::Array(items) => {
-            h.write_u8(5);
-            h.write_usize(items.len());
-            items.iter().for_each(|i| digest(i, h));
-        }
-        Out::Object(members) => {
-            h.write_u8(6);
-            h.write_usize(members.len());
-            for (k, v) in members.iter() {
-                h.write(k.as_bytes());
-                digest(v, h);
-            }
-        }
-    }
+/// A digest of a whole domain record (a 64-bit FxHash of its fields): what tells versions of
+/// one record, under one key, apart in message ids. Hashing the record rather than the
+/// FHIR built from it costs a fraction (the FHIR is a function of the record).
+pub fn record_digest<T: std::hash::Hash>(record: &T) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    record.hash(&mut h);
+    h.finish()
 }
 
 fn entry<'a>(b: Builder<'a>, url: &'a str, resource: Out<'a>, request: Option<Out<'a>>) -> Out<'a> {

@@ -257,7 +257,11 @@ impl<'a> Eval<'_, 'a> {
                     return Ok(vec![]);
                 };
                 Ok(vec![match v {
-                    Value::Int(i) => Value::Int(-i),
+                    // -(i64::MIN) is not an integer: empty, never a wrap or a panic.
+                    Value::Int(i) => match i.checked_neg() {
+                        Some(n) => Value::Int(n),
+                        None => return Ok(vec![]),
+                    },
                     Value::Dec(d) => Value::Dec(-d),
                     Value::Quantity(d, u) => Value::Quantity(-d, u),
                     _ => return Err(semantic(off, "unary minus needs a number or quantity")),
@@ -1496,9 +1500,14 @@ fn equivalent(a: &Value, b: &Value) -> bool {
             // Equal at the precision of the less precise, in the base unit.
             match (super::value::unit_factor(&u), super::value::unit_factor(&v)) {
                 (Some((d1, f1)), Some((d2, f2))) if d1 == d2 => {
-                    let (a, b) = ((x * f1).normalize(), (y * f2).normalize());
-                    let p = a.scale().min(b.scale());
-                    a.round_dp(p) == b.round_dp(p)
+                    match (x.checked_mul(f1), y.checked_mul(f2)) {
+                        (Some(a), Some(b)) => {
+                            let (a, b) = (a.normalize(), b.normalize());
+                            let p = a.scale().min(b.scale());
+                            a.round_dp(p) == b.round_dp(p)
+                        }
+                        _ => false, // too large to convert: not equivalent
+                    }
                 }
                 _ => u == v && x == y,
             }
@@ -1545,6 +1554,16 @@ fn arithmetic<'a>(op: BinOp, x: Value<'a>, y: Value<'a>, off: u32) -> R<'a> {
             _ => None,
         }
     };
+    // A result out of range (decimal overflow, an integer past i64) is empty, as the
+    // specification has it for arithmetic that cannot be represented; never a panic.
+    macro_rules! or_empty {
+        ($e:expr) => {
+            match $e {
+                Some(v) => v,
+                None => return Ok(vec![]),
+            }
+        };
+    }
     let out = match (op, &x, &y) {
         (BinOp::Add, Str(a), Str(b)) => Str(format_compact!("{a}{b}")),
         (BinOp::Add | BinOp::Sub | BinOp::Mul, Int(a), Int(b)) => {
@@ -1561,7 +1580,8 @@ fn arithmetic<'a>(op: BinOp, x: Value<'a>, y: Value<'a>, off: u32) -> R<'a> {
         (BinOp::Add | BinOp::Sub, Temporal(t), Quantity(q, u)) => {
             let q = if op == BinOp::Sub { -*q } else { *q };
             match t.add(q, u) {
-                Some(t) => Temporal(t),
+                Some(Some(t)) => Temporal(t),
+                Some(None) => return Ok(vec![]), // past year 9999 (or before year 1)
                 None => {
                     return Err(semantic(
                         off,
@@ -1571,14 +1591,19 @@ fn arithmetic<'a>(op: BinOp, x: Value<'a>, y: Value<'a>, off: u32) -> R<'a> {
             }
         }
         (BinOp::Add | BinOp::Sub, Quantity(a, u), Quantity(b, v)) if u == v => {
-            Quantity(if op == BinOp::Add { a + b } else { a - b }, u.clone())
+            let r = if op == BinOp::Add {
+                a.checked_add(*b)
+            } else {
+                a.checked_sub(*b)
+            };
+            Quantity(or_empty!(r), u.clone())
         }
         (BinOp::Mul, Quantity(a, u), Quantity(b, v)) => {
             let unit = match (u.as_str(), v.as_str()) {
                 ("1", o) | (o, "1") => o.into(),
                 (p, q) => format_compact!("{p}.{q}"),
             };
-            Quantity(a * b, unit)
+            Quantity(or_empty!(a.checked_mul(*b)), unit)
         }
         (BinOp::Div, Quantity(a, u), Quantity(b, v)) => {
             if b.is_zero() {
@@ -1589,43 +1614,46 @@ fn arithmetic<'a>(op: BinOp, x: Value<'a>, y: Value<'a>, off: u32) -> R<'a> {
             } else {
                 format_compact!("{u}/{v}")
             };
-            Quantity(a / b, unit)
+            Quantity(or_empty!(a.checked_div(*b)), unit)
         }
         (BinOp::Mul, Quantity(a, u), n) | (BinOp::Mul, n, Quantity(a, u)) if dec(n).is_some() => {
-            Quantity(a * dec(n).unwrap_or_default(), u.clone())
+            Quantity(
+                or_empty!(a.checked_mul(dec(n).unwrap_or_default())),
+                u.clone(),
+            )
         }
         (BinOp::Div, Quantity(a, u), n) if dec(n).is_some() => {
             let d = dec(n).unwrap_or_default();
             if d.is_zero() {
                 return Ok(vec![]);
             }
-            Quantity(a / d, u.clone())
+            Quantity(or_empty!(a.checked_div(d)), u.clone())
         }
         _ => {
             let (Some(a), Some(b)) = (dec(&x), dec(&y)) else {
                 return Err(bad(&x, &y));
             };
             match op {
-                BinOp::Add => Dec(a + b),
-                BinOp::Sub => Dec(a - b),
-                BinOp::Mul => Dec(a * b),
+                BinOp::Add => Dec(or_empty!(a.checked_add(b))),
+                BinOp::Sub => Dec(or_empty!(a.checked_sub(b))),
+                BinOp::Mul => Dec(or_empty!(a.checked_mul(b))),
                 BinOp::Div => {
                     if b.is_zero() {
                         return Ok(vec![]);
                     }
-                    Dec((a / b).normalize().max_scale(8))
+                    Dec(or_empty!(a.checked_div(b)).normalize().max_scale(8))
                 }
                 BinOp::IntDiv | BinOp::Mod => {
                     if b.is_zero() {
                         return Ok(vec![]);
                     }
                     let r = if op == BinOp::IntDiv {
-                        (a / b).trunc()
+                        or_empty!(a.checked_div(b)).trunc()
                     } else {
-                        a % b
+                        or_empty!(a.checked_rem(b))
                     };
                     match (&x, &y, op) {
-                        (Int(_), Int(_), _) | (_, _, BinOp::IntDiv) => Int(r.to_i64().unwrap_or(0)),
+                        (Int(_), Int(_), _) | (_, _, BinOp::IntDiv) => Int(or_empty!(r.to_i64())),
                         _ => Dec(r),
                     }
                 }
@@ -1762,7 +1790,10 @@ fn convert<'a>(v: &Value<'a>, target: &str, unit: Option<&str>) -> Option<Value<
                 (Some(u), Quantity(val, from)) => {
                     let (d1, f1) = super::value::unit_factor(from)?;
                     let (d2, f2) = super::value::unit_factor(u)?;
-                    (d1 == d2).then(|| Quantity(*val * f1 / f2, u.into()))
+                    if d1 != d2 {
+                        return None;
+                    }
+                    Some(Quantity(val.checked_mul(f1)?.checked_div(f2)?, u.into()))
                 }
                 _ => None,
             }
@@ -1990,17 +2021,19 @@ fn math_fn<'a>(name: &str, v: Value<'a>, a: &[Option<Value<'a>>], off: u32) -> R
     };
     let is_int = matches!(v, Value::Int(_));
     let arg = a.first().cloned().flatten();
+    // An integer result past i64 is empty, never 0 or a wrapped value.
+    let int = |x: Decimal| -> R<'a> { Ok(x.to_i64().map(Value::Int).into_iter().collect()) };
     let out = match name {
         "abs" => {
             if is_int {
-                Value::Int(d.abs().to_i64().unwrap_or(0))
+                return int(d.abs());
             } else {
                 Value::Dec(d.abs())
             }
         }
-        "ceiling" => Value::Int(d.ceil().to_i64().unwrap_or(0)),
-        "floor" => Value::Int(d.floor().to_i64().unwrap_or(0)),
-        "truncate" => Value::Int(d.trunc().to_i64().unwrap_or(0)),
+        "ceiling" => return int(d.ceil()),
+        "floor" => return int(d.floor()),
+        "truncate" => return int(d.trunc()),
         "round" => {
             let p = arg.as_ref().and_then(as_int).unwrap_or(0);
             if p < 0 {
@@ -2016,7 +2049,10 @@ fn math_fn<'a>(name: &str, v: Value<'a>, a: &[Option<Value<'a>>], off: u32) -> R
             if d <= Decimal::ZERO {
                 return Ok(vec![]);
             }
-            Value::Dec(d.ln())
+            match d.checked_ln() {
+                Some(r) => Value::Dec(r),
+                None => return Ok(vec![]),
+            }
         }
         "log" => {
             let base = match arg {
@@ -2027,7 +2063,14 @@ fn math_fn<'a>(name: &str, v: Value<'a>, a: &[Option<Value<'a>>], off: u32) -> R
             if d <= Decimal::ZERO || base <= Decimal::ZERO || base == Decimal::ONE {
                 return Ok(vec![]);
             }
-            Value::Dec((d.ln() / base.ln()).round_dp(12).normalize())
+            match d
+                .checked_ln()
+                .zip(base.checked_ln())
+                .and_then(|(a, b)| a.checked_div(b))
+            {
+                Some(r) => Value::Dec(r.round_dp(12).normalize()),
+                None => return Ok(vec![]),
+            }
         }
         "sqrt" => match d.sqrt() {
             Some(r) => Value::Dec(r),
@@ -2044,7 +2087,7 @@ fn math_fn<'a>(name: &str, v: Value<'a>, a: &[Option<Value<'a>>], off: u32) -> R
                 return Ok(vec![]);
             }
             match d.checked_powd(e) {
-                Some(r) if both_int => Value::Int(r.round().to_i64().unwrap_or(0)),
+                Some(r) if both_int => return int(r.round()),
                 Some(r) => Value::Dec(r),
                 None => return Ok(vec![]),
             }

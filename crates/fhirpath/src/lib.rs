@@ -32,6 +32,12 @@ pub use value::{Node, Temporal, TemporalKind, Value};
 
 use crate::json::Json;
 
+/// The stack a thread evaluating expressions should have: enough for the deepest tree the
+/// parser builds ([`parser::MAX_TREE_DEPTH`]) in an unoptimised build (about 30 KB a level
+/// there, under 10 KB in release), with room for the caller's own recursion. Threads a
+/// front end spawns to evaluate or validate use it; it costs address space, not memory.
+pub const STACK_SIZE: usize = 16 << 20;
+
 /// A FHIRPath failure: a syntax error, or a semantic/execution error in evaluation.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Error {

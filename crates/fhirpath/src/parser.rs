@@ -82,6 +82,56 @@ pub enum ExprKind {
 pub struct Expr {
     pub kind: ExprKind,
     pub offset: u32,
+    /// The height of the tree below (a leaf is 1). Bounded by [`MAX_TREE_DEPTH`] when
+    /// parsing, so evaluating, compiling and dropping an expression never recurses deeper.
+    pub depth: u32,
+}
+
+/// The deepest expression tree the parser builds: a chain of operators or invocations
+/// (`1+1+…`, `not().not()…`) deeper than this is a syntax error, not a stack overflow.
+pub const MAX_TREE_DEPTH: u32 = 200;
+
+impl ExprKind {
+    /// The height of the deepest child (0 for a leaf).
+    fn child_depth(&self) -> u32 {
+        let d = |e: &Expr| e.depth;
+        match self {
+            ExprKind::Lit(_)
+            | ExprKind::Ident(_)
+            | ExprKind::Var(_)
+            | ExprKind::This
+            | ExprKind::IndexVar
+            | ExprKind::Total => 0,
+            ExprKind::Member(t, _) | ExprKind::Neg(t) | ExprKind::Is(t, _) | ExprKind::As(t, _) => {
+                d(t)
+            }
+            ExprKind::Index(a, b) | ExprKind::Bin(_, a, b) => d(a).max(d(b)),
+            ExprKind::Call(t, _, args) => args
+                .iter()
+                .map(d)
+                .chain(t.as_deref().map(d))
+                .max()
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// A node, unless it would make the tree deeper than [`MAX_TREE_DEPTH`].
+fn node(kind: ExprKind, offset: u32) -> Result<Expr, SyntaxError> {
+    let depth = kind.child_depth() + 1;
+    if depth > MAX_TREE_DEPTH {
+        return err(
+            offset as usize,
+            format!(
+                "the expression is too deep (more than {MAX_TREE_DEPTH} operators or invocations in a chain)"
+            ),
+        );
+    }
+    Ok(Expr {
+        kind,
+        offset,
+        depth,
+    })
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -468,10 +518,7 @@ impl Parser {
                 } else {
                     ExprKind::As(Box::new(lhs), ty)
                 };
-                lhs = Expr {
-                    kind,
-                    offset: at as u32,
-                };
+                lhs = node(kind, at as u32)?;
                 continue;
             }
             let Some((level, op)) = binop(self.peek()) else {
@@ -482,10 +529,7 @@ impl Parser {
             }
             self.bump();
             let rhs = self.expr(level + 1)?;
-            lhs = Expr {
-                kind: ExprKind::Bin(op, Box::new(lhs), Box::new(rhs)),
-                offset: at as u32,
-            };
+            lhs = node(ExprKind::Bin(op, Box::new(lhs), Box::new(rhs)), at as u32)?;
         }
         self.depth -= 1;
         Ok(lhs)
@@ -531,10 +575,7 @@ impl Parser {
         let term = self.term()?;
         let mut e = self.postfix(term)?;
         for at in signs.into_iter().rev() {
-            e = Expr {
-                kind: ExprKind::Neg(Box::new(e)),
-                offset: at as u32,
-            };
+            e = node(ExprKind::Neg(Box::new(e)), at as u32)?;
         }
         Ok(e)
     }
@@ -548,23 +589,14 @@ impl Parser {
                 if self.eat("(") {
                     let args = self.args()?;
                     let func = function(&name, &args, name_at)?;
-                    e = Expr {
-                        kind: ExprKind::Call(Some(Box::new(e)), func, args),
-                        offset: at,
-                    };
+                    e = node(ExprKind::Call(Some(Box::new(e)), func, args), at)?;
                 } else {
-                    e = Expr {
-                        kind: ExprKind::Member(Box::new(e), name),
-                        offset: at,
-                    };
+                    e = node(ExprKind::Member(Box::new(e), name), at)?;
                 }
             } else if self.eat("[") {
                 let index = self.expr(0)?;
                 self.expect("]")?;
-                e = Expr {
-                    kind: ExprKind::Index(Box::new(e), Box::new(index)),
-                    offset: at,
-                };
+                e = node(ExprKind::Index(Box::new(e), Box::new(index)), at)?;
             } else {
                 return Ok(e);
             }
@@ -644,7 +676,7 @@ impl Parser {
                 );
             }
         };
-        Ok(Expr { kind, offset })
+        node(kind, offset)
     }
 }
 

@@ -316,17 +316,28 @@ impl Temporal {
         Temporal::from_ms(self.kind, self.instant_ms(), self.precision, Some(0))
     }
 
-    /// Add `amount` of a calendar or UCUM time unit; `None` when the unit is not a duration
-    /// or is finer than the value's precision allows.
-    pub fn add(&self, amount: Decimal, unit: &str) -> Option<Temporal> {
+    /// Add `amount` of a calendar or UCUM time unit: `self + amount unit`. `None`: the unit does not apply (not a time unit, or smaller
+    /// than a date's precision); `Some(None)`: the result is outside years 1–9999, which
+    /// FHIRPath cannot represent (evaluates to empty); never a wrapped value.
+    pub fn add(&self, amount: Decimal, unit: &str) -> Option<Option<Temporal>> {
         let unit = calendar_unit(unit).or_else(|| ucum_time_unit(unit))?;
-        let whole = amount.trunc().to_i64()?;
+        let below_a_day = !matches!(unit, "year" | "month" | "week" | "day");
+        if self.kind == TemporalKind::Date && below_a_day {
+            return None;
+        }
+        let Some(whole) = amount.trunc().to_i64() else {
+            return Some(None);
+        };
+        Some(self.add_whole(whole, unit))
+    }
+
+    fn add_whole(&self, whole: i64, unit: &str) -> Option<Temporal> {
         let mut t = *self;
         match unit {
-            "year" => t.year = t.year.checked_add(whole as i32)?,
+            "year" => t.year = t.year.checked_add(i32::try_from(whole).ok()?)?,
             "month" => {
-                let m = t.year as i64 * 12 + (t.month as i64 - 1) + whole;
-                t.year = m.div_euclid(12) as i32;
+                let m = (t.year as i64 * 12 + (t.month as i64 - 1)).checked_add(whole)?;
+                t.year = i32::try_from(m.div_euclid(12)).ok()?;
                 t.month = (m.rem_euclid(12) + 1) as u8;
             }
             _ => {
@@ -340,24 +351,29 @@ impl Temporal {
                 };
                 // Only whole units are added (`+ 0.1 's'` adds nothing), as the spec's tests ask.
                 let delta = whole.checked_mul(ms_per)?;
-                if t.kind == TemporalKind::Date && ms_per < 86_400_000 {
-                    return None;
-                }
                 if t.kind == TemporalKind::Time {
-                    let ms = (((t.hour as i64 * 60 + t.minute as i64) * 60 + t.second as i64)
+                    let ms = ((((t.hour as i64 * 60 + t.minute as i64) * 60 + t.second as i64)
                         * 1000
-                        + t.millis as i64
-                        + delta)
-                        .rem_euclid(86_400_000);
+                        + t.millis as i64)
+                        .checked_add(delta)?)
+                    .rem_euclid(86_400_000);
                     t.hour = (ms / 3_600_000) as u8;
                     t.minute = (ms / 60_000 % 60) as u8;
                     t.second = (ms / 1000 % 60) as u8;
                     t.millis = (ms % 1000) as u16;
                     return Some(t);
                 }
-                let shifted = Temporal::from_ms(t.kind, t.instant_ms() + delta, t.precision, t.tz);
-                return Some(shifted);
+                let shifted = Temporal::from_ms(
+                    t.kind,
+                    t.instant_ms().checked_add(delta)?,
+                    t.precision,
+                    t.tz,
+                );
+                return (1..=9999).contains(&shifted.year).then_some(shifted);
             }
+        }
+        if !(1..=9999).contains(&t.year) {
+            return None;
         }
         t.day = t.day.min(days_in_month(t.year, t.month));
         Some(t)
@@ -479,7 +495,7 @@ pub fn compare_quantities(a: (&Decimal, &str), b: (&Decimal, &str)) -> Option<Or
     if da != db {
         return None;
     }
-    Some((a.0 * fa).cmp(&(b.0 * fb)))
+    Some(a.0.checked_mul(fa)?.cmp(&b.0.checked_mul(fb)?))
 }
 
 impl Value<'_> {
@@ -534,12 +550,12 @@ mod tests {
     fn calendar_arithmetic() {
         let t = Temporal::parse_literal("1973-12-25").unwrap();
         assert_eq!(
-            t.add(Decimal::from(1), "month").unwrap().text(),
+            t.add(Decimal::from(1), "month").flatten().unwrap().text(),
             "1974-01-25"
         );
         let t = Temporal::parse_literal("1973-12-25T00:00:00.000+10:00").unwrap();
         assert_eq!(
-            t.add(Decimal::from(10), "ms").unwrap().text(),
+            t.add(Decimal::from(10), "ms").flatten().unwrap().text(),
             "1973-12-25T00:00:00.010+10:00"
         );
     }

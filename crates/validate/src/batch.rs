@@ -106,15 +106,19 @@ impl Validator {
         std::thread::scope(|scope| -> std::io::Result<()> {
             for _ in 0..threads {
                 let (work_rx, done_tx) = (&work_rx, done_tx.clone());
-                scope.spawn(move || {
-                    loop {
-                        let job = work_rx.lock().map(|rx| rx.recv());
-                        let Ok(Ok((k, lines))) = job else { break };
-                        if done_tx.send((k, validate_all(&lines))).is_err() {
-                            break;
+                // The stack FHIRPath's depth bound is sized for (spawning can fail only
+                // when the system is out of threads; then the others do the work).
+                let _ = std::thread::Builder::new()
+                    .stack_size(crate::fhirpath::STACK_SIZE)
+                    .spawn_scoped(scope, move || {
+                        loop {
+                            let job = work_rx.lock().map(|rx| rx.recv());
+                            let Ok(Ok((k, lines))) = job else { break };
+                            if done_tx.send((k, validate_all(&lines))).is_err() {
+                                break;
+                            }
                         }
-                    }
-                });
+                    });
             }
             drop(done_tx);
             let result = (|| {

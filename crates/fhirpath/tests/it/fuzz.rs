@@ -167,3 +167,108 @@ fn deep_nesting_is_an_error() {
     let text = format!("{}1", "-".repeat(10_000));
     assert!(Compiled::new(&text).is_err());
 }
+
+/// Chains of operators and invocations deep enough to overflow a recursive parser or
+/// evaluator are syntax errors at a bounded depth; just under the bound they evaluate on a
+/// thread with the stack the crate documents ([`spfhir_fhirpath::STACK_SIZE`]).
+#[test]
+fn deep_chains_are_bounded_not_stack_overflows() {
+    std::thread::Builder::new()
+        .stack_size(spfhir_fhirpath::STACK_SIZE)
+        .spawn(deep_chains)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+fn deep_chains() {
+    use spfhir_fhirpath::parser::{MAX_TREE_DEPTH, parse};
+    let model = model();
+    let patient = parse_json(r#"{"resourceType":"Patient","active":true}"#);
+    for chain in [
+        |n: usize| vec!["1"; n].join("+"),
+        |n: usize| format!("true{}", ".not()".repeat(n)),
+        |n: usize| format!("Patient{}", ".name".repeat(n)),
+        |n: usize| format!("{}1", "-".repeat(n)),
+        |n: usize| vec!["true"; n].join(" and "),
+    ] {
+        let deep = chain(20_000);
+        let e = parse(&deep).unwrap_err();
+        assert!(
+            e.message.contains("too deep") || e.message.contains("nested too deeply"),
+            "{}",
+            e.message
+        );
+        let ok = chain(MAX_TREE_DEPTH as usize - 2);
+        if let Ok(c) = Compiled::new(&ok) {
+            let env = Env::new(model);
+            let _ = c.evaluate(&patient, &env);
+        }
+    }
+}
+
+fn parse_json(text: &str) -> Json {
+    parse(text).unwrap()
+}
+
+/// Arithmetic out of range is empty: never a panic, a wrapped integer or a date outside
+/// years 1–9999.
+#[test]
+fn arithmetic_out_of_range_is_empty() {
+    let model = model();
+    let patient = parse_json(r#"{"resourceType":"Patient"}"#);
+    let env = Env::new(model);
+    for expr in [
+        "79228162514264337593543950335 + 1",
+        "79228162514264337593543950335 * 10",
+        "-79228162514264337593543950335 - 1",
+        "79228162514264337593543950335 / 0.0000001",
+        "79228162514264337593543950335 'mg' * 10",
+        "79228162514264337593543950335 'mg' + 79228162514264337593543950335 'mg'",
+        "(-9223372036854775807-1).abs()",
+        "-(-9223372036854775807-1)",
+        "9223372036854775807 + 1",
+        "9223372036854775807 * 2",
+        "79228162514264337593543950335.ceiling()",
+        "2.power(400)",
+        "10.0.exp().exp()",
+        "@2020-01-01T00:00:00.000Z + 9223372036854775807 'ms'",
+        "@9999-12-31 + 1 day",
+        "@0001-01-01 - 1 day",
+        "@2020-01-01 + 99999999999 years",
+        "@2020-01 + 9223372036854775807 months",
+    ] {
+        let c = Compiled::new(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        let r = c
+            .evaluate(&patient, &env)
+            .unwrap_or_else(|e| panic!("{expr}: {e}"));
+        assert!(r.is_empty(), "{expr} gave {r:?}");
+    }
+    // In range, still right.
+    let c = Compiled::new("@9999-12-30 + 1 day").unwrap();
+    assert_eq!(c.evaluate(&patient, &env).unwrap().len(), 1);
+}
+
+#[test]
+fn comparing_huge_quantities_across_units_does_not_panic() {
+    let model = model();
+    let patient = parse_json(r#"{"resourceType":"Patient"}"#);
+    let env = Env::new(model);
+    for expr in [
+        "79228162514264337593543950335 'kg' > 1 'g'",
+        "79228162514264337593543950335 'kg' = 79228162514264337593543950335 'g'",
+        "79228162514264337593543950335 'kg' ~ 1 'g'",
+    ] {
+        let c = Compiled::new(expr).unwrap();
+        let _ = c.evaluate(&patient, &env);
+    }
+}
+
+#[test]
+fn converting_huge_quantities_is_empty() {
+    let model = model();
+    let patient = parse_json(r#"{"resourceType":"Patient"}"#);
+    let env = Env::new(model);
+    let c = Compiled::new("(79228162514264337593543950335 'kg').toQuantity('g')").unwrap();
+    assert!(c.evaluate(&patient, &env).unwrap().is_empty());
+}

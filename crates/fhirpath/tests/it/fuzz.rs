@@ -211,13 +211,20 @@ fn parse_json(text: &str) -> Json {
     parse(text).unwrap()
 }
 
+/// How many items `expr` gives on a bare Patient (an error as its message).
+fn result_len(expr: &str) -> Result<usize, String> {
+    let patient = parse_json(r#"{"resourceType":"Patient"}"#);
+    let env = Env::new(model());
+    let c = Compiled::new(expr).map_err(|e| e.to_string())?;
+    c.evaluate(&patient, &env)
+        .map(|r| r.len())
+        .map_err(|e| e.to_string())
+}
+
 /// Arithmetic out of range is empty: never a panic, a wrapped integer or a date outside
 /// years 1–9999.
 #[test]
 fn arithmetic_out_of_range_is_empty() {
-    let model = model();
-    let patient = parse_json(r#"{"resourceType":"Patient"}"#);
-    let env = Env::new(model);
     for expr in [
         "79228162514264337593543950335 + 1",
         "79228162514264337593543950335 * 10",
@@ -237,38 +244,21 @@ fn arithmetic_out_of_range_is_empty() {
         "@0001-01-01 - 1 day",
         "@2020-01-01 + 99999999999 years",
         "@2020-01 + 9223372036854775807 months",
+        "(79228162514264337593543950335 'kg').toQuantity('g')",
     ] {
-        let c = Compiled::new(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
-        let r = c
-            .evaluate(&patient, &env)
-            .unwrap_or_else(|e| panic!("{expr}: {e}"));
-        assert!(r.is_empty(), "{expr} gave {r:?}");
+        assert_eq!(result_len(expr), Ok(0), "{expr}");
     }
     // In range, still right.
-    let c = Compiled::new("@9999-12-30 + 1 day").unwrap();
-    assert_eq!(c.evaluate(&patient, &env).unwrap().len(), 1);
+    assert_eq!(result_len("@9999-12-30 + 1 day"), Ok(1));
 }
 
 #[test]
 fn comparing_huge_quantities_across_units_does_not_panic() {
-    let model = model();
-    let patient = parse_json(r#"{"resourceType":"Patient"}"#);
-    let env = Env::new(model);
     for expr in [
         "79228162514264337593543950335 'kg' > 1 'g'",
         "79228162514264337593543950335 'kg' = 79228162514264337593543950335 'g'",
         "79228162514264337593543950335 'kg' ~ 1 'g'",
     ] {
-        let c = Compiled::new(expr).unwrap();
-        let _ = c.evaluate(&patient, &env);
+        let _ = result_len(expr);
     }
-}
-
-#[test]
-fn converting_huge_quantities_is_empty() {
-    let model = model();
-    let patient = parse_json(r#"{"resourceType":"Patient"}"#);
-    let env = Env::new(model);
-    let c = Compiled::new("(79228162514264337593543950335 'kg').toQuantity('g')").unwrap();
-    assert!(c.evaluate(&patient, &env).unwrap().is_empty());
 }

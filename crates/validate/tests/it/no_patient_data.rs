@@ -139,6 +139,24 @@ fn check(issues: &[Issue], needle: &str, what: &str, leaks: &mut Vec<String>) {
     }
 }
 
+/// Call `each(changed tree, distinctive value)` for every place of `tree` and every
+/// replacement there; returns how many variants were tried.
+fn each_variant(tree: &Json, mut each: impl FnMut(&Json, &str)) -> usize {
+    let mut at = Vec::new();
+    let mut paths = Vec::new();
+    places(tree, &mut at, &mut paths);
+    let mut tried = 0;
+    for (n, path) in paths.iter().enumerate().skip(1) {
+        for (value, needle) in replacements(n) {
+            let mut changed = tree.clone();
+            *at_mut(&mut changed, path) = value;
+            each(&changed, &needle);
+            tried += 1;
+        }
+    }
+    tried
+}
+
 #[test]
 fn no_message_quotes_a_patient_value() {
     let v = validator();
@@ -151,48 +169,31 @@ fn no_message_quotes_a_patient_value() {
     for (name, kind, text) in spfhir_testkit::domain_fixtures() {
         // Domain → FHIR with each domain value replaced.
         let domain = json::parse(&text).unwrap();
-        let mut at = Vec::new();
-        let mut paths = Vec::new();
-        places(&domain, &mut at, &mut paths);
-        for (n, path) in paths.iter().enumerate().skip(1) {
-            for (value, needle) in replacements(n) {
-                let mut changed = domain.clone();
-                *at_mut(&mut changed, path) = value;
-                tried += 1;
-                let issues =
-                    match translate::domain_json_to_fhir(kind, &changed.to_compact(), &opts) {
-                        Ok(t) => t.issues,
-                        Err(issues) => issues,
-                    };
-                check(&issues, &needle, &format!("{name} → FHIR"), &mut leaks);
-            }
-        }
+        tried += each_variant(&domain, |changed, needle| {
+            let issues = match translate::domain_json_to_fhir(kind, &changed.to_compact(), &opts) {
+                Ok(t) => t.issues,
+                Err(issues) => issues,
+            };
+            check(&issues, needle, &format!("{name} → FHIR"), &mut leaks);
+        });
         // FHIR → domain and validation, with each value of the FHIR replaced.
         let fhir = translate::domain_json_to_fhir(kind, &text, &opts)
             .unwrap()
             .fhir;
-        let mut at = Vec::new();
-        let mut paths = Vec::new();
-        places(&fhir, &mut at, &mut paths);
-        for (n, path) in paths.iter().enumerate().skip(1) {
-            for (value, needle) in replacements(n) {
-                let mut changed = fhir.clone();
-                *at_mut(&mut changed, path) = value;
-                tried += 1;
-                let issues = match translate::fhir_to_domain_json(kind, &changed) {
-                    Ok((_, issues)) => issues,
-                    Err(issues) => issues,
-                };
-                check(
-                    &issues,
-                    &needle,
-                    &format!("{name} FHIR → domain"),
-                    &mut leaks,
-                );
-                let issues = v.validate_text(&changed.to_compact());
-                check(&issues, &needle, &format!("{name} validate"), &mut leaks);
-            }
-        }
+        tried += each_variant(&fhir, |changed, needle| {
+            let issues = match translate::fhir_to_domain_json(kind, changed) {
+                Ok((_, issues)) => issues,
+                Err(issues) => issues,
+            };
+            check(
+                &issues,
+                needle,
+                &format!("{name} FHIR → domain"),
+                &mut leaks,
+            );
+            let issues = v.validate_text(&changed.to_compact());
+            check(&issues, needle, &format!("{name} validate"), &mut leaks);
+        });
     }
     // Every case of the validator's corpus (QuestionnaireResponses, slices, extensions…).
     let cases = spfhir_testkit::workspace_root().join("conformance/validate/cases");
@@ -201,18 +202,10 @@ fn no_message_quotes_a_patient_value() {
             continue; // the JSON_SYNTAX case
         };
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let mut at = Vec::new();
-        let mut paths = Vec::new();
-        places(&case, &mut at, &mut paths);
-        for (n, path) in paths.iter().enumerate().skip(1) {
-            for (value, needle) in replacements(n) {
-                let mut changed = case.clone();
-                *at_mut(&mut changed, path) = value;
-                tried += 1;
-                let issues = v.validate_text(&changed.to_compact());
-                check(&issues, &needle, &format!("{name} validate"), &mut leaks);
-            }
-        }
+        tried += each_variant(&case, |changed, needle| {
+            let issues = v.validate_text(&changed.to_compact());
+            check(&issues, needle, &format!("{name} validate"), &mut leaks);
+        });
     }
     assert!(tried > 10_000, "only {tried} variants");
     leaks.sort();

@@ -12,6 +12,7 @@ use smallvec::SmallVec;
 use super::func::Func;
 use super::model::Model;
 use super::parser::{BinOp, Expr, ExprKind, Lit, TypeSpec};
+use super::set::Distinct;
 use super::value::{Node, Temporal, TemporalKind, Value, calendar_unit, compare_quantities};
 use crate::json::{Json, Kind};
 
@@ -497,15 +498,7 @@ impl<'a> Eval<'_, 'a> {
         let a = self.eval(l, focus, f)?;
         let b = self.eval(r, focus, f)?;
         match op {
-            BinOp::Union => {
-                let mut out: Coll<'a> = Vec::new();
-                for v in a.into_iter().chain(b) {
-                    if !out.iter().any(|o| equal(o, &v) == Some(true)) {
-                        out.push(v);
-                    }
-                }
-                Ok(out)
-            }
+            BinOp::Union => Ok(a.into_iter().chain(b).collect::<Distinct>().into_items()),
             BinOp::Eq | BinOp::Ne => {
                 let eq = coll_equal(&a, &b);
                 Ok(eq
@@ -711,29 +704,14 @@ impl<'a> Eval<'_, 'a> {
                 } else {
                     (&other, &base)
                 };
-                b(sub
-                    .iter()
-                    .all(|x| sup.iter().any(|y| equal(x, y) == Some(true))))
+                let sup: Distinct = sup.iter().cloned().collect();
+                b(sub.iter().all(|x| sup.contains(x)))
             }
             Func::Count => Ok(vec![Value::Int(base.len() as i64)]),
-            Func::Distinct => {
-                let mut out: Coll<'a> = Vec::new();
-                for v in base {
-                    if !out.iter().any(|o| equal(o, &v) == Some(true)) {
-                        out.push(v);
-                    }
-                }
-                Ok(out)
-            }
+            Func::Distinct => Ok(base.into_iter().collect::<Distinct>().into_items()),
             Func::IsDistinct => {
                 let n = base.len();
-                let mut out: Coll<'a> = Vec::new();
-                for v in base {
-                    if !out.iter().any(|o| equal(o, &v) == Some(true)) {
-                        out.push(v);
-                    }
-                }
-                b(out.len() == n)
+                b(base.into_iter().collect::<Distinct>().len() == n)
             }
             Func::Where => {
                 let mut out = Vec::new();
@@ -815,33 +793,24 @@ impl<'a> Eval<'_, 'a> {
                 })
             }
             Func::Intersect => {
-                let other = arg(0)?;
-                let mut out: Coll<'a> = Vec::new();
+                let other: Distinct = arg(0)?.into_iter().collect();
+                let mut out = Distinct::default();
                 for v in base {
-                    if other.iter().any(|o| equal(o, &v) == Some(true))
-                        && !out.iter().any(|o| equal(o, &v) == Some(true))
-                    {
-                        out.push(v);
+                    if other.contains(&v) {
+                        out.insert(v);
                     }
                 }
-                Ok(out)
+                Ok(out.into_items())
             }
             Func::Exclude => {
-                let other = arg(0)?;
-                Ok(base
-                    .into_iter()
-                    .filter(|v| !other.iter().any(|o| equal(o, v) == Some(true)))
-                    .collect())
+                let other: Distinct = arg(0)?.into_iter().collect();
+                Ok(base.into_iter().filter(|v| !other.contains(v)).collect())
             }
-            Func::Union => {
-                let mut out: Coll<'a> = Vec::new();
-                for v in base.into_iter().chain(arg(0)?) {
-                    if !out.iter().any(|o| equal(o, &v) == Some(true)) {
-                        out.push(v);
-                    }
-                }
-                Ok(out)
-            }
+            Func::Union => Ok(base
+                .into_iter()
+                .chain(arg(0)?)
+                .collect::<Distinct>()
+                .into_items()),
             Func::Combine => {
                 let mut out = base;
                 out.extend(arg(0)?);

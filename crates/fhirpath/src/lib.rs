@@ -20,6 +20,7 @@ pub mod fast;
 pub mod func;
 pub mod model;
 pub mod parser;
+mod set;
 pub mod value;
 
 use std::sync::Arc;

@@ -262,3 +262,58 @@ fn comparing_huge_quantities_across_units_does_not_panic() {
         let _ = result_len(expr);
     }
 }
+
+fn literal() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (0i64..4).prop_map(|i| i.to_string()),
+        (0i64..4).prop_map(|i| format!("{i}.0")),
+        (0i64..4).prop_map(|i| format!("{i}.50")),
+        "[ab]{0,2}".prop_map(|s| format!("'{s}'")),
+        any::<bool>().prop_map(|b| b.to_string()),
+        (1u8..3).prop_map(|m| format!("@2020-0{m}")),
+        (1u8..3).prop_map(|d| format!("@2020-01-0{d}")),
+        (1u8..3).prop_map(|q| format!("{q} 'mg'")),
+        (1u8..3).prop_map(|q| format!("{q}000 'ug'")),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    /// The hashed set operations agree with comparing every pair (their slow twin).
+    #[test]
+    fn set_functions_agree_with_pairwise_equality(items in proptest::collection::vec(literal(), 0..12), split in 0usize..12) {
+        let patient = parse_json(r#"{"resourceType":"Patient"}"#);
+        let env = Env::new(model());
+        let all = if items.is_empty() { "{}".to_string() } else {
+            items.iter().map(|i| format!("({i})")).collect::<Vec<_>>().join(".combine(") + &")".repeat(items.len() - 1)
+        };
+        let coll = Compiled::new(&all).unwrap().evaluate(&patient, &env).unwrap();
+        // Pairwise: keep an item unless an equal one came before.
+        let mut slow: Vec<spfhir_fhirpath::Value> = Vec::new();
+        for v in &coll {
+            if !slow.iter().any(|o| spfhir_fhirpath::eval::equal(o, v) == Some(true)) {
+                slow.push(v.clone());
+            }
+        }
+        let distinct = Compiled::new(&format!("({all}).distinct()")).unwrap().evaluate(&patient, &env).unwrap();
+        prop_assert_eq!(distinct.len(), slow.len(), "{}", all);
+        for (a, b) in distinct.iter().zip(&slow) {
+            prop_assert_eq!(spfhir_fhirpath::eval::equal(a, b), Some(true));
+        }
+        let is_distinct = Compiled::new(&format!("({all}).isDistinct()")).unwrap().evaluate(&patient, &env).unwrap();
+        prop_assert_eq!(format!("{:?}", is_distinct), format!("{:?}", vec![spfhir_fhirpath::Value::Bool(slow.len() == coll.len())]));
+        // Split in two: union, intersect, exclude and subsetOf against their definitions.
+        let k = split.min(items.len());
+        let part = |xs: &[String]| if xs.is_empty() { "{}".to_string() } else { format!("({})", xs.join(" | ")) };
+        let (l, r) = (part(&items[..k]), part(&items[k..]));
+        let eval = |e: String| Compiled::new(&e).unwrap().evaluate(&patient, &env).unwrap();
+        let (lv, rv) = (eval(l.clone()), eval(r.clone()));
+        let has = |c: &Vec<spfhir_fhirpath::Value>, v: &spfhir_fhirpath::Value| c.iter().any(|o| spfhir_fhirpath::eval::equal(o, v) == Some(true));
+        let excl = eval(format!("{l}.exclude({r})"));
+        prop_assert_eq!(excl.len(), lv.iter().filter(|v| !has(&rv, v)).count());
+        let inter = eval(format!("{l}.intersect({r})"));
+        prop_assert!(inter.iter().all(|v| has(&lv, v) && has(&rv, v)));
+        let subset = eval(format!("{l}.subsetOf({r})"));
+        prop_assert_eq!(format!("{:?}", subset), format!("{:?}", vec![spfhir_fhirpath::Value::Bool(lv.iter().all(|v| has(&rv, v)))]));
+    }
+}

@@ -100,6 +100,41 @@ impl Object {
 }
 
 impl Json {
+    /// The first key repeated within one object, anywhere in the tree, as its path from
+    /// here (`root.entry[1].resource.status`) and the repeated member's value. The parser
+    /// keeps duplicates (JSON allows them; FHIR does not), so each reader decides what to
+    /// do; this finds them in one pass.
+    pub fn first_duplicate_key(&self, root: &str) -> Option<(String, &Json)> {
+        let mut stack: Vec<(String, &Json)> = vec![(root.to_string(), self)];
+        while let Some((path, node)) = stack.pop() {
+            match &node.kind {
+                Kind::Object(o) => {
+                    let members = &o.members;
+                    let mut seen: std::collections::HashSet<&str> = Default::default();
+                    for m in members {
+                        if !seen.insert(m.key.as_str()) {
+                            return Some((format!("{path}.{}", m.key), &m.value));
+                        }
+                    }
+                    for m in members.iter().rev() {
+                        if matches!(m.value.kind, Kind::Object(_) | Kind::Array(_)) {
+                            stack.push((format!("{path}.{}", m.key), &m.value));
+                        }
+                    }
+                }
+                Kind::Array(items) => {
+                    for (i, v) in items.iter().enumerate().rev() {
+                        if matches!(v.kind, Kind::Object(_) | Kind::Array(_)) {
+                            stack.push((format!("{path}[{i}]"), v));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
     pub fn new(kind: Kind) -> Json {
         Json {
             pos: Pos::NONE,

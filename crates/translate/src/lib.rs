@@ -125,6 +125,18 @@ pub const URI_SYSTEM: &str = "urn:ietf:rfc:3986";
 /// Find the record's main resource: a message Bundle's focus, the only resource of `kind`
 /// in another Bundle, or the input itself.
 pub(crate) fn find_focus(rd: &mut read::Reader<'_>, kind: &str) -> Result<usize, Vec<Issue>> {
+    // A key given twice could be read either way: the record is refused, never guessed.
+    let root = rd.root();
+    if let Some((path, node)) = root.first_duplicate_key(read::resource_type(root)) {
+        return Err(vec![
+            Issue::error(
+                msg::TRANSLATE_DUPLICATE_KEY,
+                format!("{path} is given more than once; the record is not translated, since either value could be meant"),
+            )
+            .at(path)
+            .at_node(node),
+        ]);
+    }
     if let Some(&(_, mh)) = rd.all_of("MessageHeader").first()
         && let Some(focus) = mh
             .get("focus")

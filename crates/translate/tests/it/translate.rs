@@ -412,3 +412,36 @@ fn the_same_record_is_the_same_message_whenever_it_is_sent() {
         assert_ne!(a[1], b[1], "{name}: MessageHeader fullUrl");
     }
 }
+
+/// A key given twice could be read either way (the validator reads the first, other tools
+/// the last): the translators refuse the record and say where.
+#[test]
+fn a_key_given_twice_refuses_the_record() {
+    let opts = WriteOptions {
+        bundle: BundleKind::Message,
+        timestamp: Some("2026-11-02T09:31:00Z".into()),
+    };
+    let text = std::fs::read_to_string(spfhir_testkit::domain_dir().join("referral.json")).unwrap();
+    let bundle = translate::domain_json_to_fhir(RecordKind::Referral, &text, &opts)
+        .unwrap()
+        .fhir
+        .to_pretty();
+    let twice = bundle.replacen(
+        "\"status\": \"active\"",
+        "\"status\": \"revoked\", \"status\": \"active\"",
+        1,
+    );
+    assert_ne!(twice, bundle);
+    let errors =
+        translate::fhir_to_domain_json(RecordKind::Referral, &parse(&twice).unwrap()).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].id, "TRANSLATE_DUPLICATE_KEY");
+    assert!(
+        errors[0]
+            .expression
+            .as_deref()
+            .unwrap()
+            .ends_with(".status"),
+        "{errors:?}"
+    );
+}

@@ -72,6 +72,16 @@ impl<'a> Walk<'a> {
                 continue;
             };
             match groups.iter_mut().find(|g| g.child == c && g.key == name) {
+                Some(g) if (if is_ext { g.ext } else { g.value }).is_some() => {
+                    // The first is the one FHIRPath and the translators read, so it is the
+                    // one checked; the repeat is an error.
+                    self.error(
+                        msg::STRUCTURE_DUPLICATE_KEY,
+                        &format!("{path}.{key}"),
+                        &m.value,
+                        format!("{path}.{key} appears more than once in the object; a JSON object's keys must be unique (the first is the one read)"),
+                    );
+                }
                 Some(g) if is_ext => g.ext = Some(&m.value),
                 Some(g) => g.value = Some(&m.value),
                 None => {

@@ -87,6 +87,7 @@ catalogue! {
     REFERENCE_UNRESOLVED: NotFound,
     INVARIANT: Invariant,
     INVARIANT_ERROR: Processing,
+    FHIRPATH_BUDGET: TooCostly,
     PROFILE_UNKNOWN: NotFound,
     PROFILE_NEEDS_UNKNOWN: NotFound,
     PROFILE_WRONG_TYPE: Structure,

@@ -26,6 +26,8 @@ pub enum EvalErrorKind {
     Semantic,
     /// The data made it fail (a collection of two where one was needed).
     Execution,
+    /// It went past its [`Budget`].
+    Budget,
 }
 
 impl EvalErrorKind {
@@ -33,6 +35,7 @@ impl EvalErrorKind {
         match self {
             EvalErrorKind::Semantic => "semantic",
             EvalErrorKind::Execution => "execution",
+            EvalErrorKind::Budget => "budget",
         }
     }
 }
@@ -106,6 +109,33 @@ pub struct Env<'a> {
     pub now: Temporal,
     /// When set, `trace()` output is collected here.
     pub traces: std::cell::RefCell<Vec<(String, usize)>>,
+    /// What one evaluation may spend.
+    pub budget: Budget,
+}
+
+/// What one evaluation may spend, so an expression from the data (a Questionnaire's
+/// `enableWhenExpression`, a profile's invariant) cannot exhaust time or memory: going past
+/// any bound fails that evaluation with an [`EvalErrorKind::Budget`] error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Sub-expressions evaluated (a loop over a collection counts each pass).
+    pub steps: u64,
+    /// Items in any one collection.
+    pub items: usize,
+    /// Bytes in any one string.
+    pub string_bytes: usize,
+}
+
+impl Default for Budget {
+    /// Ample for every R4, UK Core and BaRS invariant on large resources (they take a few
+    /// thousand steps), small enough to stop a runaway at once.
+    fn default() -> Budget {
+        Budget {
+            steps: 10_000_000,
+            items: 1_000_000,
+            string_bytes: 1 << 20,
+        }
+    }
 }
 
 impl<'a> Env<'a> {
@@ -119,6 +149,7 @@ impl<'a> Env<'a> {
             services: None,
             now: now(),
             traces: Default::default(),
+            budget: Budget::default(),
         }
     }
 }
@@ -139,6 +170,14 @@ struct Frame<'a> {
 }
 
 type R<'a> = Result<Coll<'a>, EvalError>;
+
+fn over_budget(offset: u32, what: String) -> EvalError {
+    EvalError {
+        kind: EvalErrorKind::Budget,
+        message: format!("the expression went past its budget: {what}"),
+        offset,
+    }
+}
 
 fn semantic(offset: u32, message: impl Into<String>) -> EvalError {
     EvalError {
@@ -162,7 +201,11 @@ pub fn evaluate<'a>(expr: &Expr, input: Coll<'a>, env: &Env<'a>) -> R<'a> {
         index: None,
         total: None,
     };
-    Eval { env }.eval(expr, &input, &frame)
+    Eval {
+        env,
+        steps: std::cell::Cell::new(0),
+    }
+    .eval(expr, &input, &frame)
 }
 
 /// Wrap a resource (or any JSON) as a typed node, its type from `resourceType`.
@@ -183,7 +226,13 @@ pub fn root_node<'a>(json: &'a Json, model: &'a Model) -> Value<'a> {
 pub fn elements<'a>(resource: &'a Json, env: &Env<'a>) -> Coll<'a> {
     let root = root_node(resource, env.model);
     let mut out = vec![root.clone()];
-    out.extend(Eval { env }.descendants(&vec![root]));
+    out.extend(
+        Eval {
+            env,
+            steps: std::cell::Cell::new(0),
+        }
+        .descendants(&vec![root]),
+    );
     out
 }
 
@@ -199,10 +248,57 @@ pub fn definition_type<'a>(n: &Node<'a>) -> &'a str {
 
 struct Eval<'e, 'a> {
     env: &'e Env<'a>,
+    /// Sub-expressions evaluated so far, against `env.budget.steps`.
+    steps: std::cell::Cell<u64>,
 }
 
 impl<'a> Eval<'_, 'a> {
+    /// Evaluate `e`, within the budget: each call is a step, and no collection or string
+    /// it gives may be larger than the budget allows.
     fn eval(&self, e: &Expr, focus: &Coll<'a>, f: &Frame<'a>) -> R<'a> {
+        let steps = self.steps.get() + 1 + focus.len() as u64 / 64;
+        self.steps.set(steps);
+        let budget = &self.env.budget;
+        if steps > budget.steps {
+            return Err(over_budget(
+                e.offset,
+                format!("more than {} steps", budget.steps),
+            ));
+        }
+        let out = self.eval_step(e, focus, f)?;
+        if out.len() > budget.items {
+            return Err(over_budget(
+                e.offset,
+                format!("a collection of more than {} items", budget.items),
+            ));
+        }
+        for v in &out {
+            if let Value::Str(s) = v
+                && s.len() > budget.string_bytes
+            {
+                return Err(over_budget(
+                    e.offset,
+                    format!("a string of more than {} bytes", budget.string_bytes),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A collection being built may hold `len` items: an error once that is past the budget
+    /// (checked as it grows, so `select()` of a large collection per item stops early).
+    fn room(&self, len: usize, off: u32) -> Result<(), EvalError> {
+        let max = self.env.budget.items;
+        if len > max {
+            return Err(over_budget(
+                off,
+                format!("a collection of more than {max} items"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn eval_step(&self, e: &Expr, focus: &Coll<'a>, f: &Frame<'a>) -> R<'a> {
         let off = e.offset;
         match &e.kind {
             ExprKind::Lit(l) => Ok(match l {
@@ -727,6 +823,7 @@ impl<'a> Eval<'_, 'a> {
                 let mut out = Vec::new();
                 self.lambda(&base, &args[0], |_, _, r| {
                     out.extend(r);
+                    self.room(out.len(), off)?;
                     Ok(None::<()>)
                 })?;
                 Ok(out)
@@ -740,6 +837,7 @@ impl<'a> Eval<'_, 'a> {
                     let mut next = Vec::new();
                     self.lambda(&queue, &args[0], |_, _, r| {
                         next.extend(r);
+                        self.room(next.len(), off)?;
                         Ok(None::<()>)
                     })?;
                     queue = Vec::new();

@@ -25,7 +25,7 @@ pub mod value;
 
 use std::sync::Arc;
 
-pub use eval::{Coll, Env, EvalError, EvalErrorKind, Services};
+pub use eval::{Budget, Coll, Env, EvalError, EvalErrorKind, Services};
 pub use func::Func;
 pub use model::Model;
 pub use parser::{Expr, SyntaxError};

@@ -535,6 +535,16 @@ impl<'a> Check<'_, 'a> {
             Ok([Value::Bool(b)]) => *b,
             Ok([]) => false,
             Ok(_) => self.expression_failed(q, "did not give a single boolean", focus, at),
+            Err(e)
+                if self.w.over_budget(
+                    e,
+                    &format!("the enableWhenExpression of item {}", label(q)),
+                    at,
+                    focus,
+                ) =>
+            {
+                true
+            }
             Err(e) => {
                 self.expression_failed(q, &format!("could not be evaluated ({e})"), focus, at)
             }

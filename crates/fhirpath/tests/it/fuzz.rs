@@ -317,3 +317,39 @@ proptest! {
         prop_assert_eq!(format!("{:?}", subset), format!("{:?}", vec![spfhir_fhirpath::Value::Bool(lv.iter().all(|v| has(&rv, v)))]));
     }
 }
+
+/// Expressions that would take gigabytes or run for minutes stop at their budget with an
+/// error saying so; ordinary ones are untouched by it.
+#[test]
+fn runaway_expressions_stop_at_their_budget() {
+    use spfhir_fhirpath::EvalErrorKind;
+    let many_names: Vec<String> = (0..3000)
+        .map(|i| format!(r#"{{"family":"F{i}"}}"#))
+        .collect();
+    let patient = parse_json(&format!(
+        r#"{{"resourceType":"Patient","name":[{}]}}"#,
+        many_names.join(",")
+    ));
+    let mut env = Env::new(model());
+    env.resource = Some(&patient);
+    let nine = format!("'aaaaaaaaaa'{}", ".replace('a', 'aaaaaaaaaa')".repeat(9));
+    for expr in [
+        nine.as_str(),
+        "Patient.name.select(%resource.name)",
+        "Patient.name.select(%resource.name.family.combine(%resource.name.family))",
+    ] {
+        let c = Compiled::new(expr).unwrap();
+        let e = c.evaluate(&patient, &env).unwrap_err();
+        assert_eq!(e.kind, EvalErrorKind::Budget, "{expr}: {e}");
+        assert!(e.message.contains("budget"), "{e}");
+    }
+    let c = Compiled::new("Patient.name.family.count()").unwrap();
+    assert_eq!(c.evaluate(&patient, &env).unwrap().len(), 1);
+    // A tighter budget is the caller's to set.
+    env.budget.steps = 10;
+    let c = Compiled::new("Patient.name.where(family.startsWith('F1')).exists()").unwrap();
+    assert_eq!(
+        c.evaluate(&patient, &env).unwrap_err().kind,
+        EvalErrorKind::Budget
+    );
+}

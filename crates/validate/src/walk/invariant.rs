@@ -77,6 +77,7 @@ impl<'a> Walk<'a> {
                     };
                     self.push(issue.at(at).at_node(v));
                 }
+                Err(e) if self.over_budget(&e, &format!("constraint {}", c.key), at, v) => {}
                 Err(e) => {
                     let msg = format!("constraint {} could not be evaluated: {e}", c.key);
                     self.push(Issue::warning(msg::INVARIANT_ERROR, msg).at(at).at_node(v));

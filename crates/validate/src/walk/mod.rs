@@ -134,6 +134,27 @@ impl<'a> Walk<'a> {
         self.push(Issue::warning(m, text).at(at).at_node(node));
     }
 
+    /// Report an evaluation that went past its budget (`FHIRPATH_BUDGET`, an error: the
+    /// check could not be made, and the instance is what made it too costly); whether it had.
+    pub(crate) fn over_budget(
+        &mut self,
+        e: &crate::fhirpath::EvalError,
+        what: &str,
+        at: &str,
+        node: &Json,
+    ) -> bool {
+        if e.kind != crate::fhirpath::EvalErrorKind::Budget {
+            return false;
+        }
+        self.error(
+            msg::FHIRPATH_BUDGET,
+            at,
+            node,
+            format!("{what} was not checked: {e}"),
+        );
+        true
+    }
+
     /// An error from a rule of profile `p` (its provenance recorded when `p` constrains
     /// another definition).
     fn error_in(&mut self, p: &Profile, m: Msg, at: &str, node: &Json, text: String) {

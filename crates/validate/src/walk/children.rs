@@ -372,6 +372,12 @@ impl<'a> Walk<'a> {
                     self.children(&tp, tn, v, at, None);
                 }
                 self.depth -= 1;
+                // The datatype's own invariants (per-1 on Period, qty-3 on Quantity, …) sit on
+                // the root of its definition, not on the elements that use it.
+                if tn == 0 && !Arc::ptr_eq(&tp, p) {
+                    let ty_name = code.unwrap_or(tp.type_name.as_str());
+                    self.node_constraints(&tp.nodes[0], v, None, at, ty_name);
+                }
                 self.fixed_pattern(p, n, v, at);
                 match code {
                     Some("Coding") => {

@@ -217,6 +217,20 @@ impl<'a> Walk<'a> {
             }
         };
         let saved = self.env.resource.replace(res);
+        // %rootResource is the resource itself, unless it is contained (then its container
+        // stays); a Bundle is where references in its entries resolve.
+        let contained = path
+            .rsplit('.')
+            .next()
+            .is_some_and(|last| last.starts_with("contained["));
+        let saved_root = self.env.root_resource;
+        if !contained {
+            self.env.root_resource = Some(res);
+        }
+        let saved_bundle = self.env.bundle;
+        if rt == "Bundle" {
+            self.env.bundle = Some(res);
+        }
         let saved_rewalk = self.rewalk.take();
         self.resources.push((path.clone(), rt));
         self.depth += 1;
@@ -287,6 +301,8 @@ impl<'a> Walk<'a> {
         self.depth -= 1;
         self.resources.pop();
         self.env.resource = saved;
+        self.env.root_resource = saved_root;
+        self.env.bundle = saved_bundle;
         self.rewalk = saved_rewalk;
     }
 

@@ -34,8 +34,9 @@ impl std::fmt::Display for LineCol {
 #[derive(Clone, Debug)]
 pub struct LineIndex {
     line_starts: Vec<u32>,
-    /// The number of characters before each [`BLOCK`]-byte block of the text.
-    chars_before_block: Vec<u32>,
+    /// The number of characters before each [`BLOCK`]-byte block of the text, counted the
+    /// first time a column far from its line's start is asked for.
+    chars_before_block: std::sync::OnceLock<Vec<u32>>,
 }
 
 /// The span of the character-count checkpoints, in bytes.
@@ -52,23 +53,26 @@ impl LineIndex {
         let bytes = text.as_bytes();
         let mut line_starts = vec![0];
         line_starts.extend(memchr::memchr_iter(b'\n', bytes).map(|i| i as u32 + 1));
-        let mut chars_before_block = Vec::with_capacity(bytes.len() / BLOCK + 1);
-        let mut seen = 0u32;
-        for block in bytes.chunks(BLOCK) {
-            chars_before_block.push(seen);
-            seen += count_chars(block) as u32;
-        }
-        chars_before_block.push(seen);
         LineIndex {
             line_starts,
-            chars_before_block,
+            chars_before_block: std::sync::OnceLock::new(),
         }
     }
 
     /// Characters before byte offset `at` (at most `text.len()`).
     fn chars_before(&self, bytes: &[u8], at: usize) -> usize {
+        let blocks = self.chars_before_block.get_or_init(|| {
+            let mut counts = Vec::with_capacity(bytes.len() / BLOCK + 2);
+            let mut seen = 0u32;
+            for block in bytes.chunks(BLOCK) {
+                counts.push(seen);
+                seen += count_chars(block) as u32;
+            }
+            counts.push(seen);
+            counts
+        });
         let k = at / BLOCK;
-        self.chars_before_block[k] as usize + count_chars(&bytes[k * BLOCK..at])
+        blocks[k] as usize + count_chars(&bytes[k * BLOCK..at])
     }
 
     /// Line and column of `pos` in `text` (the text this index was built from).
@@ -81,7 +85,13 @@ impl LineIndex {
         let start = self.line_starts[line] as usize;
         let end = pos.0 as usize;
         let bytes = text.as_bytes();
-        let col = self.chars_before(bytes, end) - self.chars_before(bytes, start);
+        // Near its line's start a column is counted directly; far along a long line, from
+        // the checkpoints.
+        let col = if end - start <= 2 * BLOCK {
+            count_chars(&bytes[start..end])
+        } else {
+            self.chars_before(bytes, end) - self.chars_before(bytes, start)
+        };
         Some(LineCol {
             line: line as u32 + 1,
             col: col as u32 + 1,

@@ -32,8 +32,14 @@ pub enum Fast {
     /// `X.empty()` where X starts with member `root` and only narrows (where, select,
     /// trace, first, …): true when `root` is absent, otherwise undecided.
     EmptyWhenAbsent(CompactString),
+    /// `a.b.startsWith('text')`
+    StartsWith(Vec<CompactString>, CompactString),
     Not(Box<Fast>),
     Bin(BinOp, Box<Fast>, Box<Fast>),
+    /// `left or …`, `left and …`, `left implies …` where only the left side has a fast
+    /// form: decided when the left side alone decides (true for `or`, false for `and` and
+    /// `implies`), as the evaluator's short cut does; otherwise declined.
+    Short(BinOp, Box<Fast>),
 }
 
 /// Functions that give the empty collection for an empty input, whatever their arguments.
@@ -58,6 +64,15 @@ impl Fast {
     /// The fast form of `expr`, when it has one.
     pub fn compile(expr: &Expr) -> Option<Fast> {
         match &expr.kind {
+            ExprKind::Call(Some(target), Func::StartsWith, args) => match &args[..] {
+                [
+                    Expr {
+                        kind: ExprKind::Lit(Lit::Str(s)),
+                        ..
+                    },
+                ] => Some(Fast::StartsWith(path(target)?, s.clone())),
+                _ => None,
+            },
             ExprKind::Call(Some(target), f, args) if args.is_empty() => match f {
                 Func::Exists => Some(Fast::Exists(path(target)?)),
                 Func::HasValue => Some(Fast::HasValue(path(target)?)),
@@ -79,8 +94,12 @@ impl Fast {
                 Some(Fast::Bin(*op, Box::new(a), Box::new(b)))
             }
             ExprKind::Bin(op @ (BinOp::And | BinOp::Or | BinOp::Xor | BinOp::Implies), a, b) => {
-                let (a, b) = (Fast::compile(a)?, Fast::compile(b)?);
-                Some(Fast::Bin(*op, Box::new(a), Box::new(b)))
+                let a = Fast::compile(a)?;
+                match Fast::compile(b) {
+                    Some(b) => Some(Fast::Bin(*op, Box::new(a), Box::new(b))),
+                    None if *op != BinOp::Xor => Some(Fast::Short(*op, Box::new(a))),
+                    None => None,
+                }
             }
             _ => None,
         }
@@ -113,6 +132,20 @@ impl Fast {
                 });
                 absent.then_some(Some(true))
             }
+            Fast::StartsWith(p, prefix) => {
+                let n = nodes(focus, p)?;
+                match (n.count, n.values.as_slice()) {
+                    (0, _) => Some(None),
+                    (1, [v]) => Some(Some(v.as_str()?.starts_with(prefix.as_str()))),
+                    _ => None,
+                }
+            }
+            Fast::Short(op, a) => match (op, a.eval(focus)?) {
+                (BinOp::Or, Some(true)) => Some(Some(true)),
+                (BinOp::And, Some(false)) => Some(Some(false)),
+                (BinOp::Implies, Some(false)) => Some(Some(true)),
+                _ => None,
+            },
             Fast::Not(a) => Some(a.eval(focus)?.map(|b| !b)),
             Fast::Bin(op, a, b) => {
                 let x = a.eval(focus)?;

@@ -3,7 +3,7 @@
 //! Exit codes: 0 all records OK (warnings allowed), 1 some record failed, 2 usage or I/O error.
 
 use spfhir_element::msg;
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -136,7 +136,11 @@ fn fhirpath_cmd(args: &FhirpathArgs) -> i32 {
         }
     };
     let (name, text) = match read_input(&args.file) {
-        Ok(x) => x,
+        Ok((name, Ok(text))) => (name, text),
+        Ok((name, Err(issue))) => {
+            eprintln!("{}", issue.render(&name));
+            return 2;
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return 2;
@@ -196,22 +200,52 @@ fn fhirpath_cmd(args: &FhirpathArgs) -> i32 {
     }
 }
 
-pub(crate) fn read_input(file: &Option<PathBuf>) -> Result<(String, String), String> {
+/// An input's name and its text: `Err` with a `JSON_SYNTAX` issue (at the first byte that
+/// is not UTF-8) when it is not text, so one bad file is reported as that file's problem and
+/// the others still run. A UTF-8 byte order mark is dropped, as in every front end. The
+/// outer `Err` is an I/O error (a file that cannot be read at all).
+pub(crate) fn read_input(
+    file: &Option<PathBuf>,
+) -> Result<(String, Result<String, Issue>), String> {
+    let (name, bytes) = read_bytes(file)?;
+    Ok((name, as_text(bytes)))
+}
+
+/// An input's name and bytes (a file, or standard input for `-` or none).
+fn read_bytes(file: &Option<PathBuf>) -> Result<(String, Vec<u8>), String> {
     match file.as_deref() {
         None => read_stdin(),
         Some(p) if p.as_os_str() == "-" => read_stdin(),
-        Some(p) => std::fs::read_to_string(p)
-            .map(|t| (p.display().to_string(), t))
+        Some(p) => std::fs::read(p)
+            .map(|b| (p.display().to_string(), b))
             .map_err(|e| format!("spfhir: cannot read {}: {e}", p.display())),
     }
 }
 
-fn read_stdin() -> Result<(String, String), String> {
-    let mut text = String::new();
+/// Bytes as text, without a leading byte order mark; not UTF-8 is a `JSON_SYNTAX` issue at
+/// the first bad byte.
+fn as_text(mut bytes: Vec<u8>) -> Result<String, Issue> {
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let before = std::str::from_utf8(&e.as_bytes()[..valid]).unwrap_or_default();
+        let mut issue = Issue::error(
+            msg::JSON_SYNTAX,
+            format!("the input is not valid UTF-8 (byte {})", valid + 1),
+        );
+        issue.line_col = Some(spfhir_element::line_col_of(before, valid));
+        issue
+    })
+}
+
+fn read_stdin() -> Result<(String, Vec<u8>), String> {
+    let mut bytes = Vec::new();
     std::io::stdin()
-        .read_to_string(&mut text)
+        .read_to_end(&mut bytes)
         .map_err(|e| format!("spfhir: cannot read standard input: {e}"))?;
-    Ok(("<stdin>".into(), text))
+    Ok(("<stdin>".into(), bytes))
 }
 
 /// One translated record: its output, or issues only.
@@ -273,7 +307,7 @@ pub fn translate_record(args: &TranslateArgs, text: &str, pretty: bool) -> Recor
 }
 
 fn translate_cmd(args: &TranslateArgs) -> i32 {
-    let (name, text) = match read_input(&args.file) {
+    let (name, bytes) = match read_bytes(&args.file) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("{e}");
@@ -290,13 +324,19 @@ fn translate_cmd(args: &TranslateArgs) -> i32 {
     let mut failed = 0usize;
     let mut total = 0usize;
     if ndjson {
-        for (n, line) in text.as_bytes().lines().enumerate() {
-            let line = line.unwrap_or_default();
-            if line.trim().is_empty() {
+        // Line by line, so a line that is not UTF-8 is that line's problem alone.
+        for (n, line) in bytes.split(|&b| b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             total += 1;
-            let r = translate_record(args, &line, false);
+            let r = match as_text(line.strip_suffix(b"\r").unwrap_or(line).to_vec()) {
+                Ok(line) => translate_record(args, &line, false),
+                Err(issue) => RecordResult {
+                    output: None,
+                    issues: vec![issue],
+                },
+            };
             for mut issue in r.issues.iter().cloned() {
                 // In NDJSON the line is the record's line; the column is within that line.
                 issue.line_col = Some(json::LineCol {
@@ -314,7 +354,13 @@ fn translate_cmd(args: &TranslateArgs) -> i32 {
         }
     } else {
         total = 1;
-        let r = translate_record(args, &text, true);
+        let r = match as_text(bytes) {
+            Ok(text) => translate_record(args, &text, true),
+            Err(issue) => RecordResult {
+                output: None,
+                issues: vec![issue],
+            },
+        };
         for issue in &r.issues {
             eprintln!("{}", issue.render(&name));
         }

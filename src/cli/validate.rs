@@ -155,6 +155,7 @@ pub fn run(args: &ValidateArgs) -> i32 {
     if out.json_map {
         let _ = out.writer.write_all(b"{");
     }
+    let mut unreadable = 0usize;
     for input in &inputs {
         let name = match input.as_deref() {
             None => "<stdin>".to_string(),
@@ -168,17 +169,21 @@ pub fn run(args: &ValidateArgs) -> i32 {
             })
         } else {
             super::read_input(input).map(|(name, text)| {
+                let issues = match text {
+                    Ok(text) => validator.validate_text(&text),
+                    Err(not_text) => vec![not_text],
+                };
                 out.write(&[Outcome {
-                    issues: &validator.validate_text(&text),
+                    issues: &issues,
                     file: &name,
                     index: None,
                 }])
             })
         };
         if let Err(e) = result {
-            out.finish();
+            // A file that cannot be read at all: said, and the others still validated.
             eprintln!("error: {e}");
-            return 2;
+            unreadable += 1;
         }
     }
     out.finish();
@@ -193,6 +198,9 @@ pub fn run(args: &ValidateArgs) -> i32 {
             t.warnings,
             plural(t.warnings)
         );
+    }
+    if unreadable > 0 {
+        return 2;
     }
     i32::from(t.errors > 0)
 }

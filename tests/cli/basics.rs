@@ -267,3 +267,65 @@ fn help_lists_exit_codes_and_advertises_only_what_exists() {
     let out = spfhir(&["validate", "--help"], b"");
     assert!(text(&out.stdout).contains("Exit codes:"));
 }
+
+/// A file that is not UTF-8 is that file's JSON_SYNTAX issue, at its first bad byte; the
+/// files after it are still validated, and the JSON output stays one document. A byte order
+/// mark is accepted the same way by every command.
+#[test]
+fn a_file_that_is_not_text_is_its_own_problem() {
+    let dir = crate::TempDir::new("utf8");
+    std::fs::write(
+        dir.0.join("a.json"),
+        b"{\"resourceType\":\"Patient\",\n \"gender\":\"f\xffmale\"}",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.0.join("b.json"),
+        r#"{"resourceType":"Patient","gender":"robot"}"#,
+    )
+    .unwrap();
+    let a = dir.0.join("a.json").display().to_string();
+    let b = dir.0.join("b.json").display().to_string();
+    let out = spfhir(&["validate", "--package-path", &packages(), &a, &b], b"");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("a.json:2:13: error[JSON_SYNTAX]: the input is not valid UTF-8 (byte 40)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("b.json:1:36: error[BINDING_REQUIRED]"),
+        "{stdout}"
+    );
+    let out = spfhir(
+        &[
+            "validate",
+            "--package-path",
+            &packages(),
+            "--format",
+            "json",
+            &a,
+            &b,
+        ],
+        b"",
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(doc.as_object().unwrap().len(), 2);
+
+    // A BOM: validate and translate both take it.
+    let referral = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/domain/referral.json"),
+    )
+    .unwrap();
+    let with_bom = [b"\xEF\xBB\xBF".as_slice(), &referral].concat();
+    let out = spfhir(
+        &["translate", "--kind", "referral", "--to", "fhir", "-"],
+        &with_bom,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = spfhir(
+        &["validate", "--package-path", &packages(), "-"],
+        b"\xEF\xBB\xBF{\"resourceType\":\"Patient\"}",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}

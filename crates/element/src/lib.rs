@@ -23,6 +23,6 @@ mod write;
 
 pub use out::{Arena, Builder, Obj, Out};
 pub use parse::{MAX_DEPTH, ParseError, parse};
-pub use pos::{LineCol, LineIndex, Pos};
+pub use pos::{LineCol, LineIndex, Pos, line_col_of};
 pub use value::{Json, Kind, Member, Object};
 pub use write::{write_compact, write_pretty};

@@ -229,6 +229,8 @@ pub fn domain_json_to_fhir_text(
 /// A domain record of `kind` from its JSON; errors name the member (`person.nhsNumber`) and
 /// line:column.
 fn parse_record(kind: RecordKind, domain: &str) -> Result<Box<dyn ToFhir>, Vec<Issue>> {
+    // A UTF-8 byte order mark is allowed, as the JSON parser allows it (RFC 8259 §8.1).
+    let domain = domain.strip_prefix('\u{feff}').unwrap_or(domain);
     fn parse<T: serde::de::DeserializeOwned + ToFhir + 'static>(
         text: &str,
     ) -> Result<Box<dyn ToFhir>, Vec<Issue>> {

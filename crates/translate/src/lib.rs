@@ -30,9 +30,9 @@ macro_rules! code_table {
 
 pub mod careplan;
 pub mod outcome;
-pub mod read;
+mod read;
 pub mod referral;
-pub mod write;
+mod write;
 
 use crate::domain::{CarePlan, Identifier, OutcomeResponse, RecordKind, Referral};
 use crate::issue::Issue;

@@ -18,13 +18,6 @@ use crate::domain::{
 use crate::issue::Issue;
 use crate::json::{Json, Kind, reference};
 
-/// A resource found by the reader, with the FHIRPath prefix that locates it.
-#[derive(Clone, Copy)]
-pub struct Found<'a> {
-    pub node: &'a Json,
-    pub path: &'a str,
-}
-
 struct Entry<'a> {
     full_url: Option<&'a str>,
     /// A contained resource (resolved only by `#id`).
@@ -157,10 +150,6 @@ impl<'a> Reader<'a> {
     /// The resource at `index`, without visiting it.
     pub fn root_entry(&self, index: usize) -> &'a Json {
         self.entries[index].resource
-    }
-
-    pub fn path_of(&self, index: usize) -> String {
-        self.entries[index].path.clone()
     }
 
     /// Start reading the resource at `index`: its envelope (resourceType, id, meta, generated

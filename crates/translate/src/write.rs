@@ -58,12 +58,7 @@ static NAMESPACE: LazyLock<Sha1> = LazyLock::new(|| {
 
 /// `urn:uuid:` of a natural key: the RFC 9562 version 5 UUID, in spfhir's namespace, of the
 /// key's parts joined by `|` (hashed part by part, so no joined string is built). Hashed with
-/// the `sha1` crate, which uses the CPU's SHA instructions where present.
-pub fn full_url(parts: &[&str]) -> String {
-    Urn::of(parts).as_str().to_string()
-}
-
-/// A `urn:uuid:` on the stack (see [`full_url`]).
+/// the `sha1` crate, which uses the CPU's SHA instructions where present. Built on the stack.
 struct Urn([u8; 45]);
 
 impl Urn {
@@ -653,7 +648,7 @@ mod tests {
         ] {
             let key = parts.join("|");
             let expected = format!("urn:uuid:{}", Uuid::new_v5(&ns, key.as_bytes()));
-            assert_eq!(full_url(parts), expected);
+            assert_eq!(Urn::of(parts).as_str(), expected);
         }
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! Invariants: domain → FHIR is deterministic (same record and timestamp, same bytes) and
 //! lossless for everything the domain holds; FHIR → domain never drops anything silently
-//! (see [`read`]). Neither direction does I/O or logs.
+//! (see the `read` module). Neither direction does I/O or logs.
 
 #[cfg(feature = "fhir-sdk")]
 pub mod bridge;

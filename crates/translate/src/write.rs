@@ -86,7 +86,7 @@ impl Urn {
     }
 }
 
-/// [`full_url`], in the arena.
+/// The `urn:uuid:` of a natural key (see [`Urn`]), in the arena.
 pub fn url<'a>(b: Builder<'a>, parts: &[&str]) -> &'a str {
     b.str(Urn::of(parts).as_str())
 }

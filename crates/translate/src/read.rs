@@ -53,19 +53,13 @@ impl<'a> Reader<'a> {
         };
         let root_type = resource_type(root);
         if root_type == "Bundle" {
-            r.consume(root.get("resourceType"));
-            for key in [
-                "id",
-                "meta",
-                "type",
-                "timestamp",
-                "identifier",
-                "link",
-                "total",
-                "signature",
-            ] {
+            // The envelope: what says nothing about the record. Its identifier, links,
+            // signature and tags are reported if nothing maps them; a security label
+            // refuses the record (see `visit`).
+            for key in ["resourceType", "id", "type", "timestamp", "total"] {
                 r.consume(root.get(key));
             }
+            r.consume_meta(root, "Bundle");
             for (i, e) in root
                 .get("entry")
                 .and_then(Json::as_array)
@@ -158,9 +152,11 @@ impl<'a> Reader<'a> {
         let res = self.entries[index].resource;
         if !self.visited.contains(&index) {
             self.visited.push(index);
-            for key in ["resourceType", "id", "meta"] {
+            for key in ["resourceType", "id"] {
                 self.consume(res.get(key));
             }
+            let path = self.entries[index].path.clone();
+            self.consume_meta(res, &path);
             if res
                 .get("text")
                 .and_then(|t| t.get("status"))
@@ -171,6 +167,29 @@ impl<'a> Reader<'a> {
             }
         }
         (res, self.entries[index].path.clone())
+    }
+
+    /// Consume the parts of `res.meta` that describe the copy, not the record (versionId,
+    /// lastUpdated, source, profile). Tags are left to be reported if unmapped; a security
+    /// label is an error: the record carries none, and dropping one (a restricted record)
+    /// would be a data-protection incident, so the record is refused instead.
+    fn consume_meta(&mut self, res: &'a Json, path: &str) {
+        let Some(meta) = res.get("meta") else { return };
+        for key in ["id", "versionId", "lastUpdated", "source", "profile"] {
+            self.consume(meta.get(key));
+            self.consume(meta.get(&format!("_{key}")));
+        }
+        if let Some(security) = meta.get("security") {
+            self.consume(Some(security));
+            self.issues.push(
+                Issue::error(
+                    msg::TRANSLATE_SECURITY_LABEL,
+                    format!("{path}.meta.security labels the resource (e.g. as restricted), and the social prescribing record has no place to keep that: it is not translated, so the label is not lost"),
+                )
+                .at(format!("{path}.meta.security"))
+                .at_node(security),
+            );
+        }
     }
 
     /// Resolve a Reference node to an indexed resource, by the rules of
@@ -744,6 +763,16 @@ impl<'a> Reader<'a> {
                 );
             }
         }
+        if self.is_bundle()
+            && let Some(obj) = self.root.as_object()
+        {
+            for m in &obj.members {
+                if m.key != "entry" {
+                    let key = m.key.strip_prefix('_').unwrap_or(&m.key);
+                    self.report(&m.value, &format!("Bundle.{key}"), &mut out);
+                }
+            }
+        }
         if self.is_bundle() {
             for (i, entry) in self
                 .root
@@ -755,10 +784,7 @@ impl<'a> Reader<'a> {
             {
                 if let Some(obj) = entry.as_object() {
                     for m in &obj.members {
-                        if !matches!(
-                            m.key.as_str(),
-                            "resource" | "fullUrl" | "request" | "search" | "response" | "link"
-                        ) {
+                        if !matches!(m.key.as_str(), "resource" | "fullUrl" | "request") {
                             self.report(
                                 &m.value,
                                 &format!("Bundle.entry[{i}].{}", m.key),

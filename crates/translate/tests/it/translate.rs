@@ -445,3 +445,52 @@ fn a_key_given_twice_refuses_the_record() {
         "{errors:?}"
     );
 }
+
+/// Nothing is dropped silently at the Bundle level either, and a security label is never
+/// dropped: the record is refused instead.
+#[test]
+fn bundle_level_elements_are_reported_and_security_labels_refuse_the_record() {
+    let opts = WriteOptions {
+        bundle: BundleKind::Message,
+        timestamp: Some("2026-11-02T09:31:00Z".into()),
+    };
+    let text = std::fs::read_to_string(spfhir_testkit::domain_dir().join("referral.json")).unwrap();
+    let bundle = translate::domain_json_to_fhir(RecordKind::Referral, &text, &opts)
+        .unwrap()
+        .fhir;
+    let mut v: serde_json::Value = serde_json::from_str(&bundle.to_compact()).unwrap();
+    v["identifier"] = serde_json::json!({"system": "https://example.org/msg", "value": "m-1"});
+    v["meta"] =
+        serde_json::json!({"lastUpdated": "2026-11-02T09:31:00Z", "tag": [{"code": "urgent"}]});
+    v["entry"][1]["search"] = serde_json::json!({"mode": "match"});
+    let read = |v: &serde_json::Value| {
+        translate::fhir_to_domain_json(RecordKind::Referral, &parse(&v.to_string()).unwrap())
+    };
+    let (_, warnings) = read(&v).expect("translates, with warnings");
+    let places: Vec<&str> = warnings
+        .iter()
+        .filter(|i| i.id == "TRANSLATE_NOT_MAPPED")
+        .filter_map(|i| i.expression.as_deref())
+        .collect();
+    for place in [
+        "Bundle.identifier",
+        "Bundle.meta.tag",
+        "Bundle.entry[1].search",
+    ] {
+        assert!(places.contains(&place), "{place} not reported: {places:?}");
+    }
+    assert!(!places.contains(&"Bundle.meta.lastUpdated"), "{places:?}");
+
+    let sr = v["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|e| e["resource"]["resourceType"] == "ServiceRequest")
+        .unwrap();
+    v["entry"][sr]["resource"]["meta"]["security"] = serde_json::json!([{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]);
+    let errors = read(&v).unwrap_err();
+    assert!(
+        errors.iter().any(|i| i.id == "TRANSLATE_SECURITY_LABEL"),
+        "{errors:?}"
+    );
+}

@@ -687,8 +687,10 @@ fn compare(ta: &str, a: &Json, tb: &str, b: &Json) -> Option<Ordering> {
         }
         ("Boolean", "Boolean") => Some(a.as_bool()?.cmp(&b.as_bool()?)),
         ("Date" | "DateTime", "Date" | "DateTime") | ("Time", "Time") => {
-            let (x, y) = (a.as_str()?, b.as_str()?);
+            let (x, y) = (a.as_str()?.as_bytes(), b.as_str()?.as_bytes());
             // Compare at the shared precision; a date against a dateTime compares the day.
+            // (Bytes, not characters: a value that is not a date may hold any character,
+            // and its own check reports it.)
             let n = x.len().min(y.len());
             Some(x[..n].cmp(&y[..n]))
         }

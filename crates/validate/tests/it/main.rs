@@ -5,5 +5,6 @@ mod corpus;
 mod engine;
 mod examples;
 mod fast_invariants;
+mod fuzz;
 mod no_patient_data;
 mod translations;

@@ -146,9 +146,12 @@ fn mutate_expression(e: &str, rng: &mut Rng) -> String {
     s.into_iter().collect()
 }
 
+/// FHIR payloads, and domain records with their kind.
+type Seeds = (Vec<Vec<u8>>, Vec<(RecordKind, Vec<u8>)>);
+
 /// Seeds: spfhir's FHIR for every domain fixture, every corpus case, and the fixtures
 /// themselves (for domain → FHIR).
-fn seeds() -> (Vec<Vec<u8>>, Vec<(RecordKind, Vec<u8>)>) {
+fn seeds() -> Seeds {
     let opts = WriteOptions {
         bundle: BundleKind::Message,
         timestamp: Some("2026-11-02T09:31:00Z".into()),

@@ -234,9 +234,22 @@ impl Model {
 /// The type a base StructureDefinition (a specialization, or a root such as Element) defines,
 /// with its backbone elements, keyed by name; `None` for constraints (profiles), which define
 /// no new type.
+/// Whether a StructureDefinition constrains another (a profile), rather than defining a
+/// type: `derivation` says so; without it, a `baseDefinition` whose type is the same type.
+/// The one place spfhir decides what a base definition is.
+pub fn is_constraint(sd: &Json) -> bool {
+    match sd.get_str("derivation") {
+        Some(d) => d == "constraint",
+        None => sd.get_str("baseDefinition").is_some_and(|b| {
+            let ty = sd.get_str("type").unwrap_or_default();
+            !ty.is_empty() && b.rsplit('/').next() == Some(ty)
+        }),
+    }
+}
+
 fn definition_group(sd: &Json) -> Option<HashMap<CompactString, TypeDef>> {
     let s = |k: &str| sd.get(k).and_then(Json::as_str);
-    if s("resourceType") != Some("StructureDefinition") || s("derivation") == Some("constraint") {
+    if s("resourceType") != Some("StructureDefinition") || is_constraint(sd) {
         return None;
     }
     let type_name = s("type")?;

@@ -94,18 +94,8 @@ pub enum SnapshotError {
     Invalid { url: String, message: String },
 }
 
-/// Whether a StructureDefinition constrains another (a profile), rather than defining a
-/// type: `derivation` says so; without it, a `baseDefinition` whose type is the same type.
-/// The one place spfhir decides what a base definition is.
-pub fn is_constraint(sd: &Json) -> bool {
-    match sd.get_str("derivation") {
-        Some(d) => d == "constraint",
-        None => sd.get_str("baseDefinition").is_some_and(|b| {
-            let ty = sd.get_str("type").unwrap_or_default();
-            !ty.is_empty() && b.rsplit('/').next() == Some(ty)
-        }),
-    }
-}
+/// The one rule for what a base definition is (see [`spfhir_fhirpath::model::is_constraint`]).
+pub use spfhir_fhirpath::model::is_constraint;
 
 /// Generates snapshots on demand and keeps them.
 pub struct Generator {

@@ -35,7 +35,7 @@ use json::Json;
 
 pub use batch::{BATCH, LineOutcome, syntax_issue};
 pub use engine::Engine;
-pub use profile::Profile;
+pub use profile::{NodeRef, Profile};
 
 /// How codes from systems that cannot be checked offline (SNOMED CT, LOINC, …) are reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

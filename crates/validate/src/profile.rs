@@ -11,6 +11,26 @@ use crate::snapshot::{ExtensionContext, Snapshot};
 use compact_str::CompactString;
 use rustc_hash::FxHashMap;
 
+/// One element definition: a node of a compiled profile (what the walk checks a value
+/// against, and where it finds that element's children).
+#[derive(Clone, Debug)]
+pub struct NodeRef {
+    pub profile: Arc<Profile>,
+    /// The index of the node in `profile.nodes`.
+    pub node: usize,
+}
+
+impl NodeRef {
+    pub fn new(profile: Arc<Profile>, node: usize) -> NodeRef {
+        NodeRef { profile, node }
+    }
+
+    /// The root of `profile` (a type's or a profile's own definition).
+    pub fn root(profile: Arc<Profile>) -> NodeRef {
+        NodeRef::new(profile, 0)
+    }
+}
+
 #[derive(Debug)]
 pub struct Profile {
     pub url: String,

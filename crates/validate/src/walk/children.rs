@@ -4,7 +4,7 @@
 use super::*;
 use crate::json::{Json, Kind};
 use crate::primitive;
-use crate::profile::Profile;
+use crate::profile::{NodeRef, Profile};
 use smallvec::{SmallVec, smallvec};
 use spfhir_element::msg::{self};
 use std::sync::Arc;
@@ -364,7 +364,11 @@ impl<'a> Walk<'a> {
                     );
                     return;
                 }
-                let Some((tp, tn)) = self.structure(p, c, code) else {
+                let Some(NodeRef {
+                    profile: tp,
+                    node: tn,
+                }) = self.structure(p, c, code)
+                else {
                     return; // no single type to take children from (an unresolved choice)
                 };
                 self.depth += 1;

@@ -12,7 +12,7 @@ use crate::Validator;
 use crate::fhirpath::Env;
 use crate::issue::Issue;
 use crate::json::Json;
-use crate::profile::Profile;
+use crate::profile::{NodeRef, Profile};
 use crate::snapshot::{SnapshotError, type_url};
 
 mod binding;
@@ -307,25 +307,20 @@ impl<'a> Walk<'a> {
     }
 
     /// Where the children of `p.nodes[node]` (of type `code`) are defined.
-    fn structure(
-        &mut self,
-        p: &Arc<Profile>,
-        node: usize,
-        code: Option<&str>,
-    ) -> Option<(Arc<Profile>, usize)> {
+    fn structure(&mut self, p: &Arc<Profile>, node: usize, code: Option<&str>) -> Option<NodeRef> {
         let n = &p.nodes[node];
         if !n.children.is_empty() {
-            return Some((p.clone(), node));
+            return Some(NodeRef::new(p.clone(), node));
         }
         if let Some(t) = n.content_ref {
-            return Some((p.clone(), t));
+            return Some(NodeRef::new(p.clone(), t));
         }
         let t = match code {
             Some(c) => n.types.iter().find(|t| t.code == c),
             None => n.types.first(),
         }?;
         if let Some(tp) = t.structure.get().and_then(std::sync::Weak::upgrade) {
-            return Some((tp, 0));
+            return Some(NodeRef::root(tp));
         }
         let url = t
             .profiles
@@ -335,11 +330,11 @@ impl<'a> Walk<'a> {
         match self.v.profile(&url) {
             Ok(tp) => {
                 let _ = t.structure.set(Arc::downgrade(&tp));
-                Some((tp, 0))
+                Some(NodeRef::root(tp))
             }
             Err(_) if !t.profiles.is_empty() => {
                 // The type's profile is not loaded: fall back to the base type.
-                self.v.base(&t.code).ok().map(|b| (b, 0))
+                self.v.base(&t.code).ok().map(NodeRef::root)
             }
             Err(_) => None,
         }

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::json::{Json, Kind};
-use crate::profile::{Discriminator, Profile, Rules};
+use crate::profile::{Discriminator, NodeRef, Profile, Rules};
 use spfhir_element::msg::{self};
 use std::sync::Arc;
 
@@ -417,8 +417,8 @@ fn expected_at(w: &mut Walk<'_>, p: &Arc<Profile>, sl: usize, dpath: &str) -> Op
             .map(Expected::Fixed)
             .or_else(|| n.pattern.clone().map(Expected::Pattern));
     }
-    let (tp, t) = match child_by_path(p, sl, dpath) {
-        Some(t) => (p.clone(), t),
+    let at = match child_by_path(p, sl, dpath) {
+        Some(t) => NodeRef::new(p.clone(), t),
         None => {
             // The slice's type profile may hold the value (extension url in its definition).
             let n = &p.nodes[sl];
@@ -429,10 +429,10 @@ fn expected_at(w: &mut Walk<'_>, p: &Arc<Profile>, sl: usize, dpath: &str) -> Op
             } else {
                 child_by_path(&tp, 0, dpath)?
             };
-            (tp, t)
+            NodeRef::new(tp, t)
         }
     };
-    let n = &tp.nodes[t];
+    let n = &at.profile.nodes[at.node];
     n.fixed
         .clone()
         .map(Expected::Fixed)

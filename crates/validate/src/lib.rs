@@ -19,7 +19,7 @@ use spfhir_fhirpath as fhirpath;
 mod batch;
 mod bundle;
 mod engine;
-pub mod primitive;
+mod primitive;
 pub mod profile;
 mod questionnaire;
 mod walk;

@@ -413,19 +413,23 @@ fn the_same_record_is_the_same_message_whenever_it_is_sent() {
     }
 }
 
-/// A key given twice could be read either way (the validator reads the first, other tools
-/// the last): the translators refuse the record and say where.
-#[test]
-fn a_key_given_twice_refuses_the_record() {
+/// The example referral as a message Bundle, at a fixed time.
+fn referral_message() -> Json {
     let opts = WriteOptions {
         bundle: BundleKind::Message,
         timestamp: Some("2026-11-02T09:31:00Z".into()),
     };
     let text = std::fs::read_to_string(spfhir_testkit::domain_dir().join("referral.json")).unwrap();
-    let bundle = translate::domain_json_to_fhir(RecordKind::Referral, &text, &opts)
+    translate::domain_json_to_fhir(RecordKind::Referral, &text, &opts)
         .unwrap()
         .fhir
-        .to_pretty();
+}
+
+/// A key given twice could be read either way (the validator reads the first, other tools
+/// the last): the translators refuse the record and say where.
+#[test]
+fn a_key_given_twice_refuses_the_record() {
+    let bundle = referral_message().to_pretty();
     let twice = bundle.replacen(
         "\"status\": \"active\"",
         "\"status\": \"revoked\", \"status\": \"active\"",
@@ -450,14 +454,7 @@ fn a_key_given_twice_refuses_the_record() {
 /// dropped: the record is refused instead.
 #[test]
 fn bundle_level_elements_are_reported_and_security_labels_refuse_the_record() {
-    let opts = WriteOptions {
-        bundle: BundleKind::Message,
-        timestamp: Some("2026-11-02T09:31:00Z".into()),
-    };
-    let text = std::fs::read_to_string(spfhir_testkit::domain_dir().join("referral.json")).unwrap();
-    let bundle = translate::domain_json_to_fhir(RecordKind::Referral, &text, &opts)
-        .unwrap()
-        .fhir;
+    let bundle = referral_message();
     let mut v: serde_json::Value = serde_json::from_str(&bundle.to_compact()).unwrap();
     v["identifier"] = serde_json::json!({"system": "https://example.org/msg", "value": "m-1"});
     v["meta"] =

@@ -16,6 +16,17 @@ use spfhir_fhirpath::{Compiled, Env};
 use spfhir_translate::{self as translate, BundleKind, WriteOptions};
 use spfhir_validate::{Options, Validator};
 
+/// A validator over the packages and the corpus's own definitions.
+fn corpus_validator() -> Validator {
+    let reg = package::load(&LoadOptions {
+        package_path: vec![spfhir_testkit::shared_dir().join("fhir")],
+        load: vec![spfhir_testkit::workspace_root().join("conformance/validate/load")],
+        ..Default::default()
+    })
+    .unwrap();
+    Validator::new(Arc::new(reg), Options::default())
+}
+
 /// xorshift64*: small, seeded, reproducible.
 struct Rng(u64);
 
@@ -186,13 +197,7 @@ fn mutated_inputs_never_panic() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5EED_5F1A_u64));
-    let reg = package::load(&LoadOptions {
-        package_path: vec![spfhir_testkit::shared_dir().join("fhir")],
-        load: vec![spfhir_testkit::workspace_root().join("conformance/validate/load")],
-        ..Default::default()
-    })
-    .unwrap();
-    let v = Validator::new(Arc::new(reg), Options::default());
+    let v = corpus_validator();
     let model =
         spfhir_fhirpath::Model::load_r4_core(&spfhir_testkit::shared_dir().join("fhir/r4-core"))
             .unwrap();
@@ -280,13 +285,7 @@ fn mutated_inputs_never_panic() {
 /// was sliced mid-character when compared with the item's minValue.
 #[test]
 fn a_date_answer_with_a_multibyte_character_does_not_panic() {
-    let reg = package::load(&LoadOptions {
-        package_path: vec![spfhir_testkit::shared_dir().join("fhir")],
-        load: vec![spfhir_testkit::workspace_root().join("conformance/validate/load")],
-        ..Default::default()
-    })
-    .unwrap();
-    let v = Validator::new(Arc::new(reg), Options::default());
+    let v = corpus_validator();
     let case = spfhir_testkit::workspace_root()
         .join("conformance/validate/cases/QR_ANSWER_RANGE--qr-rules-date-before-minimum.json");
     let text = std::fs::read_to_string(case).unwrap();

@@ -85,7 +85,7 @@ fn is_code(s: &str) -> bool {
 }
 
 /// R4's `id` pattern `[A-Za-z0-9\-\.]{1,64}`.
-fn is_id(s: &str) -> bool {
+pub(crate) fn is_id(s: &str) -> bool {
     (1..=64).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')

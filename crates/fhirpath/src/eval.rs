@@ -830,6 +830,10 @@ impl<'a> Eval<'_, 'a> {
             }
             Func::Repeat => {
                 let mut out: Coll<'a> = Vec::new();
+                // Nodes already given, by address (a hash set: comparing each new item with
+                // every earlier one was quadratic over large trees); other values compare.
+                let mut seen_nodes: rustc_hash::FxHashSet<*const Json> = Default::default();
+                let mut has_values = false;
                 let mut queue = base;
                 let mut guard = 0;
                 while !queue.is_empty() && guard < 10_000 {
@@ -842,7 +846,18 @@ impl<'a> Eval<'_, 'a> {
                     })?;
                     queue = Vec::new();
                     for v in next {
-                        if !out.iter().any(|o| same_item(o, &v)) {
+                        let new = match &v {
+                            // A node equals a System value by value: compare then.
+                            Value::Node(Node { json: Some(j), .. }) => {
+                                seen_nodes.insert(std::ptr::from_ref(*j))
+                                    && (!has_values || !out.iter().any(|o| same_item(o, &v)))
+                            }
+                            _ => {
+                                has_values |= !matches!(v, Value::Node(_));
+                                !out.iter().any(|o| same_item(o, &v))
+                            }
+                        };
+                        if new {
                             out.push(v.clone());
                             queue.push(v);
                         }

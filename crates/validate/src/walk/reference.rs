@@ -69,7 +69,9 @@ impl<'a> Walk<'a> {
                 _ => (s1, s0),
             };
             match (ty, id) {
-                (Some(t), Some(id)) if self.v.model.is_resource(t) && !crate::primitive::is_id(id) => {
+                (Some(t), Some(id))
+                    if self.v.model.is_resource(t) && !crate::primitive::is_id(id) =>
+                {
                     self.error(msg::REFERENCE_FORMAT, at, v, format!("{at}.reference is not a valid reference: the id after {t}/ must be 1 to 64 letters, digits, '-' or '.'"));
                     return;
                 }

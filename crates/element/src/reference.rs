@@ -21,17 +21,46 @@ use crate::Json;
 
 /// Where a reference is resolved.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Scope<'j> {
+pub struct Scope<'j, 'i> {
     /// The resource holding the reference (for `#id`).
     pub container: Option<&'j Json>,
     /// The nearest Bundle it travels in.
     pub bundle: Option<&'j Json>,
     /// The `fullUrl` of the Bundle entry the holding resource is in.
     pub entry_url: Option<&'j str>,
+    /// An index of `bundle` ([`BundleIndex::new`]): with it each lookup is a hash probe,
+    /// without it a scan of the entries (fine for one lookup, quadratic for a Bundle's
+    /// every reference).
+    pub index: Option<&'i BundleIndex<'j>>,
+}
+
+/// A Bundle's entries by fullUrl and by resource type and id, built once per Bundle.
+#[derive(Debug, Default)]
+pub struct BundleIndex<'j> {
+    by_full_url: std::collections::HashMap<&'j str, Vec<&'j Json>>,
+    by_type_id: std::collections::HashMap<(&'j str, &'j str), Vec<&'j Json>>,
+}
+
+impl<'j> BundleIndex<'j> {
+    pub fn new(bundle: &'j Json) -> BundleIndex<'j> {
+        let mut index = BundleIndex::default();
+        for e in bundle.get("entry").and_then(Json::as_array).unwrap_or(&[]) {
+            let Some(res) = e.get("resource") else {
+                continue;
+            };
+            if let Some(full) = e.get_str("fullUrl") {
+                index.by_full_url.entry(full).or_default().push(res);
+            }
+            if let (Some(ty), Some(id)) = (res.get_str("resourceType"), res.get_str("id")) {
+                index.by_type_id.entry((ty, id)).or_default().push(res);
+            }
+        }
+        index
+    }
 }
 
 /// The resource `reference` points at, if it is in `scope`.
-pub fn resolve<'j>(reference: &str, scope: &Scope<'j>) -> Option<&'j Json> {
+pub fn resolve<'j>(reference: &str, scope: &Scope<'j, '_>) -> Option<&'j Json> {
     if let Some(id) = reference.strip_prefix('#') {
         let container = scope.container?;
         if id.is_empty() {
@@ -56,11 +85,17 @@ pub fn resolve<'j>(reference: &str, scope: &Scope<'j>) -> Option<&'j Json> {
                 .is_none_or(|have| have == v)
         })
     };
-    let by_full_url = |full: &str| {
-        entries.iter().find_map(|e| {
+    let by_full_url = |full: &str| match scope.index {
+        Some(ix) => ix
+            .by_full_url
+            .get(full)?
+            .iter()
+            .copied()
+            .find(|res| version_ok(res)),
+        None => entries.iter().find_map(|e| {
             let res = e.get("resource")?;
             (e.get_str("fullUrl") == Some(full) && version_ok(res)).then_some(res)
-        })
+        }),
     };
     let absolute = url.starts_with("urn:") || url.contains("://");
     if absolute {
@@ -80,6 +115,14 @@ pub fn resolve<'j>(reference: &str, scope: &Scope<'j>) -> Option<&'j Json> {
         }
     }
     let (ty, id) = type_and_id(url)?;
+    if let Some(ix) = scope.index {
+        return ix
+            .by_type_id
+            .get(&(ty, id))?
+            .iter()
+            .copied()
+            .find(|res| version_ok(res));
+    }
     entries.iter().find_map(|e| {
         let res = e.get("resource")?;
         (res.get_str("resourceType") == Some(ty)
@@ -134,41 +177,46 @@ mod tests {
     fn every_kind_of_reference() {
         let b = bundle();
         let sr = &b.get("entry").unwrap().as_array().unwrap()[2];
-        let scope = Scope {
-            container: sr.get("resource"),
-            bundle: Some(&b),
-            entry_url: sr.get_str("fullUrl"),
-        };
-        let r = |s: &str| id(resolve(s, &scope));
-        assert_eq!(
-            r("urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0"),
-            Some("a")
-        );
-        assert_eq!(r("urn:uuid:00000000-0000-0000-0000-000000000000"), None);
-        assert_eq!(r("#o"), Some("o"));
-        assert_eq!(r("#"), Some("s"));
-        assert_eq!(r("#nope"), None);
-        // Relative: against the holding entry's base first (not the other server's Patient/b).
-        assert_eq!(r("Patient/b"), Some("b"));
-        assert_eq!(r("https://other.example/fhir/Patient/b"), Some("b2"));
-        // Versioned: the version must agree with meta.versionId when there is one.
-        assert_eq!(r("Patient/b/_history/2"), Some("b"));
-        assert_eq!(r("Patient/b/_history/1"), None);
-        assert_eq!(
-            r("https://srv.example/fhir/Patient/b/_history/2"),
-            Some("b")
-        );
-        // No fullUrl: by type and id; an http URL no fullUrl matches: by its tail.
-        assert_eq!(r("Practitioner/p"), Some("p"));
-        assert_eq!(r("https://elsewhere.example/Practitioner/p"), Some("p"));
-        assert_eq!(r("Patient/zzz"), None);
-        // Outside a Bundle, only contained resources resolve.
-        let alone = Scope {
-            container: sr.get("resource"),
-            ..Default::default()
-        };
-        assert_eq!(id(resolve("#o", &alone)), Some("o"));
-        assert_eq!(resolve("Patient/b", &alone), None);
+        // Every answer the same with the index and without it (its slow twin).
+        let index = BundleIndex::new(&b);
+        for index in [None, Some(&index)] {
+            let scope = Scope {
+                container: sr.get("resource"),
+                bundle: Some(&b),
+                entry_url: sr.get_str("fullUrl"),
+                index,
+            };
+            let r = |s: &str| id(resolve(s, &scope));
+            assert_eq!(
+                r("urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0"),
+                Some("a")
+            );
+            assert_eq!(r("urn:uuid:00000000-0000-0000-0000-000000000000"), None);
+            assert_eq!(r("#o"), Some("o"));
+            assert_eq!(r("#"), Some("s"));
+            assert_eq!(r("#nope"), None);
+            // Relative: against the holding entry's base first (not the other server's Patient/b).
+            assert_eq!(r("Patient/b"), Some("b"));
+            assert_eq!(r("https://other.example/fhir/Patient/b"), Some("b2"));
+            // Versioned: the version must agree with meta.versionId when there is one.
+            assert_eq!(r("Patient/b/_history/2"), Some("b"));
+            assert_eq!(r("Patient/b/_history/1"), None);
+            assert_eq!(
+                r("https://srv.example/fhir/Patient/b/_history/2"),
+                Some("b")
+            );
+            // No fullUrl: by type and id; an http URL no fullUrl matches: by its tail.
+            assert_eq!(r("Practitioner/p"), Some("p"));
+            assert_eq!(r("https://elsewhere.example/Practitioner/p"), Some("p"));
+            assert_eq!(r("Patient/zzz"), None);
+            // Outside a Bundle, only contained resources resolve.
+            let alone = Scope {
+                container: sr.get("resource"),
+                ..Default::default()
+            };
+            assert_eq!(id(resolve("#o", &alone)), Some("o"));
+            assert_eq!(resolve("Patient/b", &alone), None);
+        }
     }
 
     #[test]

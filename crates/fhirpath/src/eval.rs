@@ -1338,6 +1338,7 @@ impl<'a> Eval<'_, 'a> {
                 .or(self.env.root_resource)
                 .or(self.env.resource),
             entry_url: None,
+            index: None,
         };
         crate::json::reference::resolve(reference, &scope).map(|r| root_node(r, self.env.model))
     }

@@ -212,6 +212,7 @@ impl<'a> Reader<'a> {
                 container: None,
                 bundle: bundle.or(Some(self.root)),
                 entry_url: None,
+                index: None,
             };
             reference::resolve(r, &scope)?
         };

@@ -12,7 +12,7 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
         .and_then(Json::as_str)
         .unwrap_or_default();
     let entries = bundle.get("entry").and_then(Json::as_array).unwrap_or(&[]);
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: std::collections::HashSet<&str> = Default::default();
     for (i, e) in entries.iter().enumerate() {
         let at = format!("{path}.entry[{i}]");
         if let Some(url) = e.get("fullUrl").and_then(Json::as_str) {
@@ -30,10 +30,9 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
                 );
             }
             // Versions of one resource (history Bundles) may share a fullUrl.
-            if seen.contains(&url) && kind != "history" {
+            if !seen.insert(url) && kind != "history" {
                 w.push(Issue::error(msg::BUNDLE_FULLURL_DUPLICATE, format!("{at}.fullUrl is the same as an earlier entry's: each entry needs its own")).at(format!("{at}.fullUrl")).at_node(node));
             }
-            seen.push(url);
             if let Some(res) = e.get("resource")
                 && url.contains("://")
                 && let (Some(rt), Some(id)) = (

@@ -66,6 +66,9 @@ pub struct Walk<'a> {
     /// While a primitive's `_name` is walked: its element path and type, the holder of the
     /// extensions in it.
     primitive_holder: Option<(String, String)>,
+    /// The index of the Bundle being walked (`env.bundle`), so each reference in it is a hash
+    /// probe, not a scan of its entries.
+    bundle_index: Option<crate::json::reference::BundleIndex<'a>>,
 }
 
 /// The members of an object that one child definition takes.
@@ -108,6 +111,7 @@ impl<'a> Walk<'a> {
             holder: None,
             resources: Vec::new(),
             primitive_holder: None,
+            bundle_index: None,
         }
     }
 
@@ -228,9 +232,13 @@ impl<'a> Walk<'a> {
             self.env.root_resource = Some(res);
         }
         let saved_bundle = self.env.bundle;
-        if rt == "Bundle" {
+        let saved_index = if rt == "Bundle" {
             self.env.bundle = Some(res);
-        }
+            self.bundle_index
+                .replace(crate::json::reference::BundleIndex::new(res))
+        } else {
+            None
+        };
         let saved_rewalk = self.rewalk.take();
         self.resources.push((path.clone(), rt));
         self.depth += 1;
@@ -303,6 +311,9 @@ impl<'a> Walk<'a> {
         self.env.resource = saved;
         self.env.root_resource = saved_root;
         self.env.bundle = saved_bundle;
+        if rt == "Bundle" {
+            self.bundle_index = saved_index;
+        }
         self.rewalk = saved_rewalk;
     }
 

@@ -127,6 +127,7 @@ impl<'a> Walk<'a> {
             container: self.env.resource,
             bundle: self.env.bundle,
             entry_url: None,
+            index: self.bundle_index.as_ref(),
         };
         reference::resolve(r, &scope)
     }

@@ -86,9 +86,18 @@ fn is_code(s: &str) -> bool {
 
 /// R4's `id` pattern `[A-Za-z0-9\-\.]{1,64}`.
 pub(crate) fn is_id(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    // One table lookup a byte: every reference's id is checked.
+    static ID_BYTE: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            t[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'.';
+            b += 1;
+        }
+        t
+    };
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| ID_BYTE[b as usize])
 }
 
 fn check_string(code: &str, s: &str) -> Result<(), String> {

@@ -272,17 +272,24 @@ impl<'a> Eval<'_, 'a> {
                 format!("a collection of more than {} items", budget.items),
             ));
         }
-        for v in &out {
-            if let Value::Str(s) = v
-                && s.len() > budget.string_bytes
-            {
-                return Err(over_budget(
-                    e.offset,
-                    format!("a string of more than {} bytes", budget.string_bytes),
-                ));
-            }
-        }
         Ok(out)
+    }
+
+    /// `r`, unless it holds a string longer than the budget allows. Applied where strings
+    /// are made (concatenation, the string functions, `join`), not on every result.
+    fn strings_within(&self, r: R<'a>, off: u32) -> R<'a> {
+        let max = self.env.budget.string_bytes;
+        if let Ok(out) = &r
+            && out
+                .iter()
+                .any(|v| matches!(v, Value::Str(s) if s.len() > max))
+        {
+            return Err(over_budget(
+                off,
+                format!("a string of more than {max} bytes"),
+            ));
+        }
+        r
     }
 
     /// A collection being built may hold `len` items: an error once that is past the budget
@@ -649,14 +656,17 @@ impl<'a> Eval<'_, 'a> {
                         None => CompactString::default(),
                     })
                 };
-                Ok(vec![Value::Str(format_compact!("{}{}", s(&a)?, s(&b)?))])
+                self.strings_within(
+                    Ok(vec![Value::Str(format_compact!("{}{}", s(&a)?, s(&b)?))]),
+                    off,
+                )
             }
             _ => {
                 let (Some(x), Some(y)) = (self.single_prim(&a, off)?, self.single_prim(&b, off)?)
                 else {
                     return Ok(vec![]);
                 };
-                arithmetic(op, x, y, off)
+                self.strings_within(arithmetic(op, x, y, off), off)
             }
         }
     }
@@ -1023,7 +1033,7 @@ impl<'a> Eval<'_, 'a> {
                 for i in 0..args.len() {
                     sargs.push(self.single_prim(&arg(i)?, off)?);
                 }
-                string_fn(name, &s, &sargs, off)
+                self.strings_within(string_fn(name, &s, &sargs, off), off)
             }
             Func::Join => {
                 let sep = if args.is_empty() {
@@ -1039,7 +1049,7 @@ impl<'a> Eval<'_, 'a> {
                     .filter_map(|v| prim(v).and_then(|p| to_string(&p)))
                     .map(|s| s.to_string())
                     .collect();
-                Ok(vec![Value::Str(parts.join(&sep).into())])
+                self.strings_within(Ok(vec![Value::Str(parts.join(&sep).into())]), off)
             }
             Func::Abs
             | Func::Ceiling

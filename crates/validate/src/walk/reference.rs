@@ -68,14 +68,12 @@ impl<'a> Walk<'a> {
                 (Some("_history"), Some(id), Some(ty)) => (Some(ty), Some(id)),
                 _ => (s1, s0),
             };
-            match (ty, id) {
-                (Some(t), Some(id))
-                    if self.v.model.is_resource(t) && !crate::primitive::is_id(id) =>
-                {
+            match (ty.filter(|t| self.v.model.is_resource(t)), id) {
+                (Some(t), Some(id)) if !crate::primitive::is_id(id) => {
                     self.error(msg::REFERENCE_FORMAT, at, v, format!("{at}.reference is not a valid reference: the id after {t}/ must be 1 to 64 letters, digits, '-' or '.'"));
                     return;
                 }
-                (Some(t), Some(_)) if self.v.model.is_resource(t) => Some(t),
+                (Some(t), Some(_)) => Some(t),
                 _ => {
                     self.error(msg::REFERENCE_FORMAT, at, v, format!("{at}.reference is not a valid reference: expected Type/id, an absolute URL ending in Type/id, #id or a urn:uuid/urn:oid"));
                     return;

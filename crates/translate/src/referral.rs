@@ -187,13 +187,7 @@ impl ToFhir for Referral {
             );
         pkg.set(sr_url, sr);
         let fhir = pkg.into_bundle(opts, &key, record_digest(self), sr_url, |pkg| {
-            let reason = match r.status {
-                ReferralStatus::EnteredInError => "delete",
-                ReferralStatus::Revoked | ReferralStatus::OnHold | ReferralStatus::Completed => {
-                    "update"
-                }
-                _ => "new",
-            };
+            let reason = message_reason(r.status);
             let receiver = r
                 .service
                 .as_ref()
@@ -449,7 +443,14 @@ pub fn to_domain(root: &Json) -> Result<(Referral, Vec<Issue>), Vec<Issue>> {
     let mut referral_service = service;
     if let Some((mh_index, _)) = rd.all_of("MessageHeader").first().copied() {
         let (mh, mpath) = rd.visit(mh_index);
-        read_referral_header(&mut rd, mh, &mpath, &mut referrer, &mut referral_service);
+        read_referral_header(
+            &mut rd,
+            mh,
+            &mpath,
+            status,
+            &mut referrer,
+            &mut referral_service,
+        );
     }
 
     let mut errors: Vec<Issue> = rd.issues.iter().filter(|i| i.is_error()).cloned().collect();
@@ -555,15 +556,37 @@ fn read_consent<'a>(rd: &mut Reader<'a>, res: &'a Json, path: &str) -> Option<Co
     })
 }
 
+/// The BaRS message reason a referral's status is sent with.
+fn message_reason(status: ReferralStatus) -> &'static str {
+    match status {
+        ReferralStatus::EnteredInError => "delete",
+        ReferralStatus::Revoked | ReferralStatus::OnHold | ReferralStatus::Completed => "update",
+        _ => "new",
+    }
+}
+
 fn read_referral_header<'a>(
     rd: &mut Reader<'a>,
     mh: &'a Json,
     _path: &str,
+    status: Option<ReferralStatus>,
     referrer: &mut Referrer,
     service: &mut Option<Service>,
 ) {
-    for key in ["eventCoding", "reason", "focus", "definition", "sender"] {
+    for key in ["eventCoding", "focus", "definition", "sender"] {
         rd.consume(mh.get(key));
+    }
+    // The reason is the one the status implies, so it is kept by keeping the status; any
+    // other reason says something the record cannot, and is reported as not mapped.
+    let reason = mh
+        .get("reason")
+        .and_then(|r| r.get("coding"))
+        .and_then(Json::as_array)
+        .and_then(|c| c.first())
+        .and_then(|c| c.get("code"))
+        .and_then(Json::as_str);
+    if status.is_some_and(|s| reason == Some(message_reason(s))) {
+        rd.consume(mh.get("reason"));
     }
     if let Some(src) = mh.get("source") {
         let endpoint = src

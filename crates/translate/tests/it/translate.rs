@@ -491,3 +491,29 @@ fn bundle_level_elements_are_reported_and_security_labels_refuse_the_record() {
         "{errors:?}"
     );
 }
+
+/// The message reason is kept by keeping the status it follows from; a reason the status
+/// does not imply (a "delete" for an active referral) is reported, not dropped.
+#[test]
+fn a_message_reason_the_status_does_not_imply_is_reported() {
+    let mut v: serde_json::Value = serde_json::from_str(&referral_message().to_compact()).unwrap();
+    let read = |v: &serde_json::Value| {
+        translate::fhir_to_domain_json(RecordKind::Referral, &parse(&v.to_string()).unwrap())
+            .unwrap()
+            .1
+    };
+    let not_mapped = |issues: Vec<spfhir_element::issue::Issue>| -> Vec<String> {
+        issues
+            .into_iter()
+            .filter(|i| i.id == "TRANSLATE_NOT_MAPPED")
+            .filter_map(|i| i.expression)
+            .collect()
+    };
+    assert!(!not_mapped(read(&v)).iter().any(|p| p.ends_with(".reason")));
+    v["entry"][0]["resource"]["reason"]["coding"][0]["code"] = "delete".into();
+    let places = not_mapped(read(&v));
+    assert!(
+        places.contains(&"Bundle.entry[0].resource.reason".to_string()),
+        "{places:?}"
+    );
+}

@@ -105,34 +105,77 @@ impl Json {
     /// keeps duplicates (JSON allows them; FHIR does not), so each reader decides what to
     /// do; this finds them in one pass.
     pub fn first_duplicate_key(&self, root: &str) -> Option<(String, &Json)> {
-        let mut stack: Vec<(String, &Json)> = vec![(root.to_string(), self)];
-        while let Some((path, node)) = stack.pop() {
+        // The scan builds no paths (it runs on every translated payload); only a repeat
+        // found is then located, by a second walk that does.
+        let repeat = self.find_duplicate()?;
+        let mut path = root.to_string();
+        self.path_to(repeat, &mut path).then_some((path, repeat))
+    }
+
+    /// The value of the first repeated key, depth first, without allocating per node.
+    fn find_duplicate(&self) -> Option<&Json> {
+        let mut stack: Vec<&Json> = vec![self];
+        while let Some(node) = stack.pop() {
             match &node.kind {
                 Kind::Object(o) => {
-                    let members = &o.members;
-                    let mut seen: std::collections::HashSet<&str> = Default::default();
-                    for m in members {
-                        if !seen.insert(m.key.as_str()) {
-                            return Some((format!("{path}.{}", m.key), &m.value));
-                        }
+                    let m = &o.members;
+                    // Objects are small: comparing pairs beats hashing below a few dozen.
+                    let repeat = if m.len() <= 32 {
+                        (1..m.len()).find(|&j| m[..j].iter().any(|a| a.key == m[j].key))
+                    } else {
+                        let mut seen = std::collections::HashSet::with_capacity(m.len());
+                        (0..m.len()).find(|&j| !seen.insert(m[j].key.as_str()))
+                    };
+                    if let Some(j) = repeat {
+                        return Some(&m[j].value);
                     }
-                    for m in members.iter().rev() {
-                        if matches!(m.value.kind, Kind::Object(_) | Kind::Array(_)) {
-                            stack.push((format!("{path}.{}", m.key), &m.value));
-                        }
-                    }
+                    stack.extend(
+                        m.iter()
+                            .rev()
+                            .map(|m| &m.value)
+                            .filter(|v| v.is_container()),
+                    );
                 }
-                Kind::Array(items) => {
-                    for (i, v) in items.iter().enumerate().rev() {
-                        if matches!(v.kind, Kind::Object(_) | Kind::Array(_)) {
-                            stack.push((format!("{path}[{i}]"), v));
-                        }
-                    }
-                }
+                Kind::Array(items) => stack.extend(items.iter().rev().filter(|v| v.is_container())),
                 _ => {}
             }
         }
         None
+    }
+
+    /// Append the path from here to `target` (by address) to `path`; whether it was found.
+    fn path_to(&self, target: &Json, path: &mut String) -> bool {
+        if std::ptr::eq(self, target) {
+            return true;
+        }
+        let len = path.len();
+        match &self.kind {
+            Kind::Object(o) => {
+                for m in &o.members {
+                    path.push('.');
+                    path.push_str(&m.key);
+                    if m.value.path_to(target, path) {
+                        return true;
+                    }
+                    path.truncate(len);
+                }
+            }
+            Kind::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    path.push_str(&format!("[{i}]"));
+                    if v.path_to(target, path) {
+                        return true;
+                    }
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
+        false
+    }
+
+    fn is_container(&self) -> bool {
+        matches!(self.kind, Kind::Object(_) | Kind::Array(_))
     }
 
     pub fn new(kind: Kind) -> Json {

@@ -4,32 +4,13 @@
 //! next to the inputs, so a change in any message shows in review. `conformance/validate/load/`
 //! holds resources the cases need beyond the packages (loaded as `--load` does).
 
-use std::sync::{Arc, OnceLock};
-
-use spfhir_conformance::package::{self, LoadOptions, Registry};
 use spfhir_element::issue::{Severity, operation_outcome};
 use spfhir_validate::{Options, Validator};
-
-fn registry() -> Arc<Registry> {
-    static REG: OnceLock<Arc<Registry>> = OnceLock::new();
-    REG.get_or_init(|| {
-        package::load(&LoadOptions {
-            package_path: vec![spfhir_testkit::shared_dir().join("fhir")],
-            // Conformance resources only the corpus uses (a Questionnaire exercising every
-            // QuestionnaireResponse rule), loaded as `--load` would.
-            load: vec![spfhir_testkit::workspace_root().join("conformance/validate/load")],
-            ..Default::default()
-        })
-        .map(Arc::new)
-        .expect("packages load")
-    })
-    .clone()
-}
 
 #[test]
 fn every_case_gives_its_message_and_snapshot() {
     let dir = spfhir_testkit::workspace_root().join("conformance/validate");
-    let validator = Validator::new(registry(), Options::default());
+    let validator = Validator::new(crate::registry(true), Options::default());
     let mut cases: Vec<_> = std::fs::read_dir(dir.join("cases"))
         .unwrap()
         .map(|e| e.unwrap().path())

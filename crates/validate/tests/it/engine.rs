@@ -6,21 +6,7 @@ use std::sync::Arc;
 use spfhir_conformance::package::{self, LoadOptions, Registry};
 use spfhir_validate::{CacheSizes, Engine, Options, Validator};
 
-fn registry(with_corpus_definitions: bool) -> Arc<Registry> {
-    let root = spfhir_testkit::workspace_root();
-    Arc::new(
-        package::load(&LoadOptions {
-            package_path: vec![spfhir_testkit::shared_dir().join("fhir")],
-            load: if with_corpus_definitions {
-                vec![root.join("conformance/validate/load")]
-            } else {
-                Vec::new()
-            },
-            ..Default::default()
-        })
-        .expect("packages load"),
-    )
-}
+use crate::registry;
 
 fn case(name: &str) -> String {
     let path = spfhir_testkit::workspace_root()

@@ -2,7 +2,6 @@
 //! case: the invariant fast path (`fhirpath::fast`) against the general FHIRPath evaluator,
 //! and the walk's skips against a full walk through every profile.
 
-use spfhir_conformance::package::{self, LoadOptions};
 use spfhir_element::issue::Issue;
 use spfhir_element::{self as json, Json};
 use spfhir_validate::{Options, Validator};
@@ -13,14 +12,7 @@ use spfhir_validate::{Options, Validator};
 fn compare_with(other: Options, mut seen: impl FnMut(&Json, &[Issue])) -> usize {
     let shared = spfhir_testkit::shared_dir();
     let root = spfhir_testkit::workspace_root();
-    let reg = std::sync::Arc::new(
-        package::load(&LoadOptions {
-            package_path: vec![shared.join("fhir")],
-            load: vec![root.join("conformance/validate/load")],
-            ..Default::default()
-        })
-        .unwrap(),
-    );
+    let reg = crate::registry(true);
     let default = Validator::new(reg.clone(), Options::default());
     let other = Validator::new(reg.clone(), other);
     let mut files = spfhir_testkit::json_files(&shared.join("fhir/uk-core/examples"));

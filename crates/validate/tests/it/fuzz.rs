@@ -6,10 +6,8 @@
 //! and prints runs, failures and the slowest inputs per KB.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use spfhir_conformance::package::{self, LoadOptions};
 use spfhir_domain::RecordKind;
 use spfhir_element as json;
 use spfhir_fhirpath::{Compiled, Env};
@@ -18,13 +16,7 @@ use spfhir_validate::{Options, Validator};
 
 /// A validator over the packages and the corpus's own definitions.
 fn corpus_validator() -> Validator {
-    let reg = package::load(&LoadOptions {
-        package_path: vec![spfhir_testkit::shared_dir().join("fhir")],
-        load: vec![spfhir_testkit::workspace_root().join("conformance/validate/load")],
-        ..Default::default()
-    })
-    .unwrap();
-    Validator::new(Arc::new(reg), Options::default())
+    Validator::new(crate::registry(true), Options::default())
 }
 
 /// xorshift64*: small, seeded, reproducible.

@@ -6,9 +6,8 @@
 //! invariant allows: codes (`BINDING_*`, `TRANSLATE_UNKNOWN_CODE` and the like may quote the
 //! code they reject).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use spfhir_conformance::package::{self, LoadOptions};
 use spfhir_element::issue::{Issue, operation_outcome};
 use spfhir_element::{self as json, Json, Kind};
 use spfhir_translate::{self as translate, BundleKind, WriteOptions};
@@ -30,15 +29,7 @@ const QUOTES_CODES: &[&str] = &[
 
 fn validator() -> &'static Validator {
     static V: OnceLock<Validator> = OnceLock::new();
-    V.get_or_init(|| {
-        let reg = package::load(&LoadOptions {
-            package_path: vec![spfhir_testkit::shared_dir().join("fhir")],
-            load: vec![spfhir_testkit::workspace_root().join("conformance/validate/load")],
-            ..Default::default()
-        })
-        .expect("packages load");
-        Validator::new(Arc::new(reg), Options::default())
-    })
+    V.get_or_init(|| Validator::new(crate::registry(true), Options::default()))
 }
 
 /// Every form an issue reaches a user or a log in.

@@ -26,6 +26,11 @@ pub fn shared_dir() -> PathBuf {
 
 /// Every `.json` file below `dir`, sorted.
 pub fn json_files(dir: &Path) -> Vec<PathBuf> {
+    files_with_extension(dir, "json")
+}
+
+/// Every file below `dir` whose name ends in `.{ext}`, sorted.
+pub fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -33,7 +38,7 @@ pub fn json_files(dir: &Path) -> Vec<PathBuf> {
             let p = entry.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|e| e == "json") {
+            } else if p.extension().is_some_and(|e| e == ext) {
                 out.push(p);
             }
         }

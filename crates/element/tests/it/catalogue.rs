@@ -59,7 +59,10 @@ fn every_message_is_emitted_somewhere() {
         dirs.push(c.unwrap().path().join("src"));
     }
     for d in dirs {
-        for f in rs_files(&d) {
+        if !d.is_dir() {
+            continue;
+        }
+        for f in spfhir_testkit::files_with_extension(&d, "rs") {
             if f.file_name().is_some_and(|n| n == "msg.rs") {
                 continue;
             }
@@ -78,20 +81,4 @@ fn every_message_is_emitted_somewhere() {
         })
         .collect();
     assert!(unused.is_empty(), "never emitted: {unused:?}");
-}
-
-fn rs_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(rs_files(&p));
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-    out
 }

@@ -213,9 +213,8 @@ pub(crate) fn read_input(
 
 /// An input's name and bytes (a file, or standard input for `-` or none).
 fn read_bytes(file: &Option<PathBuf>) -> Result<(String, Vec<u8>), String> {
-    match file.as_deref() {
+    match input_path(file) {
         None => read_stdin(),
-        Some(p) if p.as_os_str() == "-" => read_stdin(),
         Some(p) => std::fs::read(p)
             .map(|b| (p.display().to_string(), b))
             .map_err(|e| format!("spfhir: cannot read {}: {e}", p.display())),
@@ -240,12 +239,27 @@ fn as_text(mut bytes: Vec<u8>) -> Result<String, Issue> {
     })
 }
 
+/// The file named on the command line, or `None` for standard input (nothing, or `-`).
+pub(crate) fn input_path(file: &Option<PathBuf>) -> Option<&std::path::Path> {
+    file.as_deref().filter(|p| p.as_os_str() != "-")
+}
+
+/// How an input is named in messages: its path, or `<stdin>`.
+pub(crate) fn input_name(file: &Option<PathBuf>) -> String {
+    input_path(file).map_or_else(|| "<stdin>".to_string(), |p| p.display().to_string())
+}
+
+/// Whether an input is NDJSON: `--ndjson`, or a `.ndjson` name.
+pub(crate) fn is_ndjson(flag: bool, file: &Option<PathBuf>) -> bool {
+    flag || input_path(file).is_some_and(|p| p.extension().is_some_and(|e| e == "ndjson"))
+}
+
 fn read_stdin() -> Result<(String, Vec<u8>), String> {
     let mut bytes = Vec::new();
     std::io::stdin()
         .read_to_end(&mut bytes)
         .map_err(|e| format!("spfhir: cannot read standard input: {e}"))?;
-    Ok(("<stdin>".into(), bytes))
+    Ok((input_name(&None), bytes))
 }
 
 /// One translated record: its output, or issues only.
@@ -314,11 +328,7 @@ fn translate_cmd(args: &TranslateArgs) -> i32 {
             return 2;
         }
     };
-    let ndjson = args.ndjson
-        || args
-            .file
-            .as_ref()
-            .is_some_and(|p| p.extension().is_some_and(|e| e == "ndjson"));
+    let ndjson = is_ndjson(args.ndjson, &args.file);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failed = 0usize;

@@ -136,12 +136,7 @@ pub fn run(args: &ValidateArgs) -> i32 {
             return 2;
         }
     };
-    let is_ndjson = |input: &Option<PathBuf>| {
-        args.ndjson
-            || input
-                .as_ref()
-                .is_some_and(|p| p.extension().is_some_and(|e| e == "ndjson"))
-    };
+    let is_ndjson = |input: &Option<PathBuf>| super::is_ndjson(args.ndjson, input);
     let stdout = std::io::stdout();
     let mut out = Output {
         writer: std::io::BufWriter::new(stdout.lock()),
@@ -157,11 +152,7 @@ pub fn run(args: &ValidateArgs) -> i32 {
     }
     let mut unreadable = 0usize;
     for input in &inputs {
-        let name = match input.as_deref() {
-            None => "<stdin>".to_string(),
-            Some(p) if p.as_os_str() == "-" => "<stdin>".to_string(),
-            Some(p) => p.display().to_string(),
-        };
+        let name = super::input_name(input);
         let result = if is_ndjson(input) {
             open_lines(input).and_then(|reader| {
                 validate_ndjson(&validator, &name, reader, args.jobs, &mut out)
@@ -352,9 +343,8 @@ fn collect(dir: &std::path::Path, out: &mut Vec<PathBuf>) -> std::io::Result<()>
 
 /// A buffered reader over a file or standard input.
 fn open_lines(input: &Option<PathBuf>) -> Result<Box<dyn BufRead>, String> {
-    match input.as_deref() {
+    match super::input_path(input) {
         None => Ok(Box::new(std::io::stdin().lock())),
-        Some(p) if p.as_os_str() == "-" => Ok(Box::new(std::io::stdin().lock())),
         Some(p) => std::fs::File::open(p)
             .map(|f| Box::new(std::io::BufReader::with_capacity(1 << 16, f)) as Box<dyn BufRead>)
             .map_err(|e| format!("spfhir: cannot read {}: {e}", p.display())),

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use crate::{CacheSizes, Validator};
+use crate::Validator;
 
 /// Holds the current [`Validator`]. Each validation takes the current one
 /// ([`Engine::validator`]) and keeps it to the end, so a [`Engine::reload`] in the middle
@@ -35,20 +35,5 @@ impl Engine {
             &mut *self.current.write().unwrap_or_else(|e| e.into_inner()),
             new,
         )
-    }
-}
-
-impl Validator {
-    /// How many entries each cache holds now (the same fields as its bounds).
-    pub fn cached(&self) -> CacheSizes {
-        let (value_sets, code_systems) = self.terminology.cached();
-        CacheSizes {
-            profiles: self.profiles.len(),
-            snapshots: self.snapshots.cached(),
-            value_sets,
-            code_systems,
-            expressions: self.fhirpath.len(),
-            regexes: self.regexes.len(),
-        }
     }
 }

@@ -173,6 +173,19 @@ impl Validator {
         r
     }
 
+    /// How many entries each cache holds now (the same fields as its bounds).
+    pub fn cached(&self) -> CacheSizes {
+        let (value_sets, code_systems) = self.terminology.cached();
+        CacheSizes {
+            profiles: self.profiles.len(),
+            snapshots: self.snapshots.cached(),
+            value_sets,
+            code_systems,
+            expressions: self.fhirpath.len(),
+            regexes: self.regexes.len(),
+        }
+    }
+
     /// The base definition of a type (`Patient`, `HumanName`).
     pub fn base(&self, type_name: &str) -> Result<Arc<Profile>, SnapshotError> {
         self.profile(&type_url(type_name))

@@ -116,4 +116,10 @@ catalogue! {
     QR_REGEX_INVALID: Processing,
     QR_ENABLE_WHEN_EXPRESSION: Processing,
     TRANSLATE_REFERRER_ORG_CONFLICT: Invariant,
+    XHTML_SYNTAX: Structure,
+    XHTML_NAMESPACE: Structure,
+    XHTML_ELEMENT: Structure,
+    XHTML_ATTRIBUTE: Structure,
+    XHTML_ACTIVE_CONTENT: Security,
+    XHTML_EMPTY: Required,
 }

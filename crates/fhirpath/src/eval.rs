@@ -1179,7 +1179,13 @@ impl<'a> Eval<'_, 'a> {
                     vec![Value::Bool(false)]
                 })
             }
-            Func::HtmlChecks | Func::HtmlChecksLower => b(true),
+            // R4's narrative rules (txt-1, txt-2) on a Narrative.div value.
+            Func::HtmlChecks | Func::HtmlChecksLower => {
+                let Some(item) = self.single(&base, off)? else {
+                    return Ok(vec![]);
+                };
+                b(matches!(prim(&item), Some(Value::Str(s)) if spfhir_xhtml::is_valid(&s)))
+            }
             Func::LowBoundary | Func::HighBoundary => {
                 let Some(v) = self.single_prim(&base, off)? else {
                     return Ok(vec![]);

@@ -339,7 +339,12 @@ impl Profile {
                             Severity::Error
                         },
                         human: c.get_str("human").unwrap_or_default().to_string(),
-                        expr: c.get_str("expression").and_then(|e| fhirpath.get(e).ok()),
+                        // `htmlChecks()` (txt-1, txt-2) is checked structurally, one issue
+                        // per broken narrative rule, as `xhtml` values are walked.
+                        expr: c
+                            .get_str("expression")
+                            .filter(|e| !e.trim().eq_ignore_ascii_case("htmlChecks()"))
+                            .and_then(|e| fhirpath.get(e).ok()),
                         key,
                     })
                 })

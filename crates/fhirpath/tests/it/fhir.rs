@@ -100,3 +100,37 @@ fn cache_compiles_each_text_once() {
     ));
     assert_eq!(cache.get("name.(").unwrap_err().offset, 5);
 }
+
+#[test]
+fn html_checks_applies_the_narrative_rules() {
+    let model = model();
+    let cache = Cache::default();
+    let env = Env::new(&model);
+    let patient = |div: &str| {
+        let text = serde_json::json!({"resourceType": "Patient", "text": {"status": "generated", "div": div}});
+        parse(&text.to_string()).unwrap()
+    };
+    let ns = r#"xmlns="http://www.w3.org/1999/xhtml""#;
+    for (div, want) in [
+        (format!("<div {ns}><p>Referred</p></div>"), "[true]"),
+        (
+            format!("<div {ns}><script>x</script>Referred</div>"),
+            "[false]",
+        ),
+        (
+            format!(r#"<div {ns}><p onclick="x">Referred</p></div>"#),
+            "[false]",
+        ),
+        ("<div>Referred</div>".to_owned(), "[false]"),
+        (format!("<div {ns}> </div>"), "[false]"),
+    ] {
+        let p = patient(&div);
+        assert_eq!(
+            eval(&cache, "text.div.htmlChecks()", &p, &env),
+            want,
+            "{div}"
+        );
+    }
+    let none = parse(r#"{"resourceType":"Patient"}"#).unwrap();
+    assert_eq!(eval(&cache, "text.div.htmlChecks()", &none, &env), "[]");
+}

@@ -341,6 +341,11 @@ impl<'a> Walk<'a> {
                         format!("{at} is longer than its maximum length {max}"),
                     );
                 }
+                if code == "xhtml"
+                    && let Some(text) = v.as_str()
+                {
+                    self.narrative(text, at, v);
+                }
                 self.fixed_pattern(p, n, v, at);
                 if matches!(code, "code" | "string" | "uri") {
                     self.binding(p, n, at, v, None, v.as_str());

@@ -19,6 +19,7 @@ mod binding;
 mod children;
 mod extension;
 mod invariant;
+mod narrative;
 mod reference;
 mod slicing;
 

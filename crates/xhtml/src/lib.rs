@@ -1,0 +1,416 @@
+//! FHIR R4's narrative rules for `Narrative.div`, the ones behind `txt-1` and `txt-2`
+//! (whose FHIRPath is `htmlChecks()`).
+//!
+//! A narrative is what a receiving system shows a clinician, so what it may hold is
+//! narrow: well-formed XML whose root is a `div` in the XHTML namespace; only the HTML 4.0
+//! formatting elements and attributes that R4's `txt-1` lists; no scripts, event
+//! attributes, frames, forms, objects, `base`/`link` or DOCTYPE; no `javascript:` (or other
+//! active) URLs; and some non-whitespace content or an image (`txt-2`).
+//!
+//! [`check`] returns every problem found, each with a message that names elements and
+//! attributes but never quotes the narrative's text or attribute values (they may be
+//! patient data).
+//!
+//! ```
+//! use spfhir_xhtml::{check, Kind};
+//!
+//! let ok = r#"<div xmlns="http://www.w3.org/1999/xhtml"><p>Referred for <b>loneliness</b>.</p></div>"#;
+//! assert!(check(ok).is_empty());
+//!
+//! let bad = r#"<div xmlns="http://www.w3.org/1999/xhtml"><p onclick="steal()">Hi</p></div>"#;
+//! let problems = check(bad);
+//! assert_eq!(problems[0].kind, Kind::ActiveContent);
+//! assert!(problems[0].message.contains("onclick"));
+//! ```
+#![forbid(unsafe_code)]
+
+use roxmltree::{Document, Node, ParsingOptions};
+
+/// The XHTML namespace every element of a narrative must be in.
+pub const XHTML_NS: &str = "http://www.w3.org/1999/xhtml";
+
+/// At most this many problems are reported for one narrative (each distinct one once).
+pub const MAX_PROBLEMS: usize = 20;
+
+/// What kind of rule a narrative breaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Not well-formed XML, or a DOCTYPE.
+    Syntax,
+    /// The root is not a `div`, or an element is outside the XHTML namespace.
+    Namespace,
+    /// An element `txt-1` does not allow.
+    Element,
+    /// An attribute `txt-1` does not allow.
+    Attribute,
+    /// Something a browser would run or load: scripts, event attributes, frames, objects,
+    /// forms, `base`/`link`/`meta`, or a `javascript:`-like URL.
+    ActiveContent,
+    /// No non-whitespace text and no image (`txt-2`).
+    Empty,
+}
+
+/// One broken rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub kind: Kind,
+    /// Plain English, naming elements and attributes, never quoting content.
+    pub message: String,
+    /// Line and column within the narrative text (1-based), where known.
+    pub line_col: Option<(u32, u32)>,
+}
+
+/// The elements `txt-1` allows (R4's Narrative definition), sorted for binary search.
+const ELEMENTS: &[&str] = &[
+    "a",
+    "abbr",
+    "acronym",
+    "b",
+    "big",
+    "blockquote",
+    "br",
+    "caption",
+    "cite",
+    "code",
+    "col",
+    "colgroup",
+    "dd",
+    "dfn",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "samp",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "tt",
+    "ul",
+    "var",
+];
+
+/// The attributes `txt-1` allows, sorted for binary search.
+const ATTRIBUTES: &[&str] = &[
+    "abbr",
+    "accesskey",
+    "align",
+    "alt",
+    "axis",
+    "bgcolor",
+    "border",
+    "cellhalign",
+    "cellpadding",
+    "cellspacing",
+    "cellvalign",
+    "char",
+    "charoff",
+    "charset",
+    "cite",
+    "class",
+    "colspan",
+    "compact",
+    "coords",
+    "dir",
+    "frame",
+    "headers",
+    "height",
+    "href",
+    "hreflang",
+    "hspace",
+    "id",
+    "lang",
+    "longdesc",
+    "name",
+    "nowrap",
+    "rel",
+    "rev",
+    "rowspan",
+    "rules",
+    "scope",
+    "shape",
+    "span",
+    "src",
+    "start",
+    "style",
+    "summary",
+    "tabindex",
+    "title",
+    "type",
+    "valign",
+    "value",
+    "vspace",
+    "width",
+];
+
+/// Elements that are not merely unlisted but active or document-level: the spec names
+/// them ("scripts, forms, base/link/xlink, frames, iframes and objects").
+const ACTIVE_ELEMENTS: &[&str] = &[
+    "applet", "base", "embed", "form", "frame", "frameset", "iframe", "input", "link", "meta",
+    "object", "script", "style",
+];
+
+/// URL schemes that run code or carry a document.
+const ACTIVE_SCHEMES: &[&str] = &["javascript:", "vbscript:", "livescript:", "data:"];
+
+/// Attributes whose value is a URL.
+const URL_ATTRIBUTES: &[&str] = &["cite", "href", "longdesc", "src"];
+
+/// Check a `Narrative.div` value against R4's narrative rules.
+pub fn check(div: &str) -> Vec<Problem> {
+    let mut out = Problems::default();
+    let options = ParsingOptions {
+        allow_dtd: false,
+        ..ParsingOptions::default()
+    };
+    let doc = match Document::parse_with_options(div, options) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let pos = e.pos();
+            out.push(Kind::Syntax, syntax_message(&e), Some((pos.row, pos.col)));
+            return out.0;
+        }
+    };
+    let root = doc.root_element();
+    let at = |n: Node| {
+        let p = doc.text_pos_at(n.range().start);
+        Some((p.row, p.col))
+    };
+    if root.tag_name().name() != "div" {
+        out.push(
+            Kind::Namespace,
+            "the narrative's root element must be <div>".into(),
+            at(root),
+        );
+    }
+    let mut has_content = false;
+    for n in root.descendants() {
+        if n.is_text() {
+            has_content |= n.text().is_some_and(|t| !t.trim().is_empty());
+            continue;
+        }
+        if n.is_pi() {
+            out.push(
+                Kind::Element,
+                "the narrative holds an XML processing instruction, which is not allowed".into(),
+                at(n),
+            );
+            continue;
+        }
+        if !n.is_element() {
+            continue;
+        }
+        let name = n.tag_name().name();
+        let el = shown(name);
+        // A root outside the namespace is reported once, not again for each child of it.
+        let ns = n.tag_name().namespace();
+        if ns != Some(XHTML_NS) && (n == root || ns != root.tag_name().namespace()) {
+            let msg = if n == root {
+                format!(
+                    "the narrative's <div> must be in the XHTML namespace (xmlns=\"{XHTML_NS}\")"
+                )
+            } else {
+                format!("<{el}> is not in the XHTML namespace")
+            };
+            out.push(Kind::Namespace, msg, at(n));
+        }
+        if ACTIVE_ELEMENTS.contains(&name.to_ascii_lowercase().as_str()) {
+            out.push(
+                Kind::ActiveContent,
+                format!("<{el}> is not allowed in a narrative (no scripts, frames, objects, forms, base, link or meta)"),
+                at(n),
+            );
+        } else if ELEMENTS.binary_search(&name).is_err() {
+            out.push(
+                Kind::Element,
+                format!("<{el}> is not one of the HTML elements a narrative may use (txt-1)"),
+                at(n),
+            );
+        }
+        if name == "img" && n.attribute("src").is_some() {
+            has_content = true;
+        }
+        for a in n.attributes() {
+            let aname = a.name();
+            let ashown = shown(aname);
+            let lower = aname.to_ascii_lowercase();
+            match a.namespace() {
+                // xml:lang and xml:space are XML's own.
+                Some("http://www.w3.org/XML/1998/namespace")
+                    if matches!(aname, "lang" | "space") =>
+                {
+                    continue;
+                }
+                Some(_) => {
+                    out.push(
+                        Kind::Attribute,
+                        format!("<{el}> has the namespaced attribute {ashown} (no xlink or other namespaces)"),
+                        at(n),
+                    );
+                    continue;
+                }
+                None => {}
+            }
+            if lower.starts_with("on") {
+                out.push(
+                    Kind::ActiveContent,
+                    format!(
+                        "<{el}> has the event attribute {ashown}; narratives must not run scripts"
+                    ),
+                    at(n),
+                );
+                continue;
+            }
+            if ATTRIBUTES.binary_search(&aname).is_err() {
+                out.push(
+                    Kind::Attribute,
+                    format!(
+                        "<{el}> has the attribute {ashown}, which a narrative may not use (txt-1)"
+                    ),
+                    at(n),
+                );
+                continue;
+            }
+            if URL_ATTRIBUTES.contains(&aname)
+                && is_active_url(a.value(), name == "img" && aname == "src")
+            {
+                out.push(
+                    Kind::ActiveContent,
+                    format!("<{el} {ashown}> is a script or embedded-document URL, which a narrative may not hold"),
+                    at(n),
+                );
+            }
+            if aname == "style" && is_active_style(a.value()) {
+                out.push(
+                    Kind::ActiveContent,
+                    format!("<{el}> has a style that runs script or loads a binding"),
+                    at(n),
+                );
+            }
+        }
+    }
+    if !has_content {
+        out.push(
+            Kind::Empty,
+            "the narrative must have some non-whitespace text or an image (txt-2)".into(),
+            at(root),
+        );
+    }
+    out.0
+}
+
+/// Does the narrative meet every rule? (FHIRPath's `htmlChecks()`.)
+pub fn is_valid(div: &str) -> bool {
+    check(div).is_empty()
+}
+
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn push(&mut self, kind: Kind, message: String, line_col: Option<(u32, u32)>) {
+        if self.0.len() < MAX_PROBLEMS && !self.0.iter().any(|p| p.message == message) {
+            self.0.push(Problem {
+                kind,
+                message,
+                line_col,
+            });
+        }
+    }
+}
+
+/// An element or attribute name as a message may show it: XML names are structure, but a
+/// long or unusual one is left out rather than echoed.
+fn shown(name: &str) -> &str {
+    if name.len() <= 24 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        name
+    } else {
+        "…"
+    }
+}
+
+/// The URL, with what browsers ignore removed (whitespace and control characters), starts
+/// with an active scheme. `data:image/…` is allowed as an image's source.
+fn is_active_url(value: &str, image_source: bool) -> bool {
+    let compact: String = value
+        .chars()
+        .filter(|c| !c.is_whitespace() && !c.is_control())
+        .take(32)
+        .flat_map(char::to_lowercase)
+        .collect();
+    ACTIVE_SCHEMES.iter().any(|s| compact.starts_with(s))
+        && !(image_source
+            && compact.starts_with("data:image/")
+            && !compact.starts_with("data:image/svg"))
+}
+
+/// A style attribute that runs script (old IE `expression()`, `javascript:` URLs) or loads
+/// a binding.
+fn is_active_style(value: &str) -> bool {
+    let lower: String = value
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect();
+    [
+        "expression(",
+        "javascript:",
+        "vbscript:",
+        "-moz-binding",
+        "behavior:",
+        "@import",
+    ]
+    .iter()
+    .any(|s| lower.contains(s))
+}
+
+/// What is wrong with XML that does not parse, without quoting it.
+fn syntax_message(e: &roxmltree::Error) -> String {
+    use roxmltree::Error as E;
+    let what = match e {
+        E::DtdDetected => "has a DOCTYPE, which a narrative may not".to_owned(),
+        E::UnknownEntityReference(..) => {
+            "uses an entity XML does not define (only &lt; &gt; &amp; &quot; &apos; and numeric references like &#160; are allowed)".to_owned()
+        }
+        E::UnexpectedCloseTag(..) => "has a closing tag that does not match its opening tag".to_owned(),
+        E::UnexpectedEndOfStream => "ends before its elements are closed".to_owned(),
+        E::UnknownNamespace(..) => "uses a namespace prefix it does not declare".to_owned(),
+        E::NoRootNode => "has no root element".to_owned(),
+        E::DuplicatedAttribute(..) => "has an attribute twice on one element".to_owned(),
+        _ => "is not well-formed XML".to_owned(),
+    };
+    format!("the narrative {what}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_sorted_for_binary_search() {
+        assert!(ELEMENTS.windows(2).all(|w| w[0] < w[1]));
+        assert!(ATTRIBUTES.windows(2).all(|w| w[0] < w[1]));
+    }
+}

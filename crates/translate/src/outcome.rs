@@ -328,7 +328,17 @@ fn read_items<'a>(
         let Some(value) = value else { continue };
         match link_id {
             TOTAL_LINK_ID if instrument.item(link_id).is_none() => {
-                given.total = value.to_string().parse().ok()
+                given.total = value.to_string().parse().ok();
+                if given.total.is_none() {
+                    // Not a whole number in range (8.5, 1e20): never dropped silently.
+                    rd.issues.push(
+                        Issue::warning(
+                            msg::OUTCOME_SCORE_MISMATCH,
+                            "the response's total score is not a whole number in range; the score computed from its answers is used",
+                        )
+                        .at(format!("{path}.item[{n}]")),
+                    );
+                }
             }
             METRIC_LINK_ID if instrument.item(link_id).is_none() => given.metric = Some(value),
             _ if instrument.item(link_id).is_some() => answers.push(Answer {

@@ -517,3 +517,50 @@ fn a_message_reason_the_status_does_not_imply_is_reported() {
         "{places:?}"
     );
 }
+
+#[test]
+fn a_total_that_is_not_a_whole_number_is_reported_never_dropped() {
+    let t = translate::domain_json_to_fhir(
+        RecordKind::Outcome,
+        &fixture("outcome-swemwbs.json"),
+        &opts(BundleKind::Message),
+    )
+    .unwrap();
+    let fhir: serde_json::Value = serde_json::from_str(&t.fhir.to_compact()).unwrap();
+    for given in [
+        "8.5",
+        "1e20",
+        "100000000000000000000",
+        "123456789012345678901234567890123456789",
+    ] {
+        // Put the given total in place of the written one, as raw JSON number text.
+        let mut v = fhir.clone();
+        let entry = v["entry"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|e| e["resource"]["resourceType"] == "QuestionnaireResponse")
+            .unwrap();
+        let total = entry["resource"]["item"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|i| i["linkId"] == "total")
+            .unwrap();
+        total["answer"] = serde_json::json!([{"valueDecimal": "GIVEN"}]);
+        let text = v.to_string().replace("\"GIVEN\"", given);
+        let (back, issues) =
+            translate::fhir_to_domain_json(RecordKind::Outcome, &parse(&text).unwrap()).unwrap();
+        assert_eq!(back["scores"]["total"], 19, "{given}");
+        assert!(
+            issues.iter().any(|i| matches!(
+                i.id,
+                "OUTCOME_SCORE_MISMATCH" | "TRANSLATE_NOT_MAPPED"
+            ) && i
+                .expression
+                .as_deref()
+                .is_some_and(|e| e.contains(".item"))),
+            "{given}: {issues:?}"
+        );
+    }
+}

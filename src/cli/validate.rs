@@ -52,6 +52,11 @@ pub struct ValidateArgs {
     /// Threads for NDJSON inputs (default: one per core).
     #[arg(long, short)]
     pub jobs: Option<usize>,
+    /// The most time one resource may take (a Bundle with its entries is one), e.g. `30s`,
+    /// `500ms`; past it the resource gets a VALIDATION_TIME_LIMIT error and the run goes on.
+    /// `0` for no limit.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub max_time_per_resource: std::time::Duration,
     /// Also print package-loading notes (missing dependencies) to standard error.
     #[arg(long, short)]
     pub verbose: bool,
@@ -120,6 +125,7 @@ pub fn run(args: &ValidateArgs) -> i32 {
         Options {
             profiles: profiles.clone(),
             unchecked_codes: args.unchecked_codes.into(),
+            max_time_per_resource: Some(args.max_time_per_resource).filter(|d| !d.is_zero()),
             ..Default::default()
         },
     );
@@ -161,7 +167,7 @@ pub fn run(args: &ValidateArgs) -> i32 {
         } else {
             super::read_input(input).map(|(name, text)| {
                 let issues = match text {
-                    Ok(text) => validator.validate_text(&text),
+                    Ok(text) => validator.validate_text_isolated(&text),
                     Err(not_text) => vec![not_text],
                 };
                 out.write(&[Outcome {

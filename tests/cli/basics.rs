@@ -329,3 +329,50 @@ fn a_file_that_is_not_text_is_its_own_problem() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
+
+#[test]
+fn a_resource_past_the_time_limit_is_its_own_error_and_the_run_goes_on() {
+    let dir = crate::TempDir::new("time-limit");
+    let entries: Vec<String> = (0..3_000)
+        .map(|i| format!(r#"{{"fullUrl":"urn:uuid:00000000-0000-4000-8000-{i:012}","resource":{{"resourceType":"Patient","gender":"unknown"}}}}"#))
+        .collect();
+    let big = format!(
+        r#"{{"resourceType":"Bundle","type":"collection","entry":[{}]}}"#,
+        entries.join(",")
+    );
+    std::fs::write(dir.0.join("a-big.json"), big).unwrap();
+    std::fs::write(
+        dir.0.join("b-small.json"),
+        r#"{"resourceType":"Patient","gender":"robot"}"#,
+    )
+    .unwrap();
+    let folder = dir.0.display().to_string();
+    let out = spfhir(
+        &[
+            "validate",
+            "--package-path",
+            &packages(),
+            "--max-time-per-resource",
+            "1ns",
+            &folder,
+        ],
+        b"",
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("a-big.json:1:1: error[VALIDATION_TIME_LIMIT]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("b-small.json:1:36: error[BINDING_REQUIRED]"),
+        "{stdout}"
+    );
+    // The default limit lets the Bundle finish: it is valid.
+    let big = dir.0.join("a-big.json").display().to_string();
+    let out = spfhir(&["validate", "--package-path", &packages(), &big], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    // A limit that is not a duration is a usage error.
+    let out = spfhir(&["validate", "--max-time-per-resource", "soon", &big], b"");
+    assert_eq!(out.status.code(), Some(2));
+}

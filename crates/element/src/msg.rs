@@ -89,6 +89,7 @@ catalogue! {
     INVARIANT: Invariant,
     INVARIANT_ERROR: Processing,
     FHIRPATH_BUDGET: TooCostly,
+    VALIDATION_TIME_LIMIT: TooCostly,
     PROFILE_UNKNOWN: NotFound,
     PROFILE_NEEDS_UNKNOWN: NotFound,
     PROFILE_WRONG_TYPE: Structure,

@@ -840,10 +840,13 @@ impl<'a> Eval<'_, 'a> {
             }
             Func::Repeat => {
                 let mut out: Coll<'a> = Vec::new();
-                // Nodes already given, by address (a hash set: comparing each new item with
-                // every earlier one was quadratic over large trees); other values compare.
+                // Nodes already given, by address; System values by value in a hashed set
+                // (comparing each new item with every earlier one was quadratic). A node
+                // equals a System value by value, so once values appear, the nodes given
+                // are also kept by value.
                 let mut seen_nodes: rustc_hash::FxHashSet<*const Json> = Default::default();
-                let mut has_values = false;
+                let mut values = Distinct::default();
+                let mut nodes_by_value: Option<Distinct<'a>> = None;
                 let mut queue = base;
                 let mut guard = 0;
                 while !queue.is_empty() && guard < 10_000 {
@@ -857,14 +860,22 @@ impl<'a> Eval<'_, 'a> {
                     queue = Vec::new();
                     for v in next {
                         let new = match &v {
-                            // A node equals a System value by value: compare then.
                             Value::Node(Node { json: Some(j), .. }) => {
-                                seen_nodes.insert(std::ptr::from_ref(*j))
-                                    && (!has_values || !out.iter().any(|o| same_item(o, &v)))
+                                let new = seen_nodes.insert(std::ptr::from_ref(*j))
+                                    && !values.contains(&v);
+                                if let (true, Some(by_value)) = (new, &mut nodes_by_value) {
+                                    by_value.insert(v.clone());
+                                }
+                                new
                             }
                             _ => {
-                                has_values |= !matches!(v, Value::Node(_));
-                                !out.iter().any(|o| same_item(o, &v))
+                                let by_value = nodes_by_value.get_or_insert_with(|| {
+                                    out.iter()
+                                        .filter(|o| matches!(o, Value::Node(_)))
+                                        .cloned()
+                                        .collect()
+                                });
+                                !by_value.contains(&v) && values.insert(v.clone())
                             }
                         };
                         if new {
@@ -1544,17 +1555,6 @@ fn is_prim_node(n: &Node) -> bool {
         .is_some_and(|j| !matches!(j.kind, Kind::Object(_) | Kind::Array(_)))
 }
 
-/// The same node of the input (by address), or equal System values.
-fn same_item(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Node(x), Value::Node(y)) => match (x.json, y.json) {
-            (Some(p), Some(q)) => std::ptr::eq(p, q),
-            _ => false,
-        },
-        _ => equal(a, b) == Some(true),
-    }
-}
-
 fn coll_equal(a: &Coll, b: &Coll) -> Option<bool> {
     if a.is_empty() || b.is_empty() {
         return None;
@@ -2204,9 +2204,13 @@ fn boundary<'a>(v: &Value<'a>, precision: Option<i64>, high: bool) -> Option<Val
             if !(0..=28).contains(&p) {
                 return None;
             }
-            let half = Decimal::new(5, d.scale() + 1);
-            // The interval the written digits stand for: ± half a unit in the last place.
-            let edge = if high { *d + half } else { *d - half };
+            // The interval the written digits stand for: ± half a unit in the last place
+            // (none past the 28 places a decimal holds); out of range gives empty.
+            let edge = match Decimal::try_new(5, d.scale() + 1) {
+                Ok(half) if high => d.checked_add(half)?,
+                Ok(half) => d.checked_sub(half)?,
+                Err(_) => *d,
+            };
             let r = if p as u32 >= edge.scale() {
                 let mut e = edge;
                 e.rescale(p as u32);

@@ -35,6 +35,7 @@ fn key(v: &Value) -> u64 {
             Some(Value::Str(s)) => (3u8, s.as_str()).hash(&mut h),
             Some(Value::Temporal(_)) => 4u8.hash(&mut h),
             Some(Value::Quantity(..)) => 5u8.hash(&mut h),
+            Some(Value::Type(ns, name)) => (7u8, ns.as_str(), name.as_str()).hash(&mut h),
             _ => 6u8.hash(&mut h),
         },
     }
@@ -62,6 +63,15 @@ fn hash_json(j: &Json, h: &mut FxHasher) {
     }
 }
 
+/// FHIRPath equality, and type descriptions (`type()`'s results, which `=` does not
+/// compare) by their names, so a collection of them has no repeats either.
+pub(crate) fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Type(n1, t1), Value::Type(n2, t2)) => n1 == n2 && t1 == t2,
+        _ => equal(a, b) == Some(true),
+    }
+}
+
 /// A collection with no two items equal, in first-seen order.
 #[derive(Default)]
 pub struct Distinct<'a> {
@@ -73,10 +83,7 @@ impl<'a> Distinct<'a> {
     /// Add `v` unless an equal item is there; whether it was added.
     pub fn insert(&mut self, v: Value<'a>) -> bool {
         let bucket = self.buckets.entry(key(&v)).or_default();
-        if bucket
-            .iter()
-            .any(|&i| equal(&self.items[i], &v) == Some(true))
-        {
+        if bucket.iter().any(|&i| same(&self.items[i], &v)) {
             return false;
         }
         bucket.push(self.items.len());
@@ -88,7 +95,7 @@ impl<'a> Distinct<'a> {
     pub fn contains(&self, v: &Value<'a>) -> bool {
         self.buckets
             .get(&key(v))
-            .is_some_and(|b| b.iter().any(|&i| equal(&self.items[i], v) == Some(true)))
+            .is_some_and(|b| b.iter().any(|&i| same(&self.items[i], v)))
     }
 
     pub fn len(&self) -> usize {

@@ -55,6 +55,17 @@ impl Validator {
         }
     }
 
+    /// [`Validator::validate_text`] on a thread with the stack FHIRPath's depth bounds are
+    /// sized for ([`crate::fhirpath::STACK_SIZE`]), with a panic (a bug) turned into an
+    /// `INTERNAL_ERROR` issue for this text alone: what a front end calls for each file or
+    /// request, so one input can never take the process down.
+    pub fn validate_text_isolated(&self, text: &str) -> Vec<Issue> {
+        on_big_stack(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.validate_text(text)))
+                .unwrap_or_else(|_| vec![internal_error("input")])
+        })
+    }
+
     /// Validate each non-blank line of `reader` over `threads` threads, handing each batch's
     /// results to `sink` in line order. Fails only when `reader` does.
     pub fn validate_ndjson(
@@ -95,7 +106,7 @@ impl Validator {
                 if batch.is_empty() {
                     return Ok(());
                 }
-                sink(&validate_all(&batch));
+                sink(&on_big_stack(|| validate_all(&batch)));
             }
         }
         // Work goes out as (chunk number, lines); results come back tagged the same way.
@@ -155,15 +166,10 @@ impl Validator {
     ) -> LineOutcome {
         let mut issues = match line {
             // A bug in the validator must not take the other lines down with it.
-            Ok(text) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.validate_text(text)
-            }))
-            .unwrap_or_else(|_| {
-                vec![Issue::error(
-                    msg::INTERNAL_ERROR,
-                    "spfhir failed while validating this line (a bug: please report it with the input); it was not validated",
-                )]
-            }),
+            Ok(text) => {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.validate_text(text)))
+                    .unwrap_or_else(|_| vec![internal_error("line")])
+            }
             Err(e) => {
                 let mut i = Issue::error(
                     msg::JSON_SYNTAX,
@@ -182,5 +188,41 @@ impl Validator {
             }
         }
         LineOutcome { index: n, issues }
+    }
+}
+
+/// The issue for a panic (a bug) while validating one `what` (a line, an input).
+fn internal_error(what: &str) -> Issue {
+    Issue::error(
+        msg::INTERNAL_ERROR,
+        format!(
+            "spfhir failed while validating this {what} (a bug: please report it with the input); it was not validated"
+        ),
+    )
+}
+
+/// Run `f` on a thread with [`crate::fhirpath::STACK_SIZE`] of stack (on this one if no
+/// thread can be started). A panic in `f` carries on in the caller.
+fn on_big_stack<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    let cell = std::sync::Mutex::new(Some(f));
+    let run = || {
+        let f = cell
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        f.map(|f| f())
+    };
+    let joined = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(crate::fhirpath::STACK_SIZE)
+            .spawn_scoped(scope, run)
+            .ok()
+            .map(|h| h.join())
+    });
+    match joined {
+        Some(Ok(Some(r))) => r,
+        Some(Err(panic)) => std::panic::resume_unwind(panic),
+        // No thread could start: the work has not run, so it runs here.
+        Some(Ok(None)) | None => run().expect("the work had not run"),
     }
 }

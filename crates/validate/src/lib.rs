@@ -49,7 +49,7 @@ pub enum UncheckedCodes {
     Ignore,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Profiles every resource is also validated against (`--profile`).
     pub profiles: Vec<String>,
@@ -64,6 +64,30 @@ pub struct Options {
     pub no_skips: bool,
     /// How much the validator's caches may hold.
     pub cache: CacheSizes,
+    /// How long one resource (a Bundle with its entries counts as one) may take. Past it the
+    /// walk stops and says so (`VALIDATION_TIME_LIMIT`, an error: the resource is not known
+    /// to be valid). `None`: no limit.
+    pub max_time_per_resource: Option<std::time::Duration>,
+}
+
+impl Options {
+    /// The default time limit per resource: far above any real resource (the largest
+    /// corpus Bundles take milliseconds), low enough that a pathological one cannot hold a
+    /// worker for long.
+    pub const DEFAULT_MAX_TIME: std::time::Duration = std::time::Duration::from_secs(30);
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            profiles: Vec::new(),
+            unchecked_codes: UncheckedCodes::default(),
+            general_invariants_only: false,
+            no_skips: false,
+            cache: CacheSizes::default(),
+            max_time_per_resource: Some(Options::DEFAULT_MAX_TIME),
+        }
+    }
 }
 
 /// Upper bounds on what a [`Validator`] keeps between validations, in entries. Each cache
@@ -196,7 +220,7 @@ impl Validator {
     pub fn validate(&self, resource: &Json) -> Vec<Issue> {
         let mut w = walk::Walk::new(self, resource);
         w.resource(resource, None, &self.options.profiles);
-        let mut issues = w.finish();
+        let mut issues = w.finish(resource);
         dedup(&mut issues);
         issues
     }

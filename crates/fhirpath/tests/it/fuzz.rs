@@ -245,9 +245,24 @@ fn arithmetic_out_of_range_is_empty() {
         "@2020-01-01 + 99999999999 years",
         "@2020-01 + 9223372036854775807 months",
         "(79228162514264337593543950335 'kg').toQuantity('g')",
+        "79228162514264337593543950335.highBoundary()",
+        "(-79228162514264337593543950335).lowBoundary()",
     ] {
         assert_eq!(result_len(expr), Ok(0), "{expr}");
     }
+    // Found by the grammar fuzzer: a boundary of a decimal with all 28 places panicked.
+    for expr in [
+        "1.5.exp().highBoundary()",
+        "1.5.exp().lowBoundary()",
+        "0.0000000000000000000000000001.highBoundary()",
+    ] {
+        assert_eq!(result_len(expr), Ok(1), "{expr}");
+    }
+    // Found by the grammar fuzzer: `repeat(type())` made a new type description each pass,
+    // none equal to the last, and compared each with all before it for 10,000 passes.
+    assert_eq!(result_len("repeat(type())"), Ok(2));
+    // A runaway repeat of new values stops at its pass limit, in linear time.
+    assert_eq!(result_len("0.repeat($this + 1).count()"), Ok(1));
     // In range, still right.
     assert_eq!(result_len("@9999-12-30 + 1 day"), Ok(1));
 }

@@ -21,6 +21,9 @@ impl<'a> Walk<'a> {
         path: &mut String,
         resource_type: Option<&str>,
     ) {
+        if self.over_time() {
+            return;
+        }
         if self.silent == 0
             && !self.v.options.no_skips
             && !self.memo.walked.insert((

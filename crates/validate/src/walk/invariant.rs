@@ -28,6 +28,9 @@ impl<'a> Walk<'a> {
         // The FHIRPath focus, made only if an invariant needs the general evaluator.
         let mut focus: Option<Value<'a>> = None;
         for c in &n.constraints {
+            if self.out_of_time {
+                return;
+            }
             if c.key == "ele-1" {
                 continue;
             }

@@ -70,7 +70,16 @@ pub struct Walk<'a> {
     /// The index of the Bundle being walked (`env.bundle`), so each reference in it is a hash
     /// probe, not a scan of its entries.
     bundle_index: Option<crate::json::reference::BundleIndex<'a>>,
+    /// When the walk must stop (`Options::max_time_per_resource`), checked every
+    /// [`CLOCK_EVERY`] objects, and whether it has.
+    deadline: Option<std::time::Instant>,
+    ticks: u32,
+    out_of_time: bool,
 }
+
+/// Objects walked between looks at the clock (a look costs a few tens of nanoseconds; an
+/// object's walk, microseconds).
+const CLOCK_EVERY: u32 = 64;
 
 /// The members of an object that one child definition takes.
 struct Group<'a, 'p> {
@@ -113,10 +122,46 @@ impl<'a> Walk<'a> {
             resources: Vec::new(),
             primitive_holder: None,
             bundle_index: None,
+            deadline: v
+                .options
+                .max_time_per_resource
+                .map(|d| std::time::Instant::now() + d),
+            ticks: 0,
+            out_of_time: false,
         }
     }
 
-    pub fn finish(mut self) -> Vec<Issue> {
+    /// Has the walk run past its time limit? Once it has, every check returns at once.
+    pub(super) fn over_time(&mut self) -> bool {
+        if self.out_of_time {
+            return true;
+        }
+        let Some(deadline) = self.deadline else {
+            return false;
+        };
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks % CLOCK_EVERY == 0 && std::time::Instant::now() >= deadline {
+            self.out_of_time = true;
+        }
+        self.out_of_time
+    }
+
+    pub fn finish(mut self, root: &Json) -> Vec<Issue> {
+        if self.out_of_time {
+            let limit = self.v.options.max_time_per_resource.unwrap_or_default();
+            let rt = root.get_str("resourceType").unwrap_or("Resource");
+            self.issues.push(
+                Issue::error(
+                    msg::VALIDATION_TIME_LIMIT,
+                    format!(
+                        "validation stopped after {} ms, the time limit per resource; the rest of it was not checked, so it is not known to be valid",
+                        limit.as_millis()
+                    ),
+                )
+                .at(rt)
+                .at_node(root),
+            );
+        }
         // Hand the sets back, emptied, for the thread's next resource; a resource that grew
         // them past a few thousand entries does not keep that memory.
         if self.memo.walked.capacity() + self.memo.evaluated.capacity() <= 1 << 14 {

@@ -126,3 +126,73 @@ fn built_in_profiles_are_known_with_r4_core_alone() {
     assert_eq!(about.len(), 1, "{about:#?}");
     assert!(about[0].starts_with("PROFILE_NEEDS_UNKNOWN: profile https://spfhir.org/fhir/StructureDefinition/sp-referral builds on https://fhir.hl7.org.uk/StructureDefinition/UKCore-ServiceRequest"), "{about:#?}");
 }
+
+/// A Bundle of `n` Patients, each with a few elements to walk.
+fn big_bundle(n: usize) -> String {
+    let entries: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"fullUrl":"urn:uuid:00000000-0000-4000-8000-{i:012}","resource":{{"resourceType":"Patient","name":[{{"family":"F","given":["G"]}}],"gender":"unknown","birthDate":"1950-01-01"}}}}"#
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"resourceType":"Bundle","type":"collection","entry":[{}]}}"#,
+        entries.join(",")
+    )
+}
+
+#[test]
+fn a_resource_past_its_time_limit_is_stopped_and_said_to_be_unchecked() {
+    let text = big_bundle(5_000);
+    let limited = |limit| {
+        Validator::new(
+            registry(false),
+            Options {
+                max_time_per_resource: limit,
+                ..Options::default()
+            },
+        )
+    };
+    // A zero limit: the walk stops at its first look at the clock and says so, once.
+    let issues = limited(Some(std::time::Duration::ZERO)).validate_text(&text);
+    let stopped: Vec<_> = issues
+        .iter()
+        .filter(|i| i.id == "VALIDATION_TIME_LIMIT")
+        .collect();
+    assert_eq!(stopped.len(), 1, "{issues:?}");
+    assert_eq!(stopped[0].expression.as_deref(), Some("Bundle"));
+    assert!(spfhir_validate::has_errors(&issues));
+    // No limit, and the default one: the whole Bundle is checked, and it is valid.
+    for v in [
+        limited(None),
+        Validator::new(registry(false), Options::default()),
+    ] {
+        let issues = v.validate_text(&text);
+        assert!(!spfhir_validate::has_errors(&issues), "{issues:?}");
+    }
+    // The limit is per resource: the next one starts with its whole allowance.
+    let v = limited(Some(std::time::Duration::from_secs(60)));
+    assert!(
+        v.validate_text(&big_bundle(10))
+            .iter()
+            .all(|i| i.id != "VALIDATION_TIME_LIMIT")
+    );
+}
+
+#[test]
+fn isolated_validation_gives_the_same_issues_on_its_own_thread() {
+    let v = Validator::new(registry(true), Options::default());
+    for name in [
+        "INVARIANT--period-end-before-start.json",
+        "XHTML_ACTIVE_CONTENT--script.json",
+        "QR_ITEM_DISABLED--qr-rules-enable-when-answered.json",
+    ] {
+        let text = case(name);
+        assert_eq!(
+            format!("{:?}", v.validate_text(&text)),
+            format!("{:?}", v.validate_text_isolated(&text)),
+            "{name}"
+        );
+    }
+}

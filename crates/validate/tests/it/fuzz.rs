@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use spfhir_domain::RecordKind;
 use spfhir_element as json;
-use spfhir_fhirpath::{Compiled, Env};
+use spfhir_fhirpath::{Compiled, Env, Func};
 use spfhir_translate::{self as translate, BundleKind, WriteOptions};
 use spfhir_validate::{Options, Validator};
 
@@ -149,6 +149,123 @@ fn mutate_expression(e: &str, rng: &mut Rng) -> String {
     s.into_iter().collect()
 }
 
+/// A random FHIRPath expression from the grammar, at most `depth` levels deep: literals of
+/// every kind (extremes included), paths over `names` (the member names of the resource it
+/// will run on), variables, every function at an arity it accepts, every operator, indexers
+/// and type tests.
+fn generate_expression(rng: &mut Rng, names: &[String], depth: u32) -> String {
+    const LITERALS: &[&str] = &[
+        "true",
+        "false",
+        "0",
+        "-1",
+        "2147483647",
+        "-2147483648",
+        "9223372036854775807",
+        "79228162514264337593543950335",
+        "0.000000001",
+        "1.5",
+        "'a'",
+        "''",
+        "'\\u0041\\''",
+        "@2020",
+        "@2020-02-29",
+        "@2020-02-29T12:00:00.123+14:00",
+        "@T23:59:59.999",
+        "@9999-12-31",
+        "@0001-01-01",
+        "5 'mg'",
+        "2 years",
+        "1.0 'cm'",
+        "3 'wk'",
+        "{}",
+    ];
+    const VARIABLES: &[&str] = &[
+        "$this",
+        "%resource",
+        "%context",
+        "%rootResource",
+        "$index",
+        "$total",
+        "%ucum",
+    ];
+    const OPERATORS: &[&str] = &[
+        "+", "-", "*", "/", "div", "mod", "&", "|", "=", "!=", "~", "!~", "<", ">", "<=", ">=",
+        "and", "or", "xor", "implies", "in", "contains",
+    ];
+    const TYPES: &[&str] = &[
+        "Quantity",
+        "string",
+        "Coding",
+        "Reference",
+        "FHIR.Patient",
+        "System.Integer",
+        "dateTime",
+    ];
+    let leaf = |rng: &mut Rng| -> String {
+        match rng.below(3) {
+            0 => LITERALS[rng.below(LITERALS.len())].to_owned(),
+            1 if !names.is_empty() => names[rng.below(names.len())].clone(),
+            _ => VARIABLES[rng.below(VARIABLES.len())].to_owned(),
+        }
+    };
+    if depth == 0 {
+        return leaf(rng);
+    }
+    let sub = |rng: &mut Rng| generate_expression(rng, names, depth - 1);
+    match rng.below(7) {
+        0 => leaf(rng),
+        1 | 2 => {
+            // An invocation: base.function(args), or a bare call.
+            let f = Func::ALL[rng.below(Func::ALL.len())];
+            let (min, max) = f.arity();
+            let n = min + rng.below(max.unwrap_or(min + 2) - min + 1);
+            let args: Vec<String> = (0..n).map(|_| sub(rng)).collect();
+            let call = format!("{}({})", f.name(), args.join(", "));
+            if rng.below(4) == 0 {
+                call
+            } else {
+                format!("{}.{call}", sub(rng))
+            }
+        }
+        3 => format!(
+            "({} {} {})",
+            sub(rng),
+            OPERATORS[rng.below(OPERATORS.len())],
+            sub(rng)
+        ),
+        4 => format!(
+            "{}.{}",
+            sub(rng),
+            names
+                .get(rng.below(names.len().max(1)))
+                .map_or("id", String::as_str)
+        ),
+        5 => format!("{}[{}]", sub(rng), sub(rng)),
+        _ => match rng.below(3) {
+            0 => format!("-{}", sub(rng)),
+            1 => format!("({} is {})", sub(rng), TYPES[rng.below(TYPES.len())]),
+            _ => format!("({} as {})", sub(rng), TYPES[rng.below(TYPES.len())]),
+        },
+    }
+}
+
+/// Every member name in a JSON tree (the paths the generator can walk).
+fn member_names(v: &json::Json, out: &mut Vec<String>) {
+    if let Some(o) = v.as_object() {
+        for (key, value) in o.iter() {
+            if !key.starts_with('_') && !out.iter().any(|n| n == key) {
+                out.push(key.to_string());
+            }
+            member_names(value, out);
+        }
+    } else if let Some(a) = v.as_array() {
+        for x in a {
+            member_names(x, out);
+        }
+    }
+}
+
 /// FHIR payloads, and domain records with their kind.
 type Seeds = (Vec<Vec<u8>>, Vec<(RecordKind, Vec<u8>)>);
 
@@ -180,6 +297,19 @@ fn seeds() -> Seeds {
 
 #[test]
 fn mutated_inputs_never_panic() {
+    // On the stack the front ends give validation and FHIRPath, not the test harness's.
+    std::thread::Builder::new()
+        .stack_size(spfhir_fhirpath::STACK_SIZE)
+        .spawn(fuzz_campaign)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+fn fuzz_campaign() {
+    // SPFHIR_FUZZ_LOG=path: each input is written there before it runs, so an input that
+    // aborts the process (a stack overflow) can be recovered.
+    let log = std::env::var_os("SPFHIR_FUZZ_LOG");
     let seconds: u64 = std::env::var("SPFHIR_FUZZ_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -204,6 +334,7 @@ fn mutated_inputs_never_panic() {
     let mut failures: Vec<String> = Vec::new();
     let mut slowest: Vec<(f64, String)> = Vec::new();
     let mut runs = 0usize;
+    let (mut generated, mut compiled, mut hangs) = (0usize, 0usize, 0usize);
     while runs < iterations && (seconds == 0 || Instant::now() < deadline) {
         runs += 1;
         let t = Instant::now();
@@ -232,17 +363,28 @@ fn mutated_inputs_never_panic() {
                 }))
             }
             _ => {
-                let expr = mutate_expression(EXPRESSIONS[rng.below(EXPRESSIONS.len())], &mut rng);
-                let resource = fhir[rng.below(fhir.len())].clone();
+                let resource = json::parse(&String::from_utf8_lossy(&fhir[rng.below(fhir.len())]));
+                let expr = if rng.below(2) == 0 {
+                    mutate_expression(EXPRESSIONS[rng.below(EXPRESSIONS.len())], &mut rng)
+                } else {
+                    let mut names = Vec::new();
+                    if let Ok(r) = &resource {
+                        member_names(r, &mut names);
+                    }
+                    let depth = 1 + rng.below(5) as u32;
+                    generate_expression(&mut rng, &names, depth)
+                };
                 input = expr.clone().into_bytes();
+                if let Some(log) = &log {
+                    let _ = std::fs::write(log, &input);
+                }
+                generated += 1;
                 catch_unwind(AssertUnwindSafe(|| {
-                    if let (Ok(c), Ok(res)) = (
-                        Compiled::new(&expr),
-                        json::parse(&String::from_utf8_lossy(&resource)),
-                    ) {
+                    if let (Ok(c), Ok(res)) = (Compiled::new(&expr), &resource) {
+                        compiled += 1;
                         let mut env = Env::new(&model);
-                        env.resource = Some(&res);
-                        let _ = c.evaluate(&res, &env);
+                        env.resource = Some(res);
+                        let _ = c.evaluate(res, &env);
                     }
                 }))
             }
@@ -251,15 +393,21 @@ fn mutated_inputs_never_panic() {
         if outcome.is_err() {
             failures.push(shown.clone());
         }
+        // An input that takes over a second (ten in a debug build) is counted as a hang:
+        // the budgets should stop any input well before.
+        if t.elapsed() > Duration::from_secs(if cfg!(debug_assertions) { 10 } else { 1 }) {
+            hangs += 1;
+            failures.push(format!("took {:.1} s: {shown}", t.elapsed().as_secs_f64()));
+        }
         let per_kb = t.elapsed().as_secs_f64() * 1024.0 / input.len().max(1) as f64;
         slowest.push((per_kb, shown));
         slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
         slowest.truncate(3);
     }
     eprintln!(
-        "fuzz: {runs} runs in {:.1} s, {} panics; slowest per KB: {:?}",
+        "fuzz: {runs} runs in {:.1} s, {} panics, {hangs} hangs; FHIRPath: {generated} expressions, {compiled} parsed; slowest per KB: {:?}",
         started.elapsed().as_secs_f64(),
-        failures.len(),
+        failures.len() - hangs,
         slowest
             .iter()
             .map(|(s, i)| format!("{:.3} ms/KB {}", s * 1000.0, &i[..i.len().min(60)]))
@@ -267,7 +415,7 @@ fn mutated_inputs_never_panic() {
     );
     assert!(
         failures.is_empty(),
-        "{} inputs panicked, e.g. {:?}",
+        "{} inputs panicked or hung, e.g. {:?}",
         failures.len(),
         &failures[..failures.len().min(3)]
     );

@@ -1,0 +1,298 @@
+//! The shared store: PostgreSQL through a connection pool, for several spfhir instances
+//! behind a load balancer. Migrations (`migrations/`) run when it connects (sqlx takes an
+//! advisory lock, so instances starting together do not race). Two writers of one resource,
+//! in one process or two, never both win: each write inserts the next version under the
+//! `(ty, id, version)` primary key, so the second gets [`Error::Conflict`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), spfhir_store::Error> {
+//! use spfhir_store::Store;
+//! let store = spfhir_store_postgres::PgStore::connect("postgres://127.0.0.1/spfhir", 10).await?;
+//! assert!(store.read("Patient", "nobody").await?.is_none());
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+use async_trait::async_trait;
+use spfhir_store::sql::{self, Bind};
+use spfhir_store::{Cursor, Error, Page, Query, Record, Remembered, Result, Store, Write};
+use sqlx::postgres::{PgPoolOptions, PgRow};
+use sqlx::{PgPool, Row};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A store in a PostgreSQL database.
+pub struct PgStore {
+    pool: PgPool,
+}
+
+fn backend(e: sqlx::Error) -> Error {
+    Error::Backend(e.to_string())
+}
+
+/// A unique-key violation on a version insert is another writer's version: a conflict.
+fn write_error(e: sqlx::Error, w: &Write) -> Error {
+    if e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+    {
+        Error::Conflict {
+            ty: w.ty.clone(),
+            id: w.id.clone(),
+            expected: w.expect,
+            found: None,
+        }
+    } else {
+        backend(e)
+    }
+}
+
+impl PgStore {
+    /// Connect with a pool of at most `max_connections`, and bring the schema up to date.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<PgStore> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(backend)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| Error::Backend(e.to_string()))?;
+        Ok(PgStore { pool })
+    }
+
+    /// Close the pool, waiting for connections in use (graceful shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn record(row: &PgRow) -> Record {
+    Record {
+        ty: row.get(0),
+        id: row.get(1),
+        version: row.get(2),
+        last_updated: row.get(3),
+        deleted: row.get(4),
+        body: row.get(5),
+    }
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    binds: &'q [Bind],
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    for b in binds {
+        q = match b {
+            Bind::Text(s) => q.bind(s.as_str()),
+            Bind::Int(i) => q.bind(*i),
+        };
+    }
+    q
+}
+
+const SELECT_VERSION: &str =
+    "SELECT ty, id, version, last_updated, deleted, body FROM resource_versions";
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgresql"
+    }
+
+    async fn read(&self, ty: &str, id: &str) -> Result<Option<Record>> {
+        let row = sqlx::query(&format!(
+            "{SELECT_VERSION} WHERE ty = $1 AND id = $2 ORDER BY version DESC LIMIT 1"
+        ))
+        .bind(ty)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(row.as_ref().map(record))
+    }
+
+    async fn vread(&self, ty: &str, id: &str, version: i64) -> Result<Option<Record>> {
+        let row = sqlx::query(&format!(
+            "{SELECT_VERSION} WHERE ty = $1 AND id = $2 AND version = $3"
+        ))
+        .bind(ty)
+        .bind(id)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(row.as_ref().map(record))
+    }
+
+    async fn history(&self, ty: &str, id: Option<&str>, count: usize) -> Result<Vec<Record>> {
+        let sql = match id {
+            Some(_) => {
+                format!("{SELECT_VERSION} WHERE ty = $1 AND id = $2 ORDER BY version DESC LIMIT $3")
+            }
+            None => format!(
+                "{SELECT_VERSION} WHERE ty = $1 ORDER BY last_updated DESC, id, version DESC LIMIT $2"
+            ),
+        };
+        let mut q = sqlx::query(&sql).bind(ty);
+        if let Some(id) = id {
+            q = q.bind(id);
+        }
+        let rows = q
+            .bind(count as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(rows.iter().map(record).collect())
+    }
+
+    async fn search(&self, query: &Query) -> Result<Page> {
+        let st = sql::search(query, sql::dollar, false);
+        let rows = bind_all(sqlx::query(&st.sql), &st.binds)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        let mut records: Vec<Record> = rows.iter().map(record).collect();
+        let next = (records.len() > query.count).then(|| {
+            records.truncate(query.count);
+            let last = records.last().expect("a full page");
+            Cursor {
+                last_updated: last.last_updated,
+                id: last.id.clone(),
+            }
+        });
+        Ok(Page {
+            records,
+            next,
+            total: None,
+        })
+    }
+
+    async fn count(&self, query: &Query) -> Result<u64> {
+        let st = sql::search(query, sql::dollar, true);
+        let n: i64 = bind_all(sqlx::query(&st.sql), &st.binds)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?
+            .get(0);
+        Ok(n as u64)
+    }
+
+    async fn commit(&self, writes: Vec<Write>, now: i64) -> Result<Vec<Record>> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut out = Vec::with_capacity(writes.len());
+        for mut w in writes {
+            let current: Option<(i64, bool)> =
+                sqlx::query_as("SELECT version, deleted FROM resources WHERE ty = $1 AND id = $2")
+                    .bind(&w.ty)
+                    .bind(&w.id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            let Some(version) = spfhir_store::next_version(current, &w)? else {
+                out.push(Record {
+                    ty: w.ty,
+                    id: w.id,
+                    version: current.map_or(0, |c| c.0),
+                    last_updated: now,
+                    deleted: true,
+                    body: String::new(),
+                });
+                continue;
+            };
+            let deleted = w.body.is_none();
+            let body = w.body.take().unwrap_or_default();
+            sqlx::query(
+                "INSERT INTO resource_versions (ty, id, version, last_updated, deleted, body) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&w.ty)
+            .bind(&w.id)
+            .bind(version)
+            .bind(now)
+            .bind(deleted)
+            .bind(&body)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| write_error(e, &w))?;
+            sqlx::query(
+                "INSERT INTO resources (ty, id, version, last_updated, deleted) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (ty, id) DO UPDATE SET version = excluded.version, \
+                 last_updated = excluded.last_updated, deleted = excluded.deleted",
+            )
+            .bind(&w.ty)
+            .bind(&w.id)
+            .bind(version)
+            .bind(now)
+            .bind(deleted)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            sqlx::query("DELETE FROM search_index WHERE ty = $1 AND id = $2")
+                .bind(&w.ty)
+                .bind(&w.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            for row in &w.index {
+                let (kind, system, value, low, high) = row.columns();
+                sqlx::query(
+                    "INSERT INTO search_index (ty, id, param, kind, system, value, low, high) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&w.ty)
+                .bind(&w.id)
+                .bind(&row.param)
+                .bind(kind)
+                .bind(system)
+                .bind(value)
+                .bind(low)
+                .bind(high)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            }
+            out.push(Record {
+                ty: w.ty,
+                id: w.id,
+                version,
+                last_updated: now,
+                deleted,
+                body,
+            });
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(out)
+    }
+
+    async fn recall(&self, key: &str) -> Result<Option<Remembered>> {
+        let row: Option<(i64, String)> =
+            sqlx::query_as("SELECT status, body FROM remembered WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(row.map(|(status, body)| Remembered {
+            status: status as u16,
+            body,
+        }))
+    }
+
+    async fn remember(&self, key: &str, response: &Remembered) -> Result<()> {
+        sqlx::query("INSERT INTO remembered (key, status, body) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(i64::from(response.status))
+            .bind(&response.body)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,107 @@
+//! The shared store suite against a real PostgreSQL (`SPFHIR_TEST_POSTGRES`, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`): each test creates a database of its own
+//! and drops it after. Two stores over one database, as two server processes would be,
+//! never both win a write to one resource.
+
+use spfhir_store::{Error, Store, Write};
+use spfhir_store_postgres::PgStore;
+use sqlx::Connection;
+
+fn admin_url() -> String {
+    std::env::var("SPFHIR_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A new, empty database; its URL. Dropped by [`drop_database`].
+async fn fresh_database(label: &str) -> (String, String) {
+    let name = format!("spfhir_test_{label}_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&admin_url())
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL must be running for these tests ({}): {e}",
+                admin_url()
+            )
+        });
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let base = admin_url();
+    let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
+    (name, url)
+}
+
+async fn drop_database(name: &str) {
+    let mut admin = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_store_suite() {
+    let (name, url) = fresh_database("suite").await;
+    let store = PgStore::connect(&url, 4).await.unwrap();
+    spfhir_store::suite::run(&store).await;
+    store.close().await;
+    drop_database(&name).await;
+}
+
+#[tokio::test]
+async fn concurrent_writers_from_two_pools_never_lose_an_update() {
+    let (name, url) = fresh_database("race").await;
+    let a = std::sync::Arc::new(PgStore::connect(&url, 4).await.unwrap());
+    let b = std::sync::Arc::new(PgStore::connect(&url, 4).await.unwrap());
+    a.commit(vec![Write::put("ServiceRequest", "sr1", "{}", vec![])], 1)
+        .await
+        .unwrap();
+    // 20 rounds: both writers update version n at once; exactly one may win each round.
+    for round in 1..=20i64 {
+        let (wa, wb) = (a.clone(), b.clone());
+        let w = |tag: &str| {
+            Write::put(
+                "ServiceRequest",
+                "sr1",
+                &format!("{{\"by\":\"{tag}\"}}"),
+                vec![],
+            )
+            .expecting(round)
+        };
+        let (ra, rb) = tokio::join!(
+            tokio::spawn({
+                let w = w("a");
+                async move { wa.commit(vec![w], round).await }
+            }),
+            tokio::spawn({
+                let w = w("b");
+                async move { wb.commit(vec![w], round).await }
+            }),
+        );
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        let wins = [ra.is_ok(), rb.is_ok()].iter().filter(|x| **x).count();
+        assert_eq!(wins, 1, "round {round}: {ra:?} {rb:?}");
+        for r in [&ra, &rb] {
+            if let Err(e) = r {
+                assert!(matches!(e, Error::Conflict { .. }), "{e}");
+            }
+        }
+        let current = a.read("ServiceRequest", "sr1").await.unwrap().unwrap();
+        assert_eq!(current.version, round + 1);
+    }
+    assert_eq!(
+        a.history("ServiceRequest", Some("sr1"), 100)
+            .await
+            .unwrap()
+            .len(),
+        21
+    );
+    a.close().await;
+    b.close().await;
+    drop_database(&name).await;
+}

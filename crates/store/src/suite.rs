@@ -1,0 +1,437 @@
+//! The behaviour every backend must have. Each backend's integration tests call [`run`]
+//! on a fresh, empty store, so SQLite and PostgreSQL are held to the same tests.
+
+use crate::{Clause, Error, IndexRow, Match, Order, Prefix, Query, Remembered, Store, Write};
+
+const T0: i64 = 1_700_000_000_000_000;
+
+/// Run every check on `store`, which must be empty. Panics on the first failure, naming it.
+pub async fn run(store: &dyn Store) {
+    exact_text_and_versions(store).await;
+    conflicts_change_nothing(store).await;
+    deletes_and_history(store).await;
+    searches(store).await;
+    paging_is_stable_while_data_changes(store).await;
+    remembered_responses(store).await;
+    store.ping().await.expect("ping");
+}
+
+async fn exact_text_and_versions(store: &dyn Store) {
+    // Decimals, member order and spacing come back exactly as given.
+    let body = r#"{"resourceType":"Observation","id":"o1","valueQuantity":{"value":1.50,"unit":"kg"},  "status":"final"}"#;
+    let saved = store
+        .commit(
+            vec![Write::put("Observation", "o1", body, vec![]).expecting(0)],
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!((saved[0].version, saved[0].last_updated), (1, T0));
+    let read = store.read("Observation", "o1").await.unwrap().unwrap();
+    assert_eq!(read.body, body, "the exact text is kept");
+    assert!(!read.deleted);
+    let body2 = body.replace("1.50", "1.500");
+    let saved = store
+        .commit(
+            vec![Write::put("Observation", "o1", &body2, vec![]).expecting(1)],
+            T0 + 1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved[0].version, 2);
+    assert_eq!(
+        store
+            .vread("Observation", "o1", 1)
+            .await
+            .unwrap()
+            .unwrap()
+            .body,
+        body
+    );
+    assert_eq!(
+        store
+            .vread("Observation", "o1", 2)
+            .await
+            .unwrap()
+            .unwrap()
+            .body,
+        body2
+    );
+    assert!(store.vread("Observation", "o1", 3).await.unwrap().is_none());
+    assert!(store.read("Observation", "nobody").await.unwrap().is_none());
+}
+
+async fn conflicts_change_nothing(store: &dyn Store) {
+    let put = |id: &str| {
+        Write::put(
+            "Patient",
+            id,
+            &format!(r#"{{"resourceType":"Patient","id":"{id}"}}"#),
+            vec![],
+        )
+    };
+    store.commit(vec![put("c1")], T0).await.unwrap();
+    // A stale If-Match.
+    let e = store
+        .commit(vec![put("c1").expecting(7)], T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Conflict { found: Some(1), .. }), "{e}");
+    // A create over an existing resource.
+    assert!(matches!(
+        store.commit(vec![put("c1").expecting(0)], T0).await,
+        Err(Error::Conflict { .. })
+    ));
+    // All or nothing: the first write of a failing list is not applied.
+    let e = store
+        .commit(vec![put("c2"), put("c1").expecting(5)], T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Conflict { .. }));
+    assert!(
+        store.read("Patient", "c2").await.unwrap().is_none(),
+        "rolled back"
+    );
+    assert_eq!(
+        store.read("Patient", "c1").await.unwrap().unwrap().version,
+        1
+    );
+}
+
+async fn deletes_and_history(store: &dyn Store) {
+    let body = r#"{"resourceType":"Goal","id":"g1"}"#;
+    store
+        .commit(
+            vec![Write::put(
+                "Goal",
+                "g1",
+                body,
+                vec![IndexRow::token("lifecycle-status", None, "active")],
+            )],
+            T0,
+        )
+        .await
+        .unwrap();
+    let gone = store
+        .commit(vec![Write::delete("Goal", "g1")], T0 + 5)
+        .await
+        .unwrap();
+    assert_eq!((gone[0].version, gone[0].deleted), (2, true));
+    let read = store.read("Goal", "g1").await.unwrap().unwrap();
+    assert!(read.deleted && read.body.is_empty());
+    // Deleting again changes nothing.
+    let again = store
+        .commit(vec![Write::delete("Goal", "g1")], T0 + 6)
+        .await
+        .unwrap();
+    assert_eq!(again[0].version, 2);
+    // A deleted resource is not found by search, and may be created again.
+    let q = Query::new("Goal").with(Clause::new(
+        "lifecycle-status",
+        Match::Token {
+            system: None,
+            code: "active".into(),
+        },
+    ));
+    assert!(store.search(&q).await.unwrap().records.is_empty());
+    let back = store
+        .commit(
+            vec![Write::put("Goal", "g1", body, vec![]).expecting(0)],
+            T0 + 7,
+        )
+        .await
+        .unwrap();
+    assert_eq!(back[0].version, 3);
+    let h = store.history("Goal", Some("g1"), 10).await.unwrap();
+    assert_eq!(
+        h.iter().map(|r| (r.version, r.deleted)).collect::<Vec<_>>(),
+        [(3, false), (2, true), (1, false)]
+    );
+    assert_eq!(store.history("Goal", Some("g1"), 1).await.unwrap().len(), 1);
+    assert_eq!(store.history("Goal", None, 10).await.unwrap().len(), 3);
+}
+
+async fn searches(store: &dyn Store) {
+    let nhs = "https://fhir.nhs.uk/Id/nhs-number";
+    let day = 86_400_000_000i64;
+    for (id, number, family, gp, born) in [
+        ("s1", "9434765919", "smith", "Organization/A81001", 0i64),
+        ("s2", "9434765870", "smithson", "Organization/A81002", 10),
+        ("s3", "9434765828", "jones", "Organization/A81001", 20),
+    ] {
+        let index = vec![
+            IndexRow::token("identifier", Some(nhs), number),
+            IndexRow::string("family", family),
+            IndexRow::reference("general-practitioner", gp),
+            IndexRow::date("birthdate", T0 + born * day, T0 + (born + 1) * day - 1),
+            IndexRow::uri("url", &format!("https://example.org/{id}")),
+        ];
+        let body = format!(r#"{{"resourceType":"Patient","id":"{id}"}}"#);
+        store
+            .commit(vec![Write::put("Person", id, &body, index)], T0 + born)
+            .await
+            .unwrap();
+    }
+    let ids = |q: Query| async move {
+        let mut v: Vec<String> = store
+            .search(&q)
+            .await
+            .unwrap()
+            .records
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        v.sort();
+        v
+    };
+    let q = |c: Clause| Query::new("Person").with(c);
+    let token = |system: Option<&str>, code: &str| Match::Token {
+        system: system.map(Into::into),
+        code: code.into(),
+    };
+    assert_eq!(
+        ids(q(Clause::new("identifier", token(Some(nhs), "9434765919")))).await,
+        ["s1"]
+    );
+    assert_eq!(
+        ids(q(Clause::new("identifier", token(None, "9434765870")))).await,
+        ["s2"]
+    );
+    assert!(
+        ids(q(Clause::new(
+            "identifier",
+            token(Some("other"), "9434765919")
+        )))
+        .await
+        .is_empty()
+    );
+    assert!(
+        ids(q(Clause::new("identifier", token(Some(""), "9434765919"))))
+            .await
+            .is_empty(),
+        "|code: no system"
+    );
+    // Any of a comma's values.
+    let either = Clause {
+        param: "identifier".into(),
+        any_of: vec![token(None, "9434765919"), token(None, "9434765828")],
+    };
+    assert_eq!(ids(q(either)).await, ["s1", "s3"]);
+    // Strings: starts with, or exact; LIKE's wildcards are literal.
+    assert_eq!(
+        ids(q(Clause::new(
+            "family",
+            Match::String {
+                value: "smith".into(),
+                exact: false
+            }
+        )))
+        .await,
+        ["s1", "s2"]
+    );
+    assert_eq!(
+        ids(q(Clause::new(
+            "family",
+            Match::String {
+                value: "smith".into(),
+                exact: true
+            }
+        )))
+        .await,
+        ["s1"]
+    );
+    assert!(
+        ids(q(Clause::new(
+            "family",
+            Match::String {
+                value: "sm%".into(),
+                exact: false
+            }
+        )))
+        .await
+        .is_empty()
+    );
+    assert!(
+        ids(q(Clause::new(
+            "family",
+            Match::String {
+                value: "_mith".into(),
+                exact: false
+            }
+        )))
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        ids(q(Clause::new(
+            "general-practitioner",
+            Match::Reference("Organization/A81001".into())
+        )))
+        .await,
+        ["s1", "s3"]
+    );
+    assert_eq!(
+        ids(q(Clause::new(
+            "url",
+            Match::Uri("https://example.org/s2".into())
+        )))
+        .await,
+        ["s2"]
+    );
+    // Dates: the stored day against the searched day, by prefix.
+    let date = |prefix, d: i64| Match::Date {
+        prefix,
+        low: T0 + d * day,
+        high: T0 + (d + 1) * day - 1,
+    };
+    assert_eq!(
+        ids(q(Clause::new("birthdate", date(Prefix::Eq, 10)))).await,
+        ["s2"]
+    );
+    assert_eq!(
+        ids(q(Clause::new("birthdate", date(Prefix::Ne, 10)))).await,
+        ["s1", "s3"]
+    );
+    assert_eq!(
+        ids(q(Clause::new("birthdate", date(Prefix::Gt, 10)))).await,
+        ["s3"]
+    );
+    assert_eq!(
+        ids(q(Clause::new("birthdate", date(Prefix::Ge, 10)))).await,
+        ["s2", "s3"]
+    );
+    assert_eq!(
+        ids(q(Clause::new("birthdate", date(Prefix::Lt, 10)))).await,
+        ["s1"]
+    );
+    assert_eq!(
+        ids(q(Clause::new("birthdate", date(Prefix::Le, 10)))).await,
+        ["s1", "s2"]
+    );
+    assert_eq!(
+        ids(q(Clause::new("birthdate", date(Prefix::Sa, 10)))).await,
+        ["s3"]
+    );
+    assert_eq!(
+        ids(q(Clause::new("birthdate", date(Prefix::Eb, 10)))).await,
+        ["s1"]
+    );
+    // Parameters AND together; _id and _lastUpdated.
+    let both = q(Clause::new(
+        "general-practitioner",
+        Match::Reference("Organization/A81001".into()),
+    ))
+    .with(Clause::new(
+        "family",
+        Match::String {
+            value: "jo".into(),
+            exact: false,
+        },
+    ));
+    assert_eq!(ids(both).await, ["s3"]);
+    let mut by_id = Query::new("Person");
+    by_id.ids = Some(vec!["s2".into(), "s3".into(), "zz".into()]);
+    assert_eq!(ids(by_id.clone()).await, ["s2", "s3"]);
+    by_id.last_updated = vec![(Prefix::Gt, T0 + 10, T0 + 10)];
+    assert_eq!(ids(by_id).await, ["s3"]);
+    assert_eq!(store.count(&Query::new("Person")).await.unwrap(), 3);
+    // A re-index replaces the old rows.
+    store
+        .commit(
+            vec![Write::put(
+                "Person",
+                "s1",
+                "{}",
+                vec![IndexRow::string("family", "brown")],
+            )],
+            T0 + 30,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(q(Clause::new(
+            "family",
+            Match::String {
+                value: "smith".into(),
+                exact: false
+            }
+        )))
+        .await,
+        ["s2"]
+    );
+}
+
+async fn paging_is_stable_while_data_changes(store: &dyn Store) {
+    for i in 0..25 {
+        let id = format!("p{i:02}");
+        store
+            .commit(vec![Write::put("Page", &id, "{}", vec![])], T0 + i)
+            .await
+            .unwrap();
+    }
+    for order in [Order::Id, Order::LastUpdatedDesc, Order::LastUpdatedAsc] {
+        let mut q = Query::new("Page");
+        q.count = 10;
+        q.order = order;
+        let mut seen = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = store.search(&q).await.unwrap();
+            assert!(page.records.len() <= 10);
+            seen.extend(page.records.iter().map(|r| r.id.clone()));
+            pages += 1;
+            if pages == 1 && order == Order::Id {
+                // Between pages: one already seen is deleted, one not yet seen is added
+                // after the cursor, and one before it.
+                store
+                    .commit(
+                        vec![
+                            Write::delete("Page", "p00"),
+                            Write::put("Page", "p99", "{}", vec![]),
+                            Write::put("Page", "p005", "{}", vec![]),
+                        ],
+                        T0 + 100,
+                    )
+                    .await
+                    .unwrap();
+            }
+            match page.next {
+                Some(c) => q.after = Some(c),
+                None => break,
+            }
+        }
+        let mut sorted = seen.clone();
+        sorted.dedup();
+        assert_eq!(sorted.len(), seen.len(), "{order:?}: no resource twice");
+        for i in 1..25 {
+            assert!(
+                seen.contains(&format!("p{i:02}")),
+                "{order:?}: p{i:02} not skipped"
+            );
+        }
+    }
+}
+
+async fn remembered_responses(store: &dyn Store) {
+    assert!(store.recall("req-1").await.unwrap().is_none());
+    let first = Remembered {
+        status: 200,
+        body: "{\"a\":1}".into(),
+    };
+    store.remember("req-1", &first).await.unwrap();
+    store
+        .remember(
+            "req-1",
+            &Remembered {
+                status: 500,
+                body: "x".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.recall("req-1").await.unwrap(),
+        Some(first),
+        "the first stays"
+    );
+}

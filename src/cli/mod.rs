@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod args;
 mod env;
 mod package;
+mod serve;
 mod validate;
 
 use args::{Bundle, Kind};
@@ -53,6 +54,9 @@ pub enum Command {
     /// Validate resources against FHIR R4, UK Core, BaRS and spfhir's profiles, offline.
     #[command(after_help = EXIT_CODES)]
     Validate(validate::ValidateArgs),
+    /// Serve the FHIR R4 REST API ($validate, $process-message, CRUD, search) on an embedded
+    /// SQLite store (or PostgreSQL).
+    Serve(serve::ServeArgs),
     /// Install FHIR packages (R4 core, UK Core…) into the FHIR package cache, or list them.
     #[command(subcommand)]
     Package(package::PackageCommand),
@@ -112,6 +116,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Fhirpath(args) => fhirpath_cmd(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Package(cmd) => package::run(&cmd),
+        Command::Serve(args) => serve::run(&args),
     }
 }
 

@@ -12,7 +12,7 @@ use std::io::BufRead;
 
 use crate::Validator;
 use crate::issue::Issue;
-use crate::json::{self, LineCol, LineIndex};
+use crate::json::{self, Json, LineCol, LineIndex};
 use spfhir_element::msg;
 
 /// Lines read and validated per batch.
@@ -53,6 +53,19 @@ impl Validator {
             }
             Err(e) => vec![syntax_issue(&e)],
         }
+    }
+
+    /// Validate `resource`, a node of the tree parsed from `text` (a Parameters' resource,
+    /// say), also against `profiles`; positions become line:col in `text`.
+    pub fn validate_node_in(&self, text: &str, resource: &Json, profiles: &[String]) -> Vec<Issue> {
+        let mut issues = self.validate_against(resource, profiles);
+        if !issues.is_empty() {
+            let index = LineIndex::new(text);
+            for i in &mut issues {
+                i.locate(&index, text);
+            }
+        }
+        issues
     }
 
     /// [`Validator::validate_text`] on a thread with the stack FHIRPath's depth bounds are

@@ -157,6 +157,11 @@ impl Validator {
         }
     }
 
+    /// The FHIRPath type model over this validator's packages.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
@@ -218,8 +223,27 @@ impl Validator {
     /// Validate one resource (a Bundle's entries included). Issues come in document order
     /// of the elements they concern, each once.
     pub fn validate(&self, resource: &Json) -> Vec<Issue> {
+        self.validate_against(resource, &[])
+    }
+
+    /// [`Validator::validate`], also against `profiles` (canonical URLs) beyond
+    /// `Options::profiles` and the resource's own `meta.profile`.
+    pub fn validate_against(&self, resource: &Json, profiles: &[String]) -> Vec<Issue> {
         let mut w = walk::Walk::new(self, resource);
-        w.resource(resource, None, &self.options.profiles);
+        let all: Vec<String>;
+        let profiles = if profiles.is_empty() {
+            &self.options.profiles
+        } else {
+            all = self
+                .options
+                .profiles
+                .iter()
+                .chain(profiles)
+                .cloned()
+                .collect();
+            &all
+        };
+        w.resource(resource, None, profiles);
         let mut issues = w.finish(resource);
         dedup(&mut issues);
         issues

@@ -24,6 +24,7 @@ pub const INDEXED_TYPES: &[&str] = &[
     "Questionnaire",
     "ConceptMap",
     "NamingSystem",
+    "SearchParameter",
 ];
 
 /// Files of a package as read from disk.
@@ -63,13 +64,16 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Read a `.tgz` package: unpacked on first use into `<cache>/tgz/<hash>/`, where the hash
-/// covers the archive's path, size and modification time; later runs read that folder.
+/// covers the archive's path, size and modification time (and the types indexed); later
+/// runs read that folder.
 pub fn read_tgz(path: &Path, cache: &Path) -> Result<Listing, PackageError> {
     let meta = fs::metadata(path).map_err(|e| io_err(path, e))?;
     let abs = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let key = Sha1::new()
         .chain_update(abs.to_string_lossy().as_bytes())
         .chain_update(stamp(&meta).as_bytes())
+        // The index written for an archive without one lists the types indexed then.
+        .chain_update(INDEXED_TYPES.join(",").as_bytes())
         .finalize();
     let target = cache.join("tgz").join(hex(&key[..10]));
     if !target.join(COMPLETE).is_file() {
@@ -228,6 +232,8 @@ fn scan(dir: &Path, cache: &Path) -> Vec<Entry> {
     }
     let abs = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     h.update(abs.to_string_lossy().as_bytes());
+    // A scan kept by a build that indexed other types is not this build's scan.
+    h.update(INDEXED_TYPES.join(",").as_bytes());
     let cached = cache
         .join("scan")
         .join(format!("{}.json", hex(&h.finalize()[..10])));

@@ -1,0 +1,284 @@
+//! Who is calling, and what they may do: bearer JWTs (RS256, RS384, ES256, ES384) checked
+//! against a JWKS (issuer, audience, expiry, not-before), and SMART system scopes (v1
+//! `system/ServiceRequest.write`, `system/*.read`; v2 `system/ServiceRequest.cruds`) checked
+//! per resource type and interaction. Auth is off only when the front end says so
+//! (`--insecure-dev`).
+
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use spfhir_element::msg;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// What a request does to a resource type, for scope checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interaction {
+    Create,
+    Read,
+    Update,
+    Delete,
+    Search,
+}
+
+impl Interaction {
+    /// The SMART v2 letter.
+    fn letter(self) -> char {
+        match self {
+            Interaction::Create => 'c',
+            Interaction::Read => 'r',
+            Interaction::Update => 'u',
+            Interaction::Delete => 'd',
+            Interaction::Search => 's',
+        }
+    }
+    fn is_write(self) -> bool {
+        matches!(
+            self,
+            Interaction::Create | Interaction::Update | Interaction::Delete
+        )
+    }
+}
+
+/// How tokens are checked.
+pub enum Auth {
+    /// No checks (`--insecure-dev` only).
+    Off,
+    /// No token issuer is configured: every request that needs a token is refused (401),
+    /// and says how to configure one. What needs none (`/metadata`, `$validate`) works.
+    Unconfigured,
+    Jwt(JwtVerifier),
+}
+
+/// Checks bearer JWTs against the keys of a JWKS.
+pub struct JwtVerifier {
+    keys: Vec<(Option<String>, DecodingKey, Algorithm)>,
+    issuer: String,
+    audience: String,
+}
+
+impl JwtVerifier {
+    /// From a JWKS document (its keys must name their algorithm, `alg`, or be RSA or EC
+    /// keys whose algorithm is then RS384 or ES384).
+    pub fn new(jwks: &str, issuer: &str, audience: &str) -> Result<JwtVerifier, String> {
+        let set: JwkSet =
+            serde_json::from_str(jwks).map_err(|e| format!("the JWKS is not valid: {e}"))?;
+        let mut keys = Vec::new();
+        for jwk in &set.keys {
+            let alg = match jwk.common.key_algorithm.map(|a| a.to_string()) {
+                Some(a) => match a.as_str() {
+                    "RS256" => Algorithm::RS256,
+                    "RS384" => Algorithm::RS384,
+                    "RS512" => Algorithm::RS512,
+                    "ES256" => Algorithm::ES256,
+                    "ES384" => Algorithm::ES384,
+                    other => {
+                        return Err(format!(
+                            "the JWKS has a key for {other}, which spfhir does not accept"
+                        ));
+                    }
+                },
+                None => match &jwk.algorithm {
+                    jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS384,
+                    jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES384,
+                    _ => return Err("the JWKS has a key that is neither RSA nor EC".into()),
+                },
+            };
+            let key = DecodingKey::from_jwk(jwk)
+                .map_err(|e| format!("a JWKS key cannot be used: {e}"))?;
+            keys.push((jwk.common.key_id.clone(), key, alg));
+        }
+        if keys.is_empty() {
+            return Err("the JWKS has no keys".into());
+        }
+        Ok(JwtVerifier {
+            keys,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+        })
+    }
+
+    /// The token's scopes, if it is valid.
+    pub fn verify(&self, token: &str) -> Result<Caller, String> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| "the token is not a JWT".to_owned())?;
+        let mut last = "no key in the JWKS matches the token's kid and algorithm".to_owned();
+        for (kid, key, alg) in &self.keys {
+            if *alg != header.alg || (header.kid.is_some() && kid.is_some() && header.kid != *kid) {
+                continue;
+            }
+            let mut v = Validation::new(*alg);
+            v.set_issuer(&[&self.issuer]);
+            v.set_audience(&[&self.audience]);
+            v.set_required_spec_claims(&["exp", "iss", "aud"]);
+            v.validate_nbf = true;
+            v.leeway = 30;
+            match jsonwebtoken::decode::<Claims>(token, key, &v) {
+                Ok(data) => {
+                    return Ok(Caller {
+                        client: data
+                            .claims
+                            .client_id
+                            .or(data.claims.sub)
+                            .unwrap_or_default(),
+                        scopes: data
+                            .claims
+                            .scope
+                            .split_whitespace()
+                            .map(str::to_owned)
+                            .collect(),
+                    });
+                }
+                Err(e) => last = describe(&e),
+            }
+        }
+        Err(last)
+    }
+}
+
+fn describe(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match e.kind() {
+        K::ExpiredSignature => "the token has expired".into(),
+        K::ImmatureSignature => "the token is not valid yet (nbf)".into(),
+        K::InvalidAudience => "the token is for another audience".into(),
+        K::InvalidIssuer => "the token is from another issuer".into(),
+        K::InvalidSignature => "the token's signature does not verify".into(),
+        K::MissingRequiredClaim(c) => format!("the token has no {c} claim"),
+        _ => "the token is not valid".into(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Claims {
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+/// The authenticated caller of a request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub client: String,
+    pub scopes: Vec<String>,
+}
+
+impl Caller {
+    fn unrestricted() -> Caller {
+        Caller {
+            client: "insecure-dev".into(),
+            scopes: vec!["system/*.*".into()],
+        }
+    }
+
+    /// May the caller do `what` to resources of type `ty`? 403 if not.
+    pub fn require(&self, ty: &str, what: Interaction) -> Result<(), ApiError> {
+        if self.scopes.iter().any(|s| scope_allows(s, ty, what)) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            msg::SERVER_FORBIDDEN,
+            format!(
+                "the token's scopes do not allow {} on {ty} (it needs e.g. system/{ty}.{})",
+                format!("{what:?}").to_lowercase(),
+                if what.is_write() { "write" } else { "read" }
+            ),
+        ))
+    }
+}
+
+/// Does one SMART scope allow `what` on `ty`?
+pub fn scope_allows(scope: &str, ty: &str, what: Interaction) -> bool {
+    let Some(rest) = scope.strip_prefix("system/") else {
+        return false;
+    };
+    let Some((rt, perms)) = rest.split_once('.') else {
+        return false;
+    };
+    if rt != "*" && rt != ty {
+        return false;
+    }
+    let perms = perms.split('?').next().unwrap_or(perms);
+    match perms {
+        "*" => true,
+        "read" => !what.is_write(),
+        "write" => what.is_write(),
+        v2 => v2.chars().all(|c| "cruds".contains(c)) && v2.contains(what.letter()),
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let unauthorized = |why: &str| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                msg::SERVER_UNAUTHORIZED,
+                why.to_owned(),
+            )
+        };
+        let verifier = match &state.auth {
+            Auth::Off => return Ok(Caller::unrestricted()),
+            Auth::Unconfigured => {
+                return Err(unauthorized(
+                    "this server has no token issuer configured ([auth] jwks in spfhir.toml), so it accepts no reads or writes; $validate and /metadata need no token",
+                ));
+            }
+            Auth::Jwt(v) => v,
+        };
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .ok_or_else(|| {
+                unauthorized("this request needs a bearer token (Authorization: Bearer …)")
+            })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or_else(|| unauthorized("the Authorization header must be a bearer token"))?;
+        verifier
+            .verify(token.trim())
+            .map_err(|why| unauthorized(&why))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes() {
+        use Interaction::*;
+        assert!(scope_allows(
+            "system/ServiceRequest.write",
+            "ServiceRequest",
+            Create
+        ));
+        assert!(!scope_allows(
+            "system/ServiceRequest.write",
+            "ServiceRequest",
+            Read
+        ));
+        assert!(scope_allows("system/*.read", "Patient", Search));
+        assert!(!scope_allows("system/*.read", "Patient", Delete));
+        assert!(scope_allows(
+            "system/ServiceRequest.cruds",
+            "ServiceRequest",
+            Delete
+        ));
+        assert!(scope_allows("system/Patient.rs", "Patient", Read));
+        assert!(!scope_allows("system/Patient.rs", "Patient", Update));
+        assert!(!scope_allows("system/Patient.rs", "Goal", Read));
+        assert!(!scope_allows("user/Patient.read", "Patient", Read));
+        assert!(!scope_allows("system/Patient.xyz", "Patient", Read));
+    }
+}

@@ -1,0 +1,27 @@
+//! `/metadata`, `/healthz`, `/readyz`.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::base_url;
+use crate::AppState;
+use crate::error::{ApiError, fhir_response};
+
+pub async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    fhir_response(
+        StatusCode::OK,
+        state.capability_statement(&base_url(&state, &headers)),
+    )
+}
+
+/// The process is up.
+pub async fn healthz() -> Response {
+    (StatusCode::OK, "ok").into_response()
+}
+
+/// The store answers: ready for requests.
+pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
+    state.store.ping().await?;
+    Ok((StatusCode::OK, "ready").into_response())
+}

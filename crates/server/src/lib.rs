@@ -1,0 +1,151 @@
+//! spfhir's FHIR R4 REST API over any spfhir [`Store`]: `$validate`, `$process-message`
+//! (BaRS message Bundles), create/read/vread/update/delete/history and search for the social
+//! prescribing resource types, transaction and batch Bundles, and a CapabilityStatement
+//! generated from what is actually served.
+//!
+//! The crate follows axum's examples: [`AppState`] is the shared state, `router.rs` the
+//! routes and layers, `handlers/` thin handlers (parse the request, call the service,
+//! render), `service/` the REST semantics (one `impl Service` block per concern), and
+//! `error.rs` renders every failure as an OperationOutcome in one place. It reads no
+//! environment and no files: the front end (`spfhir serve`) builds the [`Config`], opens the
+//! store and loads the packages.
+//!
+//! ```no_run
+//! # async fn demo(validator: spfhir_validate::Validator, store: std::sync::Arc<dyn spfhir_store::Store>) -> std::io::Result<()> {
+//! use spfhir_server::{AppState, Config, auth::Auth};
+//! let state = AppState::new(validator, store, Config::default(), Auth::Off);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! spfhir_server::serve(listener, state, std::future::pending()).await
+//! # }
+//! ```
+//!
+//! Validation runs on tokio's blocking threads; the front end must give the runtime's
+//! threads [`spfhir_fhirpath::STACK_SIZE`] of stack (`spfhir serve` does).
+#![forbid(unsafe_code)]
+
+pub mod auth;
+mod dates;
+pub mod error;
+mod handlers;
+mod resource;
+mod router;
+pub mod search;
+mod service;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use spfhir_store::Store;
+use spfhir_validate::{Engine, Validator};
+
+pub use router::router;
+pub use service::Service;
+
+/// The media type of every FHIR response.
+pub const FHIR_JSON: &str = "application/fhir+json; fhirVersion=4.0";
+
+/// The resource types served by the REST API.
+pub const SERVED_TYPES: &[&str] = &[
+    "ServiceRequest",
+    "CarePlan",
+    "Goal",
+    "QuestionnaireResponse",
+    "Questionnaire",
+    "Task",
+    "Patient",
+    "Organization",
+    "Practitioner",
+    "PractitionerRole",
+    "HealthcareService",
+    "Consent",
+    "MeasureReport",
+    "AuditEvent",
+];
+
+/// What to do with a write whose resource does not validate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteCheck {
+    /// 422 with the issues; nothing stored (the default).
+    #[default]
+    Reject,
+    /// Stored; the issues come back in the response.
+    Warn,
+    /// Not validated.
+    Off,
+}
+
+/// Limits on each request.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// The largest request body, in bytes (413 past it).
+    pub body_bytes: usize,
+    /// The longest a request may take (503 past it).
+    pub request_timeout: Duration,
+    /// Requests handled at once; more wait their turn.
+    pub concurrency: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            body_bytes: 10 << 20,
+            request_timeout: Duration::from_secs(30),
+            concurrency: 512,
+        }
+    }
+}
+
+/// Everything the server is told by its front end.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    pub limits: Limits,
+    /// Validation of writes, by resource type; types not named use `on_write_default`.
+    pub on_write: std::collections::HashMap<String, WriteCheck>,
+    pub on_write_default: WriteCheck,
+    /// The identities (`ODS:DoS` endpoints, ODS codes) this instance receives messages
+    /// for; `MessageHeader.destination.endpoint` and `NHSD-Target-Identifier` must name one.
+    /// Empty: every destination is accepted.
+    pub identities: Vec<String>,
+    /// The base URL for `fullUrl`s and links (else taken from the request's Host).
+    pub base_url: Option<String>,
+}
+
+/// The state every handler shares.
+#[derive(Clone)]
+pub struct AppState(Arc<Service>);
+
+impl std::ops::Deref for AppState {
+    type Target = Service;
+    fn deref(&self) -> &Service {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(
+        validator: Validator,
+        store: Arc<dyn Store>,
+        config: Config,
+        auth: auth::Auth,
+    ) -> AppState {
+        AppState(Arc::new(Service::new(
+            Engine::new(validator),
+            store,
+            config,
+            auth,
+        )))
+    }
+}
+
+/// Serve `state` on `listener` until `shutdown` completes; then stop accepting, finish
+/// requests in flight, and return.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

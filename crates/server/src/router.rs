@@ -1,0 +1,188 @@
+//! The routes and the layers every request passes: request and correlation ids echoed,
+//! content negotiation (406), a time limit (503), a cap on requests in flight, the body
+//! limit, panics caught; unknown routes and methods answered with OperationOutcomes.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use spfhir_element::msg;
+use tower::limit::ConcurrencyLimitLayer;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::handlers::{meta, ops, rest};
+
+/// The server's routes over `state`.
+pub fn router(state: AppState) -> Router {
+    let limits = state.config.limits;
+    Router::new()
+        .route("/metadata", get(meta::metadata))
+        .route("/healthz", get(meta::healthz))
+        .route("/readyz", get(meta::readyz))
+        .route("/", post(ops::bundle))
+        .route("/$validate", post(ops::validate_system))
+        .route("/$process-message", post(ops::process_message))
+        .route(
+            "/{ty}",
+            get(rest::search)
+                .post(rest::create)
+                .put(rest::conditional_update),
+        )
+        .route("/{ty}/_search", post(rest::search))
+        .route("/{ty}/_history", get(rest::type_history))
+        .route("/{ty}/$validate", post(ops::validate_type))
+        .route(
+            "/{ty}/{id}",
+            get(rest::read).put(rest::update).delete(rest::delete),
+        )
+        .route("/{ty}/{id}/$validate", post(ops::validate_instance))
+        .route("/{ty}/{id}/_history", get(rest::instance_history))
+        .route("/{ty}/{id}/_history/{vid}", get(rest::vread))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(middleware::from_fn_with_state(
+            limits.request_timeout,
+            time_limit,
+        ))
+        .layer(ConcurrencyLimitLayer::new(limits.concurrency))
+        .layer(middleware::from_fn(negotiate))
+        .layer(middleware::from_fn(request_ids))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("the server failed on this request (a bug: please report it)")
+                .into_response()
+        }))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("there is nothing at this address (see /metadata for what is served)")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        msg::SERVER_METHOD,
+        "this address does not take that method (see /metadata)",
+    )
+}
+
+/// Past the time limit, the request is dropped and answered 503.
+async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => {
+            let mut e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                msg::SERVER_TIMEOUT,
+                format!(
+                    "the request took longer than this server allows ({} s)",
+                    limit.as_secs()
+                ),
+            );
+            e.retry_after = Some(1);
+            e.into_response()
+        }
+    }
+}
+
+/// FHIR JSON only: an `Accept` or `_format` that excludes it is a 406.
+async fn negotiate(req: Request, next: Next) -> Response {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("*/*")
+        .to_ascii_lowercase();
+    let json_ok = accept.split(',').any(|a| {
+        let m = a.split(';').next().unwrap_or("").trim();
+        matches!(
+            m,
+            "*/*"
+                | "application/*"
+                | "application/fhir+json"
+                | "application/json"
+                | "application/json+fhir"
+                | "text/*"
+                | "text/html"
+                | "text/plain"
+                | ""
+        )
+    });
+    let format = req.uri().query().and_then(|q| {
+        crate::service::url_pairs(q)
+            .into_iter()
+            .find(|(k, _)| k == "_format")
+            .map(|(_, v)| v.to_ascii_lowercase())
+    });
+    let format_ok = format.as_deref().is_none_or(|f| {
+        matches!(
+            f,
+            "json" | "application/json" | "application/fhir+json" | "application/json+fhir"
+        )
+    });
+    if !json_ok || !format_ok {
+        return ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            msg::SERVER_NOT_ACCEPTABLE,
+            "this server answers in FHIR JSON only (application/fhir+json)",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// `X-Request-ID` and `X-Correlation-ID` are echoed, and name the request in the log
+/// (method, route and status only: never a body or an identifier from it).
+async fn request_ids(req: Request, next: Next) -> Response {
+    let request_id = req.headers().get("x-request-id").cloned();
+    let correlation_id = req.headers().get("x-correlation-id").cloned();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let mut resp = next.run(req).await;
+    tracing::info!(
+        request_id = %show(request_id.as_ref()),
+        correlation_id = %show(correlation_id.as_ref()),
+        %method,
+        path = %route_shape(&path),
+        status = resp.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    for (k, v) in [
+        ("x-request-id", request_id),
+        ("x-correlation-id", correlation_id),
+    ] {
+        if let Some(v) = v {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    resp
+}
+
+fn show(v: Option<&HeaderValue>) -> String {
+    v.and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned()
+}
+
+/// A path with its ids blanked (`/Patient/*`), so logs hold no identifiers.
+fn route_shape(path: &str) -> String {
+    let segs: Vec<&str> = path.split('/').collect();
+    segs.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if i >= 2 && !s.starts_with(['$', '_']) && !s.is_empty() {
+                "*"
+            } else {
+                s
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}

@@ -1,0 +1,127 @@
+//! `GET /metadata`: the CapabilityStatement, generated from what is served (the types, the
+//! interactions the router routes, the search parameters the store indexes, the operations),
+//! so it cannot drift from the server.
+
+use spfhir_element::Json;
+
+use super::Service;
+use crate::SERVED_TYPES;
+
+/// The interactions routed for every served type.
+pub const TYPE_INTERACTIONS: &[&str] = &[
+    "read",
+    "vread",
+    "update",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+];
+
+/// The operations served, with the definitions they implement.
+pub const OPERATIONS: &[(&str, &str)] = &[
+    (
+        "validate",
+        "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+    ),
+    (
+        "process-message",
+        "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",
+    ),
+];
+
+impl Service {
+    pub fn capability_statement(&self, base: &str) -> String {
+        let mut resources = Json::arr();
+        for ty in SERVED_TYPES {
+            let mut interactions = Json::arr();
+            for i in TYPE_INTERACTIONS {
+                interactions = interactions.item(Json::obj().with("code", *i));
+            }
+            let mut params = Json::arr();
+            for p in self.search.of(ty) {
+                params = params.item(
+                    Json::obj()
+                        .with("name", p.code.as_str())
+                        .with("definition", p.url.as_str())
+                        .with("type", p.kind.as_str()),
+                );
+            }
+            let mut includes = Json::arr();
+            let mut revincludes = Json::arr();
+            for p in self
+                .search
+                .of(ty)
+                .filter(|p| p.kind == crate::search::Kind::Reference)
+            {
+                includes = includes.item(format!("{ty}:{}", p.code).as_str());
+            }
+            for other in SERVED_TYPES {
+                for p in self.search.of(other).filter(|p| {
+                    p.kind == crate::search::Kind::Reference && p.targets.iter().any(|t| t == ty)
+                }) {
+                    revincludes = revincludes.item(format!("{other}:{}", p.code).as_str());
+                }
+            }
+            resources = resources.item(
+                Json::obj()
+                    .with("type", *ty)
+                    .with_list(
+                        "interaction",
+                        interactions.as_array().unwrap_or(&[]).to_vec(),
+                    )
+                    .with("versioning", "versioned-update")
+                    .with("readHistory", true)
+                    .with("updateCreate", true)
+                    .with("conditionalCreate", true)
+                    .with("conditionalUpdate", true)
+                    .with("conditionalDelete", "not-supported")
+                    .with_list("searchInclude", includes.as_array().unwrap_or(&[]).to_vec())
+                    .with_list(
+                        "searchRevInclude",
+                        revincludes.as_array().unwrap_or(&[]).to_vec(),
+                    )
+                    .with_list("searchParam", params.as_array().unwrap_or(&[]).to_vec())
+                    .with(
+                        "operation",
+                        Json::arr().item(
+                            Json::obj()
+                                .with("name", "validate")
+                                .with("definition", OPERATIONS[0].1),
+                        ),
+                    ),
+            );
+        }
+        let mut ops = Json::arr();
+        for (name, def) in OPERATIONS {
+            ops = ops.item(Json::obj().with("name", *name).with("definition", *def));
+        }
+        let cs = Json::obj()
+            .with("resourceType", "CapabilityStatement")
+            .with("status", "active")
+            .with("date", crate::dates::instant(crate::dates::now_micros()).get(..10).unwrap_or("2026-01-01"))
+            .with("kind", "instance")
+            .with("software", Json::obj().with("name", "spfhir").with("version", env!("CARGO_PKG_VERSION")))
+            .with("implementation", Json::obj().with("description", "spfhir FHIR R4 server").with("url", base))
+            .with("fhirVersion", "4.0.1")
+            .with("format", Json::arr().item("application/fhir+json").item("json"))
+            .with(
+                "rest",
+                Json::arr().item(
+                    Json::obj()
+                        .with("mode", "server")
+                        .with(
+                            "security",
+                            Json::obj().with("description", "Bearer JWTs with SMART system scopes; $validate and /metadata need none."),
+                        )
+                        .with("resource", resources)
+                        .with("interaction", Json::arr().item(Json::obj().with("code", "transaction")).item(Json::obj().with("code", "batch")))
+                        .with("operation", ops),
+                ),
+            );
+        let mut out = String::new();
+        spfhir_element::write_compact(&cs, &mut out);
+        out
+    }
+}

@@ -1,0 +1,113 @@
+//! The REST semantics, apart from HTTP: what create, read, update, delete, history, search,
+//! transactions, `$validate` and `$process-message` do, over the engine and the store. One
+//! `impl Service` block per concern, as rust-analyzer splits its big passes.
+
+mod bundle;
+mod message;
+mod metadata;
+mod rest;
+mod search;
+mod validate;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use spfhir_element::issue::{Issue, Severity};
+use spfhir_element::{Json, msg};
+use spfhir_store::{Record, Store};
+use spfhir_validate::Engine;
+
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::search::SearchParams;
+use crate::{Config, SERVED_TYPES, WriteCheck};
+
+pub use bundle::{etag_version, url_pairs};
+pub use message::MessageHeaders;
+pub use validate::ValidateRequest;
+
+/// The engine, the store and the configuration the handlers call into.
+pub struct Service {
+    pub engine: Engine,
+    pub store: Arc<dyn Store>,
+    pub search: SearchParams,
+    pub config: Config,
+    pub auth: Auth,
+}
+
+/// A write's outcome.
+#[derive(Debug)]
+pub struct Saved {
+    pub record: Record,
+    /// A new resource (201) rather than a new version (200).
+    pub created: bool,
+    /// Validation findings kept with a stored resource (`WriteCheck::Warn`).
+    pub issues: Vec<Issue>,
+}
+
+impl Service {
+    pub fn new(engine: Engine, store: Arc<dyn Store>, config: Config, auth: Auth) -> Service {
+        let search = SearchParams::load(engine.validator().registry(), SERVED_TYPES);
+        Service {
+            engine,
+            store,
+            search,
+            config,
+            auth,
+        }
+    }
+
+    /// 404 unless `ty` is a served resource type.
+    pub fn served(&self, ty: &str) -> Result<(), ApiError> {
+        if SERVED_TYPES.contains(&ty) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                msg::SERVER_UNKNOWN_TYPE,
+                format!(
+                    "this server does not serve {ty} (it serves {})",
+                    SERVED_TYPES.join(", ")
+                ),
+            ))
+        }
+    }
+
+    /// Validate a resource's text on a blocking thread (validation is CPU work).
+    pub async fn validate_text(&self, text: String) -> Vec<Issue> {
+        let v = self.engine.validator();
+        tokio::task::spawn_blocking(move || v.validate_text(&text))
+            .await
+            .unwrap_or_else(|_| {
+                vec![Issue::error(
+                    msg::INTERNAL_ERROR,
+                    "spfhir failed while validating this resource (a bug: please report it); it was not validated",
+                )]
+            })
+    }
+
+    /// The write check for `ty`: `Err(422)` when it rejects, else the issues to return.
+    pub async fn check_write(&self, ty: &str, text: &str) -> Result<Vec<Issue>, ApiError> {
+        let policy = self
+            .config
+            .on_write
+            .get(ty)
+            .copied()
+            .unwrap_or(self.config.on_write_default);
+        if policy == WriteCheck::Off {
+            return Ok(Vec::new());
+        }
+        let issues = self.validate_text(text.to_owned()).await;
+        let errors = issues.iter().any(|i| i.severity <= Severity::Error);
+        if errors && policy == WriteCheck::Reject {
+            return Err(ApiError::issues(StatusCode::UNPROCESSABLE_ENTITY, issues));
+        }
+        Ok(issues)
+    }
+
+    /// Index rows for a resource about to be stored.
+    pub fn index(&self, ty: &str, resource: &Json) -> Vec<spfhir_store::IndexRow> {
+        let v = self.engine.validator();
+        self.search.extract(ty, resource, v.model())
+    }
+}

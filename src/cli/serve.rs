@@ -1,0 +1,332 @@
+//! `spfhir serve`: the FHIR REST API on an embedded SQLite file (the default) or a shared
+//! PostgreSQL database. Everything the server library is told comes from here: the
+//! configuration file (`spfhir.toml` when present, or `--config`), flags that override it,
+//! the packages, the store, logging, the runtime, and shutdown on SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use spfhir_conformance::package;
+use spfhir_server::auth::{Auth, JwtVerifier};
+use spfhir_server::{AppState, Config, Limits, WriteCheck};
+use spfhir_store::Store;
+use spfhir_validate::{Options, Validator};
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// The configuration file (default: spfhir.toml in the working folder, if there is one).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The address to listen on.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// The store: a SQLite file (created if missing) or a postgres:// URL.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Where to find FHIR packages (as for `validate`).
+    #[arg(long = "package-path")]
+    pub package_path: Vec<PathBuf>,
+    /// Run with no authentication at all, for local development only. Prints a warning.
+    #[arg(long)]
+    pub insecure_dev: bool,
+    /// Check the configuration (file, store, packages, keys), print what would be served,
+    /// and exit: 0 when it is good.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+/// The configuration file, `spfhir.toml`.
+#[derive(serde::Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    database: Option<String>,
+    #[serde(default)]
+    packages: Vec<PathBuf>,
+    /// Identities this receiver answers to (ODS codes, `ODS:DoS` endpoints).
+    #[serde(default)]
+    identities: Vec<String>,
+    base_url: Option<String>,
+    #[serde(default)]
+    auth: AuthFile,
+    #[serde(default)]
+    limits: LimitsFile,
+    #[serde(default)]
+    validation: ValidationFile,
+}
+
+#[derive(serde::Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct AuthFile {
+    /// A JWKS file of the keys tokens are signed with.
+    jwks: Option<PathBuf>,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    body_bytes: Option<usize>,
+    /// e.g. "30s".
+    request_timeout: Option<String>,
+    concurrency: Option<usize>,
+    /// Validation time per resource, e.g. "10s".
+    validation_time: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct ValidationFile {
+    /// reject (default), warn or off.
+    on_write: Option<WriteCheck>,
+    /// Per resource type, e.g. `{ Patient = "warn" }`.
+    #[serde(default)]
+    per_type: std::collections::HashMap<String, WriteCheck>,
+}
+
+/// Everything resolved: what the server is given.
+struct Resolved {
+    listen: SocketAddr,
+    database: String,
+    package_path: Vec<PathBuf>,
+    config: Config,
+    auth: Auth,
+    auth_label: String,
+    validation_time: Duration,
+}
+
+fn resolve(args: &ServeArgs) -> Result<Resolved, String> {
+    let (file, from): (FileConfig, Option<PathBuf>) = match &args.config {
+        Some(p) => (read_config(p)?, Some(p.clone())),
+        None if std::path::Path::new("spfhir.toml").is_file() => {
+            let p = PathBuf::from("spfhir.toml");
+            (read_config(&p)?, Some(p))
+        }
+        None => (FileConfig::default(), None),
+    };
+    let relative = |p: &PathBuf| match &from {
+        Some(f) if p.is_relative() => f.parent().unwrap_or(std::path::Path::new(".")).join(p),
+        _ => p.clone(),
+    };
+    let duration =
+        |s: &Option<String>, what: &str, default: Duration| -> Result<Duration, String> {
+            s.as_deref()
+                .map(|s| {
+                    humantime::parse_duration(s).map_err(|e| format!("limits.{what} = {s:?}: {e}"))
+                })
+                .transpose()
+                .map(|d| d.unwrap_or(default))
+        };
+    let defaults = Limits::default();
+    let limits = Limits {
+        body_bytes: file.limits.body_bytes.unwrap_or(defaults.body_bytes),
+        request_timeout: duration(
+            &file.limits.request_timeout,
+            "request_timeout",
+            defaults.request_timeout,
+        )?,
+        concurrency: file
+            .limits
+            .concurrency
+            .unwrap_or(defaults.concurrency)
+            .max(1),
+    };
+    let (auth, auth_label) = if args.insecure_dev {
+        (Auth::Off, "OFF (--insecure-dev)".to_owned())
+    } else if let Some(jwks) = &file.auth.jwks {
+        let path = relative(jwks);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("auth.jwks {}: {e}", path.display()))?;
+        let issuer = file
+            .auth
+            .issuer
+            .clone()
+            .ok_or("auth.issuer is needed with auth.jwks")?;
+        let audience = file
+            .auth
+            .audience
+            .clone()
+            .ok_or("auth.audience is needed with auth.jwks")?;
+        let v = JwtVerifier::new(&text, &issuer, &audience)
+            .map_err(|e| format!("auth.jwks {}: {e}", path.display()))?;
+        (
+            Auth::Jwt(v),
+            format!("bearer JWTs from {issuer} (keys: {})", path.display()),
+        )
+    } else {
+        (
+            Auth::Unconfigured,
+            "no token issuer configured: reads and writes are refused (401)".to_owned(),
+        )
+    };
+    let mut package_path = args.package_path.clone();
+    package_path.extend(file.packages.iter().map(relative));
+    Ok(Resolved {
+        listen: args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+        database: args
+            .database
+            .clone()
+            .or(file.database)
+            .unwrap_or_else(|| "spfhir.db".into()),
+        package_path,
+        config: Config {
+            limits,
+            on_write: file.validation.per_type,
+            on_write_default: file.validation.on_write.unwrap_or_default(),
+            identities: file.identities,
+            base_url: file.base_url,
+        },
+        auth,
+        auth_label,
+        validation_time: duration(
+            &file.limits.validation_time,
+            "validation_time",
+            Duration::from_secs(10),
+        )?,
+    })
+}
+
+fn read_config(path: &PathBuf) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|s| {
+                let line = text[..s.start].matches('\n').count() + 1;
+                let col = s.start - text[..s.start].rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!(":{line}:{col}")
+            })
+            .unwrap_or_default();
+        format!("{}{at}: {}", path.display(), e.message())
+    })
+}
+
+async fn open_store(database: &str) -> Result<Arc<dyn Store>, String> {
+    if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+        let s = spfhir_store_postgres::PgStore::connect(database, 16)
+            .await
+            .map_err(|e| format!("cannot open the PostgreSQL store: {e}"))?;
+        Ok(Arc::new(s))
+    } else {
+        let s = spfhir_store_sqlite::SqliteStore::open(database)
+            .await
+            .map_err(|e| format!("cannot open the SQLite store {database}: {e}"))?;
+        Ok(Arc::new(s))
+    }
+}
+
+pub fn run(args: &ServeArgs) -> i32 {
+    let r = match resolve(args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("SPFHIR_LOG").unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let registry = match package::load(&super::env::load_options(&r.package_path, Vec::new())) {
+        Ok(reg) => Arc::new(reg),
+        Err(e) => {
+            eprintln!("error: {}", super::env::explain(&e));
+            return 2;
+        }
+    };
+    let validator = Validator::new(
+        registry,
+        Options {
+            max_time_per_resource: Some(r.validation_time),
+            ..Options::default()
+        },
+    );
+    // Validation runs on the runtime's blocking threads: give them the stack FHIRPath's
+    // depth bounds are sized for.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(spfhir_fhirpath::STACK_SIZE)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return 2;
+        }
+    };
+    runtime.block_on(async move {
+        let store = match open_store(&r.database).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        };
+        let summary = format!(
+            "store: {} {}; auth: {}; writes: validated ({:?})",
+            store.backend(),
+            if store.backend() == "sqlite" { r.database.clone() } else { "(PostgreSQL)".into() },
+            r.auth_label,
+            r.config.on_write_default
+        );
+        if args.check_config {
+            println!("configuration is good: would listen on http://{}; {summary}", r.listen);
+            return 0;
+        }
+        if args.insecure_dev {
+            eprintln!("WARNING: --insecure-dev: authentication is OFF; anyone who can reach http://{} can read and write everything", r.listen);
+        }
+        let listener = match tokio::net::TcpListener::bind(r.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on {}: {e}", r.listen);
+                return 2;
+            }
+        };
+        let addr = listener.local_addr().map_or(r.listen, |a| a);
+        eprintln!("spfhir listening on http://{addr} ({summary})");
+        let state = AppState::new(validator, store.clone(), r.config, r.auth);
+        let result = spfhir_server::serve(listener, state, shutdown_signal()).await;
+        drop(store);
+        match result {
+            Ok(()) => {
+                eprintln!("spfhir stopped");
+                0
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+        }
+    })
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

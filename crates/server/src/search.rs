@@ -191,10 +191,31 @@ fn branches_for(expr: &str, ty: &str) -> String {
         })
         .collect();
     if keep.is_empty() {
-        "{}".to_owned()
-    } else {
-        keep.join(" | ")
+        return "{}".to_owned();
     }
+    resolve_by_reference(&keep.join(" | "))
+}
+
+/// `resolve() is T` (as in `Goal.subject.where(resolve() is Patient)`) decided from the
+/// reference's text, so a reference to a resource this server does not hold (yet) is
+/// indexed by the type it names.
+fn resolve_by_reference(expr: &str) -> String {
+    let mut out = String::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("resolve() is ") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + "resolve() is ".len()..];
+        let ty: String = after
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        out.push_str(&format!(
+            "(reference.startsWith('{ty}/') or reference.contains('/{ty}/'))"
+        ));
+        rest = &after[ty.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Search strings are matched without case.
@@ -579,6 +600,10 @@ mod tests {
                 "Task"
             ),
             "Task.for"
+        );
+        assert_eq!(
+            branches_for("Goal.subject.where(resolve() is Patient)", "Goal"),
+            "Goal.subject.where((reference.startsWith('Patient/') or reference.contains('/Patient/')))"
         );
         assert_eq!(branches_for("Resource.id", "Goal"), "Resource.id");
         assert_eq!(branches_for("Person.gender", "Goal"), "{}");

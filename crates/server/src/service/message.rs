@@ -135,9 +135,19 @@ impl Service {
             );
         }
         self.store.commit(writes, now).await?;
+        // The request's MessageHeader, by its id, else by its fullUrl's UUID.
+        let request_id = header
+            .get_str("id")
+            .or_else(|| {
+                entries[0]
+                    .get_str("fullUrl")
+                    .map(|f| f.trim_start_matches("urn:uuid:"))
+            })
+            .unwrap_or_default()
+            .to_owned();
         let response = Remembered {
             status: 200,
-            body: response_bundle(header, now),
+            body: response_bundle(header, &request_id, now),
         };
         for k in &keys {
             self.store.remember(k, &response).await?;
@@ -147,7 +157,7 @@ impl Service {
 }
 
 /// The response message: a MessageHeader answering the request's, `ok`.
-fn response_bundle(request: &Json, now: i64) -> String {
+fn response_bundle(request: &Json, request_id: &str, now: i64) -> String {
     let when = dates::instant(now);
     let mut header = Json::obj()
         .with("resourceType", "MessageHeader")
@@ -177,7 +187,7 @@ fn response_bundle(request: &Json, now: i64) -> String {
         .with(
             "response",
             Json::obj()
-                .with("identifier", request.get_str("id").unwrap_or_default())
+                .with("identifier", request_id)
                 .with("code", "ok"),
         );
     let id = resource::new_id();

@@ -1,0 +1,498 @@
+//! Whole flows: CRUD with versions, conditional create, search and paging, history,
+//! transactions (atomic), `$validate`, `$process-message`, and the CapabilityStatement.
+
+use serde_json::{Value, json};
+
+use crate::{Server, patient, referral_message};
+
+#[tokio::test]
+async fn create_read_update_delete_with_versions() {
+    let s = Server::open().await;
+    let r = s
+        .send("POST", "/Patient", Some(&patient("9434765919", "Smith")))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.header("etag"), "W/\"1\"");
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    assert!(
+        r.header("location")
+            .ends_with(&format!("/Patient/{id}/_history/1"))
+    );
+    assert_eq!(r.body["meta"]["versionId"], "1");
+
+    let read = s.send("GET", &format!("/Patient/{id}"), None).await;
+    assert_eq!(
+        (read.status, read.body["name"][0]["family"].as_str()),
+        (200, Some("Smith"))
+    );
+
+    // Update with the right If-Match, then a stale one.
+    let mut body = read.body.clone();
+    body["name"][0]["family"] = json!("Smyth");
+    let put = |if_match: &'static str, body: Value| {
+        let s = &s;
+        let id = id.clone();
+        async move {
+            crate::Reply::of(
+                s.http
+                    .put(s.url(&format!("/Patient/{id}")))
+                    .header("content-type", "application/fhir+json")
+                    .header("if-match", if_match)
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let r = put("W/\"1\"", body.clone()).await;
+    assert_eq!((r.status, r.header("etag")), (200, "W/\"2\""), "{}", r.body);
+    let r = put("W/\"1\"", body.clone()).await;
+    assert_eq!(r.status, 412, "{}", r.body);
+    assert_eq!(r.ids(), ["SERVER_PRECONDITION"]);
+
+    // Versions and history.
+    let v1 = s
+        .send("GET", &format!("/Patient/{id}/_history/1"), None)
+        .await;
+    assert_eq!(v1.body["name"][0]["family"], "Smith");
+    let h = s
+        .send("GET", &format!("/Patient/{id}/_history"), None)
+        .await;
+    assert_eq!(
+        (h.body["type"].as_str(), h.body["total"].as_u64()),
+        (Some("history"), Some(2))
+    );
+
+    // Delete: gone (410), not found by search, its history kept.
+    assert_eq!(
+        s.send("DELETE", &format!("/Patient/{id}"), None)
+            .await
+            .status,
+        204
+    );
+    let gone = s.send("GET", &format!("/Patient/{id}"), None).await;
+    assert_eq!(
+        (gone.status, gone.ids()),
+        (410, vec!["SERVER_GONE".to_owned()])
+    );
+    let found = s.send("GET", "/Patient?family=smyth", None).await;
+    assert!(found.body["entry"].is_null(), "{}", found.body);
+    assert_eq!(
+        s.send("GET", &format!("/Patient/{id}/_history"), None)
+            .await
+            .body["total"],
+        3
+    );
+}
+
+#[tokio::test]
+async fn the_exact_json_is_kept() {
+    let s = Server::open().await;
+    let text = r#"{"resourceType":"Goal","lifecycleStatus":"active","description":{"text":"Walk 1.50 km"},"subject":{"reference":"Patient/p1"},"target":[{"measure":{"text":"distance"},"detailQuantity":{"value":1.50,"unit":"km"}}]}"#;
+    let r = crate::Reply::of(
+        s.http
+            .post(s.url("/Goal"))
+            .header("content-type", "application/fhir+json")
+            .body(text)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap();
+    let raw = s
+        .http
+        .get(s.url(&format!("/Goal/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        raw.contains(r#""value":1.50"#),
+        "the decimal's text is kept: {raw}"
+    );
+    let order = ["lifecycleStatus", "description", "subject", "target"];
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|k| raw.find(&format!("\"{k}\"")).unwrap())
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "member order is kept: {raw}"
+    );
+}
+
+#[tokio::test]
+async fn conditional_create_is_idempotent() {
+    let s = Server::open().await;
+    let send = || async {
+        crate::Reply::of(
+            s.http
+                .post(s.url("/Patient"))
+                .header("content-type", "application/fhir+json")
+                .header(
+                    "if-none-exist",
+                    "identifier=https://fhir.nhs.uk/Id/nhs-number|9434765870",
+                )
+                .body(patient("9434765870", "Jones").to_string())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    };
+    let (a, b) = (send().await, send().await);
+    assert_eq!((a.status, b.status), (201, 200));
+    assert_eq!(a.body["id"], b.body["id"]);
+    let count = s.send("GET", "/Patient?_summary=count", None).await;
+    assert_eq!(count.body["total"], 1);
+}
+
+#[tokio::test]
+async fn search_pages_stay_stable_and_complete() {
+    let s = Server::open().await;
+    for i in 0..25 {
+        let goal = json!({"resourceType": "Goal", "lifecycleStatus": "active", "description": {"text": format!("goal {i}")}, "subject": {"reference": "Patient/p1"}});
+        assert_eq!(s.send("POST", "/Goal", Some(&goal)).await.status, 201);
+    }
+    let mut next = Some(s.url("/Goal?patient=Patient/p1&_count=10"));
+    let mut ids = Vec::new();
+    let mut pages = 0;
+    while let Some(url) = next {
+        let r = crate::Reply::of(s.http.get(url).send().await.unwrap()).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        pages += 1;
+        for e in r.body["entry"].as_array().into_iter().flatten() {
+            assert_eq!(e["search"]["mode"], "match");
+            ids.push(e["resource"]["id"].as_str().unwrap().to_owned());
+        }
+        if pages == 1 {
+            // A new match while paging does not shift the pages.
+            let goal = json!({"resourceType": "Goal", "lifecycleStatus": "active", "description": {"text": "late"}, "subject": {"reference": "Patient/p1"}});
+            s.send("POST", "/Goal", Some(&goal)).await;
+        }
+        next = r.body["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .map(|l| l["url"].as_str().unwrap().to_owned());
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "no resource twice");
+    assert!(ids.len() >= 25);
+    assert_eq!(
+        s.send("GET", "/Goal?_summary=count", None).await.body["total"],
+        26
+    );
+    assert_eq!(
+        s.send("GET", "/Goal?patient=Patient/nobody", None)
+            .await
+            .body["entry"],
+        Value::Null
+    );
+}
+
+#[tokio::test]
+async fn a_transaction_resolves_references_and_is_all_or_nothing() {
+    let s = Server::open().await;
+    let pid = "urn:uuid:6d1b7d3a-7e0e-4d0f-9d8e-1b2c3d4e5f60";
+    let sr = json!({
+        "resourceType": "ServiceRequest", "status": "active", "intent": "order",
+        "subject": {"reference": pid}
+    });
+    let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": pid, "resource": patient("9434765828", "Brown"), "request": {"method": "POST", "url": "Patient"}},
+        {"resource": sr, "request": {"method": "POST", "url": "ServiceRequest"}}
+    ]});
+    let r = s.send("POST", "/", Some(&tx)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["type"], "transaction-response");
+    let locations: Vec<&str> = r.body["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["response"]["location"].as_str().unwrap())
+        .collect();
+    assert!(
+        locations[0].contains("/Patient/") && locations[1].contains("/ServiceRequest/"),
+        "{locations:?}"
+    );
+    let patient_id = locations[0].split('/').rev().nth(2).unwrap();
+    let stored = s.send("GET", "/ServiceRequest?_count=5", None).await;
+    assert_eq!(
+        stored.body["entry"][0]["resource"]["subject"]["reference"],
+        format!("Patient/{patient_id}")
+    );
+    // _include and _revinclude follow the link both ways.
+    let inc = s
+        .send(
+            "GET",
+            "/ServiceRequest?_include=ServiceRequest:subject",
+            None,
+        )
+        .await;
+    let modes: Vec<&str> = inc.body["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["search"]["mode"].as_str().unwrap())
+        .collect();
+    assert_eq!(modes, ["match", "include"], "{}", inc.body);
+    let rev = s
+        .send(
+            "GET",
+            &format!("/Patient?_id={patient_id}&_revinclude=ServiceRequest:subject"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        rev.body["entry"].as_array().unwrap().len(),
+        2,
+        "{}",
+        rev.body
+    );
+
+    // One invalid entry: nothing at all is stored.
+    let before = s.send("GET", "/Patient?_summary=count", None).await.body["total"].clone();
+    let bad = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": patient("9434765919", "Green"), "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Patient", "gender": "robot"}, "request": {"method": "POST", "url": "Patient"}}
+    ]});
+    let r = s.send("POST", "/", Some(&bad)).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body["issue"]
+            .to_string()
+            .contains("Bundle.entry[1].resource.gender"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        s.send("GET", "/Patient?_summary=count", None).await.body["total"],
+        before
+    );
+    // A reference to an entry that is not there.
+    let dangling = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "urn:uuid:00000000-0000-4000-8000-000000000000"}}, "request": {"method": "POST", "url": "ServiceRequest"}}
+    ]});
+    let r = s.send("POST", "/", Some(&dangling)).await;
+    assert_eq!(
+        (r.status, r.ids()),
+        (400, vec!["SERVER_REFERENCE_UNRESOLVED".to_owned()])
+    );
+}
+
+#[tokio::test]
+async fn validate_reports_issues_with_line_and_column() {
+    let s = Server::open().await;
+    let text = "{\n  \"resourceType\": \"Patient\",\n  \"gender\": \"robot\"\n}";
+    let r = crate::Reply::of(
+        s.http
+            .post(s.url("/Patient/$validate"))
+            .header("content-type", "application/fhir+json")
+            .body(text)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let issue = r.body["issue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["severity"] == "error")
+        .unwrap();
+    let ext = |suffix: &str| {
+        issue["extension"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["url"].as_str().unwrap().ends_with(suffix))
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(ext("issue-line")["valueInteger"], 3);
+    assert_eq!(ext("issue-col")["valueInteger"], 13);
+    assert_eq!(ext("message-id")["valueString"], "BINDING_REQUIRED");
+    // As a Parameters, with a profile.
+    let params = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "resource", "resource": {"resourceType": "Patient", "gender": "female"}},
+        {"name": "profile", "valueUri": "https://example.org/no-such-profile"}
+    ]});
+    let r = s.send("POST", "/$validate", Some(&params)).await;
+    assert!(
+        r.ids().contains(&"PROFILE_UNKNOWN".to_owned()),
+        "{}",
+        r.body
+    );
+    // The URL's type must be the resource's.
+    let r = s
+        .send(
+            "POST",
+            "/Observation/$validate",
+            Some(&patient("9434765919", "Smith")),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.ids()),
+        (400, vec!["SERVER_TYPE_MISMATCH".to_owned()])
+    );
+}
+
+#[tokio::test]
+async fn process_message_stores_the_referral_once_and_answers_as_bars_does() {
+    let s = Server::open().await;
+    let message = referral_message();
+    let post = |request_id: &'static str, body: Value| {
+        let s = &s;
+        async move {
+            crate::Reply::of(
+                s.http
+                    .post(s.url("/$process-message"))
+                    .header("content-type", "application/fhir+json")
+                    .header("x-request-id", request_id)
+                    .header("x-correlation-id", "corr-1")
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let r = post("req-1", message.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (r.header("x-request-id"), r.header("x-correlation-id")),
+        ("req-1", "corr-1")
+    );
+    assert_eq!(r.body["type"], "message");
+    let header = &r.body["entry"][0]["resource"];
+    assert_eq!(header["resourceType"], "MessageHeader");
+    assert_eq!(header["response"]["code"], "ok");
+    let request_header = message["entry"][0]["fullUrl"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("urn:uuid:");
+    assert_eq!(header["response"]["identifier"], request_header);
+    let stored = s.send("GET", "/ServiceRequest?_summary=count", None).await;
+    assert_eq!(stored.body["total"], 1);
+    // The same request again: the first response, nothing changed.
+    let again = post("req-1", message.clone()).await;
+    assert_eq!(again.body, r.body);
+    let sr = s.send("GET", "/ServiceRequest", None).await;
+    assert_eq!(sr.body["entry"][0]["resource"]["meta"]["versionId"], "1");
+    // An invalid message: 422, BaRS's code, nothing stored.
+    let mut bad = message.clone();
+    bad["identifier"]["value"] = json!("another-message");
+    for e in bad["entry"].as_array_mut().unwrap() {
+        if e["resource"]["resourceType"] == "ServiceRequest" {
+            e["resource"]["status"] = json!("bogus");
+            e["resource"]["id"] = json!("another-id");
+        }
+    }
+    let r = post("req-2", bad).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.to_string().contains("REC_UNPROCESSABLE_ENTITY"));
+    assert_eq!(
+        s.send("GET", "/ServiceRequest?_summary=count", None)
+            .await
+            .body["total"],
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_message_for_another_receiver_is_refused() {
+    let config = spfhir_server::Config {
+        identities: vec!["NOT-US".into()],
+        ..Default::default()
+    };
+    let s = Server::start(spfhir_server::auth::Auth::Off, config).await;
+    let r = s
+        .send("POST", "/$process-message", Some(&referral_message()))
+        .await;
+    assert_eq!(
+        (r.status, r.ids()),
+        (422, vec!["SERVER_NOT_FOR_US".to_owned()])
+    );
+}
+
+#[tokio::test]
+async fn every_advertised_interaction_answers() {
+    let s = Server::open().await;
+    let cs = s.send("GET", "/metadata", None).await;
+    assert_eq!(cs.body["resourceType"], "CapabilityStatement");
+    let resources = cs.body["rest"][0]["resource"].as_array().unwrap();
+    assert!(resources.len() >= 13);
+    for r in resources {
+        let ty = r["type"].as_str().unwrap();
+        for i in r["interaction"].as_array().unwrap() {
+            let (method, path) = match i["code"].as_str().unwrap() {
+                "read" => ("GET", format!("/{ty}/x1")),
+                "vread" => ("GET", format!("/{ty}/x1/_history/1")),
+                "update" => ("PUT", format!("/{ty}/x1")),
+                "delete" => ("DELETE", format!("/{ty}/x1")),
+                "history-instance" => ("GET", format!("/{ty}/x1/_history")),
+                "history-type" => ("GET", format!("/{ty}/_history")),
+                "create" => ("POST", format!("/{ty}")),
+                "search-type" => ("GET", format!("/{ty}")),
+                other => panic!("unexpected interaction {other}"),
+            };
+            let body = json!({"resourceType": ty, "id": "x1"});
+            let reply = s
+                .send(
+                    method,
+                    &path,
+                    matches!(method, "PUT" | "POST").then_some(&body),
+                )
+                .await;
+            assert!(
+                ![404, 405, 501].contains(&reply.status)
+                    || reply
+                        .ids()
+                        .iter()
+                        .any(|i| i == "SERVER_NOT_FOUND" && method == "GET"),
+                "{method} {path}: {} {}",
+                reply.status,
+                reply.body
+            );
+            assert_ne!(reply.status, 405, "{method} {path}");
+        }
+        // Every advertised search parameter is accepted.
+        for p in r["searchParam"].as_array().unwrap() {
+            let name = p["name"].as_str().unwrap();
+            let value = match p["type"].as_str().unwrap() {
+                "date" => "ge2020-01-01",
+                "reference" => "Patient/x1",
+                _ => "x",
+            };
+            let reply = s.send("GET", &format!("/{ty}?{name}={value}"), None).await;
+            assert_eq!(reply.status, 200, "{ty}?{name}: {}", reply.body);
+        }
+    }
+    for op in cs.body["rest"][0]["operation"].as_array().unwrap() {
+        let name = op["name"].as_str().unwrap();
+        let reply = s
+            .send(
+                "POST",
+                &format!("/${name}"),
+                Some(&json!({"resourceType": "Bundle", "type": "message"})),
+            )
+            .await;
+        assert!(
+            ![404, 405].contains(&reply.status),
+            "${name}: {}",
+            reply.status
+        );
+    }
+}

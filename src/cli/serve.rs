@@ -263,6 +263,25 @@ pub fn run(args: &ServeArgs) -> i32 {
         }
     };
     runtime.block_on(async move {
+        let sqlite = !(r.database.starts_with("postgres://") || r.database.starts_with("postgresql://"));
+        if args.check_config && sqlite {
+            // A check changes nothing: the SQLite file is not created or migrated.
+            let path = std::path::Path::new(&r.database);
+            let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            if !folder.is_dir() {
+                eprintln!("error: the store's folder {} does not exist", folder.display());
+                return 2;
+            }
+            println!(
+                "configuration is good: would listen on http://{}; store: sqlite {}{}; auth: {}; writes: validated ({:?})",
+                r.listen,
+                r.database,
+                if path.exists() { "" } else { " (created on first run)" },
+                r.auth_label,
+                r.config.on_write_default
+            );
+            return 0;
+        }
         let store = match open_store(&r.database).await {
             Ok(s) => s,
             Err(e) => {

@@ -263,7 +263,11 @@ fn help_lists_exit_codes_and_advertises_only_what_exists() {
     let out = spfhir(&["--help"], b"");
     let help = text(&out.stdout);
     assert!(help.contains("Exit codes:"), "{help}");
-    assert!(!help.contains("serve"), "{help}");
+    assert!(help.contains("serve"), "{help}");
+    // What is not built is not advertised.
+    for absent in ["deliver", "outcomes", "map "] {
+        assert!(!help.contains(absent), "{absent}: {help}");
+    }
     let out = spfhir(&["validate", "--help"], b"");
     assert!(text(&out.stdout).contains("Exit codes:"));
 }

@@ -5,6 +5,7 @@
 mod basics;
 mod package;
 mod readme;
+mod serve;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

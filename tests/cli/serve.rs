@@ -1,0 +1,273 @@
+//! `spfhir serve` as a real process: it starts on the default SQLite store, answers over
+//! HTTP, stops cleanly on SIGTERM with its data kept; two processes sharing a PostgreSQL
+//! database never both win an update; `--check-config` and bad configuration files.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{TempDir, command, packages, text};
+
+/// A running `spfhir serve` and its address.
+struct Running {
+    child: Child,
+    base: String,
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Running {
+    fn start(home: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> Running {
+        let mut cmd = command(home);
+        cmd.current_dir(dir)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--package-path",
+                &packages(),
+            ])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spfhir serve starts");
+        let stderr = child.stderr.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let keep = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("spfhir listening on ") {
+                    let _ = tx.send(
+                        rest.split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
+                keep.lock().unwrap().push(line);
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("spfhir serve did not start: {:?}", lines.lock().unwrap())
+            });
+        Running {
+            child,
+            base,
+            stderr: lines,
+        }
+    }
+
+    fn stop(mut self) -> (Option<i32>, Vec<String>) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                return (status.code(), self.stderr.lock().unwrap().clone());
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("spfhir serve did not stop on SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn create_patient(base: &str) -> serde_json::Value {
+    let r = client()
+        .post(format!("{base}/Patient"))
+        .header("content-type", "application/fhir+json")
+        .body(r#"{"resourceType":"Patient","gender":"female","birthDate":"1950-02-03"}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    serde_json::from_str(&r.text().unwrap()).unwrap()
+}
+
+#[test]
+fn serve_keeps_its_data_across_a_clean_sigterm_restart() {
+    let home = TempDir::new("serve-home");
+    let dir = TempDir::new("serve-dir");
+    let s = Running::start(&home.0, &dir.0, &["--insecure-dev"]);
+    assert_eq!(
+        client()
+            .get(format!("{}/metadata", s.base))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        client()
+            .get(format!("{}/readyz", s.base))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let made = create_patient(&s.base);
+    let id = made["id"].as_str().unwrap().to_owned();
+    let (code, log) = s.stop();
+    assert_eq!(code, Some(0), "{log:?}");
+    assert!(
+        log.iter().any(|l| l.contains("WARNING: --insecure-dev")),
+        "{log:?}"
+    );
+    assert!(log.iter().any(|l| l == "spfhir stopped"), "{log:?}");
+    // The log names requests by shape, never by id.
+    assert!(!log.iter().any(|l| l.contains(&id)), "{log:?}");
+    assert!(
+        dir.0.join("spfhir.db").is_file(),
+        "the default store is spfhir.db in the working folder"
+    );
+    let s = Running::start(&home.0, &dir.0, &["--insecure-dev"]);
+    let read = client()
+        .get(format!("{}/Patient/{id}", s.base))
+        .send()
+        .unwrap();
+    assert_eq!(read.status().as_u16(), 200);
+    s.stop();
+}
+
+#[test]
+fn without_a_token_issuer_reads_and_writes_are_refused_but_validation_works() {
+    let home = TempDir::new("serve-home");
+    let dir = TempDir::new("serve-dir");
+    let s = Running::start(&home.0, &dir.0, &[]);
+    let r = client()
+        .post(format!("{}/Patient", s.base))
+        .header("content-type", "application/fhir+json")
+        .body(r#"{"resourceType":"Patient"}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = client()
+        .post(format!("{}/Patient/$validate", s.base))
+        .header("content-type", "application/fhir+json")
+        .body(r#"{"resourceType":"Patient","gender":"robot"}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().unwrap().contains("BINDING_REQUIRED"));
+    s.stop();
+}
+
+#[test]
+fn check_config_and_bad_configuration() {
+    let home = TempDir::new("serve-home");
+    let dir = TempDir::new("serve-dir");
+    let mut cmd = command(&home.0);
+    cmd.current_dir(&dir.0)
+        .args(["serve", "--check-config", "--package-path", &packages()]);
+    let out = crate::run(cmd, b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("configuration is good"),
+        "{}",
+        text(&out.stdout)
+    );
+    std::fs::write(
+        dir.0.join("spfhir.toml"),
+        "listen = \"127.0.0.1:8080\"\n[limits]\nbody_byte = 5\n",
+    )
+    .unwrap();
+    let mut cmd = command(&home.0);
+    cmd.current_dir(&dir.0)
+        .args(["serve", "--check-config", "--package-path", &packages()]);
+    let out = crate::run(cmd, b"");
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("spfhir.toml:3:1") && err.contains("body_byte"),
+        "{err}"
+    );
+}
+
+/// A new database on the local PostgreSQL; its URL.
+fn postgres_database(name: &str) -> String {
+    let admin = std::env::var("SPFHIR_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL must be running for this test ({admin}): {e}"));
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+    format!("{}/{name}", &admin[..admin.rfind('/').unwrap()])
+}
+
+#[test]
+fn two_processes_on_postgres_never_both_win_an_update() {
+    let home = TempDir::new("serve-home");
+    let dir = TempDir::new("serve-dir");
+    let url = postgres_database(&format!("spfhir_cli_race_{}", std::process::id()));
+    let a = Running::start(&home.0, &dir.0, &["--insecure-dev", "--database", &url]);
+    let b = Running::start(&home.0, &dir.0, &["--insecure-dev", "--database", &url]);
+    let made = create_patient(&a.base);
+    let id = made["id"].as_str().unwrap().to_owned();
+    for round in 1..=10 {
+        let put = |base: String, family: &'static str| {
+            let id = id.clone();
+            std::thread::spawn(move || {
+                let body = format!(
+                    r#"{{"resourceType":"Patient","id":"{id}","gender":"female","name":[{{"family":"{family}"}}]}}"#
+                );
+                client()
+                    .put(format!("{base}/Patient/{id}"))
+                    .header("content-type", "application/fhir+json")
+                    .header("if-match", format!("W/\"{round}\""))
+                    .body(body)
+                    .send()
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        };
+        let (ra, rb) = (put(a.base.clone(), "A"), put(b.base.clone(), "B"));
+        let mut codes = [ra.join().unwrap(), rb.join().unwrap()];
+        codes.sort();
+        assert!(
+            codes[0] == 200 && (codes[1] == 409 || codes[1] == 412),
+            "round {round}: {codes:?}"
+        );
+    }
+    let h: serde_json::Value = serde_json::from_str(
+        &client()
+            .get(format!("{}/Patient/{id}/_history", a.base))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(h["total"], 11, "one version per round, none lost");
+    a.stop();
+    b.stop();
+}

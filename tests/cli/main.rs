@@ -3,6 +3,7 @@
 //! real HTTP for the package registry.
 
 mod basics;
+mod browser;
 mod package;
 mod readme;
 mod serve;

@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 use crate::{TempDir, command, packages, text};
 
 /// A running `spfhir serve` and its address.
-struct Running {
+pub struct Running {
     child: Child,
-    base: String,
+    pub base: String,
     stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Running {
-    fn start(home: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> Running {
+    pub fn start(home: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> Running {
         let mut cmd = command(home);
         cmd.current_dir(dir)
             .args([
@@ -60,7 +60,7 @@ impl Running {
         }
     }
 
-    fn stop(mut self) -> (Option<i32>, Vec<String>) {
+    pub fn stop(mut self) -> (Option<i32>, Vec<String>) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();

@@ -16,7 +16,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::handlers::{meta, ops, rest};
+use crate::handlers::{meta, ops, page, rest};
 
 /// The server's routes over `state`.
 pub fn router(state: AppState) -> Router {
@@ -25,7 +25,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metadata", get(meta::metadata))
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
-        .route("/", post(ops::bundle))
+        .route("/", get(page::index).post(ops::bundle))
         .route("/$validate", post(ops::validate_system))
         .route("/$process-message", post(ops::process_message))
         .route(

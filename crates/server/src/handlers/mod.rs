@@ -3,6 +3,7 @@
 
 pub mod meta;
 pub mod ops;
+pub mod page;
 pub mod rest;
 
 use axum::body::Bytes;

@@ -1,0 +1,215 @@
+//! The validator web page in a real browser: headless Chromium (Debian's `chromium`, driven
+//! through `chromedriver` over the WebDriver protocol) loads `/` from a real `spfhir serve`,
+//! validates a broken referral, and the issue list and its line highlight are checked. A
+//! screenshot is saved as `target/screenshots/validator.png`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::TempDir;
+use crate::serve::Running;
+
+struct Driver {
+    child: Child,
+    url: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let exe = ["chromedriver", "/usr/bin/chromedriver"]
+            .into_iter()
+            .find(|c| Command::new(c).arg("--version").output().is_ok())
+            .expect("chromedriver is needed for the browser test (Debian: apt-get install chromium chromium-driver; .ci/run installs it)");
+        let port = free_port();
+        let child = Command::new(exe)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let d = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while d.http.get(format!("{}/status", d.url)).send().is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        d
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.url));
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let text = req.send().unwrap().text().unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        assert!(v["value"].get("error").is_none(), "{method} {path}: {text}");
+        v["value"].clone()
+    }
+}
+
+#[test]
+fn the_validator_page_lists_issues_and_highlights_their_lines() {
+    let home = TempDir::new("browser-home");
+    let dir = TempDir::new("browser-dir");
+    let server = Running::start(&home.0, &dir.0, &[]);
+    let driver = Driver::start();
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let mut options = json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]});
+    if let Some(bin) = chromium {
+        options["binary"] = json!(bin);
+    }
+    let session = driver.call("POST", "/session", Some(json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": options}}})));
+    let sid = session["sessionId"].as_str().unwrap().to_owned();
+    let s = |p: &str| format!("/session/{sid}{p}");
+    let script = |code: &str, args: Value| {
+        driver.call(
+            "POST",
+            &s("/execute/sync"),
+            Some(json!({"script": code, "args": args})),
+        )
+    };
+
+    driver.call(
+        "POST",
+        &s("/url"),
+        Some(json!({"url": format!("{}/", server.base)})),
+    );
+    assert_eq!(
+        script("return document.title;", json!([])),
+        "spfhir validator"
+    );
+    // The loaded profiles are offered, spfhir's own among them.
+    let options = script(
+        "return Array.from(document.querySelectorAll('#profile option')).map(o => o.value);",
+        json!([]),
+    );
+    assert!(
+        options
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o.as_str().is_some_and(|u| u.contains("sp-referral"))),
+        "{options}"
+    );
+
+    // A referral whose status is not a code (line 13) and whose intent is missing.
+    let referral = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fhir/service-request.json"),
+    )
+    .unwrap();
+    let broken = referral.replace("\"status\": \"active\"", "\"status\": \"pending\"");
+    let status_line = broken
+        .lines()
+        .position(|l| l.contains("\"status\": \"pending\""))
+        .unwrap()
+        + 1;
+    script(
+        "document.getElementById('resource').value = arguments[0];",
+        json!([broken]),
+    );
+    let button = driver.call(
+        "POST",
+        &s("/element"),
+        Some(json!({"using": "css selector", "value": "#validate"})),
+    );
+    let button_id = button
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
+    driver.call(
+        "POST",
+        &s(&format!("/element/{button_id}/click")),
+        Some(json!({})),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let items = loop {
+        let items = script(
+            "return Array.from(document.querySelectorAll('#issues li')).map(li => ({text: li.textContent, line: li.dataset.line || null, cls: li.className}));",
+            json!([]),
+        );
+        if items.as_array().is_some_and(|a| !a.is_empty()) {
+            break items;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no issues appeared: {}",
+            script("return document.body.innerText;", json!([]))
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let items = items.as_array().unwrap();
+    let binding = items
+        .iter()
+        .find(|i| i["text"].as_str().unwrap().contains("BINDING_REQUIRED"))
+        .unwrap_or_else(|| panic!("{items:?}"));
+    assert_eq!(binding["cls"], "error");
+    assert_eq!(binding["line"], status_line.to_string());
+    let summary = script(
+        "return document.getElementById('summary').textContent;",
+        json!([]),
+    );
+    assert!(summary.as_str().unwrap().contains("1 error,"), "{summary}");
+    // Its line is marked in the source view; a click on the issue makes it the current line.
+    let marked = script(
+        "return document.getElementById('line-' + arguments[0]).className;",
+        json!([status_line]),
+    );
+    assert_eq!(marked, "has-issue");
+    script(
+        "Array.from(document.querySelectorAll('#issues li')).find(li => li.textContent.includes('BINDING_REQUIRED')).click();",
+        json!([]),
+    );
+    let current = script(
+        "return document.querySelector('#source .current').id;",
+        json!([]),
+    );
+    assert_eq!(current, format!("line-{status_line}"));
+
+    let png = driver.call("GET", &s("/screenshot"), None);
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(png.as_str().unwrap())
+        .unwrap();
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("validator.png"), &bytes).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG"));
+    driver.call("DELETE", &s(""), None);
+    server.stop();
+}

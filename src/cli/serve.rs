@@ -73,6 +73,9 @@ struct LimitsFile {
     /// e.g. "30s".
     request_timeout: Option<String>,
     concurrency: Option<usize>,
+    /// Requests per second per client (0: no limit), and the burst allowed.
+    rate_per_second: Option<u32>,
+    rate_burst: Option<u32>,
     /// Validation time per resource, e.g. "10s".
     validation_time: Option<String>,
 }
@@ -133,6 +136,11 @@ fn resolve(args: &ServeArgs) -> Result<Resolved, String> {
             .concurrency
             .unwrap_or(defaults.concurrency)
             .max(1),
+        rate_per_second: file
+            .limits
+            .rate_per_second
+            .unwrap_or(defaults.rate_per_second),
+        rate_burst: file.limits.rate_burst.unwrap_or(defaults.rate_burst),
     };
     let (auth, auth_label) = if args.insecure_dev {
         (Auth::Off, "OFF (--insecure-dev)".to_owned())

@@ -134,6 +134,7 @@ catalogue! {
     SERVER_REFERENCE_UNRESOLVED: NotFound,
     SERVER_NOT_FOR_US: BusinessRule,
     SERVER_TIMEOUT: Timeout,
+    SERVER_RATE_LIMIT: Throttled,
     SERVER_STORE_UNAVAILABLE: Transient,
     SERVER_INTERNAL: Exception,
     XHTML_SYNTAX: Structure,

@@ -84,6 +84,11 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Requests handled at once; more wait their turn.
     pub concurrency: usize,
+    /// Requests per second each client may make (by bearer token, else by address);
+    /// past it, 429 with `Retry-After`. 0: no limit.
+    pub rate_per_second: u32,
+    /// How many requests a client may make at once before the rate applies.
+    pub rate_burst: u32,
 }
 
 impl Default for Limits {
@@ -92,6 +97,8 @@ impl Default for Limits {
             body_bytes: 10 << 20,
             request_timeout: Duration::from_secs(30),
             concurrency: 512,
+            rate_per_second: 1000,
+            rate_burst: 2000,
         }
     }
 }

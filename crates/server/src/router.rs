@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
             time_limit,
         ))
         .layer(ConcurrencyLimitLayer::new(limits.concurrency))
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(middleware::from_fn(negotiate))
         .layer(middleware::from_fn(request_ids))
         .layer(CatchPanicLayer::custom(|_| {
@@ -71,6 +72,40 @@ async fn method_not_allowed() -> ApiError {
         msg::SERVER_METHOD,
         "this address does not take that method (see /metadata)",
     )
+}
+
+/// Each client (its bearer token, else its address) gets `Limits::rate_per_second`; past
+/// it, 429 with `Retry-After`.
+async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(limiter) = &state.limiter {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        match req.headers().get(header::AUTHORIZATION) {
+            Some(token) => token.as_bytes().hash(&mut h),
+            None => req
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip())
+                .hash(&mut h),
+        }
+        let key = h.finish();
+        if let Err(not_until) = limiter.check_key(&key) {
+            use governor::clock::Clock;
+            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                msg::SERVER_RATE_LIMIT,
+                "this client has sent more requests than this server allows per second; retry after the time given",
+            );
+            e.retry_after = Some(wait.as_secs().max(1));
+            return e.into_response();
+        }
+        // Forget clients that have been quiet, now and then, so the table stays small.
+        if key % 1024 == 0 {
+            limiter.retain_recent();
+        }
+    }
+    next.run(req).await
 }
 
 /// Past the time limit, the request is dropped and answered 503.

@@ -33,6 +33,8 @@ pub struct Service {
     pub search: SearchParams,
     pub config: Config,
     pub auth: Auth,
+    /// Requests per client (`Limits::rate_per_second`), when limited.
+    pub limiter: Option<governor::DefaultKeyedRateLimiter<u64>>,
 }
 
 /// A write's outcome.
@@ -48,12 +50,19 @@ pub struct Saved {
 impl Service {
     pub fn new(engine: Engine, store: Arc<dyn Store>, config: Config, auth: Auth) -> Service {
         let search = SearchParams::load(engine.validator().registry(), SERVED_TYPES);
+        let limits = config.limits;
+        let limiter = std::num::NonZeroU32::new(limits.rate_per_second).map(|rate| {
+            let burst = std::num::NonZeroU32::new(limits.rate_burst.max(limits.rate_per_second))
+                .unwrap_or(rate);
+            governor::RateLimiter::keyed(governor::Quota::per_second(rate).allow_burst(burst))
+        });
         Service {
             engine,
             store,
             search,
             config,
             auth,
+            limiter,
         }
     }
 

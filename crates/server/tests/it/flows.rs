@@ -496,3 +496,28 @@ async fn every_advertised_interaction_answers() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_client_past_its_rate_gets_429_with_retry_after() {
+    let config = spfhir_server::Config {
+        limits: spfhir_server::Limits {
+            rate_per_second: 5,
+            rate_burst: 5,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let s = Server::start(spfhir_server::auth::Auth::Off, config).await;
+    let mut limited = None;
+    for _ in 0..20 {
+        let r = s.send("GET", "/metadata", None).await;
+        if r.status == 429 {
+            limited = Some(r);
+            break;
+        }
+    }
+    let r = limited.expect("20 requests at once exceed 5 per second");
+    assert_eq!(r.ids(), ["SERVER_RATE_LIMIT"]);
+    assert!(r.header("retry-after").parse::<u64>().unwrap() >= 1);
+    assert!(r.body.to_string().contains("REC_TOO_MANY_REQUESTS"));
+}

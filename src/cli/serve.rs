@@ -55,6 +55,16 @@ struct FileConfig {
     limits: LimitsFile,
     #[serde(default)]
     validation: ValidationFile,
+    tls: Option<TlsFile>,
+}
+
+#[derive(serde::Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    /// The certificate chain (PEM).
+    cert: PathBuf,
+    /// Its private key (PEM).
+    key: PathBuf,
 }
 
 #[derive(serde::Deserialize, Default, Debug)]
@@ -99,6 +109,7 @@ struct Resolved {
     auth: Auth,
     auth_label: String,
     validation_time: Duration,
+    tls: Option<spfhir_server::Tls>,
 }
 
 fn resolve(args: &ServeArgs) -> Result<Resolved, String> {
@@ -192,6 +203,19 @@ fn resolve(args: &ServeArgs) -> Result<Resolved, String> {
         },
         auth,
         auth_label,
+        tls: match &file.tls {
+            None => None,
+            Some(t) => {
+                let read = |p: &PathBuf| {
+                    let p = relative(p);
+                    std::fs::read(&p).map_err(|e| format!("tls: {}: {e}", p.display()))
+                };
+                Some(spfhir_server::Tls {
+                    cert_pem: read(&t.cert)?,
+                    key_pem: read(&t.key)?,
+                })
+            }
+        },
         validation_time: duration(
             &file.limits.validation_time,
             "validation_time",
@@ -309,9 +333,10 @@ pub fn run(args: &ServeArgs) -> i32 {
             return 0;
         }
         if args.insecure_dev {
-            eprintln!("WARNING: --insecure-dev: authentication is OFF; anyone who can reach http://{} can read and write everything", r.listen);
+            eprintln!("WARNING: --insecure-dev: authentication is OFF; anyone who can reach {} can read and write everything", r.listen);
         }
-        let listener = match tokio::net::TcpListener::bind(r.listen).await {
+        let scheme = if r.tls.is_some() { "https" } else { "http" };
+        let listener = match std::net::TcpListener::bind(r.listen) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("error: cannot listen on {}: {e}", r.listen);
@@ -319,9 +344,17 @@ pub fn run(args: &ServeArgs) -> i32 {
             }
         };
         let addr = listener.local_addr().map_or(r.listen, |a| a);
-        eprintln!("spfhir listening on http://{addr} ({summary})");
+        eprintln!("spfhir listening on {scheme}://{addr} ({summary})");
         let state = AppState::new(validator, store.clone(), r.config, r.auth);
-        let result = spfhir_server::serve(listener, state, shutdown_signal()).await;
+        let result = match r.tls {
+            Some(tls) => {
+                spfhir_server::serve_tls(listener, state, tls, shutdown_signal(), Duration::from_secs(30)).await
+            }
+            None => match listener.set_nonblocking(true).and_then(|()| tokio::net::TcpListener::from_std(listener)) {
+                Ok(l) => spfhir_server::serve(l, state, shutdown_signal()).await,
+                Err(e) => Err(e),
+            },
+        };
         drop(store);
         match result {
             Ok(()) => {

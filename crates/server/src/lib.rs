@@ -145,6 +145,39 @@ impl AppState {
     }
 }
 
+/// A certificate chain and its private key, PEM-encoded, for HTTPS.
+pub struct Tls {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+/// Serve `state` over HTTPS (rustls, ring; no OpenSSL) on `listener` until `shutdown`
+/// completes; then stop accepting, give requests in flight up to `grace` to finish, and
+/// return.
+pub async fn serve_tls(
+    listener: std::net::TcpListener,
+    state: AppState,
+    tls: Tls,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    // One crypto provider for the process: ring (already what reqwest uses).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem(tls.cert_pem, tls.key_pem).await?;
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(grace));
+    });
+    listener.set_nonblocking(true)?;
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum_server::from_tcp_rustls(listener, config)
+        .handle(handle)
+        .serve(app)
+        .await
+}
+
 /// Serve `state` on `listener` until `shutdown` completes; then stop accepting, finish
 /// requests in flight, and return.
 pub async fn serve(

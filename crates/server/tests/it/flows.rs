@@ -521,3 +521,53 @@ async fn a_client_past_its_rate_gets_429_with_retry_after() {
     assert!(r.header("retry-after").parse::<u64>().unwrap() >= 1);
     assert!(r.body.to_string().contains("REC_TOO_MANY_REQUESTS"));
 }
+
+#[tokio::test]
+async fn https_with_rustls() {
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let tls = spfhir_server::Tls {
+        cert_pem: cert.cert.pem().into_bytes(),
+        key_pem: cert.key_pair.serialize_pem().into_bytes(),
+    };
+    let store = spfhir_store_sqlite::SqliteStore::open(":memory:")
+        .await
+        .unwrap();
+    let validator = spfhir_validate::Validator::new(crate::registry(), Default::default());
+    let state = spfhir_server::AppState::new(
+        validator,
+        std::sync::Arc::new(store),
+        Default::default(),
+        spfhir_server::auth::Auth::Off,
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(spfhir_server::serve_tls(
+        listener,
+        state,
+        tls,
+        async {
+            let _ = rx.await;
+        },
+        std::time::Duration::from_secs(5),
+    ));
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("https://localhost:{port}/metadata"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Plain HTTP to the TLS port gets no FHIR answer.
+    let plain = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/metadata"))
+        .send()
+        .await;
+    assert!(plain.is_err() || plain.unwrap().status() != 200);
+    let _ = tx.send(());
+    server.await.unwrap().unwrap();
+}

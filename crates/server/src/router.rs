@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(page::index).post(ops::bundle))
         .route("/$validate", post(ops::validate_system))
         .route("/$process-message", post(ops::process_message))
+        .route("/$translate", post(ops::translate))
         .route(
             "/{ty}",
             get(rest::search)

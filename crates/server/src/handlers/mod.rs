@@ -25,37 +25,63 @@ pub struct FhirBody {
     pub json: Json,
 }
 
+/// A JSON request body's bytes: the content type is checked (415) and the size limit is an
+/// OperationOutcome (413).
+async fn json_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if !matches!(
+        mime,
+        "application/fhir+json" | "application/json" | "application/json+fhir"
+    ) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            msg::SERVER_MEDIA_TYPE,
+            "the body must be JSON (Content-Type: application/fhir+json, or application/json)",
+        ));
+    }
+    let limit = state.config.limits.body_bytes;
+    Bytes::from_request(req, state).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            msg::SERVER_TOO_LARGE,
+            format!("the body is larger than this server takes ({limit} bytes)"),
+        )
+    })
+}
+
 impl FromRequest<AppState> for FhirBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<FhirBody, ApiError> {
-        let ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let mime = ct.split(';').next().unwrap_or("").trim();
-        if !matches!(
-            mime,
-            "application/fhir+json" | "application/json" | "application/json+fhir"
-        ) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                msg::SERVER_MEDIA_TYPE,
-                "the body must be FHIR JSON (Content-Type: application/fhir+json)",
-            ));
-        }
-        let limit = state.config.limits.body_bytes;
-        let bytes = Bytes::from_request(req, state).await.map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                msg::SERVER_TOO_LARGE,
-                format!("the body is larger than this server takes ({limit} bytes)"),
-            )
-        })?;
+        let bytes = json_bytes(req, state).await?;
         let (text, json) = crate::resource::parse_body(&bytes)?;
         Ok(FhirBody { text, json })
+    }
+}
+
+/// A JSON body that need not be a FHIR resource (a domain record for `$translate`).
+pub struct JsonText(pub String);
+
+impl FromRequest<AppState> for JsonText {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<JsonText, ApiError> {
+        let bytes = json_bytes(req, state).await?;
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                msg::JSON_SYNTAX,
+                format!("the body is not valid UTF-8 (byte {})", e.valid_up_to() + 1),
+            )
+        })?;
+        Ok(JsonText(text.to_owned()))
     }
 }
 

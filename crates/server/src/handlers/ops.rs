@@ -3,13 +3,15 @@
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
-use super::{Entry, FhirBody, base_url, bundle_text, entry_response, outcome_response, pairs};
+use super::{
+    Entry, FhirBody, JsonText, base_url, bundle_text, entry_response, outcome_response, pairs,
+};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, fhir_response};
-use crate::service::{MessageHeaders, ValidateRequest};
+use crate::service::{MessageHeaders, TranslateRequest, Translation, ValidateRequest};
 
 /// `$validate`'s answer: 200 with the issues (an information issue when there are none).
 async fn validate(
@@ -115,4 +117,47 @@ pub async fn bundle(
         StatusCode::OK,
         bundle_text(&kind, &base, None, &[], &entries),
     ))
+}
+
+/// `$translate?kind=referral&to=fhir` (a domain record in, a FHIR Bundle out) or
+/// `to=domain` (FHIR in; `{"record": …, "issues": […]}` out). Needs no token: it stores
+/// nothing.
+pub async fn translate(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    JsonText(text): JsonText,
+) -> Result<Response, ApiError> {
+    let pairs = pairs(q.as_deref());
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let req = TranslateRequest {
+        kind: get("kind").ok_or_else(|| {
+            ApiError::bad_request("$translate needs kind (referral, careplan or outcome)")
+        })?,
+        to: get("to")
+            .ok_or_else(|| ApiError::bad_request("$translate needs to (fhir or domain)"))?,
+        bundle: get("bundle"),
+    };
+    Ok(match state.translate(&text, &req)? {
+        Translation::Fhir { text, issues } => {
+            let mut r = fhir_response(StatusCode::OK, text);
+            // Warnings (an NHS number failing its check digit…) are never dropped: their ids
+            // ride in a header (the Bundle is the body).
+            if !issues.is_empty() {
+                let ids: Vec<&str> = issues.iter().map(|i| i.id).collect();
+                if let Ok(v) = axum::http::HeaderValue::from_str(&ids.join(",")) {
+                    r.headers_mut().insert("x-spfhir-issues", v);
+                }
+            }
+            r
+        }
+        Translation::Domain { record, issues } => {
+            let body = serde_json::json!({"record": record, "issues": issues});
+            let mut r = (StatusCode::OK, body.to_string()).into_response();
+            r.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+    })
 }

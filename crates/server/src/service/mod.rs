@@ -7,6 +7,7 @@ mod message;
 mod metadata;
 mod rest;
 mod search;
+mod translate;
 mod validate;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use crate::{Config, SERVED_TYPES, WriteCheck};
 
 pub use bundle::{etag_version, url_pairs};
 pub use message::MessageHeaders;
+pub use translate::{TranslateRequest, Translation};
 pub use validate::ValidateRequest;
 
 /// The engine, the store and the configuration the handlers call into.

@@ -571,3 +571,51 @@ async fn https_with_rustls() {
     let _ = tx.send(());
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn translate_goes_both_ways() {
+    let s = Server::open().await;
+    let (_, _, referral) = spfhir_testkit::domain_fixtures()
+        .into_iter()
+        .find(|(n, _, _)| n == "referral.json")
+        .unwrap();
+    let r = crate::Reply::of(
+        s.http
+            .post(s.url("/$translate?kind=referral&to=fhir"))
+            .header("content-type", "application/json")
+            .body(referral.clone())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (r.body["resourceType"].as_str(), r.body["type"].as_str()),
+        (Some("Bundle"), Some("message"))
+    );
+    let back = s
+        .send("POST", "/$translate?kind=referral&to=domain", Some(&r.body))
+        .await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    let original: Value = serde_json::from_str(&referral).unwrap();
+    assert_eq!(back.body["record"]["identifier"], original["identifier"]);
+    // A record that cannot be sent: 422 with the reasons.
+    let bad = s
+        .send(
+            "POST",
+            "/$translate?kind=referral&to=fhir",
+            Some(&json!({"identifier": 5})),
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(
+        bad.ids().contains(&"DOMAIN_INVALID".to_owned()),
+        "{}",
+        bad.body
+    );
+    let bad = s
+        .send("POST", "/$translate?kind=letter&to=fhir", Some(&json!({})))
+        .await;
+    assert_eq!(bad.status, 400);
+}

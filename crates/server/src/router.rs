@@ -25,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metadata", get(meta::metadata))
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
+        .route("/openapi.json", get(meta::openapi))
         .route("/", get(page::index).post(ops::bundle))
         .route("/$validate", post(ops::validate_system))
         .route("/$process-message", post(ops::process_message))

@@ -25,3 +25,17 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError>
     state.store.ping().await?;
     Ok((StatusCode::OK, "ready").into_response())
 }
+
+/// The OpenAPI description of every route.
+pub async fn openapi(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let mut r = (
+        StatusCode::OK,
+        state.openapi(&base_url(&state, &headers)).to_string(),
+    )
+        .into_response();
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    r
+}

@@ -5,6 +5,7 @@
 mod bundle;
 mod message;
 mod metadata;
+mod openapi;
 mod rest;
 mod search;
 mod translate;

@@ -619,3 +619,45 @@ async fn translate_goes_both_ways() {
         .await;
     assert_eq!(bad.status, 400);
 }
+
+#[tokio::test]
+async fn every_openapi_route_answers_and_the_domain_schemas_resolve() {
+    let s = Server::open().await;
+    let r = crate::Reply::of(s.http.get(s.url("/openapi.json")).send().await.unwrap()).await;
+    assert_eq!(r.status, 200);
+    let doc = r.body;
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            let concrete = path
+                .replace("{type}", "Patient")
+                .replace("{id}", "x1")
+                .replace("{vid}", "1");
+            let body = json!({"resourceType": "Patient", "id": "x1"});
+            let reply = s
+                .send(
+                    &method.to_uppercase(),
+                    &concrete,
+                    matches!(method.as_str(), "post" | "put").then_some(&body),
+                )
+                .await;
+            assert_ne!(reply.status, 405, "{method} {path}");
+            assert!(
+                reply.status != 404 || reply.ids() == ["SERVER_NOT_FOUND"] && method == "get",
+                "{method} {path}: {}",
+                reply.body
+            );
+        }
+    }
+    // Every $ref points at a schema that is there.
+    let text = doc.to_string();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for part in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = &part[..part.find('"').unwrap()];
+        assert!(
+            schemas.contains_key(name),
+            "{name} is referred to but not defined"
+        );
+    }
+    assert!(schemas.contains_key("Referral") && schemas.contains_key("OutcomeResponse"));
+}

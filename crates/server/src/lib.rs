@@ -23,6 +23,7 @@
 //! threads [`spfhir_fhirpath::STACK_SIZE`] of stack (`spfhir serve` does).
 #![forbid(unsafe_code)]
 
+mod audit;
 pub mod auth;
 mod dates;
 pub mod error;

@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
             time_limit,
         ))
         .layer(ConcurrencyLimitLayer::new(limits.concurrency))
+        .layer(middleware::from_fn_with_state(state.clone(), audit))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(middleware::from_fn(negotiate))
         .layer(middleware::from_fn(request_ids))
@@ -74,6 +75,83 @@ async fn method_not_allowed() -> ApiError {
         msg::SERVER_METHOD,
         "this address does not take that method (see /metadata)",
     )
+}
+
+/// The interaction, AuditEvent action and entity a request is, if it reads or writes
+/// resources (not `/metadata`, `$validate`, `$translate`, the page or health checks).
+fn audited(
+    method: &axum::http::Method,
+    path: &str,
+) -> Option<(&'static str, &'static str, String)> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let m = method.as_str();
+    Some(match (m, segs.as_slice()) {
+        ("POST", [""]) => ("transaction", "E", "Bundle".into()),
+        ("POST", ["$process-message"]) => ("process-message", "E", "Bundle".into()),
+        (_, [first, ..])
+            if first.starts_with('$')
+                || matches!(
+                    *first,
+                    "metadata" | "healthz" | "readyz" | "openapi.json" | ""
+                ) =>
+        {
+            return None;
+        }
+        (_, [_, last]) | (_, [_, _, last]) if last.starts_with('$') => return None,
+        ("GET", [ty]) => ("search-type", "R", (*ty).into()),
+        ("POST", [ty, "_search"]) => ("search-type", "R", (*ty).into()),
+        ("POST", [ty]) => ("create", "C", (*ty).into()),
+        ("PUT", [ty]) => ("update", "U", (*ty).into()),
+        ("GET", [ty, "_history"]) => ("history-type", "R", (*ty).into()),
+        ("GET", [ty, id]) => ("read", "R", format!("{ty}/{id}")),
+        ("PUT", [ty, id]) => ("update", "U", format!("{ty}/{id}")),
+        ("DELETE", [ty, id]) => ("delete", "D", format!("{ty}/{id}")),
+        ("GET", [ty, id, "_history"]) => ("history-instance", "R", format!("{ty}/{id}")),
+        ("GET", [ty, id, "_history", _]) => ("vread", "R", format!("{ty}/{id}")),
+        _ => return None,
+    })
+}
+
+/// An AuditEvent for every request that reads or writes resources, whatever its outcome.
+async fn audit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(auditor) = &state.auditor else {
+        return next.run(req).await;
+    };
+    let what = audited(req.method(), req.uri().path());
+    let who = crate::auth::claimed_client(
+        req.headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    )
+    .unwrap_or_else(|| {
+        if matches!(state.auth, crate::auth::Auth::Off) {
+            "insecure-dev".into()
+        } else {
+            "anonymous".into()
+        }
+    });
+    let resp = next.run(req).await;
+    if let Some((interaction, action, mut entity)) = what {
+        // A create's entity is the resource it made.
+        if let Some(loc) = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            && let Some(at) = loc.find(&format!("/{entity}/"))
+        {
+            let rest = &loc[at + 1..];
+            entity = rest.split("/_history").next().unwrap_or(rest).to_owned();
+        }
+        auditor.record(crate::audit::Event {
+            interaction,
+            action,
+            entity,
+            who,
+            status: resp.status().as_u16(),
+            at: crate::dates::now_micros(),
+        });
+    }
+    resp
 }
 
 /// Each client (its bearer token, else its address) gets `Limits::rate_per_second`; past

@@ -33,9 +33,11 @@ pub use validate::ValidateRequest;
 pub struct Service {
     pub engine: Engine,
     pub store: Arc<dyn Store>,
-    pub search: SearchParams,
+    pub search: Arc<SearchParams>,
     pub config: Config,
     pub auth: Auth,
+    /// Records an AuditEvent for each read and write (when a runtime was there to start it).
+    pub auditor: Option<crate::audit::Auditor>,
     /// Requests per client (`Limits::rate_per_second`), when limited.
     pub limiter: Option<governor::DefaultKeyedRateLimiter<u64>>,
 }
@@ -52,7 +54,13 @@ pub struct Saved {
 
 impl Service {
     pub fn new(engine: Engine, store: Arc<dyn Store>, config: Config, auth: Auth) -> Service {
-        let search = SearchParams::load(engine.validator().registry(), SERVED_TYPES);
+        let search = Arc::new(SearchParams::load(
+            engine.validator().registry(),
+            SERVED_TYPES,
+        ));
+        let auditor = tokio::runtime::Handle::try_current().ok().map(|_| {
+            crate::audit::Auditor::start(store.clone(), engine.validator(), search.clone())
+        });
         let limits = config.limits;
         let limiter = std::num::NonZeroU32::new(limits.rate_per_second).map(|rate| {
             let burst = std::num::NonZeroU32::new(limits.rate_burst.max(limits.rate_per_second))
@@ -65,6 +73,7 @@ impl Service {
             search,
             config,
             auth,
+            auditor,
             limiter,
         }
     }

@@ -661,3 +661,62 @@ async fn every_openapi_route_answers_and_the_domain_schemas_resolve() {
     }
     assert!(schemas.contains_key("Referral") && schemas.contains_key("OutcomeResponse"));
 }
+
+#[tokio::test]
+async fn every_read_and_write_leaves_a_searchable_audit_event() {
+    let s = Server::open().await;
+    let made = s
+        .send("POST", "/Patient", Some(&patient("9434765919", "Smith")))
+        .await;
+    let id = made.body["id"].as_str().unwrap().to_owned();
+    s.send("GET", &format!("/Patient/{id}"), None).await;
+    s.send("GET", "/Patient/nobody", None).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let events = loop {
+        let r = s
+            .send("GET", &format!("/AuditEvent?entity=Patient/{id}"), None)
+            .await;
+        let entries = r.body["entry"].as_array().cloned().unwrap_or_default();
+        if entries.len() >= 2 || std::time::Instant::now() > deadline {
+            break entries;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let mut kinds: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["resource"]["subtype"][0]["code"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                e["resource"]["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            ("create".to_owned(), "0".to_owned()),
+            ("read".to_owned(), "0".to_owned())
+        ]
+    );
+    assert_eq!(
+        events[0]["resource"]["agent"][0]["who"]["identifier"]["value"],
+        "insecure-dev"
+    );
+    // A failed read is audited too, with its outcome.
+    let failed = s
+        .send("GET", "/AuditEvent?entity=Patient/nobody", None)
+        .await;
+    assert_eq!(
+        failed.body["entry"][0]["resource"]["outcome"], "4",
+        "{}",
+        failed.body
+    );
+    // $validate and /metadata are not audited.
+    s.send("GET", "/metadata", None).await;
+    let all = s.send("GET", "/AuditEvent?_summary=count", None).await;
+    assert!(all.body["total"].as_u64().unwrap() <= 8, "{}", all.body);
+}

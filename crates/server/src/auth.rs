@@ -251,6 +251,25 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// The client a bearer token names (`client_id`, else `sub`), read without checking it: for
+/// audit records of requests whose token the handler checks (or refuses) itself.
+pub fn claimed_client(authorization: Option<&str>) -> Option<String> {
+    use base64::Engine;
+    let token = authorization?
+        .strip_prefix("Bearer ")
+        .or_else(|| authorization?.strip_prefix("bearer "))?;
+    let payload = token.trim().split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims
+        .get("client_id")
+        .or_else(|| claims.get("sub"))
+        .and_then(|v| v.as_str())
+        .map(|s| s.chars().take(128).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,23 +300,4 @@ mod tests {
         assert!(!scope_allows("user/Patient.read", "Patient", Read));
         assert!(!scope_allows("system/Patient.xyz", "Patient", Read));
     }
-}
-
-/// The client a bearer token names (`client_id`, else `sub`), read without checking it: for
-/// audit records of requests whose token the handler checks (or refuses) itself.
-pub fn claimed_client(authorization: Option<&str>) -> Option<String> {
-    use base64::Engine;
-    let token = authorization?
-        .strip_prefix("Bearer ")
-        .or_else(|| authorization?.strip_prefix("bearer "))?;
-    let payload = token.trim().split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims
-        .get("client_id")
-        .or_else(|| claims.get("sub"))
-        .and_then(|v| v.as_str())
-        .map(|s| s.chars().take(128).collect())
 }

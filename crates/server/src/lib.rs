@@ -28,6 +28,7 @@ pub mod auth;
 mod dates;
 pub mod error;
 mod handlers;
+mod metrics;
 mod resource;
 mod router;
 pub mod search;

@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
         .route("/openapi.json", get(meta::openapi))
+        .route("/metrics", get(meta::metrics))
         .route("/", get(page::index).post(ops::bundle))
         .route("/$validate", post(ops::validate_system))
         .route("/$process-message", post(ops::process_message))
@@ -57,7 +58,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), audit))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(middleware::from_fn(negotiate))
-        .layer(middleware::from_fn(request_ids))
+        .layer(middleware::from_fn_with_state(state.clone(), request_ids))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("the server failed on this request (a bug: please report it)")
                 .into_response()
@@ -92,7 +93,7 @@ fn audited(
             if first.starts_with('$')
                 || matches!(
                     *first,
-                    "metadata" | "healthz" | "readyz" | "openapi.json" | ""
+                    "metadata" | "healthz" | "readyz" | "openapi.json" | "metrics" | ""
                 ) =>
         {
             return None;
@@ -227,6 +228,7 @@ async fn negotiate(req: Request, next: Next) -> Response {
                 | "text/*"
                 | "text/html"
                 | "text/plain"
+                | "application/openmetrics-text"
                 | ""
         )
     });
@@ -255,18 +257,25 @@ async fn negotiate(req: Request, next: Next) -> Response {
 
 /// `X-Request-ID` and `X-Correlation-ID` are echoed, and name the request in the log
 /// (method, route and status only: never a body or an identifier from it).
-async fn request_ids(req: Request, next: Next) -> Response {
+async fn request_ids(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let request_id = req.headers().get("x-request-id").cloned();
     let correlation_id = req.headers().get("x-correlation-id").cloned();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let started = std::time::Instant::now();
     let mut resp = next.run(req).await;
+    let shape = route_shape(&path);
+    state.metrics.request(
+        &shape,
+        method.as_str(),
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     tracing::info!(
         request_id = %show(request_id.as_ref()),
         correlation_id = %show(correlation_id.as_ref()),
         %method,
-        path = %route_shape(&path),
+        path = %shape,
         status = resp.status().as_u16(),
         micros = started.elapsed().as_micros() as u64,
         "request"

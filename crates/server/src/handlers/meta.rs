@@ -39,3 +39,13 @@ pub async fn openapi(State(state): State<AppState>, headers: HeaderMap) -> Respo
     );
     r
 }
+
+/// Prometheus metrics (text format).
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let mut r = (StatusCode::OK, state.metrics.render()).into_response();
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}

@@ -36,6 +36,8 @@ pub struct Service {
     pub search: Arc<SearchParams>,
     pub config: Config,
     pub auth: Auth,
+    /// Request and store metrics (`/metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Records an AuditEvent for each read and write (when a runtime was there to start it).
     pub auditor: Option<crate::audit::Auditor>,
     /// Requests per client (`Limits::rate_per_second`), when limited.
@@ -54,6 +56,11 @@ pub struct Saved {
 
 impl Service {
     pub fn new(engine: Engine, store: Arc<dyn Store>, config: Config, auth: Auth) -> Service {
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let store: Arc<dyn Store> = Arc::new(crate::metrics::TimedStore {
+            inner: store,
+            metrics: metrics.clone(),
+        });
         let search = Arc::new(SearchParams::load(
             engine.validator().registry(),
             SERVED_TYPES,
@@ -75,6 +82,7 @@ impl Service {
             auth,
             auditor,
             limiter,
+            metrics,
         }
     }
 

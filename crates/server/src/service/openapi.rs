@@ -15,6 +15,7 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ("/healthz", "get", "The process is up", false),
     ("/readyz", "get", "The store answers", false),
     ("/openapi.json", "get", "This description", false),
+    ("/metrics", "get", "Prometheus metrics", false),
     (
         "/$validate",
         "post",

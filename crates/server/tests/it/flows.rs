@@ -720,3 +720,44 @@ async fn every_read_and_write_leaves_a_searchable_audit_event() {
     let all = s.send("GET", "/AuditEvent?_summary=count", None).await;
     assert!(all.body["total"].as_u64().unwrap() <= 8, "{}", all.body);
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_shape_and_time_the_store() {
+    let s = Server::open().await;
+    let made = s
+        .send("POST", "/Patient", Some(&patient("9434765919", "Smith")))
+        .await;
+    let id = made.body["id"].as_str().unwrap().to_owned();
+    s.send("GET", &format!("/Patient/{id}"), None).await;
+    let text = s
+        .http
+        .get(s.url("/metrics"))
+        .header("accept", "text/plain")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            r#"spfhir_http_requests_total{route="/Patient/*",method="GET",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"spfhir_http_requests_total{route="/Patient",method="POST",status="201"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("spfhir_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"spfhir_store_duration_seconds_count{operation="commit"}"#),
+        "{text}"
+    );
+    assert!(!text.contains(&id), "metrics hold no ids");
+}

@@ -13,9 +13,10 @@ use super::value::Value;
 use crate::json::{Json, Kind};
 
 /// A hash equal values share: complex nodes by their JSON content, primitives by value
-/// (`1` and `1.0` alike, a node and the System value it holds alike). Values FHIRPath
-/// compares in ways a hash cannot follow (dates of different precisions or zones,
-/// quantities in convertible units) share one bucket per kind, and are compared there.
+/// (`1` and `1.0` alike, a node and the System value it holds alike, quantities by their
+/// value in the base unit: `1 'kg'` and `1000 'g'` alike). Values FHIRPath compares in ways
+/// a hash cannot follow (dates of different precisions or zones) share one bucket per kind,
+/// and are compared there.
 fn key(v: &Value) -> u64 {
     let mut h = FxHasher::default();
     match v {
@@ -34,7 +35,15 @@ fn key(v: &Value) -> u64 {
             Some(Value::Dec(d)) => (2u8, d.normalize()).hash(&mut h),
             Some(Value::Str(s)) => (3u8, s.as_str()).hash(&mut h),
             Some(Value::Temporal(_)) => 4u8.hash(&mut h),
-            Some(Value::Quantity(..)) => 5u8.hash(&mut h),
+            // Equal quantities share their value in the base unit (or, where the unit has
+            // no known factor, the unit and value themselves), as `=` compares them.
+            Some(Value::Quantity(v, u)) => match super::value::unit_factor(&u) {
+                Some((dim, f)) => match v.checked_mul(f) {
+                    Some(base) => (5u8, dim, base.normalize()).hash(&mut h),
+                    None => (5u8, dim).hash(&mut h),
+                },
+                None => (5u8, u.as_str(), v.normalize()).hash(&mut h),
+            },
             Some(Value::Type(ns, name)) => (7u8, ns.as_str(), name.as_str()).hash(&mut h),
             _ => 6u8.hash(&mut h),
         },

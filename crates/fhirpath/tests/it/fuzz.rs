@@ -263,6 +263,14 @@ fn arithmetic_out_of_range_is_empty() {
     assert_eq!(result_len("repeat(type())"), Ok(2));
     // A runaway repeat of new values stops at its pass limit, in linear time.
     assert_eq!(result_len("0.repeat($this + 1).count()"), Ok(1));
+    // Found by the 30-minute campaign: the same with quantities, which all shared one hash
+    // bucket (1.6 s); now hashed by their value in the base unit.
+    assert_eq!(result_len("(3 'wk').repeat($this + 1 'wk').count()"), Ok(1));
+    // 1 'kg' = 1000 'g', 1 'wk' = 7 'd', 3 'zz' twice: four distinct.
+    assert_eq!(
+        result_len("(1 'kg' | 1000 'g' | 1 'g' | 1 'wk' | 7 'd' | 3 'zz' | 3 'zz')"),
+        Ok(4)
+    );
     // In range, still right.
     assert_eq!(result_len("@9999-12-30 + 1 day"), Ok(1));
 }

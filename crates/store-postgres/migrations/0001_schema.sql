@@ -28,7 +28,7 @@ CREATE TABLE search_index (
     param TEXT NOT NULL,
     kind TEXT NOT NULL,
     system TEXT,
-    value TEXT,
+    value TEXT COLLATE "C",
     low BIGINT,
     high BIGINT
 );

@@ -19,13 +19,28 @@ use spfhir_store::{Cursor, Error, Page, Query, Record, Remembered, Result, Store
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// A store in one SQLite file.
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Commits go to the one writer task (SQLite has one writer at a time anyway).
+    writer: mpsc::Sender<Job>,
+    /// A throw-away database's file, removed on drop.
+    scratch: Option<std::path::PathBuf>,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        if let Some(p) = &self.scratch {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+            }
+        }
+    }
 }
 
 fn backend(e: sqlx::Error) -> Error {
@@ -34,20 +49,32 @@ fn backend(e: sqlx::Error) -> Error {
 
 impl SqliteStore {
     /// Open (creating if need be) the database at `path`, and bring its schema up to date.
-    /// `:memory:` gives a private in-memory database (tests).
+    /// `:memory:` gives a private, throw-away database (tests): a file in the temp folder,
+    /// not synced, removed when the store is dropped.
     pub async fn open(path: &str) -> Result<SqliteStore> {
-        let memory = path == ":memory:";
-        let options = SqliteConnectOptions::from_str(if memory { "sqlite::memory:" } else { path })
+        let scratch = (path == ":memory:").then(|| {
+            static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            std::env::temp_dir().join(format!("spfhir-scratch-{}-{n}.db", std::process::id()))
+        });
+        let file = scratch
+            .as_ref()
+            .map_or_else(|| path.to_owned(), |p| p.display().to_string());
+        let options = SqliteConnectOptions::from_str(&file)
             .map_err(backend)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(if scratch.is_some() {
+                SqliteSynchronous::Off
+            } else {
+                SqliteSynchronous::Full
+            })
             .busy_timeout(std::time::Duration::from_secs(5))
             .foreign_keys(true);
-        // One writer at a time is SQLite's rule; readers share the other connections. An
-        // in-memory database is one connection (each would be a database of its own).
+        // One writer at a time is SQLite's rule: the writer task keeps one connection;
+        // readers share the others.
         let pool = SqlitePoolOptions::new()
-            .max_connections(if memory { 1 } else { 8 })
+            .max_connections(8)
             .connect_with(options)
             .await
             .map_err(backend)?;
@@ -55,7 +82,14 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| Error::Backend(e.to_string()))?;
-        Ok(SqliteStore { pool })
+        let conn = pool.acquire().await.map_err(backend)?;
+        let (tx, rx) = mpsc::channel(1024);
+        tokio::spawn(writer(conn, rx));
+        Ok(SqliteStore {
+            pool,
+            writer: tx,
+            scratch,
+        })
     }
 
     /// Close the pool, waiting for connections in use (graceful shutdown).
@@ -176,94 +210,13 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, writes: Vec<Write>, now: i64) -> Result<Vec<Record>> {
-        // BEGIN IMMEDIATE: take the write lock first, so two writers never both read a
-        // version and then race to write the next.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .send((writes, now, tx))
             .await
-            .map_err(backend)?;
-        let mut out = Vec::with_capacity(writes.len());
-        for mut w in writes {
-            let current: Option<(i64, bool)> =
-                sqlx::query_as("SELECT version, deleted FROM resources WHERE ty = ? AND id = ?")
-                    .bind(&w.ty)
-                    .bind(&w.id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-            let Some(version) = spfhir_store::next_version(current, &w)? else {
-                out.push(Record {
-                    ty: w.ty,
-                    id: w.id,
-                    version: current.map_or(0, |c| c.0),
-                    last_updated: now,
-                    deleted: true,
-                    body: String::new(),
-                });
-                continue;
-            };
-            let deleted = w.body.is_none();
-            let body = w.body.take().unwrap_or_default();
-            sqlx::query(
-                "INSERT INTO resource_versions (ty, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&w.ty)
-            .bind(&w.id)
-            .bind(version)
-            .bind(now)
-            .bind(deleted)
-            .bind(&body)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-            sqlx::query(
-                "INSERT INTO resources (ty, id, version, last_updated, deleted) VALUES (?, ?, ?, ?, ?) \
-                 ON CONFLICT (ty, id) DO UPDATE SET version = excluded.version, \
-                 last_updated = excluded.last_updated, deleted = excluded.deleted",
-            )
-            .bind(&w.ty)
-            .bind(&w.id)
-            .bind(version)
-            .bind(now)
-            .bind(deleted)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-            sqlx::query("DELETE FROM search_index WHERE ty = ? AND id = ?")
-                .bind(&w.ty)
-                .bind(&w.id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            for row in &w.index {
-                let (kind, system, value, low, high) = row.columns();
-                sqlx::query(
-                    "INSERT INTO search_index (ty, id, param, kind, system, value, low, high) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&w.ty)
-                .bind(&w.id)
-                .bind(&row.param)
-                .bind(kind)
-                .bind(system)
-                .bind(value)
-                .bind(low)
-                .bind(high)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            }
-            out.push(Record {
-                ty: w.ty,
-                id: w.id,
-                version,
-                last_updated: now,
-                deleted,
-                body,
-            });
-        }
-        tx.commit().await.map_err(backend)?;
-        Ok(out)
+            .map_err(|_| Error::Backend("the store is closed".into()))?;
+        rx.await
+            .map_err(|_| Error::Backend("the store's writer stopped".into()))?
     }
 
     async fn recall(&self, key: &str) -> Result<Option<Remembered>> {
@@ -297,4 +250,147 @@ impl Store for SqliteStore {
             .map_err(backend)?;
         Ok(())
     }
+}
+
+/// Apply one commit's writes on `conn`, inside the transaction the writer task holds.
+async fn apply(conn: &mut SqliteConnection, writes: Vec<Write>, now: i64) -> Result<Vec<Record>> {
+    let mut out = Vec::with_capacity(writes.len());
+    for mut w in writes {
+        let current: Option<(i64, bool)> =
+            sqlx::query_as("SELECT version, deleted FROM resources WHERE ty = ? AND id = ?")
+                .bind(&w.ty)
+                .bind(&w.id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?;
+        let Some(version) = spfhir_store::next_version(current, &w)? else {
+            out.push(Record {
+                ty: w.ty,
+                id: w.id,
+                version: current.map_or(0, |c| c.0),
+                last_updated: now,
+                deleted: true,
+                body: String::new(),
+            });
+            continue;
+        };
+        let deleted = w.body.is_none();
+        let body = w.body.take().unwrap_or_default();
+        sqlx::query(
+                "INSERT INTO resource_versions (ty, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&w.ty)
+            .bind(&w.id)
+            .bind(version)
+            .bind(now)
+            .bind(deleted)
+            .bind(&body)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO resources (ty, id, version, last_updated, deleted) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (ty, id) DO UPDATE SET version = excluded.version, \
+                 last_updated = excluded.last_updated, deleted = excluded.deleted",
+        )
+        .bind(&w.ty)
+        .bind(&w.id)
+        .bind(version)
+        .bind(now)
+        .bind(deleted)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+        sqlx::query("DELETE FROM search_index WHERE ty = ? AND id = ?")
+            .bind(&w.ty)
+            .bind(&w.id)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+        for row in &w.index {
+            let (kind, system, value, low, high) = row.columns();
+            sqlx::query(
+                    "INSERT INTO search_index (ty, id, param, kind, system, value, low, high) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&w.ty)
+                .bind(&w.id)
+                .bind(&row.param)
+                .bind(kind)
+                .bind(system)
+                .bind(value)
+                .bind(low)
+                .bind(high)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+        }
+        out.push(Record {
+            ty: w.ty,
+            id: w.id,
+            version,
+            last_updated: now,
+            deleted,
+            body,
+        });
+    }
+    Ok(out)
+}
+
+/// One caller's commit, waiting for the writer task.
+type Job = (Vec<Write>, i64, oneshot::Sender<Result<Vec<Record>>>);
+
+/// Commits at most this many callers' writes in one transaction (one disk sync).
+const GROUP: usize = 128;
+
+/// The writer: takes the commits waiting, applies each under a savepoint (a failing one is
+/// rolled back alone), and commits them all with one sync, so concurrent writers share a
+/// sync as Blaze's group commit does.
+async fn writer(mut conn: sqlx::pool::PoolConnection<sqlx::Sqlite>, mut jobs: mpsc::Receiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(GROUP);
+    while jobs.recv_many(&mut batch, GROUP).await > 0 {
+        let mut results: Vec<Result<Vec<Record>>> = Vec::with_capacity(batch.len());
+        let began = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await;
+        if let Err(e) = began {
+            for (_, _, reply) in batch.drain(..) {
+                let _ = reply.send(Err(backend_ref(&e)));
+            }
+            continue;
+        }
+        for (writes, now, _) in batch.iter_mut() {
+            let writes = std::mem::take(writes);
+            let r = match sqlx::query("SAVEPOINT job").execute(&mut *conn).await {
+                Err(e) => Err(backend(e)),
+                Ok(_) => match apply(&mut conn, writes, *now).await {
+                    Ok(records) => sqlx::query("RELEASE job")
+                        .execute(&mut *conn)
+                        .await
+                        .map(|_| records)
+                        .map_err(backend),
+                    Err(e) => {
+                        let _ = sqlx::query("ROLLBACK TO job").execute(&mut *conn).await;
+                        let _ = sqlx::query("RELEASE job").execute(&mut *conn).await;
+                        Err(e)
+                    }
+                },
+            };
+            results.push(r);
+        }
+        match sqlx::query("COMMIT").execute(&mut *conn).await {
+            Ok(_) => {
+                for ((_, _, reply), r) in batch.drain(..).zip(results) {
+                    let _ = reply.send(r);
+                }
+            }
+            Err(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                for (_, _, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(backend_ref(&e)));
+                }
+            }
+        }
+    }
+}
+
+fn backend_ref(e: &sqlx::Error) -> Error {
+    Error::Backend(e.to_string())
 }

@@ -91,9 +91,12 @@ pub fn search(q: &Query, ph: Placeholder, count_only: bool) -> Statement {
         sql.push_str(&format!(" AND {cond}"));
     }
     for c in &q.clauses {
+        // Driven from the index (ty, param, value…), not row by row from the resources.
+        // Binds in the order their placeholders appear (SQLite's `?` are positional).
+        let ty = b.text(&q.ty);
         let cond = clause(&mut b, c);
         sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM search_index s WHERE s.ty = r.ty AND s.id = r.id AND {cond})"
+            " AND r.id IN (SELECT s.id FROM search_index s WHERE s.ty = {ty} AND {cond})"
         ));
     }
     if !count_only {
@@ -161,15 +164,10 @@ fn matcher(b: &mut Builder, m: &Match) -> String {
             value,
             exact: false,
         } => {
-            let escaped: String = value
-                .chars()
-                .flat_map(|c| match c {
-                    '%' | '_' | '\\' => vec!['\\', c],
-                    c => vec![c],
-                })
-                .collect();
-            let pattern = b.text(&format!("{escaped}%"));
-            format!("(s.kind = 'string' AND s.value LIKE {pattern} ESCAPE '\\')")
+            // Starts with, as a range the index can serve: [value, value + U+10FFFF). Both
+            // backends compare these values bytewise (PostgreSQL's column is COLLATE "C").
+            let (low, high) = (b.text(value), b.text(&format!("{value}\u{10FFFF}")));
+            format!("(s.kind = 'string' AND s.value >= {low} AND s.value < {high})")
         }
         Match::Reference(target) => {
             format!("(s.kind = 'reference' AND s.value = {})", b.text(target))
@@ -239,7 +237,7 @@ mod tests {
         let s = search(&q, dollar, false);
         let n = s.sql.matches('$').count();
         assert_eq!(n, s.binds.len(), "{}", s.sql);
-        assert!(s.binds.contains(&Bind::Text("100\\%\\_%".into())));
+        assert!(s.binds.contains(&Bind::Text("100%_".into())));
         assert!(
             !s.sql.contains("9434765919"),
             "values are bound, never spliced"

@@ -28,3 +28,56 @@ async fn a_file_keeps_its_data_across_opens() {
     store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Commits from many tasks at once go through one writer in groups: every independent one
+/// succeeds, and of several updates of one version exactly one wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commits_are_grouped_and_still_exclusive() {
+    use spfhir_store::{Error, Write};
+    let store = std::sync::Arc::new(SqliteStore::open(":memory:").await.unwrap());
+    store
+        .commit(vec![Write::put("Goal", "shared", "{}", vec![])], 1)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 20 == 0 {
+                s.commit(
+                    vec![Write::put("Goal", "shared", "{\"v\":2}", vec![]).expecting(1)],
+                    2,
+                )
+                .await
+            } else {
+                s.commit(
+                    vec![Write::put("Goal", &format!("g{i}"), "{}", vec![]).expecting(0)],
+                    2,
+                )
+                .await
+            }
+        }));
+    }
+    let mut created = 0;
+    let (mut won, mut conflicts) = (0, 0);
+    for (i, t) in tasks.into_iter().enumerate() {
+        match (i % 20 == 0, t.await.unwrap()) {
+            (false, Ok(_)) => created += 1,
+            (true, Ok(_)) => won += 1,
+            (true, Err(Error::Conflict { .. })) => conflicts += 1,
+            (_, r) => panic!("task {i}: {r:?}"),
+        }
+    }
+    assert_eq!((created, won, conflicts), (190, 1, 9));
+    assert_eq!(
+        store.read("Goal", "shared").await.unwrap().unwrap().version,
+        2
+    );
+    assert_eq!(
+        store
+            .count(&spfhir_store::Query::new("Goal"))
+            .await
+            .unwrap(),
+        191
+    );
+}

@@ -90,14 +90,23 @@ pub fn search(q: &Query, ph: Placeholder, count_only: bool) -> Statement {
         );
         sql.push_str(&format!(" AND {cond}"));
     }
-    for c in &q.clauses {
-        // Driven from the index (ty, param, value…), not row by row from the resources.
-        // Binds in the order their placeholders appear (SQLite's `?` are positional).
+    for (i, c) in q.clauses.iter().enumerate() {
+        // The first parameter drives: its matches, read from the (ty, param, value) index
+        // into a sorted list, are the candidates in id order. Each other parameter is a probe
+        // of the candidate's own rows (the (ty, id) index), so a page stops after a page's
+        // worth of candidates instead of listing every match of every parameter.
+        // Binds follow the order their placeholders appear (SQLite's `?` are positional).
         let ty = b.text(&q.ty);
         let cond = clause(&mut b, c);
-        sql.push_str(&format!(
-            " AND r.id IN (SELECT s.id FROM search_index s WHERE s.ty = {ty} AND {cond})"
-        ));
+        if i == 0 {
+            sql.push_str(&format!(
+                " AND r.id IN (SELECT s.id FROM search_index s WHERE s.ty = {ty} AND {cond})"
+            ));
+        } else {
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM search_index s WHERE s.ty = {ty} AND s.id = r.id AND {cond})"
+            ));
+        }
     }
     if !count_only {
         if let Some(after) = &q.after {

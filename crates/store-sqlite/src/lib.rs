@@ -82,7 +82,9 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| Error::Backend(e.to_string()))?;
-        let conn = pool.acquire().await.map_err(backend)?;
+        // The writer's connection leaves the pool, so closing the pool never waits on it; it
+        // closes when the store (the writer's last sender) is dropped.
+        let conn = pool.acquire().await.map_err(backend)?.detach();
         let (tx, rx) = mpsc::channel(1024);
         tokio::spawn(writer(conn, rx));
         Ok(SqliteStore {
@@ -347,11 +349,11 @@ const GROUP: usize = 128;
 /// The writer: takes the commits waiting, applies each under a savepoint (a failing one is
 /// rolled back alone), and commits them all with one sync, so concurrent writers share a
 /// sync as Blaze's group commit does.
-async fn writer(mut conn: sqlx::pool::PoolConnection<sqlx::Sqlite>, mut jobs: mpsc::Receiver<Job>) {
+async fn writer(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(GROUP);
     while jobs.recv_many(&mut batch, GROUP).await > 0 {
         let mut results: Vec<Result<Vec<Record>>> = Vec::with_capacity(batch.len());
-        let began = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await;
+        let began = sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await;
         if let Err(e) = began {
             for (_, _, reply) in batch.drain(..) {
                 let _ = reply.send(Err(backend_ref(&e)));
@@ -360,31 +362,31 @@ async fn writer(mut conn: sqlx::pool::PoolConnection<sqlx::Sqlite>, mut jobs: mp
         }
         for (writes, now, _) in batch.iter_mut() {
             let writes = std::mem::take(writes);
-            let r = match sqlx::query("SAVEPOINT job").execute(&mut *conn).await {
+            let r = match sqlx::query("SAVEPOINT job").execute(&mut conn).await {
                 Err(e) => Err(backend(e)),
                 Ok(_) => match apply(&mut conn, writes, *now).await {
                     Ok(records) => sqlx::query("RELEASE job")
-                        .execute(&mut *conn)
+                        .execute(&mut conn)
                         .await
                         .map(|_| records)
                         .map_err(backend),
                     Err(e) => {
-                        let _ = sqlx::query("ROLLBACK TO job").execute(&mut *conn).await;
-                        let _ = sqlx::query("RELEASE job").execute(&mut *conn).await;
+                        let _ = sqlx::query("ROLLBACK TO job").execute(&mut conn).await;
+                        let _ = sqlx::query("RELEASE job").execute(&mut conn).await;
                         Err(e)
                     }
                 },
             };
             results.push(r);
         }
-        match sqlx::query("COMMIT").execute(&mut *conn).await {
+        match sqlx::query("COMMIT").execute(&mut conn).await {
             Ok(_) => {
                 for ((_, _, reply), r) in batch.drain(..).zip(results) {
                     let _ = reply.send(r);
                 }
             }
             Err(e) => {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
                 for (_, _, reply) in batch.drain(..) {
                     let _ = reply.send(Err(backend_ref(&e)));
                 }

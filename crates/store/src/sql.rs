@@ -61,23 +61,9 @@ pub fn search(q: &Query, ph: Placeholder, count_only: bool) -> Statement {
         binds: Vec::new(),
         ph,
     };
-    // A page in id order whose first equality parameter can drive: read that parameter's
-    // rows from the (ty, param, value, id) index, already in id order, and stop after a
-    // page. (A resource matching it twice comes back twice, next to itself; the backends
-    // drop the repeat.)
-    let driver = (!count_only && q.order == Order::Id)
-        .then(|| q.clauses.iter().position(is_equality))
-        .flatten();
     let ty = b.text(&q.ty);
     let mut sql = if count_only {
         format!("SELECT COUNT(*) FROM resources r WHERE r.ty = {ty} AND NOT r.deleted")
-    } else if let Some(d) = driver {
-        let cond = clause_as(&mut b, &q.clauses[d], "d");
-        format!(
-            "SELECT {RECORD_COLUMNS} FROM search_index d JOIN resources r ON r.ty = d.ty AND r.id = d.id \
-             JOIN resource_versions v ON v.ty = r.ty AND v.id = r.id AND v.version = r.version \
-             WHERE d.ty = {ty} AND {cond} AND NOT r.deleted"
-        )
     } else {
         format!(
             "SELECT {RECORD_COLUMNS} FROM resources r JOIN resource_versions v \
@@ -105,17 +91,14 @@ pub fn search(q: &Query, ph: Placeholder, count_only: bool) -> Statement {
         sql.push_str(&format!(" AND {cond}"));
     }
     for (i, c) in q.clauses.iter().enumerate() {
-        if Some(i) == driver {
-            continue;
-        }
-        // Without a driver, the first parameter's matches, read from its index into a
-        // sorted list, are the candidates; each other parameter is a probe of the
-        // candidate's own rows (the (ty, id, param) index), so a page stops after a page's
-        // worth of candidates instead of listing every match of every parameter. Binds
-        // follow the order their placeholders appear (SQLite's `?` are positional).
+        // The first parameter drives: its matches, read from the (ty, param, value) index
+        // into a sorted list, are the candidates in id order. Each other parameter is a probe
+        // of the candidate's own rows (the (ty, id) index), so a page stops after a page's
+        // worth of candidates instead of listing every match of every parameter.
+        // Binds follow the order their placeholders appear (SQLite's `?` are positional).
         let ty = b.text(&q.ty);
         let cond = clause(&mut b, c);
-        if i == 0 && driver.is_none() {
+        if i == 0 {
             sql.push_str(&format!(
                 " AND r.id IN (SELECT s.id FROM search_index s WHERE s.ty = {ty} AND {cond})"
             ));
@@ -165,29 +148,9 @@ pub fn search(q: &Query, ph: Placeholder, count_only: bool) -> Statement {
 }
 
 fn clause(b: &mut Builder, c: &Clause) -> String {
-    clause_as(b, c, "s")
-}
-
-/// A parameter's condition on the index rows named `alias`.
-fn clause_as(b: &mut Builder, c: &Clause, alias: &str) -> String {
     let param = b.text(&c.param);
-    let ors: Vec<String> = c
-        .any_of
-        .iter()
-        .map(|m| matcher(b, m).replace("s.", &format!("{alias}.")))
-        .collect();
-    format!("{alias}.param = {param} AND ({})", ors.join(" OR "))
-}
-
-/// One value matched exactly: rows for it come from the index in id order.
-fn is_equality(c: &Clause) -> bool {
-    matches!(
-        c.any_of.as_slice(),
-        [Match::Token { .. }
-            | Match::Reference(_)
-            | Match::Uri(_)
-            | Match::String { exact: true, .. }]
-    )
+    let ors: Vec<String> = c.any_of.iter().map(|m| matcher(b, m)).collect();
+    format!("s.param = {param} AND ({})", ors.join(" OR "))
 }
 
 fn matcher(b: &mut Builder, m: &Match) -> String {

@@ -136,6 +136,20 @@ fn serve_keeps_its_data_across_a_clean_sigterm_restart() {
         "the default store is spfhir.db in the working folder"
     );
     let s = Running::start(&home.0, &dir.0, &["--insecure-dev"]);
+    // The create's AuditEvent was stored before the first process exited.
+    let audit: serde_json::Value = serde_json::from_str(
+        &client()
+            .get(format!("{}/AuditEvent?entity=Patient/{id}", s.base))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        audit["entry"][0]["resource"]["subtype"][0]["code"], "create",
+        "{audit}"
+    );
     let read = client()
         .get(format!("{}/Patient/{id}", s.base))
         .send()

@@ -27,10 +27,17 @@ pub struct Event {
     pub at: i64,
 }
 
+/// What the writer task is sent.
+enum Msg {
+    Event(Event),
+    /// Commit everything before this, then answer.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
 /// Hands events to the writer task.
 #[derive(Clone)]
 pub struct Auditor {
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<Msg>,
 }
 
 /// Events a batch holds at most, and how long the writer waits to fill one.
@@ -44,37 +51,45 @@ impl Auditor {
         validator: Arc<spfhir_validate::Validator>,
         search: Arc<crate::search::SearchParams>,
     ) -> Auditor {
-        let (tx, mut rx) = mpsc::channel::<Event>(8192);
+        let (tx, mut rx) = mpsc::channel::<Msg>(8192);
         tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(BATCH);
+            let mut msgs = Vec::with_capacity(BATCH);
             loop {
-                let n = rx.recv_many(&mut batch, BATCH).await;
-                if n == 0 {
+                if rx.recv_many(&mut msgs, BATCH).await == 0 {
                     break; // every sender is gone: the server has stopped
                 }
                 // A short wait gathers what arrives meanwhile into the same commit.
-                if batch.len() < BATCH {
+                if msgs.len() < BATCH && !msgs.iter().any(|m| matches!(m, Msg::Flush(_))) {
                     tokio::time::sleep(WAIT).await;
-                    while batch.len() < BATCH {
+                    while msgs.len() < BATCH {
                         match rx.try_recv() {
-                            Ok(e) => batch.push(e),
+                            Ok(m) => msgs.push(m),
                             Err(_) => break,
                         }
                     }
                 }
                 let now = dates::now_micros();
-                let writes: Vec<Write> = batch
-                    .drain(..)
-                    .map(|e| {
-                        let id = crate::resource::new_id();
-                        let mut json = event_json(&e);
-                        let body = crate::resource::stamp(&mut json, &id, 1, now);
-                        let index = search.extract("AuditEvent", &json, validator.model());
-                        Write::put("AuditEvent", &id, &body, index).expecting(0)
-                    })
-                    .collect();
-                if let Err(e) = store.commit(writes, now).await {
+                let mut writes = Vec::new();
+                let mut flushed = Vec::new();
+                for m in msgs.drain(..) {
+                    match m {
+                        Msg::Event(e) => {
+                            let id = crate::resource::new_id();
+                            let mut json = event_json(&e);
+                            let body = crate::resource::stamp(&mut json, &id, 1, now);
+                            let index = search.extract("AuditEvent", &json, validator.model());
+                            writes.push(Write::put("AuditEvent", &id, &body, index).expecting(0));
+                        }
+                        Msg::Flush(done) => flushed.push(done),
+                    }
+                }
+                if !writes.is_empty()
+                    && let Err(e) = store.commit(writes, now).await
+                {
                     tracing::error!(error = %e, "audit events could not be stored");
+                }
+                for done in flushed {
+                    let _ = done.send(());
                 }
             }
         });
@@ -84,8 +99,16 @@ impl Auditor {
     /// Record an event (never blocks a request: if the queue is full, the event is logged
     /// as dropped, with no identifiers).
     pub fn record(&self, e: Event) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(e) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(Msg::Event(e)) {
             tracing::warn!("audit queue full: an audit event was dropped");
+        }
+    }
+
+    /// Wait until every event recorded so far is stored (graceful shutdown).
+    pub async fn flush(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if self.tx.send(Msg::Flush(done)).await.is_ok() {
+            let _ = wait.await;
         }
     }
 }

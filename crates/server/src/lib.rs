@@ -173,21 +173,35 @@ pub async fn serve_tls(
         stopper.graceful_shutdown(Some(grace));
     });
     listener.set_nonblocking(true)?;
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum_server::from_tcp_rustls(listener, config)
+    let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum_server::from_tcp_rustls(listener, config)
         .handle(handle)
         .serve(app)
-        .await
+        .await;
+    state.flush_audit().await;
+    served
+}
+
+impl AppState {
+    /// Store every AuditEvent recorded so far (after the last request, before exit).
+    pub async fn flush_audit(&self) {
+        if let Some(a) = &self.auditor {
+            a.flush().await;
+        }
+    }
 }
 
 /// Serve `state` on `listener` until `shutdown` completes; then stop accepting, finish
-/// requests in flight, and return.
+/// requests in flight, store the AuditEvents they recorded, and return.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    state.flush_audit().await;
+    served
 }

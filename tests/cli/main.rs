@@ -4,6 +4,7 @@
 
 mod basics;
 mod browser;
+mod interop;
 mod package;
 mod readme;
 mod serve;

@@ -4,7 +4,6 @@
 //! text of every number are kept.
 
 use axum::http::StatusCode;
-use spfhir_element::issue::Issue;
 use spfhir_element::msg;
 use spfhir_element::{Json, Kind, Member, Pos};
 
@@ -22,11 +21,7 @@ pub fn parse_body(bytes: &[u8]) -> Result<(String, Json), ApiError> {
             format!("the body is not valid UTF-8 (byte {})", e.valid_up_to() + 1),
         )
     })?;
-    let json = spfhir_element::parse(text).map_err(|e| {
-        let mut i = Issue::error(msg::JSON_SYNTAX, e.message.clone());
-        i.line_col = Some(e.line_col);
-        ApiError::issues(StatusCode::BAD_REQUEST, vec![i])
-    })?;
+    let json = parse_json(text)?;
     if json.get_str("resourceType").is_none() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -35,6 +30,17 @@ pub fn parse_body(bytes: &[u8]) -> Result<(String, Json), ApiError> {
         ));
     }
     Ok((text.to_owned(), json))
+}
+
+/// Parse JSON text; text that is not JSON is a 400 whose one issue says where (the
+/// validator's own `JSON_SYNTAX` issue).
+pub fn parse_json(text: &str) -> Result<Json, ApiError> {
+    spfhir_element::parse(text).map_err(|e| {
+        ApiError::issues(
+            StatusCode::BAD_REQUEST,
+            vec![spfhir_validate::syntax_issue(&e)],
+        )
+    })
 }
 
 /// Set member `key` of an object: replaced where it is, or inserted at `at` (or the end).

@@ -16,11 +16,7 @@ use crate::service::{Saved, etag_version};
 /// A write's response: the stored resource, or with `Prefer: return=OperationOutcome` the
 /// validation issues (warn mode keeps them with the write), with `Location` and `ETag`.
 fn saved_response(s: &Saved, base: &str, headers: &HeaderMap) -> Response {
-    let status = if s.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = s.status();
     let mut r = resource_response(status, &s.record, Some(base));
     if prefers(headers, "return=OperationOutcome") {
         let mut o = outcome_response(status, &s.issues);

@@ -23,6 +23,16 @@ pub struct EntryResult {
     pub issues: Vec<Issue>,
 }
 
+impl From<super::Saved> for EntryResult {
+    fn from(s: super::Saved) -> EntryResult {
+        EntryResult {
+            status: s.status(),
+            record: Some(s.record),
+            issues: s.issues,
+        }
+    }
+}
+
 /// One entry's request, read from the Bundle.
 struct Request {
     method: String,
@@ -393,30 +403,14 @@ impl Service {
                 let s = self
                     .create(&r.ty, text(&json), json, r.if_none_exist)
                     .await?;
-                Ok(EntryResult {
-                    status: if s.created {
-                        StatusCode::CREATED
-                    } else {
-                        StatusCode::OK
-                    },
-                    record: Some(s.record),
-                    issues: s.issues,
-                })
+                Ok(s.into())
             }
             ("PUT", Some(id), Some(json)) => {
                 caller.require(&r.ty, Interaction::Update)?;
                 let s = self
                     .update(&r.ty, &id, text(&json), json, r.if_match)
                     .await?;
-                Ok(EntryResult {
-                    status: if s.created {
-                        StatusCode::CREATED
-                    } else {
-                        StatusCode::OK
-                    },
-                    record: Some(s.record),
-                    issues: s.issues,
-                })
+                Ok(s.into())
             }
             ("DELETE", Some(id), _) => {
                 caller.require(&r.ty, Interaction::Delete)?;

@@ -54,6 +54,17 @@ pub struct Saved {
     pub issues: Vec<Issue>,
 }
 
+impl Saved {
+    /// 201 for a new resource, 200 for a new version (or an existing match).
+    pub fn status(&self) -> StatusCode {
+        if self.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        }
+    }
+}
+
 impl Service {
     pub fn new(engine: Engine, store: Arc<dyn Store>, config: Config, auth: Auth) -> Service {
         let metrics = Arc::new(crate::metrics::Metrics::default());

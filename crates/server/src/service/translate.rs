@@ -4,7 +4,6 @@
 use axum::http::StatusCode;
 use spfhir_domain::RecordKind;
 use spfhir_element::issue::Issue;
-use spfhir_element::msg;
 use spfhir_translate::{BundleKind, WriteOptions};
 
 use super::Service;
@@ -68,11 +67,7 @@ impl Service {
                 })
             }
             "domain" => {
-                let json = spfhir_element::parse(text).map_err(|e| {
-                    let mut i = Issue::error(msg::JSON_SYNTAX, e.message.clone());
-                    i.line_col = Some(e.line_col);
-                    ApiError::issues(StatusCode::BAD_REQUEST, vec![i])
-                })?;
+                let json = crate::resource::parse_json(text)?;
                 let (record, issues) =
                     spfhir_translate::fhir_to_domain_json(kind, &json).map_err(rejected)?;
                 Ok(Translation::Domain { record, issues })

@@ -25,11 +25,7 @@ impl Service {
         text: String,
         req: ValidateRequest,
     ) -> Result<Vec<Issue>, ApiError> {
-        let json = spfhir_element::parse(&text).map_err(|e| {
-            let mut i = Issue::error(msg::JSON_SYNTAX, e.message.clone());
-            i.line_col = Some(e.line_col);
-            ApiError::issues(StatusCode::BAD_REQUEST, vec![i])
-        })?;
+        let json = crate::resource::parse_json(&text)?;
         let mut profiles = req.profiles;
         let mut mode = req.mode;
         // A Parameters: `resource` is the input, `profile` and `mode` may come with it.

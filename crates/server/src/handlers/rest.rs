@@ -49,8 +49,7 @@ pub async fn create(
     headers: HeaderMap,
     body: FhirBody,
 ) -> Result<Response, ApiError> {
-    state.served(&ty)?;
-    caller.require(&ty, Interaction::Create)?;
+    state.allow(&caller, &ty, Interaction::Create)?;
     let if_none_exist = headers
         .get("if-none-exist")
         .and_then(|v| v.to_str().ok())
@@ -70,8 +69,7 @@ pub async fn read(
     Path((ty, id)): Path<(String, String)>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    state.served(&ty)?;
-    caller.require(&ty, Interaction::Read)?;
+    state.allow(&caller, &ty, Interaction::Read)?;
     Ok(resource_response(
         StatusCode::OK,
         &state.read(&ty, &id).await?,
@@ -84,8 +82,7 @@ pub async fn vread(
     Path((ty, id, vid)): Path<(String, String, String)>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    state.served(&ty)?;
-    caller.require(&ty, Interaction::Read)?;
+    state.allow(&caller, &ty, Interaction::Read)?;
     Ok(resource_response(
         StatusCode::OK,
         &state.vread(&ty, &id, &vid).await?,
@@ -100,8 +97,7 @@ pub async fn update(
     headers: HeaderMap,
     body: FhirBody,
 ) -> Result<Response, ApiError> {
-    state.served(&ty)?;
-    caller.require(&ty, Interaction::Update)?;
+    state.allow(&caller, &ty, Interaction::Update)?;
     let if_match = match headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
         Some(v) => Some(
             etag_version(v)
@@ -127,8 +123,7 @@ pub async fn conditional_update(
     headers: HeaderMap,
     body: FhirBody,
 ) -> Result<Response, ApiError> {
-    state.served(&ty)?;
-    caller.require(&ty, Interaction::Update)?;
+    state.allow(&caller, &ty, Interaction::Update)?;
     let pairs = pairs(query.as_deref());
     if pairs.is_empty() {
         return Err(ApiError::bad_request(
@@ -150,8 +145,7 @@ pub async fn delete(
     Path((ty, id)): Path<(String, String)>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    state.served(&ty)?;
-    caller.require(&ty, Interaction::Delete)?;
+    state.allow(&caller, &ty, Interaction::Delete)?;
     state.delete(&ty, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -210,8 +204,7 @@ pub async fn instance_history(
     caller: Caller,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    state.served(&ty)?;
-    caller.require(&ty, Interaction::Read)?;
+    state.allow(&caller, &ty, Interaction::Read)?;
     history(&state, &ty, Some(&id), query.as_deref(), &headers).await
 }
 
@@ -222,8 +215,7 @@ pub async fn type_history(
     caller: Caller,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    state.served(&ty)?;
-    caller.require(&ty, Interaction::Read)?;
+    state.allow(&caller, &ty, Interaction::Read)?;
     history(&state, &ty, None, query.as_deref(), &headers).await
 }
 
@@ -234,8 +226,7 @@ pub async fn search(
     caller: Caller,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    state.served(&ty)?;
-    caller.require(&ty, Interaction::Search)?;
+    state.allow(&caller, &ty, Interaction::Search)?;
     let pairs = pairs(query.as_deref());
     let result = state.search(&ty, &pairs, prefer_lenient(&headers)).await?;
     let base = base_url(&state, &headers);

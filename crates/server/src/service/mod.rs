@@ -113,6 +113,17 @@ impl Service {
         }
     }
 
+    /// The type is served and the caller's scopes allow `what` on it (404, 403 otherwise).
+    pub fn allow(
+        &self,
+        caller: &crate::auth::Caller,
+        ty: &str,
+        what: crate::auth::Interaction,
+    ) -> Result<(), ApiError> {
+        self.served(ty)?;
+        caller.require(ty, what)
+    }
+
     /// Validate a resource's text on a blocking thread (validation is CPU work).
     pub async fn validate_text(&self, text: String) -> Vec<Issue> {
         let v = self.engine.validator();

@@ -75,8 +75,34 @@ pub fn check(code: &str, v: &Json) -> Result<(), String> {
     }
 }
 
-/// R4's `code` pattern `[^\s]+( [^\s]+)*`, without a regex (codes are everywhere).
+/// R4's `code` pattern `[^\s]+( [^\s]+)*`, without a regex (codes are everywhere): one
+/// pass over the bytes of an ASCII code, the general rule ([`is_code_chars`]) otherwise.
 fn is_code(s: &str) -> bool {
+    if !s.is_ascii() {
+        return is_code_chars(s);
+    }
+    // `prev_space` starts true, so a leading space is a repeat; a trailing one is caught last.
+    let mut prev_space = true;
+    for &b in s.as_bytes() {
+        match b {
+            b' ' if prev_space => return false,
+            b' ' => prev_space = true,
+            b'\t' | b'\n' | 0x0b | 0x0c | b'\r' => return false,
+            _ => prev_space = false,
+        }
+    }
+    !prev_space
+}
+
+/// Does `s` hold whitespace as `char::is_whitespace` defines it? A byte test for ASCII text
+/// (every system and reference URL is checked, so this is on the hot path).
+fn has_whitespace(s: &str) -> bool {
+    // Every whitespace character is a space or control byte, or starts with a non-ASCII one.
+    s.bytes().any(|b| b <= b' ' || b >= 0x80) && s.chars().any(char::is_whitespace)
+}
+
+/// [`is_code`] for any text, whitespace as Rust's `char::is_whitespace` defines it.
+fn is_code_chars(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with(' ')
         && !s.ends_with(' ')
@@ -114,9 +140,7 @@ fn check_string(code: &str, s: &str) -> Result<(), String> {
         "id" if !is_id(s) => bad("1 to 64 letters, digits, '-' or '.'"),
         "oid" if !OID.is_match(s) => bad("expected urn:oid: followed by a dotted number"),
         "uuid" if !UUID.is_match(s) => bad("expected urn:uuid: followed by a lower-case UUID"),
-        "uri" | "url" | "canonical" if s.chars().any(char::is_whitespace) => {
-            bad("no whitespace allowed")
-        }
+        "uri" | "url" | "canonical" if has_whitespace(s) => bad("no whitespace allowed"),
         "base64Binary" => {
             let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
             match base64::engine::general_purpose::STANDARD.decode(compact) {
@@ -132,8 +156,18 @@ fn check_string(code: &str, s: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::check;
+    use super::{check, has_whitespace, is_code, is_code_chars};
     use crate::json::parse;
+
+    proptest::proptest! {
+        /// The byte loop agrees with the general rule on any text, ASCII controls and
+        /// Unicode spaces included.
+        #[test]
+        fn code_fast_path_matches_general_rule(s in "[ a-z\t\n\u{b}\u{c}\r\u{85}\u{a0}\u{2003}é-]{0,8}") {
+            proptest::prop_assert_eq!(is_code(&s), is_code_chars(&s), "{:?}", s);
+            proptest::prop_assert_eq!(has_whitespace(&s), s.chars().any(char::is_whitespace), "{:?}", s);
+        }
+    }
 
     fn ok(code: &str, json: &str) -> bool {
         check(code, &parse(json).unwrap()).is_ok()

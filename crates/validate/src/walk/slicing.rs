@@ -446,10 +446,11 @@ fn child_by_path(p: &Profile, from: usize, dpath: &str) -> Option<usize> {
         if seg == "$this" {
             continue;
         }
+        let name = seg.strip_suffix("[x]").unwrap_or(seg);
         at = *p.nodes[at]
             .children
             .iter()
-            .find(|&&c| p.nodes[c].name == seg.trim_end_matches("[x]"))?;
+            .find(|&&c| p.nodes[c].name == name)?;
     }
     Some(at)
 }

@@ -93,9 +93,11 @@ pub fn stamp(resource: &mut Json, id: &str, version: i64, last_updated: i64) -> 
     out
 }
 
-/// A new server-assigned id.
+/// A new server-assigned id: a UUID version 7, whose leading bits are the time, so new
+/// resources land at the end of the store's id-ordered indexes instead of on a random page
+/// each (random v4 ids dirtied about 30 index pages per create; see ARCHITECTURE.md).
 pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// Is `id` a valid FHIR id (`[A-Za-z0-9\-\.]{1,64}`)?

@@ -19,8 +19,11 @@ use spfhir_store::{Cursor, Error, Page, Query, Record, Remembered, Result, Store
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
+
+mod writer;
+use writer::Job;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -75,21 +78,19 @@ impl SqliteStore {
         // readers share the others.
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(backend)?;
         MIGRATOR
             .run(&pool)
             .await
             .map_err(|e| Error::Backend(e.to_string()))?;
-        // The writer's connection leaves the pool, so closing the pool never waits on it; it
-        // closes when the store (the writer's last sender) is dropped.
-        let conn = pool.acquire().await.map_err(backend)?.detach();
-        let (tx, rx) = mpsc::channel(1024);
-        tokio::spawn(writer(conn, rx));
+        // The writer has its own connection, on its own thread; it closes when the store
+        // (the writer's last sender) is dropped.
+        let writer = writer::spawn(options.get_filename(), scratch.is_none())?;
         Ok(SqliteStore {
             pool,
-            writer: tx,
+            writer,
             scratch,
         })
     }
@@ -254,147 +255,4 @@ impl Store for SqliteStore {
             .map_err(backend)?;
         Ok(())
     }
-}
-
-/// Apply one commit's writes on `conn`, inside the transaction the writer task holds.
-async fn apply(conn: &mut SqliteConnection, writes: Vec<Write>, now: i64) -> Result<Vec<Record>> {
-    let mut out = Vec::with_capacity(writes.len());
-    for mut w in writes {
-        let current: Option<(i64, bool)> =
-            sqlx::query_as("SELECT version, deleted FROM resources WHERE ty = ? AND id = ?")
-                .bind(&w.ty)
-                .bind(&w.id)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(backend)?;
-        let Some(version) = spfhir_store::next_version(current, &w)? else {
-            out.push(Record {
-                ty: w.ty,
-                id: w.id,
-                version: current.map_or(0, |c| c.0),
-                last_updated: now,
-                deleted: true,
-                body: String::new(),
-            });
-            continue;
-        };
-        let deleted = w.body.is_none();
-        let body = w.body.take().unwrap_or_default();
-        sqlx::query(
-                "INSERT INTO resource_versions (ty, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&w.ty)
-            .bind(&w.id)
-            .bind(version)
-            .bind(now)
-            .bind(deleted)
-            .bind(&body)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-        sqlx::query(
-            "INSERT INTO resources (ty, id, version, last_updated, deleted) VALUES (?, ?, ?, ?, ?) \
-                 ON CONFLICT (ty, id) DO UPDATE SET version = excluded.version, \
-                 last_updated = excluded.last_updated, deleted = excluded.deleted",
-        )
-        .bind(&w.ty)
-        .bind(&w.id)
-        .bind(version)
-        .bind(now)
-        .bind(deleted)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
-        sqlx::query("DELETE FROM search_index WHERE ty = ? AND id = ?")
-            .bind(&w.ty)
-            .bind(&w.id)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-        for row in &w.index {
-            let (kind, system, value, low, high) = row.columns();
-            sqlx::query(
-                    "INSERT INTO search_index (ty, id, param, kind, system, value, low, high) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&w.ty)
-                .bind(&w.id)
-                .bind(&row.param)
-                .bind(kind)
-                .bind(system)
-                .bind(value)
-                .bind(low)
-                .bind(high)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
-        }
-        out.push(Record {
-            ty: w.ty,
-            id: w.id,
-            version,
-            last_updated: now,
-            deleted,
-            body,
-        });
-    }
-    Ok(out)
-}
-
-/// One caller's commit, waiting for the writer task.
-type Job = (Vec<Write>, i64, oneshot::Sender<Result<Vec<Record>>>);
-
-/// Commits at most this many callers' writes in one transaction (one disk sync).
-const GROUP: usize = 128;
-
-/// The writer: takes the commits waiting, applies each under a savepoint (a failing one is
-/// rolled back alone), and commits them all with one sync, so concurrent writers share a
-/// sync as Blaze's group commit does.
-async fn writer(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>) {
-    let mut batch: Vec<Job> = Vec::with_capacity(GROUP);
-    while jobs.recv_many(&mut batch, GROUP).await > 0 {
-        let mut results: Vec<Result<Vec<Record>>> = Vec::with_capacity(batch.len());
-        let began = sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await;
-        if let Err(e) = began {
-            for (_, _, reply) in batch.drain(..) {
-                let _ = reply.send(Err(backend_ref(&e)));
-            }
-            continue;
-        }
-        for (writes, now, _) in batch.iter_mut() {
-            let writes = std::mem::take(writes);
-            let r = match sqlx::query("SAVEPOINT job").execute(&mut conn).await {
-                Err(e) => Err(backend(e)),
-                Ok(_) => match apply(&mut conn, writes, *now).await {
-                    Ok(records) => sqlx::query("RELEASE job")
-                        .execute(&mut conn)
-                        .await
-                        .map(|_| records)
-                        .map_err(backend),
-                    Err(e) => {
-                        let _ = sqlx::query("ROLLBACK TO job").execute(&mut conn).await;
-                        let _ = sqlx::query("RELEASE job").execute(&mut conn).await;
-                        Err(e)
-                    }
-                },
-            };
-            results.push(r);
-        }
-        match sqlx::query("COMMIT").execute(&mut conn).await {
-            Ok(_) => {
-                for ((_, _, reply), r) in batch.drain(..).zip(results) {
-                    let _ = reply.send(r);
-                }
-            }
-            Err(e) => {
-                let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
-                for (_, _, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(backend_ref(&e)));
-                }
-            }
-        }
-    }
-}
-
-fn backend_ref(e: &sqlx::Error) -> Error {
-    Error::Backend(e.to_string())
 }

@@ -15,7 +15,7 @@
 
 use async_trait::async_trait;
 use spfhir_store::sql::{self, Bind};
-use spfhir_store::{Cursor, Error, Page, Query, Record, Remembered, Result, Store, Write};
+use spfhir_store::{Error, Page, Query, Record, Remembered, Result, Store, Write};
 use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
@@ -148,31 +148,18 @@ impl Store for PgStore {
     }
 
     async fn search(&self, query: &Query) -> Result<Page> {
-        let st = sql::search(query, sql::dollar, false);
-        let rows = bind_all(sqlx::query(&st.sql), &st.binds)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        let mut records: Vec<Record> = rows.iter().map(record).collect();
-        // A resource matching the driving parameter twice comes back twice, side by side.
-        records.dedup_by(|a, b| a.id == b.id);
-        let next = (records.len() > query.count).then(|| {
-            records.truncate(query.count);
-            let last = records.last().expect("a full page");
-            Cursor {
-                last_updated: last.last_updated,
-                id: last.id.clone(),
-            }
-        });
-        Ok(Page {
-            records,
-            next,
-            total: None,
+        sql::page(query, &sql::POSTGRES, |st| async move {
+            let rows = bind_all(sqlx::query(&st.sql), &st.binds)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+            Ok(rows.iter().map(record).collect())
         })
+        .await
     }
 
     async fn count(&self, query: &Query) -> Result<u64> {
-        let st = sql::search(query, sql::dollar, true);
+        let st = sql::count(query, &sql::POSTGRES);
         let n: i64 = bind_all(sqlx::query(&st.sql), &st.binds)
             .fetch_one(&self.pool)
             .await

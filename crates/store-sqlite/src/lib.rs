@@ -15,7 +15,7 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use spfhir_store::sql::{self, Bind};
-use spfhir_store::{Cursor, Error, Page, Query, Record, Remembered, Result, Store, Write};
+use spfhir_store::{Error, Page, Query, Record, Remembered, Result, Store, Write};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
@@ -181,31 +181,18 @@ impl Store for SqliteStore {
     }
 
     async fn search(&self, query: &Query) -> Result<Page> {
-        let st = sql::search(query, sql::question, false);
-        let rows = bind_all(sqlx::query(&st.sql), &st.binds)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        let mut records: Vec<Record> = rows.iter().map(record).collect();
-        // A resource matching the driving parameter twice comes back twice, side by side.
-        records.dedup_by(|a, b| a.id == b.id);
-        let next = (records.len() > query.count).then(|| {
-            records.truncate(query.count);
-            let last = records.last().expect("a full page");
-            Cursor {
-                last_updated: last.last_updated,
-                id: last.id.clone(),
-            }
-        });
-        Ok(Page {
-            records,
-            next,
-            total: None,
+        sql::page(query, &sql::SQLITE, |st| async move {
+            let rows = bind_all(sqlx::query(&st.sql), &st.binds)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+            Ok(rows.iter().map(record).collect())
         })
+        .await
     }
 
     async fn count(&self, query: &Query) -> Result<u64> {
-        let st = sql::search(query, sql::question, true);
+        let st = sql::count(query, &sql::SQLITE);
         let n: i64 = bind_all(sqlx::query(&st.sql), &st.binds)
             .fetch_one(&self.pool)
             .await

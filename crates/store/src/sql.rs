@@ -3,7 +3,7 @@
 //! backend's placeholder style (`?` for SQLite, `$1` for PostgreSQL). Values are always
 //! bound, never spliced into the text.
 
-use crate::{Clause, Match, Order, Prefix, Query};
+use crate::{Clause, Cursor, Match, Order, Page, Prefix, Query, Record, Result};
 
 /// A value bound to a placeholder.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +21,36 @@ pub struct Statement {
 
 /// How a backend writes its `n`th placeholder (1-based).
 pub type Placeholder = fn(usize) -> String;
+
+/// What differs between the backends' SQL: placeholders, and the index hints SQLite needs.
+/// Without statistics SQLite's planner may probe a candidate's rows through the value index
+/// (reading every row with that parameter) instead of the candidate's own rows, which turned a
+/// 1 ms search into a minute; PostgreSQL keeps statistics and takes no hints.
+pub struct Dialect {
+    pub placeholder: Placeholder,
+    /// After `search_index d` when it drives in id order.
+    pub driver_hint: &'static str,
+    /// After `search_index s` in a probe of one candidate's rows.
+    pub probe_hint: &'static str,
+    /// The join from the driver to `resources` (SQLite's `CROSS JOIN` keeps the driver outer).
+    pub driver_join: &'static str,
+}
+
+/// SQLite: `?`, with `INDEXED BY` hints.
+pub const SQLITE: Dialect = Dialect {
+    placeholder: question,
+    driver_hint: " INDEXED BY search_index_value",
+    probe_hint: " INDEXED BY search_index_owner",
+    driver_join: "CROSS JOIN",
+};
+
+/// PostgreSQL: `$n`, no hints.
+pub const POSTGRES: Dialect = Dialect {
+    placeholder: dollar,
+    driver_hint: "",
+    probe_hint: "",
+    driver_join: "JOIN",
+};
 
 /// SQLite's `?`.
 pub fn question(_: usize) -> String {
@@ -54,22 +84,83 @@ impl Builder {
 /// The columns a search returns, in [`crate::Record`] field order.
 pub const RECORD_COLUMNS: &str = "r.ty, r.id, r.version, r.last_updated, r.deleted, v.body";
 
-/// `SELECT` (a page of records, or `COUNT(*)` when `count_only`) for `q`.
-pub fn search(q: &Query, ph: Placeholder, count_only: bool) -> Statement {
+/// `SELECT COUNT(*)` of the resources matching `q`.
+pub fn count(q: &Query, dialect: &Dialect) -> Statement {
+    build(q, dialect, None)
+}
+
+/// `SELECT` of at most `limit` rows of the resources matching `q`, in `q.order`. When a
+/// clause drives in id order ([`Driver::Index`]), a resource matching it twice comes back
+/// twice, side by side; [`page`] handles that.
+pub fn search(q: &Query, dialect: &Dialect, limit: usize) -> Statement {
+    build(q, dialect, Some(limit))
+}
+
+/// How a search finds its candidates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Driver {
+    /// No clauses: every resource of the type.
+    All,
+    /// Clause `i`'s matches are collected into a list, then looked up (any order, any match).
+    List(usize),
+    /// Clause `i` (one equality) is read from the `(ty, param, value, id)` index, already in
+    /// id order, so a page stops after a page's worth of candidates.
+    Index(usize),
+}
+
+fn driver(q: &Query, count_only: bool) -> Driver {
+    if q.clauses.is_empty() {
+        return Driver::All;
+    }
+    let equality = |c: &Clause| {
+        matches!(
+            c.any_of.as_slice(),
+            [Match::Token { .. }
+                | Match::Reference(_)
+                | Match::Uri(_)
+                | Match::String { exact: true, .. }]
+        )
+    };
+    match q.clauses.iter().position(equality) {
+        Some(i) if !count_only && q.order == Order::Id => Driver::Index(i),
+        Some(i) => Driver::List(i),
+        None => Driver::List(0),
+    }
+}
+
+fn build(q: &Query, dialect: &Dialect, limit: Option<usize>) -> Statement {
     let mut b = Builder {
         sql: String::new(),
         binds: Vec::new(),
-        ph,
+        ph: dialect.placeholder,
     };
-    let ty = b.text(&q.ty);
-    let mut sql = if count_only {
-        format!("SELECT COUNT(*) FROM resources r WHERE r.ty = {ty} AND NOT r.deleted")
+    let count_only = limit.is_none();
+    let driver = driver(q, count_only);
+    let what = if count_only {
+        "COUNT(*)".to_string()
     } else {
-        format!(
-            "SELECT {RECORD_COLUMNS} FROM resources r JOIN resource_versions v \
-             ON v.ty = r.ty AND v.id = r.id AND v.version = r.version \
-             WHERE r.ty = {ty} AND NOT r.deleted"
-        )
+        RECORD_COLUMNS.to_string()
+    };
+    let body = if count_only {
+        ""
+    } else {
+        " JOIN resource_versions v ON v.ty = r.ty AND v.id = r.id AND v.version = r.version"
+    };
+    // Binds follow the order their placeholders appear (SQLite's `?` are positional).
+    let mut sql = match driver {
+        Driver::Index(i) => {
+            let ty = b.text(&q.ty);
+            let cond = clause(&mut b, &q.clauses[i], "d");
+            format!(
+                "SELECT {what} FROM search_index d{} {} resources r ON r.ty = d.ty AND r.id = d.id{body} \
+                 WHERE d.ty = {ty} AND {cond} AND NOT r.deleted",
+                dialect.driver_hint, dialect.driver_join
+            )
+        }
+        _ => {
+            let ty = b.text(&q.ty);
+            format!("SELECT {what} FROM resources r{body} WHERE r.ty = {ty} AND NOT r.deleted")
+        }
     };
     if let Some(ids) = &q.ids {
         if ids.is_empty() {
@@ -91,27 +182,37 @@ pub fn search(q: &Query, ph: Placeholder, count_only: bool) -> Statement {
         sql.push_str(&format!(" AND {cond}"));
     }
     for (i, c) in q.clauses.iter().enumerate() {
-        // The first parameter drives: its matches, read from the (ty, param, value) index
-        // into a sorted list, are the candidates in id order. Each other parameter is a probe
-        // of the candidate's own rows (the (ty, id) index), so a page stops after a page's
-        // worth of candidates instead of listing every match of every parameter.
-        // Binds follow the order their placeholders appear (SQLite's `?` are positional).
-        let ty = b.text(&q.ty);
-        let cond = clause(&mut b, c);
-        if i == 0 {
-            sql.push_str(&format!(
-                " AND r.id IN (SELECT s.id FROM search_index s WHERE s.ty = {ty} AND {cond})"
-            ));
-        } else {
-            sql.push_str(&format!(
-                " AND EXISTS (SELECT 1 FROM search_index s WHERE s.ty = {ty} AND s.id = r.id AND {cond})"
-            ));
+        // The driver lists its matches; every other clause is a probe of the candidate's own
+        // rows through the (ty, id, param) index.
+        match driver {
+            Driver::Index(d) if d == i => {}
+            Driver::List(d) if d == i => {
+                let ty = b.text(&q.ty);
+                let cond = clause(&mut b, c, "s");
+                sql.push_str(&format!(
+                    " AND r.id IN (SELECT s.id FROM search_index s WHERE s.ty = {ty} AND {cond})"
+                ));
+            }
+            _ => {
+                let ty = b.text(&q.ty);
+                let cond = clause(&mut b, c, "s");
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM search_index s{} WHERE s.ty = {ty} AND s.id = r.id AND {cond})",
+                    dialect.probe_hint
+                ));
+            }
         }
     }
-    if !count_only {
+    if let Some(limit) = limit {
+        // The driver's id when it drives: the index's own order, so no sort.
+        let id = if matches!(driver, Driver::Index(_)) {
+            "d.id"
+        } else {
+            "r.id"
+        };
         if let Some(after) = &q.after {
             let cond = match q.order {
-                Order::Id => format!("r.id > {}", b.text(&after.id)),
+                Order::Id => format!("{id} > {}", b.text(&after.id)),
                 Order::LastUpdatedDesc => {
                     let (t1, t2, id) = (
                         b.int(after.last_updated),
@@ -131,13 +232,12 @@ pub fn search(q: &Query, ph: Placeholder, count_only: bool) -> Statement {
             };
             sql.push_str(&format!(" AND {cond}"));
         }
-        sql.push_str(match q.order {
-            Order::Id => " ORDER BY r.id",
-            Order::LastUpdatedDesc => " ORDER BY r.last_updated DESC, r.id",
-            Order::LastUpdatedAsc => " ORDER BY r.last_updated, r.id",
+        sql.push_str(&match q.order {
+            Order::Id => format!(" ORDER BY {id}"),
+            Order::LastUpdatedDesc => " ORDER BY r.last_updated DESC, r.id".into(),
+            Order::LastUpdatedAsc => " ORDER BY r.last_updated, r.id".into(),
         });
-        // One more than a page: whether there is a next page.
-        let limit = b.int(q.count as i64 + 1);
+        let limit = b.int(limit as i64);
         sql.push_str(&format!(" LIMIT {limit}"));
     }
     b.sql = sql;
@@ -147,27 +247,63 @@ pub fn search(q: &Query, ph: Placeholder, count_only: bool) -> Statement {
     }
 }
 
-fn clause(b: &mut Builder, c: &Clause) -> String {
-    let param = b.text(&c.param);
-    let ors: Vec<String> = c.any_of.iter().map(|m| matcher(b, m)).collect();
-    format!("s.param = {param} AND ({})", ors.join(" OR "))
+/// A page of `q`'s results, fetched by the backend's `fetch` (which runs a [`Statement`] and
+/// returns its records in order). One more than a page is asked for, to know whether there
+/// is a next page; when an index-driven search returns a resource twice (it matched the
+/// driving parameter twice) and so falls short, a larger limit is asked for.
+pub async fn page<F, Fut>(q: &Query, dialect: &Dialect, fetch: F) -> Result<Page>
+where
+    F: Fn(Statement) -> Fut,
+    Fut: Future<Output = Result<Vec<Record>>>,
+{
+    let mut limit = q.count + 1;
+    loop {
+        let mut records = fetch(search(q, dialect, limit)).await?;
+        let fetched = records.len();
+        records.dedup_by(|a, b| a.id == b.id);
+        if records.len() > q.count || fetched < limit {
+            let next = (records.len() > q.count).then(|| {
+                records.truncate(q.count);
+                let last = records.last().expect("a full page");
+                Cursor {
+                    last_updated: last.last_updated,
+                    id: last.id.clone(),
+                }
+            });
+            return Ok(Page {
+                records,
+                next,
+                total: None,
+            });
+        }
+        limit = limit.saturating_mul(4);
+    }
 }
 
-fn matcher(b: &mut Builder, m: &Match) -> String {
+/// `c` on the search_index rows named `t`.
+fn clause(b: &mut Builder, c: &Clause, t: &str) -> String {
+    let param = b.text(&c.param);
+    let ors: Vec<String> = c.any_of.iter().map(|m| matcher(b, m, t)).collect();
+    format!("{t}.param = {param} AND ({})", ors.join(" OR "))
+}
+
+fn matcher(b: &mut Builder, m: &Match, t: &str) -> String {
     match m {
         Match::Token { system, code } => {
             let code = b.text(code);
             match system.as_deref() {
-                None => format!("(s.kind = 'token' AND s.value = {code})"),
-                Some("") => format!("(s.kind = 'token' AND s.value = {code} AND s.system IS NULL)"),
+                None => format!("({t}.kind = 'token' AND {t}.value = {code})"),
+                Some("") => {
+                    format!("({t}.kind = 'token' AND {t}.value = {code} AND {t}.system IS NULL)")
+                }
                 Some(sys) => {
                     let sys = b.text(sys);
-                    format!("(s.kind = 'token' AND s.value = {code} AND s.system = {sys})")
+                    format!("({t}.kind = 'token' AND {t}.value = {code} AND {t}.system = {sys})")
                 }
             }
         }
         Match::String { value, exact: true } => {
-            format!("(s.kind = 'string' AND s.value = {})", b.text(value))
+            format!("({t}.kind = 'string' AND {t}.value = {})", b.text(value))
         }
         Match::String {
             value,
@@ -176,15 +312,25 @@ fn matcher(b: &mut Builder, m: &Match) -> String {
             // Starts with, as a range the index can serve: [value, value + U+10FFFF). Both
             // backends compare these values bytewise (PostgreSQL's column is COLLATE "C").
             let (low, high) = (b.text(value), b.text(&format!("{value}\u{10FFFF}")));
-            format!("(s.kind = 'string' AND s.value >= {low} AND s.value < {high})")
+            format!("({t}.kind = 'string' AND {t}.value >= {low} AND {t}.value < {high})")
         }
         Match::Reference(target) => {
-            format!("(s.kind = 'reference' AND s.value = {})", b.text(target))
+            format!(
+                "({t}.kind = 'reference' AND {t}.value = {})",
+                b.text(target)
+            )
         }
-        Match::Uri(u) => format!("(s.kind = 'uri' AND s.value = {})", b.text(u)),
+        Match::Uri(u) => format!("({t}.kind = 'uri' AND {t}.value = {})", b.text(u)),
         Match::Date { prefix, low, high } => {
-            let cond = date_condition(b, *prefix, *low, *high, "s.low", "s.high");
-            format!("(s.kind = 'date' AND {cond})")
+            let cond = date_condition(
+                b,
+                *prefix,
+                *low,
+                *high,
+                &format!("{t}.low"),
+                &format!("{t}.high"),
+            );
+            format!("({t}.kind = 'date' AND {cond})")
         }
     }
 }
@@ -243,7 +389,7 @@ mod tests {
             last_updated: 0,
             id: "p9".into(),
         });
-        let s = search(&q, dollar, false);
+        let s = search(&q, &POSTGRES, 21);
         let n = s.sql.matches('$').count();
         assert_eq!(n, s.binds.len(), "{}", s.sql);
         assert!(s.binds.contains(&Bind::Text("100%_".into())));
@@ -251,7 +397,7 @@ mod tests {
             !s.sql.contains("9434765919"),
             "values are bound, never spliced"
         );
-        let s = search(&q, question, true);
+        let s = count(&q, &SQLITE);
         assert_eq!(s.sql.matches('?').count(), s.binds.len());
         assert!(!s.sql.contains("LIMIT"));
     }

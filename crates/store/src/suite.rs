@@ -12,6 +12,7 @@ pub async fn run(store: &dyn Store) {
     deletes_and_history(store).await;
     searches(store).await;
     paging_is_stable_while_data_changes(store).await;
+    a_resource_matching_the_driver_twice_is_listed_once(store).await;
     remembered_responses(store).await;
     store.ping().await.expect("ping");
 }
@@ -434,4 +435,73 @@ async fn remembered_responses(store: &dyn Store) {
         Some(first),
         "the first stays"
     );
+}
+
+/// An equality parameter drives a search in id order; a resource with several rows for it
+/// (one code under three systems) comes once, and pages stay full and complete.
+async fn a_resource_matching_the_driver_twice_is_listed_once(store: &dyn Store) {
+    for i in 0..7 {
+        let id = format!("d{i}");
+        let index = vec![
+            IndexRow::token("code", Some("https://a.example"), "x"),
+            IndexRow::token("code", Some("https://b.example"), "x"),
+            IndexRow::token("code", None, "x"),
+            IndexRow::string("name", if i % 2 == 0 { "even" } else { "odd" }),
+        ];
+        store
+            .commit(vec![Write::put("Dup", &id, "{}", index)], T0 + i)
+            .await
+            .unwrap();
+    }
+    let code = Clause::new(
+        "code",
+        Match::Token {
+            system: None,
+            code: "x".into(),
+        },
+    );
+    let even = Clause::new(
+        "name",
+        Match::String {
+            value: "ev".into(),
+            exact: false,
+        },
+    );
+    for (q, want) in [
+        (
+            Query::new("Dup").with(code.clone()),
+            vec!["d0", "d1", "d2", "d3", "d4", "d5", "d6"],
+        ),
+        (
+            Query::new("Dup").with(even.clone()).with(code.clone()),
+            vec!["d0", "d2", "d4", "d6"],
+        ),
+    ] {
+        let mut q = q;
+        q.count = 2;
+        let mut pages = Vec::new();
+        loop {
+            let page = store.search(&q).await.unwrap();
+            pages.push(
+                page.records
+                    .iter()
+                    .map(|r| r.id.clone())
+                    .collect::<Vec<_>>(),
+            );
+            match page.next {
+                Some(c) => q.after = Some(c),
+                None => break,
+            }
+        }
+        let want_pages: Vec<Vec<String>> = want
+            .chunks(2)
+            .map(|c| c.iter().map(|s| s.to_string()).collect())
+            .collect();
+        assert_eq!(
+            pages, want_pages,
+            "each resource once, full pages, in id order"
+        );
+        q.after = None;
+        assert_eq!(store.count(&q).await.unwrap(), want.len() as u64);
+    }
 }

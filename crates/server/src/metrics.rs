@@ -151,9 +151,14 @@ impl Store for TimedStore {
         self.metrics.store_time("count", t);
         r
     }
-    async fn commit(&self, writes: Vec<Write>, now: i64) -> Result<Vec<Record>> {
+    async fn commit_remembering(
+        &self,
+        writes: Vec<Write>,
+        now: i64,
+        remember: Vec<(String, Remembered)>,
+    ) -> Result<Vec<Record>> {
         let t = Instant::now();
-        let r = self.inner.commit(writes, now).await;
+        let r = self.inner.commit_remembering(writes, now, remember).await;
         self.metrics.store_time("commit", t);
         r
     }
@@ -161,12 +166,6 @@ impl Store for TimedStore {
         let t = Instant::now();
         let r = self.inner.recall(key).await;
         self.metrics.store_time("recall", t);
-        r
-    }
-    async fn remember(&self, key: &str, response: &Remembered) -> Result<()> {
-        let t = Instant::now();
-        let r = self.inner.remember(key, response).await;
-        self.metrics.store_time("remember", t);
         r
     }
     async fn ping(&self) -> Result<()> {

@@ -149,9 +149,7 @@ impl SearchParams {
                 index_value(p, v, &mut rows);
             }
         }
-        rows.sort_by(|a, b| {
-            (&a.param, format!("{:?}", a.value)).cmp(&(&b.param, format!("{:?}", b.value)))
-        });
+        rows.sort_unstable();
         rows.dedup();
         rows
     }

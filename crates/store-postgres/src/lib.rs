@@ -168,8 +168,22 @@ impl Store for PgStore {
         Ok(n as u64)
     }
 
-    async fn commit(&self, writes: Vec<Write>, now: i64) -> Result<Vec<Record>> {
+    async fn commit_remembering(
+        &self,
+        writes: Vec<Write>,
+        now: i64,
+        remember: Vec<(String, Remembered)>,
+    ) -> Result<Vec<Record>> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
+        for (key, response) in &remember {
+            sqlx::query("INSERT INTO remembered (key, status, body) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(i64::from(response.status))
+                .bind(&response.body)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
         let mut out = Vec::with_capacity(writes.len());
         for mut w in writes {
             let current: Option<(i64, bool)> =
@@ -264,17 +278,6 @@ impl Store for PgStore {
             status: status as u16,
             body,
         }))
-    }
-
-    async fn remember(&self, key: &str, response: &Remembered) -> Result<()> {
-        sqlx::query("INSERT INTO remembered (key, status, body) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
-            .bind(i64::from(response.status))
-            .bind(&response.body)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(())
     }
 
     async fn ping(&self) -> Result<()> {

@@ -201,10 +201,20 @@ impl Store for SqliteStore {
         Ok(n as u64)
     }
 
-    async fn commit(&self, writes: Vec<Write>, now: i64) -> Result<Vec<Record>> {
+    async fn commit_remembering(
+        &self,
+        writes: Vec<Write>,
+        now: i64,
+        remember: Vec<(String, Remembered)>,
+    ) -> Result<Vec<Record>> {
         let (tx, rx) = oneshot::channel();
         self.writer
-            .send((writes, now, tx))
+            .send(Job {
+                writes,
+                now,
+                remember,
+                reply: tx,
+            })
             .await
             .map_err(|_| Error::Backend("the store is closed".into()))?;
         rx.await
@@ -222,17 +232,6 @@ impl Store for SqliteStore {
             status: status as u16,
             body,
         }))
-    }
-
-    async fn remember(&self, key: &str, response: &Remembered) -> Result<()> {
-        sqlx::query("INSERT INTO remembered (key, status, body) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
-            .bind(i64::from(response.status))
-            .bind(&response.body)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(())
     }
 
     async fn ping(&self) -> Result<()> {

@@ -15,11 +15,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use spfhir_store::{Error, Record, Result, Write};
+use spfhir_store::{Error, Record, Remembered, Result, Write};
 use tokio::sync::{mpsc, oneshot};
 
 /// One caller's commit, waiting for the writer.
-pub(crate) type Job = (Vec<Write>, i64, oneshot::Sender<Result<Vec<Record>>>);
+pub(crate) struct Job {
+    pub writes: Vec<Write>,
+    pub now: i64,
+    /// Responses to remember with the writes (`Store::commit_remembering`).
+    pub remember: Vec<(String, Remembered)>,
+    pub reply: oneshot::Sender<Result<Vec<Record>>>,
+}
 
 /// Commits at most this many callers' writes in one transaction (one disk sync).
 const GROUP: usize = 128;
@@ -109,19 +115,26 @@ fn run(
             }
         }
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            for (_, _, reply) in batch.drain(..) {
-                let _ = reply.send(Err(backend_ref(&e)));
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(backend_ref(&e)));
             }
             continue;
         }
         let results: Vec<Result<Vec<Record>>> = batch
             .iter_mut()
-            .map(|(writes, now, _)| one_job(&conn, std::mem::take(writes), *now))
+            .map(|job| {
+                one_job(
+                    &conn,
+                    std::mem::take(&mut job.writes),
+                    job.now,
+                    &job.remember,
+                )
+            })
             .collect();
         match conn.execute_batch("COMMIT") {
             Ok(()) => {
-                for ((_, _, reply), r) in batch.drain(..).zip(results) {
-                    let _ = reply.send(r);
+                for (job, r) in batch.drain(..).zip(results) {
+                    let _ = job.reply.send(r);
                 }
                 let _ = tick.try_send(());
                 if restart.swap(false, Ordering::Relaxed) {
@@ -130,8 +143,8 @@ fn run(
             }
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
-                for (_, _, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(backend_ref(&e)));
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Err(backend_ref(&e)));
                 }
             }
         }
@@ -142,10 +155,29 @@ fn backend_ref(e: &rusqlite::Error) -> Error {
     Error::Backend(e.to_string())
 }
 
-/// One caller's writes under a savepoint: all applied, or none.
-fn one_job(conn: &Connection, writes: Vec<Write>, now: i64) -> Result<Vec<Record>> {
+/// One caller's writes (and responses to remember) under a savepoint: all applied, or none.
+fn one_job(
+    conn: &Connection,
+    writes: Vec<Write>,
+    now: i64,
+    remember: &[(String, Remembered)],
+) -> Result<Vec<Record>> {
     conn.execute_batch("SAVEPOINT job").map_err(backend)?;
-    match apply(conn, writes, now) {
+    let applied = apply(conn, writes, now).and_then(|records| {
+        let mut insert = conn
+            .prepare_cached(
+                "INSERT INTO remembered (key, status, body) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .map_err(backend)?;
+        for (key, response) in remember {
+            insert
+                .execute(params![key, i64::from(response.status), response.body])
+                .map_err(backend)?;
+        }
+        Ok(records)
+    });
+    match applied {
         Ok(records) => conn
             .execute_batch("RELEASE job")
             .map(|()| records)

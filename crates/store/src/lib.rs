@@ -66,14 +66,14 @@ pub struct Record {
 }
 
 /// A search index row: one value of one search parameter of one resource version.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct IndexRow {
     pub param: String,
     pub value: IndexValue,
 }
 
 /// An indexed value, by search parameter kind.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum IndexValue {
     /// A code with its system (`None`: no system given).
     Token {
@@ -363,13 +363,29 @@ pub trait Store: Send + Sync + 'static {
 
     /// Apply `writes` atomically at time `now` (microseconds): all or none. Each gets the
     /// next version of its resource; the new records come back in order.
-    async fn commit(&self, writes: Vec<Write>, now: i64) -> Result<Vec<Record>>;
+    async fn commit(&self, writes: Vec<Write>, now: i64) -> Result<Vec<Record>> {
+        self.commit_remembering(writes, now, Vec::new()).await
+    }
+
+    /// [`Store::commit`], and in the same transaction remember each `(key, response)` (the
+    /// first response remembered under a key stays): a response is remembered exactly when
+    /// the writes it reports are stored, so a retry after a crash never applies them twice.
+    async fn commit_remembering(
+        &self,
+        writes: Vec<Write>,
+        now: i64,
+        remember: Vec<(String, Remembered)>,
+    ) -> Result<Vec<Record>>;
 
     /// A response remembered under `key`.
     async fn recall(&self, key: &str) -> Result<Option<Remembered>>;
 
     /// Remember a response under `key`; the first one remembered stays.
-    async fn remember(&self, key: &str, response: &Remembered) -> Result<()>;
+    async fn remember(&self, key: &str, response: &Remembered) -> Result<()> {
+        self.commit_remembering(Vec::new(), 0, vec![(key.to_owned(), response.clone())])
+            .await
+            .map(|_| ())
+    }
 
     /// Check the database answers (`/readyz`).
     async fn ping(&self) -> Result<()>;

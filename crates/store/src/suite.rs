@@ -435,6 +435,46 @@ async fn remembered_responses(store: &dyn Store) {
         Some(first),
         "the first stays"
     );
+    // Remembered with its writes: both, or (when the writes fail) neither.
+    let ok = Remembered {
+        status: 200,
+        body: "done".into(),
+    };
+    store
+        .commit_remembering(
+            vec![Write::put("Msg", "m1", "{}", vec![]).expecting(0)],
+            T0,
+            vec![
+                ("message:a".into(), ok.clone()),
+                ("request:a".into(), ok.clone()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.recall("message:a").await.unwrap(), Some(ok.clone()));
+    assert_eq!(store.recall("request:a").await.unwrap(), Some(ok));
+    assert!(store.read("Msg", "m1").await.unwrap().is_some());
+    let conflict = store
+        .commit_remembering(
+            vec![Write::put("Msg", "m1", "{}", vec![]).expecting(0)],
+            T0,
+            vec![(
+                "message:b".into(),
+                Remembered {
+                    status: 200,
+                    body: "never".into(),
+                },
+            )],
+        )
+        .await;
+    assert!(
+        matches!(conflict, Err(Error::Conflict { .. })),
+        "{conflict:?}"
+    );
+    assert!(
+        store.recall("message:b").await.unwrap().is_none(),
+        "a failed commit remembers nothing"
+    );
 }
 
 /// An equality parameter drives a search in id order; a resource with several rows for it

@@ -112,20 +112,22 @@ impl Service {
             if !crate::SERVED_TYPES.contains(&ty.as_str()) {
                 continue;
             }
-            let id = r
-                .get_str("id")
-                .filter(|i| is_id(i))
-                .map_or_else(resource::new_id, str::to_owned);
+            // A resource with its own id may exist already; one given a new id does not.
+            let given = r.get_str("id").filter(|i| is_id(i));
+            let id = given.map_or_else(resource::new_id, str::to_owned);
             if let Some(full) = e.get_str("fullUrl") {
                 map.insert(full.to_owned(), format!("{ty}/{id}"));
             }
-            items.push((ty, id, r.clone()));
+            items.push((ty, id, given.is_some(), r.clone()));
         }
         let mut writes = Vec::new();
-        for (ty, id, mut r) in items {
+        for (ty, id, given, mut r) in items {
             let mut unresolved = Vec::new();
             super::bundle::rewrite_references(&mut r, &map, &mut unresolved);
-            let current = self.store.read(&ty, &id).await?;
+            let current = match given {
+                true => self.store.read(&ty, &id).await?,
+                false => None,
+            };
             let version = current.as_ref().map_or(1, |c| c.version + 1);
             let body = resource::stamp(&mut r, &id, version, now);
             let index = self.index(&ty, &r);
@@ -134,7 +136,7 @@ impl Service {
                     .expecting(current.filter(|c| !c.deleted).map_or(0, |c| c.version)),
             );
         }
-        self.store.commit(writes, now).await?;
+
         // The request's MessageHeader, by its id, else by its fullUrl's UUID.
         let request_id = header
             .get_str("id")
@@ -149,9 +151,9 @@ impl Service {
             status: 200,
             body: response_bundle(header, &request_id, now),
         };
-        for k in &keys {
-            self.store.remember(k, &response).await?;
-        }
+        // The entries, and the response remembered under each key, in one transaction.
+        let remember = keys.iter().map(|k| (k.clone(), response.clone())).collect();
+        self.store.commit_remembering(writes, now, remember).await?;
         Ok(response)
     }
 }

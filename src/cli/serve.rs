@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use spfhir_conformance::package;
 use spfhir_server::auth::{Auth, JwtVerifier};
+use spfhir_server::token::{Client, TokenService};
 use spfhir_server::{AppState, Config, Limits, WriteCheck};
 use spfhir_store::Store;
 use spfhir_validate::{Options, Validator};
@@ -70,10 +71,31 @@ struct TlsFile {
 #[derive(serde::Deserialize, Default, Debug)]
 #[serde(deny_unknown_fields)]
 struct AuthFile {
-    /// A JWKS file of the keys tokens are signed with.
+    /// A JWKS file of the keys an external issuer's tokens are signed with.
     jwks: Option<PathBuf>,
     issuer: Option<String>,
     audience: Option<String>,
+    /// Clients of spfhir's own token endpoint (`POST /token`).
+    #[serde(default)]
+    clients: Vec<ClientFile>,
+    /// A file holding the secret (at least 32 bytes) spfhir signs its access tokens with;
+    /// instances behind one load balancer share it. Default: random at each start.
+    token_secret: Option<PathBuf>,
+    /// How long an access token lives, e.g. "5m" (the default).
+    token_lifetime: Option<String>,
+}
+
+#[derive(serde::Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct ClientFile {
+    /// The client id (`iss` and `sub` of its assertions).
+    id: String,
+    /// A JWKS file of its public keys.
+    jwks: PathBuf,
+    /// The SMART system scopes it may be granted.
+    scopes: Vec<String>,
+    /// Its organisation's ODS code: it then reads and writes only that organisation's data.
+    ods: Option<String>,
 }
 
 #[derive(serde::Deserialize, Default, Debug)]
@@ -110,6 +132,71 @@ struct Resolved {
     auth_label: String,
     validation_time: Duration,
     tls: Option<spfhir_server::Tls>,
+}
+
+/// The external token issuer `[auth] jwks`/`issuer`/`audience` name, with a label for the
+/// start-up line.
+fn external_issuer(
+    auth: &AuthFile,
+    relative: &dyn Fn(&PathBuf) -> PathBuf,
+) -> Result<Option<(JwtVerifier, String)>, String> {
+    let Some(jwks) = &auth.jwks else {
+        return Ok(None);
+    };
+    let path = relative(jwks);
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("auth.jwks {}: {e}", path.display()))?;
+    let issuer = auth
+        .issuer
+        .clone()
+        .ok_or("auth.issuer is needed with auth.jwks")?;
+    let audience = auth
+        .audience
+        .clone()
+        .ok_or("auth.audience is needed with auth.jwks")?;
+    let v = JwtVerifier::new(&text, &issuer, &audience)
+        .map_err(|e| format!("auth.jwks {}: {e}", path.display()))?;
+    Ok(Some((
+        v,
+        format!("bearer JWTs from {issuer} (keys: {})", path.display()),
+    )))
+}
+
+/// spfhir's own token endpoint, from `[[auth.clients]]`, `token_secret` and
+/// `token_lifetime`.
+fn token_service(
+    auth: &AuthFile,
+    relative: &dyn Fn(&PathBuf) -> PathBuf,
+) -> Result<TokenService, String> {
+    let mut clients = Vec::new();
+    for (i, c) in auth.clients.iter().enumerate() {
+        let path = relative(&c.jwks);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("auth.clients[{i}].jwks {}: {e}", path.display()))?;
+        clients.push(
+            Client::new(&c.id, &text, c.scopes.clone(), c.ods.clone())
+                .map_err(|e| format!("auth.clients[{i}] ({}): {e}", c.id))?,
+        );
+    }
+    let secret = match &auth.token_secret {
+        Some(p) => {
+            let path = relative(p);
+            let bytes = std::fs::read(&path)
+                .map_err(|e| format!("auth.token_secret {}: {e}", path.display()))?;
+            Some(bytes.trim_ascii().to_vec())
+        }
+        None => None,
+    };
+    let lifetime = match &auth.token_lifetime {
+        Some(s) => humantime::parse_duration(s)
+            .map_err(|e| format!("auth.token_lifetime = {s:?}: {e}"))?
+            .as_secs() as i64,
+        None => 300,
+    };
+    if lifetime < 1 {
+        return Err("auth.token_lifetime must be at least a second".into());
+    }
+    TokenService::new(clients, secret.as_deref(), lifetime).map_err(|e| format!("auth: {e}"))
 }
 
 fn resolve(args: &ServeArgs) -> Result<Resolved, String> {
@@ -153,28 +240,28 @@ fn resolve(args: &ServeArgs) -> Result<Resolved, String> {
             .unwrap_or(defaults.rate_per_second),
         rate_burst: file.limits.rate_burst.unwrap_or(defaults.rate_burst),
     };
+    let issuer = external_issuer(&file.auth, &relative)?;
     let (auth, auth_label) = if args.insecure_dev {
         (Auth::Off, "OFF (--insecure-dev)".to_owned())
-    } else if let Some(jwks) = &file.auth.jwks {
-        let path = relative(jwks);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("auth.jwks {}: {e}", path.display()))?;
-        let issuer = file
-            .auth
-            .issuer
-            .clone()
-            .ok_or("auth.issuer is needed with auth.jwks")?;
-        let audience = file
-            .auth
-            .audience
-            .clone()
-            .ok_or("auth.audience is needed with auth.jwks")?;
-        let v = JwtVerifier::new(&text, &issuer, &audience)
-            .map_err(|e| format!("auth.jwks {}: {e}", path.display()))?;
+    } else if !file.auth.clients.is_empty() {
+        let tokens = token_service(&file.auth, &relative)?;
+        let label = format!(
+            "own token endpoint /token for {} client(s){}",
+            file.auth.clients.len(),
+            issuer
+                .as_ref()
+                .map(|(_, l)| format!(", and {l}"))
+                .unwrap_or_default()
+        );
         (
-            Auth::Jwt(v),
-            format!("bearer JWTs from {issuer} (keys: {})", path.display()),
+            Auth::Smart {
+                tokens,
+                issuer: issuer.map(|(v, _)| v),
+            },
+            label,
         )
+    } else if let Some((v, label)) = issuer {
+        (Auth::Jwt(v), label)
     } else {
         (
             Auth::Unconfigured,

@@ -13,6 +13,7 @@ use spfhir_element::msg;
 
 use crate::AppState;
 use crate::error::ApiError;
+pub use crate::token::TokenService;
 
 /// What a request does to a resource type, for scope checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,52 +51,84 @@ pub enum Auth {
     /// No token issuer is configured: every request that needs a token is refused (401),
     /// and says how to configure one. What needs none (`/metadata`, `$validate`) works.
     Unconfigured,
+    /// Tokens from an external issuer only.
     Jwt(JwtVerifier),
+    /// spfhir's own token endpoint (`POST /token`) for registered clients, and optionally
+    /// an external issuer's tokens too.
+    Smart {
+        tokens: TokenService,
+        issuer: Option<JwtVerifier>,
+    },
+}
+
+/// One public key of a JWKS, with the algorithm it verifies.
+pub struct VerifyKey {
+    pub kid: Option<String>,
+    pub key: DecodingKey,
+    pub alg: Algorithm,
+}
+
+impl VerifyKey {
+    /// May this key have signed a token with this header (same algorithm, and the same
+    /// `kid` when both name one)?
+    pub fn matches(&self, header: &jsonwebtoken::Header) -> bool {
+        self.alg == header.alg
+            && (header.kid.is_none() || self.kid.is_none() || header.kid == self.kid)
+    }
+}
+
+/// The keys of a JWKS document (each must name its algorithm, `alg`, or be an RSA or EC key,
+/// whose algorithm is then RS384 or ES384).
+pub fn keys_from_jwks(jwks: &str) -> Result<Vec<VerifyKey>, String> {
+    let set: JwkSet =
+        serde_json::from_str(jwks).map_err(|e| format!("the JWKS is not valid: {e}"))?;
+    let mut keys = Vec::new();
+    for jwk in &set.keys {
+        let alg = match jwk.common.key_algorithm.map(|a| a.to_string()) {
+            Some(a) => match a.as_str() {
+                "RS256" => Algorithm::RS256,
+                "RS384" => Algorithm::RS384,
+                "RS512" => Algorithm::RS512,
+                "ES256" => Algorithm::ES256,
+                "ES384" => Algorithm::ES384,
+                other => {
+                    return Err(format!(
+                        "the JWKS has a key for {other}, which spfhir does not accept"
+                    ));
+                }
+            },
+            None => match &jwk.algorithm {
+                jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS384,
+                jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES384,
+                _ => return Err("the JWKS has a key that is neither RSA nor EC".into()),
+            },
+        };
+        let key =
+            DecodingKey::from_jwk(jwk).map_err(|e| format!("a JWKS key cannot be used: {e}"))?;
+        keys.push(VerifyKey {
+            kid: jwk.common.key_id.clone(),
+            key,
+            alg,
+        });
+    }
+    if keys.is_empty() {
+        return Err("the JWKS has no keys".into());
+    }
+    Ok(keys)
 }
 
 /// Checks bearer JWTs against the keys of a JWKS.
 pub struct JwtVerifier {
-    keys: Vec<(Option<String>, DecodingKey, Algorithm)>,
+    keys: Vec<VerifyKey>,
     issuer: String,
     audience: String,
 }
 
 impl JwtVerifier {
-    /// From a JWKS document (its keys must name their algorithm, `alg`, or be RSA or EC
-    /// keys whose algorithm is then RS384 or ES384).
+    /// From a JWKS document (see [`keys_from_jwks`]).
     pub fn new(jwks: &str, issuer: &str, audience: &str) -> Result<JwtVerifier, String> {
-        let set: JwkSet =
-            serde_json::from_str(jwks).map_err(|e| format!("the JWKS is not valid: {e}"))?;
-        let mut keys = Vec::new();
-        for jwk in &set.keys {
-            let alg = match jwk.common.key_algorithm.map(|a| a.to_string()) {
-                Some(a) => match a.as_str() {
-                    "RS256" => Algorithm::RS256,
-                    "RS384" => Algorithm::RS384,
-                    "RS512" => Algorithm::RS512,
-                    "ES256" => Algorithm::ES256,
-                    "ES384" => Algorithm::ES384,
-                    other => {
-                        return Err(format!(
-                            "the JWKS has a key for {other}, which spfhir does not accept"
-                        ));
-                    }
-                },
-                None => match &jwk.algorithm {
-                    jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS384,
-                    jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES384,
-                    _ => return Err("the JWKS has a key that is neither RSA nor EC".into()),
-                },
-            };
-            let key = DecodingKey::from_jwk(jwk)
-                .map_err(|e| format!("a JWKS key cannot be used: {e}"))?;
-            keys.push((jwk.common.key_id.clone(), key, alg));
-        }
-        if keys.is_empty() {
-            return Err("the JWKS has no keys".into());
-        }
         Ok(JwtVerifier {
-            keys,
+            keys: keys_from_jwks(jwks)?,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
         })
@@ -106,10 +139,7 @@ impl JwtVerifier {
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| "the token is not a JWT".to_owned())?;
         let mut last = "no key in the JWKS matches the token's kid and algorithm".to_owned();
-        for (kid, key, alg) in &self.keys {
-            if *alg != header.alg || (header.kid.is_some() && kid.is_some() && header.kid != *kid) {
-                continue;
-            }
+        for VerifyKey { key, alg, .. } in self.keys.iter().filter(|k| k.matches(&header)) {
             let mut v = Validation::new(*alg);
             v.set_issuer(&[&self.issuer]);
             v.set_audience(&[&self.audience]);
@@ -130,6 +160,7 @@ impl JwtVerifier {
                             .split_whitespace()
                             .map(str::to_owned)
                             .collect(),
+                        tenant: data.claims.ods,
                     });
                 }
                 Err(e) => last = describe(&e),
@@ -139,7 +170,7 @@ impl JwtVerifier {
     }
 }
 
-fn describe(e: &jsonwebtoken::errors::Error) -> String {
+pub(crate) fn describe(e: &jsonwebtoken::errors::Error) -> String {
     use jsonwebtoken::errors::ErrorKind as K;
     match e.kind() {
         K::ExpiredSignature => "the token has expired".into(),
@@ -160,6 +191,9 @@ struct Claims {
     sub: Option<String>,
     #[serde(default)]
     client_id: Option<String>,
+    /// The caller's organisation (ODS code), which limits what it may see and change.
+    #[serde(default)]
+    ods: Option<String>,
 }
 
 /// The authenticated caller of a request.
@@ -167,6 +201,9 @@ struct Claims {
 pub struct Caller {
     pub client: String,
     pub scopes: Vec<String>,
+    /// The organisation (ODS code) the caller acts for, when its token names one: it may
+    /// read and change only that organisation's resources.
+    pub tenant: Option<String>,
 }
 
 impl Caller {
@@ -174,6 +211,7 @@ impl Caller {
         Caller {
             client: "insecure-dev".into(),
             scopes: vec!["system/*.*".into()],
+            tenant: None,
         }
     }
 
@@ -214,6 +252,23 @@ pub fn scope_allows(scope: &str, ty: &str, what: Interaction) -> bool {
     }
 }
 
+/// Does the `allowed` scope cover everything the `requested` one asks (every interaction on
+/// its type; a wildcard type only by a wildcard)? How the token endpoint grants scopes.
+pub fn scope_allows_all(allowed: &str, requested: &str) -> bool {
+    use Interaction::*;
+    let Some((ty, _)) = requested
+        .strip_prefix("system/")
+        .and_then(|r| r.split_once('.'))
+    else {
+        return false;
+    };
+    let asked: Vec<Interaction> = [Create, Read, Update, Delete, Search]
+        .into_iter()
+        .filter(|w| scope_allows(requested, ty, *w))
+        .collect();
+    !asked.is_empty() && asked.iter().all(|w| scope_allows(allowed, ty, *w))
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -225,15 +280,15 @@ impl FromRequestParts<AppState> for Caller {
                 why.to_owned(),
             )
         };
-        let verifier = match &state.auth {
+        match &state.auth {
             Auth::Off => return Ok(Caller::unrestricted()),
             Auth::Unconfigured => {
                 return Err(unauthorized(
-                    "this server has no token issuer configured ([auth] jwks in spfhir.toml), so it accepts no reads or writes; $validate and /metadata need no token",
+                    "this server has no token issuer configured ([auth] jwks, or [[auth.clients]] for its own token endpoint, in spfhir.toml), so it accepts no reads or writes; $validate and /metadata need no token",
                 ));
             }
-            Auth::Jwt(v) => v,
-        };
+            Auth::Jwt(_) | Auth::Smart { .. } => {}
+        }
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -245,29 +300,45 @@ impl FromRequestParts<AppState> for Caller {
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| unauthorized("the Authorization header must be a bearer token"))?;
-        verifier
-            .verify(token.trim())
-            .map_err(|why| unauthorized(&why))
+        let token = token.trim();
+        match &state.auth {
+            Auth::Jwt(v) => v.verify(token),
+            Auth::Smart { tokens, issuer } => {
+                let ours =
+                    jsonwebtoken::decode_header(token).is_ok_and(|h| h.alg == Algorithm::HS256);
+                match issuer {
+                    Some(v) if !ours => v.verify(token),
+                    _ => tokens.verify(token),
+                }
+            }
+            Auth::Off | Auth::Unconfigured => unreachable!("answered above"),
+        }
+        .map_err(|why| unauthorized(&why))
     }
 }
 
-/// The client a bearer token names (`client_id`, else `sub`), read without checking it: for
-/// audit records of requests whose token the handler checks (or refuses) itself.
-pub fn claimed_client(authorization: Option<&str>) -> Option<String> {
+/// One claim of a JWT, read without checking the token: to find which key should check it,
+/// or for audit records of requests whose token is checked (or refused) elsewhere.
+pub fn unverified_claim(token: &str, name: &str) -> Option<String> {
     use base64::Engine;
-    let token = authorization?
-        .strip_prefix("Bearer ")
-        .or_else(|| authorization?.strip_prefix("bearer "))?;
     let payload = token.trim().split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
         .ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     claims
-        .get("client_id")
-        .or_else(|| claims.get("sub"))
+        .get(name)
         .and_then(|v| v.as_str())
         .map(|s| s.chars().take(128).collect())
+}
+
+/// The client a bearer token names (`client_id`, else `sub`), read without checking it: for
+/// audit records of requests whose token the handler checks (or refuses) itself.
+pub fn claimed_client(authorization: Option<&str>) -> Option<String> {
+    let token = authorization?
+        .strip_prefix("Bearer ")
+        .or_else(|| authorization?.strip_prefix("bearer "))?;
+    unverified_claim(token, "client_id").or_else(|| unverified_claim(token, "sub"))
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ mod resource;
 mod router;
 pub mod search;
 mod service;
+pub mod token;
 
 use std::sync::Arc;
 use std::time::Duration;

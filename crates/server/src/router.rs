@@ -16,7 +16,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::handlers::{meta, ops, page, rest};
+use crate::handlers::{meta, ops, page, rest, token};
 
 /// The server's routes over `state`.
 pub fn router(state: AppState) -> Router {
@@ -27,6 +27,11 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(meta::readyz))
         .route("/openapi.json", get(meta::openapi))
         .route("/metrics", get(meta::metrics))
+        .route("/token", post(token::token))
+        .route(
+            "/.well-known/smart-configuration",
+            get(token::smart_configuration),
+        )
         .route("/", get(page::index).post(ops::bundle))
         .route("/$validate", post(ops::validate_system))
         .route("/$process-message", post(ops::process_message))

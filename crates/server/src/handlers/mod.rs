@@ -5,6 +5,7 @@ pub mod meta;
 pub mod ops;
 pub mod page;
 pub mod rest;
+pub mod token;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};

@@ -32,6 +32,44 @@ pub const OPERATIONS: &[(&str, &str)] = &[
 ];
 
 impl Service {
+    /// `rest.security`: SMART-on-FHIR, and the token endpoint when spfhir is its own.
+    fn security(&self, base: &str) -> Json {
+        let mut security = Json::obj()
+            .with(
+                "service",
+                Json::arr().item(Json::obj().with(
+                    "coding",
+                    Json::arr().item(
+                        Json::obj()
+                            .with("system", "http://terminology.hl7.org/CodeSystem/restful-security-service")
+                            .with("code", "SMART-on-FHIR"),
+                    ),
+                )),
+            )
+            .with("description", "Bearer JWTs with SMART system scopes; $validate and /metadata need none.");
+        if matches!(self.auth, crate::auth::Auth::Smart { .. }) {
+            security = security.with(
+                "extension",
+                Json::arr().item(
+                    Json::obj()
+                        .with(
+                            "url",
+                            "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                        )
+                        .with(
+                            "extension",
+                            Json::arr().item(
+                                Json::obj()
+                                    .with("url", "token")
+                                    .with("valueUri", format!("{base}/token").as_str()),
+                            ),
+                        ),
+                ),
+            );
+        }
+        security
+    }
+
     pub fn capability_statement(&self, base: &str) -> String {
         let mut resources = Json::arr();
         for ty in SERVED_TYPES {
@@ -100,23 +138,43 @@ impl Service {
         let cs = Json::obj()
             .with("resourceType", "CapabilityStatement")
             .with("status", "active")
-            .with("date", crate::dates::instant(crate::dates::now_micros()).get(..10).unwrap_or("2026-01-01"))
+            .with(
+                "date",
+                crate::dates::instant(crate::dates::now_micros())
+                    .get(..10)
+                    .unwrap_or("2026-01-01"),
+            )
             .with("kind", "instance")
-            .with("software", Json::obj().with("name", "spfhir").with("version", env!("CARGO_PKG_VERSION")))
-            .with("implementation", Json::obj().with("description", "spfhir FHIR R4 server").with("url", base))
+            .with(
+                "software",
+                Json::obj()
+                    .with("name", "spfhir")
+                    .with("version", env!("CARGO_PKG_VERSION")),
+            )
+            .with(
+                "implementation",
+                Json::obj()
+                    .with("description", "spfhir FHIR R4 server")
+                    .with("url", base),
+            )
             .with("fhirVersion", "4.0.1")
-            .with("format", Json::arr().item("application/fhir+json").item("json"))
+            .with(
+                "format",
+                Json::arr().item("application/fhir+json").item("json"),
+            )
             .with(
                 "rest",
                 Json::arr().item(
                     Json::obj()
                         .with("mode", "server")
-                        .with(
-                            "security",
-                            Json::obj().with("description", "Bearer JWTs with SMART system scopes; $validate and /metadata need none."),
-                        )
+                        .with("security", self.security(base))
                         .with("resource", resources)
-                        .with("interaction", Json::arr().item(Json::obj().with("code", "transaction")).item(Json::obj().with("code", "batch")))
+                        .with(
+                            "interaction",
+                            Json::arr()
+                                .item(Json::obj().with("code", "transaction"))
+                                .item(Json::obj().with("code", "batch")),
+                        )
                         .with("operation", ops),
                 ),
             );

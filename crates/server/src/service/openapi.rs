@@ -17,6 +17,18 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ("/openapi.json", "get", "This description", false),
     ("/metrics", "get", "Prometheus metrics", false),
     (
+        "/token",
+        "post",
+        "SMART Backend Services: a signed client assertion for an access token",
+        false,
+    ),
+    (
+        "/.well-known/smart-configuration",
+        "get",
+        "SMART discovery: the token endpoint and what it accepts",
+        false,
+    ),
+    (
         "/$validate",
         "post",
         "Validate a resource (bare or in a Parameters)",
@@ -97,7 +109,12 @@ impl Service {
         let fhir = json!({"application/fhir+json": {"schema": {"$ref": "#/components/schemas/FhirResource"}}});
         let outcome = json!({"description": "An OperationOutcome saying why", "content": {"application/fhir+json": {"schema": {"$ref": "#/components/schemas/FhirResource"}}}});
         let mut paths = serde_json::Map::new();
+        // The token endpoint is described only where there is one.
+        let own_tokens = matches!(self.auth, crate::auth::Auth::Smart { .. });
         for (path, method, summary, secured) in ROUTES {
+            if !own_tokens && matches!(*path, "/token" | "/.well-known/smart-configuration") {
+                continue;
+            }
             let mut op = json!({
                 "summary": summary,
                 "responses": {"200": {"description": "Success", "content": fhir.clone()}, "4XX": outcome.clone(), "5XX": outcome.clone()}
@@ -116,7 +133,17 @@ impl Service {
                     params.push(p);
                 }
             }
-            if *path == "/$translate" {
+            if *path == "/token" {
+                op["requestBody"] = json!({"required": true, "content": {
+                    "application/x-www-form-urlencoded": {"schema": {"$ref": "#/components/schemas/TokenRequest"}}
+                }});
+                op["responses"] = json!({
+                    "200": {"description": "An access token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Granted"}}}},
+                    "4XX": {"description": "Refused (RFC 6749)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TokenError"}}}}
+                });
+            } else if *path == "/.well-known/smart-configuration" {
+                op["responses"] = json!({"200": {"description": "SMART configuration", "content": {"application/json": {"schema": {"type": "object"}}}}, "4XX": outcome.clone()});
+            } else if *path == "/$translate" {
                 params.push(json!({"name": "kind", "in": "query", "required": true, "schema": {"enum": ["referral", "careplan", "outcome"]}}));
                 params.push(json!({"name": "to", "in": "query", "required": true, "schema": {"enum": ["fhir", "domain"]}}));
                 params.push(json!({"name": "bundle", "in": "query", "schema": {"enum": ["message", "transaction"]}}));
@@ -145,6 +172,23 @@ impl Service {
             json!({"type": "object", "description": "A FHIR R4 resource (JSON)", "required": ["resourceType"], "properties": {"resourceType": {"type": "string"}}}),
         );
         domain_schemas(&mut schemas);
+        for (name, schema) in [
+            (
+                "TokenRequest",
+                schemars::schema_for!(crate::token::TokenRequest),
+            ),
+            ("Granted", schemars::schema_for!(crate::token::Granted)),
+            (
+                "TokenError",
+                schemars::schema_for!(crate::token::TokenError),
+            ),
+        ] {
+            let mut v = serde_json::to_value(schema).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("$schema");
+            }
+            schemas.insert(name.into(), v);
+        }
         json!({
             "openapi": "3.1.0",
             "info": {"title": "spfhir", "version": env!("CARGO_PKG_VERSION"), "description": "FHIR R4 REST API for social prescribing: validation, BaRS messaging, storage and translation."},

@@ -4,6 +4,7 @@
 mod auth;
 mod bad_inputs;
 mod flows;
+mod token;
 
 use std::sync::{Arc, OnceLock};
 

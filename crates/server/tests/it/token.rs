@@ -1,0 +1,453 @@
+//! spfhir's own SMART Backend Services token endpoint: a registered client's signed
+//! assertion buys an access token once; every way an assertion can be wrong is refused.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use spfhir_server::auth::Auth;
+use spfhir_server::token::{Client, TokenService};
+
+use crate::{Reply, Server, patient};
+
+const ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+fn keys_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys")
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn jti() -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    format!(
+        "jti-{}-{}",
+        now(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+/// A server whose token endpoint knows client `gp-a` (tenant A81001) and `gp-b` (B82002),
+/// both with the test keys.
+async fn server() -> Server {
+    let jwks = std::fs::read_to_string(keys_dir().join("jwks.json")).unwrap();
+    let clients = vec![
+        Client::new(
+            "gp-a",
+            &jwks,
+            vec!["system/Patient.cruds".into(), "system/*.read".into()],
+            Some("A81001".into()),
+        )
+        .unwrap(),
+        Client::new(
+            "gp-b",
+            &jwks,
+            vec!["system/*.cruds".into()],
+            Some("B82002".into()),
+        )
+        .unwrap(),
+    ];
+    let tokens = TokenService::new(clients, None, 300).unwrap();
+    Server::start(
+        Auth::Smart {
+            tokens,
+            issuer: None,
+        },
+        Default::default(),
+    )
+    .await
+}
+
+/// A client assertion for `client`, signed with `key`, these claims changed.
+fn assertion(
+    s: &Server,
+    client: &str,
+    key: &str,
+    alg: Algorithm,
+    kid: &str,
+    tweak: impl FnOnce(&mut Value),
+) -> String {
+    let mut claims = json!({"iss": client, "sub": client, "aud": s.url("/token"), "exp": now() + 240, "jti": jti()});
+    tweak(&mut claims);
+    let pem = std::fs::read(keys_dir().join(key)).unwrap();
+    let enc = match alg {
+        Algorithm::ES384 | Algorithm::ES256 => EncodingKey::from_ec_pem(&pem).unwrap(),
+        _ => EncodingKey::from_rsa_pem(&pem).unwrap(),
+    };
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.into());
+    jsonwebtoken::encode(&header, &claims, &enc).unwrap()
+}
+
+fn rs(s: &Server, client: &str) -> String {
+    assertion(
+        s,
+        client,
+        "test-rs384.pem",
+        Algorithm::RS384,
+        "test-rs",
+        |_| {},
+    )
+}
+
+async fn ask(s: &Server, fields: &[(&str, &str)]) -> Reply {
+    let body: String = fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    Reply::of(
+        s.http
+            .post(s.url("/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+fn urlencode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn token_for(s: &Server, assertion: &str, scope: &str) -> Reply {
+    ask(
+        s,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", ASSERTION),
+            ("client_assertion", assertion),
+            ("scope", scope),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_signed_assertion_buys_a_token_once() {
+    let s = server().await;
+    let a = rs(&s, "gp-a");
+    let r = token_for(&s, &a, "system/Patient.cruds system/Goal.write").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    assert_eq!(r.body["token_type"], "bearer");
+    assert_eq!(r.body["expires_in"], 300);
+    assert_eq!(
+        r.body["scope"], "system/Patient.cruds",
+        "only what the registration allows"
+    );
+    let access = r.body["access_token"].as_str().unwrap().to_owned();
+    // The token works for what it grants, and not beyond.
+    let created = Reply::of(
+        s.http
+            .post(s.url("/Patient"))
+            .header("content-type", "application/fhir+json")
+            .bearer_auth(&access)
+            .body(patient("9434765919", "Smith").to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let goal = Reply::of(
+        s.http
+            .post(s.url("/Goal"))
+            .header("content-type", "application/fhir+json")
+            .bearer_auth(&access)
+            .body(r#"{"resourceType":"Goal","lifecycleStatus":"active","description":{"text":"walk"},"subject":{"reference":"Patient/x"}}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(goal.status, 403, "{}", goal.body);
+    // The same assertion again: refused.
+    let again = token_for(&s, &a, "system/Patient.cruds").await;
+    assert_eq!(
+        (again.status, again.body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{}",
+        again.body
+    );
+    assert!(
+        again.body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("used before")
+    );
+    // ES384 works too.
+    let es = assertion(
+        &s,
+        "gp-b",
+        "test-es384.pem",
+        Algorithm::ES384,
+        "test-ec",
+        |_| {},
+    );
+    assert_eq!(token_for(&s, &es, "system/*.read").await.status, 200);
+}
+
+#[tokio::test]
+async fn bad_assertions_and_requests_are_refused() {
+    let s = server().await;
+    let cases: Vec<(&str, String, &str, u16, &str)> = vec![
+        (
+            "a key the client did not register",
+            assertion(
+                &s,
+                "gp-a",
+                "other-rs384.pem",
+                Algorithm::RS384,
+                "test-rs",
+                |_| {},
+            ),
+            "system/*.read",
+            401,
+            "invalid_client",
+        ),
+        (
+            "another audience",
+            assertion(
+                &s,
+                "gp-a",
+                "test-rs384.pem",
+                Algorithm::RS384,
+                "test-rs",
+                |c| c["aud"] = json!("https://elsewhere.example.org/token"),
+            ),
+            "system/*.read",
+            401,
+            "invalid_client",
+        ),
+        (
+            "expired",
+            assertion(
+                &s,
+                "gp-a",
+                "test-rs384.pem",
+                Algorithm::RS384,
+                "test-rs",
+                |c| c["exp"] = json!(now() - 600),
+            ),
+            "system/*.read",
+            401,
+            "invalid_client",
+        ),
+        (
+            "an hour ahead",
+            assertion(
+                &s,
+                "gp-a",
+                "test-rs384.pem",
+                Algorithm::RS384,
+                "test-rs",
+                |c| c["exp"] = json!(now() + 3600),
+            ),
+            "system/*.read",
+            401,
+            "invalid_client",
+        ),
+        (
+            "no jti",
+            assertion(
+                &s,
+                "gp-a",
+                "test-rs384.pem",
+                Algorithm::RS384,
+                "test-rs",
+                |c| {
+                    c.as_object_mut().unwrap().remove("jti");
+                },
+            ),
+            "system/*.read",
+            401,
+            "invalid_client",
+        ),
+        (
+            "sub is another client",
+            assertion(
+                &s,
+                "gp-a",
+                "test-rs384.pem",
+                Algorithm::RS384,
+                "test-rs",
+                |c| c["sub"] = json!("gp-b"),
+            ),
+            "system/*.read",
+            401,
+            "invalid_client",
+        ),
+        (
+            "an unregistered client",
+            rs(&s, "stranger"),
+            "system/*.read",
+            401,
+            "invalid_client",
+        ),
+        (
+            "RS256, which SMART does not allow",
+            assertion(
+                &s,
+                "gp-a",
+                "test-rs384.pem",
+                Algorithm::RS256,
+                "test-rs",
+                |_| {},
+            ),
+            "system/*.read",
+            401,
+            "invalid_client",
+        ),
+        (
+            "not a JWT",
+            "not-a-jwt".into(),
+            "system/*.read",
+            401,
+            "invalid_client",
+        ),
+        (
+            "a scope the client may not have",
+            rs(&s, "gp-a"),
+            "system/Goal.write",
+            400,
+            "invalid_scope",
+        ),
+        (
+            "a wider wildcard than registered",
+            rs(&s, "gp-a"),
+            "system/*.write",
+            400,
+            "invalid_scope",
+        ),
+    ];
+    for (why, a, scope, status, error) in cases {
+        let r = token_for(&s, &a, scope).await;
+        assert_eq!(
+            (r.status, r.body["error"].as_str()),
+            (status, Some(error)),
+            "{why}: {}",
+            r.body
+        );
+    }
+    let a = rs(&s, "gp-a");
+    for (why, fields, error) in [
+        (
+            "another grant type",
+            vec![
+                ("grant_type", "password"),
+                ("client_assertion_type", ASSERTION),
+                ("client_assertion", a.as_str()),
+            ],
+            "unsupported_grant_type",
+        ),
+        (
+            "no assertion",
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", ASSERTION),
+            ],
+            "invalid_request",
+        ),
+        (
+            "a client secret instead",
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", "gp-a"),
+                ("client_secret", "x"),
+            ],
+            "invalid_request",
+        ),
+    ] {
+        let r = ask(&s, &fields).await;
+        assert_eq!(
+            (r.status, r.body["error"].as_str()),
+            (400, Some(error)),
+            "{why}: {}",
+            r.body
+        );
+    }
+    // A JSON body is not a form.
+    let r = Reply::of(
+        s.http
+            .post(s.url("/token"))
+            .json(&json!({"grant_type": "client_credentials"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+}
+
+#[tokio::test]
+async fn tokens_of_another_secret_are_refused_and_discovery_names_the_endpoint() {
+    let s = server().await;
+    let jwks = std::fs::read_to_string(keys_dir().join("jwks.json")).unwrap();
+    // Another server's endpoint, same client, its own secret.
+    let other = TokenService::new(
+        vec![Client::new("gp-a", &jwks, vec!["system/*.read".into()], None).unwrap()],
+        Some(&[7u8; 32]),
+        300,
+    )
+    .unwrap();
+    let form = vec![
+        ("grant_type".to_owned(), "client_credentials".to_owned()),
+        ("client_assertion_type".to_owned(), ASSERTION.to_owned()),
+        ("client_assertion".to_owned(), rs(&s, "gp-a")),
+        ("scope".to_owned(), "system/*.read".to_owned()),
+    ];
+    let foreign = other.issue(&form, &s.url("/token"), now()).unwrap();
+    let r = Reply::of(
+        s.http
+            .get(s.url("/Patient"))
+            .bearer_auth(&foreign.access_token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    let d = Reply::of(
+        s.http
+            .get(s.url("/.well-known/smart-configuration"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(d.status, 200);
+    assert_eq!(d.body["token_endpoint"], s.url("/token"));
+    // The CapabilityStatement and the OpenAPI description name it too.
+    let cs = Reply::of(s.http.get(s.url("/metadata")).send().await.unwrap()).await;
+    let uris = &cs.body["rest"][0]["security"]["extension"][0];
+    assert_eq!(
+        uris["extension"][0]["valueUri"],
+        s.url("/token"),
+        "{}",
+        cs.body
+    );
+    let api = Reply::of(s.http.get(s.url("/openapi.json")).send().await.unwrap()).await;
+    assert!(api.body["paths"]["/token"]["post"].is_object());
+    assert!(
+        d.body["token_endpoint_auth_signing_alg_values_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ES384"))
+    );
+}

@@ -210,6 +210,30 @@ fn check_config_and_bad_configuration() {
         err.contains("spfhir.toml:3:1") && err.contains("body_byte"),
         "{err}"
     );
+    // Registered clients turn on the token endpoint; a short secret is refused.
+    let jwks =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/server/tests/keys/jwks.json");
+    let clients = format!(
+        "[auth]\ntoken_lifetime = \"2m\"\n[[auth.clients]]\nid = \"gp-a\"\njwks = {jwks:?}\nscopes = [\"system/*.read\"]\nods = \"A81001\"\n"
+    );
+    for (secret, code, says) in [
+        (None, 0, "own token endpoint /token for 1 client(s)"),
+        (Some("short"), 2, "at least 32 bytes"),
+    ] {
+        let mut config = clients.clone();
+        if let Some(secret) = secret {
+            std::fs::write(dir.0.join("secret"), secret).unwrap();
+            config = config.replace("[auth]\n", "[auth]\ntoken_secret = \"secret\"\n");
+        }
+        std::fs::write(dir.0.join("spfhir.toml"), config).unwrap();
+        let mut cmd = command(&home.0);
+        cmd.current_dir(&dir.0)
+            .args(["serve", "--check-config", "--package-path", &packages()]);
+        let out = crate::run(cmd, b"");
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(code), "{all}");
+        assert!(all.contains(says), "{all}");
+    }
 }
 
 /// A new database on the local PostgreSQL; its URL.

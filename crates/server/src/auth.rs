@@ -215,6 +215,11 @@ impl Caller {
         }
     }
 
+    /// The organisation the caller is limited to, if any.
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
+    }
+
     /// May the caller do `what` to resources of type `ty`? 403 if not.
     pub fn require(&self, ty: &str, what: Interaction) -> Result<(), ApiError> {
         if self.scopes.iter().any(|s| scope_allows(s, ty, what)) {

@@ -62,6 +62,25 @@ fn set(obj: &mut Json, key: &str, value: Json, at: usize) {
     }
 }
 
+/// Give `resource` the tag `system|code` in `meta.tag`, in place of any other tag of that
+/// system.
+pub fn tag(resource: &mut Json, system: &str, code: &str) {
+    let mut meta = resource
+        .get("meta")
+        .filter(|m| m.as_object().is_some())
+        .cloned()
+        .unwrap_or_else(Json::obj);
+    let mut tags = Json::arr();
+    for t in meta.get("tag").and_then(Json::as_array).unwrap_or(&[]) {
+        if t.get_str("system") != Some(system) {
+            tags = tags.item(t.clone());
+        }
+    }
+    tags = tags.item(Json::obj().with("system", system).with("code", code));
+    set(&mut meta, "tag", tags, usize::MAX);
+    set(resource, "meta", meta, 2);
+}
+
 /// Give `resource` the id `id` (replacing any it has).
 pub fn set_id(resource: &mut Json, id: &str) {
     set(resource, "id", Json::from(id), 1);

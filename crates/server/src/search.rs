@@ -139,7 +139,7 @@ impl SearchParams {
         env.root_resource = Some(resource);
         for p in self.of(ty) {
             // `_id` and `_lastUpdated` are the store's own columns.
-            if p.code.starts_with('_') {
+            if p.code == "_id" || p.code == "_lastUpdated" {
                 continue;
             }
             let Ok(values) = p.expression.evaluate(resource, &env) else {

@@ -80,7 +80,9 @@ pub async fn process_message(
         request_id: header("x-request-id"),
         target: header("nhsd-target-identifier"),
     };
-    let r = state.process_message(body.text, body.json, h).await?;
+    let r = state
+        .process_message(body.text, body.json, h, caller.tenant())
+        .await?;
     Ok(fhir_response(
         StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK),
         r.body,

@@ -55,7 +55,7 @@ pub async fn create(
         .and_then(|v| v.to_str().ok())
         .map(|q| pairs(Some(q.trim_start_matches('?'))));
     let saved = state
-        .create(&ty, body.text, body.json, if_none_exist)
+        .create(&ty, body.text, body.json, if_none_exist, caller.tenant())
         .await?;
     Ok(saved_response(
         &saved,
@@ -72,7 +72,7 @@ pub async fn read(
     state.allow(&caller, &ty, Interaction::Read)?;
     Ok(resource_response(
         StatusCode::OK,
-        &state.read(&ty, &id).await?,
+        &state.read(&ty, &id, caller.tenant()).await?,
         None,
     ))
 }
@@ -85,7 +85,7 @@ pub async fn vread(
     state.allow(&caller, &ty, Interaction::Read)?;
     Ok(resource_response(
         StatusCode::OK,
-        &state.vread(&ty, &id, &vid).await?,
+        &state.vread(&ty, &id, &vid, caller.tenant()).await?,
         None,
     ))
 }
@@ -106,7 +106,7 @@ pub async fn update(
         None => None,
     };
     let saved = state
-        .update(&ty, &id, body.text, body.json, if_match)
+        .update(&ty, &id, body.text, body.json, if_match, caller.tenant())
         .await?;
     Ok(saved_response(
         &saved,
@@ -131,7 +131,7 @@ pub async fn conditional_update(
         ));
     }
     let saved = state
-        .conditional_update(&ty, &pairs, body.text, body.json)
+        .conditional_update(&ty, &pairs, body.text, body.json, caller.tenant())
         .await?;
     Ok(saved_response(
         &saved,
@@ -146,12 +146,13 @@ pub async fn delete(
     caller: Caller,
 ) -> Result<Response, ApiError> {
     state.allow(&caller, &ty, Interaction::Delete)?;
-    state.delete(&ty, &id).await?;
+    state.delete(&ty, &id, caller.tenant()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn history(
     state: &AppState,
+    caller: &Caller,
     ty: &str,
     id: Option<&str>,
     query: Option<&str>,
@@ -172,7 +173,7 @@ async fn history(
                 crate::search::MAX_COUNT
             ))
         })?;
-    let records = state.history(ty, id, count).await?;
+    let records = state.history(ty, id, count, caller.tenant()).await?;
     let base = base_url(state, headers);
     let entries: Vec<Entry> = records
         .iter()
@@ -205,7 +206,7 @@ pub async fn instance_history(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     state.allow(&caller, &ty, Interaction::Read)?;
-    history(&state, &ty, Some(&id), query.as_deref(), &headers).await
+    history(&state, &caller, &ty, Some(&id), query.as_deref(), &headers).await
 }
 
 pub async fn type_history(
@@ -216,7 +217,7 @@ pub async fn type_history(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     state.allow(&caller, &ty, Interaction::Read)?;
-    history(&state, &ty, None, query.as_deref(), &headers).await
+    history(&state, &caller, &ty, None, query.as_deref(), &headers).await
 }
 
 pub async fn search(
@@ -228,7 +229,9 @@ pub async fn search(
 ) -> Result<Response, ApiError> {
     state.allow(&caller, &ty, Interaction::Search)?;
     let pairs = pairs(query.as_deref());
-    let result = state.search(&ty, &pairs, prefer_lenient(&headers)).await?;
+    let result = state
+        .search(&ty, &pairs, prefer_lenient(&headers), caller.tenant())
+        .await?;
     let base = base_url(&state, &headers);
     let kept: Vec<String> = pairs
         .iter()

@@ -9,6 +9,7 @@ use spfhir_element::{Json, Kind, msg};
 use spfhir_store::{Record, Write};
 
 use super::Service;
+use super::tenancy::{claim, may_change};
 use crate::auth::{Caller, Interaction};
 use crate::dates;
 use crate::error::ApiError;
@@ -211,6 +212,7 @@ impl Service {
         caller: &Caller,
         mut requests: Vec<Request>,
     ) -> Result<Vec<EntryResult>, ApiError> {
+        let tenant = caller.tenant();
         // First: every entry's target, so references between entries can be resolved.
         let mut map: HashMap<String, String> = HashMap::new();
         let mut existing: Vec<Option<Record>> = Vec::new();
@@ -220,7 +222,7 @@ impl Service {
             match r.method.as_str() {
                 "POST" => {
                     if let Some(pairs) = &r.if_none_exist {
-                        found = self.conditional_match(&r.ty, pairs).await?;
+                        found = self.conditional_match(&r.ty, pairs, tenant).await?;
                     }
                     r.id = Some(
                         found
@@ -230,7 +232,7 @@ impl Service {
                 }
                 "PUT" if r.id.is_none() => {
                     let pairs = r.query.clone().unwrap_or_default();
-                    r.id = Some(match self.conditional_match(&r.ty, &pairs).await? {
+                    r.id = Some(match self.conditional_match(&r.ty, &pairs, tenant).await? {
                         Some(m) => m.id,
                         None => r
                             .resource
@@ -279,11 +281,14 @@ impl Service {
                 "GET" => {
                     results.push(EntryResult {
                         status: StatusCode::OK,
-                        record: Some(self.read(&r.ty, &id).await?),
+                        record: Some(self.read(&r.ty, &id, tenant).await?),
                         issues: Vec::new(),
                     });
                 }
                 "DELETE" => {
+                    if tenant.is_some() {
+                        may_change(tenant, self.store.read(&r.ty, &id).await?.as_ref())?;
+                    }
                     writes.push((results.len(), Write::delete(&r.ty, &id)));
                     results.push(EntryResult {
                         status: StatusCode::NO_CONTENT,
@@ -327,6 +332,7 @@ impl Service {
                     } else {
                         None
                     };
+                    may_change(tenant, current.as_ref())?;
                     let current_version =
                         current.as_ref().filter(|c| !c.deleted).map(|c| c.version);
                     if let Some(m) = r.if_match
@@ -341,6 +347,7 @@ impl Service {
                         ));
                     }
                     let version = current.as_ref().map_or(1, |c| c.version + 1);
+                    claim(tenant, &mut json);
                     let body = resource::stamp(&mut json, &id, version, now);
                     let index = self.index(&r.ty, &json);
                     writes.push((
@@ -384,6 +391,7 @@ impl Service {
     }
 
     async fn batch_entry(&self, caller: &Caller, r: Request) -> Result<EntryResult, ApiError> {
+        let tenant = caller.tenant();
         let text = |j: &Json| {
             let mut t = String::new();
             spfhir_element::write_compact(j, &mut t);
@@ -394,27 +402,27 @@ impl Service {
                 caller.require(&r.ty, Interaction::Read)?;
                 Ok(EntryResult {
                     status: StatusCode::OK,
-                    record: Some(self.read(&r.ty, &id).await?),
+                    record: Some(self.read(&r.ty, &id, tenant).await?),
                     issues: Vec::new(),
                 })
             }
             ("POST", _, Some(json)) => {
                 caller.require(&r.ty, Interaction::Create)?;
                 let s = self
-                    .create(&r.ty, text(&json), json, r.if_none_exist)
+                    .create(&r.ty, text(&json), json, r.if_none_exist, tenant)
                     .await?;
                 Ok(s.into())
             }
             ("PUT", Some(id), Some(json)) => {
                 caller.require(&r.ty, Interaction::Update)?;
                 let s = self
-                    .update(&r.ty, &id, text(&json), json, r.if_match)
+                    .update(&r.ty, &id, text(&json), json, r.if_match, tenant)
                     .await?;
                 Ok(s.into())
             }
             ("DELETE", Some(id), _) => {
                 caller.require(&r.ty, Interaction::Delete)?;
-                self.delete(&r.ty, &id).await?;
+                self.delete(&r.ty, &id, tenant).await?;
                 Ok(EntryResult {
                     status: StatusCode::NO_CONTENT,
                     record: None,

@@ -11,6 +11,7 @@ use spfhir_element::{Json, msg};
 use spfhir_store::{Remembered, Write};
 
 use super::Service;
+use super::tenancy::{Tenant, claim, may_change};
 use crate::dates;
 use crate::error::ApiError;
 use crate::resource::{self, is_id};
@@ -40,6 +41,7 @@ impl Service {
         text: String,
         json: Json,
         headers: MessageHeaders,
+        tenant: Tenant<'_>,
     ) -> Result<Remembered, ApiError> {
         if json.get_str("resourceType") != Some("Bundle") || json.get_str("type") != Some("message")
         {
@@ -47,14 +49,16 @@ impl Service {
                 "$process-message takes a Bundle of type message",
             ));
         }
-        // Idempotency: by request id, and by the message's own identifier.
+        // Idempotency: by request id, and by the message's own identifier; an organisation's
+        // keys are its own, so one never gets another's response.
         let mut keys = Vec::new();
+        let of = tenant.map(|t| format!("{t}:")).unwrap_or_default();
         if let Some(r) = &headers.request_id {
-            keys.push(format!("request:{r}"));
+            keys.push(format!("{of}request:{r}"));
         }
         if let Some(id) = json.get("identifier") {
             keys.push(format!(
-                "message:{}|{}",
+                "{of}message:{}|{}",
                 id.get_str("system").unwrap_or_default(),
                 id.get_str("value").unwrap_or_default()
             ));
@@ -128,6 +132,8 @@ impl Service {
                 true => self.store.read(&ty, &id).await?,
                 false => None,
             };
+            may_change(tenant, current.as_ref())?;
+            claim(tenant, &mut r);
             let version = current.as_ref().map_or(1, |c| c.version + 1);
             let body = resource::stamp(&mut r, &id, version, now);
             let index = self.index(&ty, &r);

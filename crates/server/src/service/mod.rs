@@ -8,6 +8,7 @@ mod metadata;
 mod openapi;
 mod rest;
 mod search;
+pub(crate) mod tenancy;
 mod translate;
 mod validate;
 

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use spfhir_element::{Json, msg};
 use spfhir_store::{Record, Write};
 
+use super::tenancy::{Tenant, claim, may_change, scope_query, visible};
 use super::{Saved, Service};
 use crate::dates;
 use crate::error::ApiError;
@@ -32,11 +33,12 @@ impl Service {
         text: String,
         mut json: Json,
         if_none_exist: Option<Vec<(String, String)>>,
+        tenant: Tenant<'_>,
     ) -> Result<Saved, ApiError> {
         self.served(ty)?;
         self.body_of_type(ty, &json)?;
         if let Some(pairs) = if_none_exist {
-            if let Some(existing) = self.conditional_match(ty, &pairs).await? {
+            if let Some(existing) = self.conditional_match(ty, &pairs, tenant).await? {
                 return Ok(Saved {
                     record: existing,
                     created: false,
@@ -47,6 +49,7 @@ impl Service {
         let issues = self.check_write(ty, &text).await?;
         let id = resource::new_id();
         let now = dates::now_micros();
+        claim(tenant, &mut json);
         let body = resource::stamp(&mut json, &id, 1, now);
         let index = self.index(ty, &json);
         let mut saved = self
@@ -66,8 +69,10 @@ impl Service {
         &self,
         ty: &str,
         pairs: &[(String, String)],
+        tenant: Tenant<'_>,
     ) -> Result<Option<Record>, ApiError> {
         let (mut q, _) = crate::search::parse_query(&self.search, ty, pairs, false)?;
+        scope_query(tenant, &mut q);
         q.count = 2;
         let page = self.store.search(&q).await?;
         match page.records.len() {
@@ -82,9 +87,14 @@ impl Service {
     }
 
     /// `GET /{ty}/{id}`: 404 if never written, 410 if deleted.
-    pub async fn read(&self, ty: &str, id: &str) -> Result<Record, ApiError> {
+    pub async fn read(&self, ty: &str, id: &str, tenant: Tenant<'_>) -> Result<Record, ApiError> {
         self.served(ty)?;
-        match self.store.read(ty, id).await? {
+        match self
+            .store
+            .read(ty, id)
+            .await?
+            .filter(|r| visible(tenant, r))
+        {
             None => Err(ApiError::not_found(format!("{ty}/{id} is not here"))),
             Some(r) if r.deleted => Err(ApiError::new(
                 StatusCode::GONE,
@@ -96,12 +106,23 @@ impl Service {
     }
 
     /// `GET /{ty}/{id}/_history/{vid}`.
-    pub async fn vread(&self, ty: &str, id: &str, vid: &str) -> Result<Record, ApiError> {
+    pub async fn vread(
+        &self,
+        ty: &str,
+        id: &str,
+        vid: &str,
+        tenant: Tenant<'_>,
+    ) -> Result<Record, ApiError> {
         self.served(ty)?;
         let version: i64 = vid
             .parse()
             .map_err(|_| ApiError::bad_request("a version id is a whole number"))?;
-        match self.store.vread(ty, id, version).await? {
+        match self
+            .store
+            .vread(ty, id, version)
+            .await?
+            .filter(|r| visible(tenant, r))
+        {
             None => Err(ApiError::not_found(format!(
                 "{ty}/{id} has no version {version}"
             ))),
@@ -123,6 +144,7 @@ impl Service {
         text: String,
         mut json: Json,
         if_match: Option<i64>,
+        tenant: Tenant<'_>,
     ) -> Result<Saved, ApiError> {
         self.served(ty)?;
         if !is_id(id) {
@@ -149,6 +171,7 @@ impl Service {
         }
         let issues = self.check_write(ty, &text).await?;
         let current = self.store.read(ty, id).await?;
+        may_change(tenant, current.as_ref())?;
         let current_version = current.as_ref().filter(|r| !r.deleted).map(|r| r.version);
         if let Some(expected) = if_match
             && Some(expected) != current_version
@@ -164,6 +187,7 @@ impl Service {
         }
         let version = current.as_ref().map_or(1, |r| r.version + 1);
         let now = dates::now_micros();
+        claim(tenant, &mut json);
         let body = resource::stamp(&mut json, id, version, now);
         let index = self.index(ty, &json);
         let write = Write::put(ty, id, &body, index).expecting(current_version.unwrap_or(0));
@@ -193,9 +217,10 @@ impl Service {
         pairs: &[(String, String)],
         text: String,
         json: Json,
+        tenant: Tenant<'_>,
     ) -> Result<Saved, ApiError> {
         self.served(ty)?;
-        let id = match self.conditional_match(ty, pairs).await? {
+        let id = match self.conditional_match(ty, pairs, tenant).await? {
             Some(existing) => existing.id,
             None => match self.body_of_type(ty, &json)? {
                 Some(id) if is_id(id) => id.to_owned(),
@@ -204,12 +229,15 @@ impl Service {
         };
         let mut json = json;
         resource::set_id(&mut json, &id);
-        self.update(ty, &id, text, json, None).await
+        self.update(ty, &id, text, json, None, tenant).await
     }
 
     /// `DELETE /{ty}/{id}`: deleting what is absent or already deleted succeeds too.
-    pub async fn delete(&self, ty: &str, id: &str) -> Result<(), ApiError> {
+    pub async fn delete(&self, ty: &str, id: &str, tenant: Tenant<'_>) -> Result<(), ApiError> {
         self.served(ty)?;
+        if tenant.is_some() {
+            may_change(tenant, self.store.read(ty, id).await?.as_ref())?;
+        }
         self.store
             .commit(vec![Write::delete(ty, id)], dates::now_micros())
             .await?;
@@ -222,9 +250,11 @@ impl Service {
         ty: &str,
         id: Option<&str>,
         count: usize,
+        tenant: Tenant<'_>,
     ) -> Result<Vec<Record>, ApiError> {
         self.served(ty)?;
-        let records = self.store.history(ty, id, count).await?;
+        let mut records = self.store.history(ty, id, count).await?;
+        records.retain(|r| visible(tenant, r));
         if let (Some(id), true) = (id, records.is_empty()) {
             return Err(ApiError::not_found(format!("{ty}/{id} is not here")));
         }

@@ -5,6 +5,7 @@ use spfhir_fhirpath::{Env, Value};
 use spfhir_store::{Clause, Match, Page, Query, Record};
 
 use super::Service;
+use super::tenancy::{Tenant, scope_query, visible};
 use crate::error::ApiError;
 use crate::search::{Extras, local_reference, parse_query};
 
@@ -25,9 +26,11 @@ impl Service {
         ty: &str,
         pairs: &[(String, String)],
         lenient: bool,
+        tenant: Tenant<'_>,
     ) -> Result<SearchResult, ApiError> {
         self.served(ty)?;
-        let (query, extras) = parse_query(&self.search, ty, pairs, lenient)?;
+        let (mut query, extras) = parse_query(&self.search, ty, pairs, lenient)?;
+        scope_query(tenant, &mut query);
         if extras.summary_count {
             let total = self.store.count(&query).await?;
             return Ok(SearchResult {
@@ -42,7 +45,8 @@ impl Service {
             });
         }
         let page = self.store.search(&query).await?;
-        let included = self.includes(ty, &page.records, &extras).await?;
+        let mut included = self.includes(ty, &page.records, &extras).await?;
+        included.retain(|r| visible(tenant, r));
         Ok(SearchResult {
             query,
             page,

@@ -451,3 +451,109 @@ async fn tokens_of_another_secret_are_refused_and_discovery_names_the_endpoint()
             .contains(&json!("ES384"))
     );
 }
+
+/// An access token for `client` with `scope`.
+async fn access(s: &Server, client: &str, scope: &str) -> String {
+    let r = token_for(s, &rs(s, client), scope).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn send(s: &Server, method: &str, path: &str, token: &str, body: Option<Value>) -> Reply {
+    let mut req = s
+        .http
+        .request(method.parse().unwrap(), s.url(path))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/fhir+json")
+            .body(b.to_string());
+    }
+    Reply::of(req.send().await.unwrap()).await
+}
+
+fn entries(r: &Reply) -> usize {
+    r.body["entry"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn an_organisation_sees_and_changes_only_its_own_resources() {
+    let s = server().await;
+    let a = access(&s, "gp-a", "system/Patient.cruds").await;
+    let b = access(&s, "gp-b", "system/*.cruds").await;
+    // A's patient, sent with B's tag: stored with A's only.
+    let mut body = patient("9434765919", "Smith");
+    body["meta"] = json!({"tag": [
+        {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "code": "B82002"},
+        {"system": "https://example.org/tags", "code": "kept"}
+    ]});
+    let created = send(&s, "POST", "/Patient", &a, Some(body)).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created.body["meta"]["tag"],
+        json!([
+            {"system": "https://example.org/tags", "code": "kept"},
+            {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "code": "A81001"}
+        ])
+    );
+    let own = format!("/Patient/{id}");
+    assert_eq!(send(&s, "GET", &own, &a, None).await.status, 200);
+    // B: not there to read, search or history; refused to change.
+    for (method, path, status) in [
+        ("GET", own.clone(), 404),
+        ("GET", format!("{own}/_history/1"), 404),
+        ("GET", format!("{own}/_history"), 404),
+        ("DELETE", own.clone(), 403),
+    ] {
+        let r = send(&s, method, &path, &b, None).await;
+        assert_eq!(r.status, status, "B {method} {path}: {}", r.body);
+    }
+    let mut update = created.body.clone();
+    update["gender"] = json!("unknown");
+    let r = send(&s, "PUT", &own, &b, Some(update.clone())).await;
+    assert_eq!(
+        (r.status, r.ids()),
+        (403, vec!["SERVER_FORBIDDEN".to_owned()]),
+        "{}",
+        r.body
+    );
+    let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": update, "request": {"method": "PUT", "url": own.trim_start_matches('/')}}
+    ]});
+    assert_eq!(send(&s, "POST", "/", &b, Some(tx)).await.status, 403);
+    let found = send(&s, "GET", "/Patient?identifier=9434765919", &b, None).await;
+    assert_eq!(entries(&found), 0, "{}", found.body);
+    let history = send(&s, "GET", "/Patient/_history", &b, None).await;
+    assert_eq!(entries(&history), 0, "{}", history.body);
+    // A conditional create by B does not match A's patient: B gets its own.
+    let r = Reply::of(
+        s.http
+            .post(s.url("/Patient"))
+            .bearer_auth(&b)
+            .header("content-type", "application/fhir+json")
+            .header("if-none-exist", "identifier=9434765919")
+            .body(patient("9434765919", "Smith").to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_ne!(r.body["id"], json!(id));
+    // A still sees one (its own), unchanged; B sees its own one.
+    let mine = send(&s, "GET", "/Patient?identifier=9434765919", &a, None).await;
+    assert_eq!(entries(&mine), 1, "{}", mine.body);
+    assert_eq!(mine.body["entry"][0]["resource"]["id"], json!(id));
+    assert_eq!(
+        mine.body["entry"][0]["resource"]["gender"], "female",
+        "B's update did not land"
+    );
+    let theirs = send(&s, "GET", "/Patient?identifier=9434765919", &b, None).await;
+    assert_eq!(entries(&theirs), 1, "{}", theirs.body);
+    // A can change its own.
+    let mut mine = created.body.clone();
+    mine["gender"] = json!("male");
+    assert_eq!(send(&s, "PUT", &own, &a, Some(mine)).await.status, 200);
+    assert_eq!(send(&s, "DELETE", &own, &a, None).await.status, 204);
+}

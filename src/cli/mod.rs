@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod args;
 mod env;
+mod outcomes;
 mod package;
 mod serve;
 mod validate;
@@ -60,6 +61,9 @@ pub enum Command {
     /// Install FHIR packages (R4 core, UK Core…) into the FHIR package cache, or list them.
     #[command(subcommand)]
     Package(package::PackageCommand),
+    /// ICB outcome tables from Bulk Data NDJSON: paired baseline and follow-up scores per
+    /// instrument, with small-number suppression.
+    Outcomes(outcomes::OutcomesArgs),
     /// Print the JSON Schema of a domain record.
     Schema {
         #[arg(value_enum)]
@@ -117,6 +121,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Validate(args) => validate::run(&args),
         Command::Package(cmd) => package::run(&cmd),
         Command::Serve(args) => serve::run(&args),
+        Command::Outcomes(args) => outcomes::run(&args),
     }
 }
 

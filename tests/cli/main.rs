@@ -5,6 +5,7 @@
 mod basics;
 mod browser;
 mod interop;
+mod outcomes;
 mod package;
 mod readme;
 mod serve;

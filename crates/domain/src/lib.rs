@@ -25,7 +25,9 @@ pub use common::{
     Service,
 };
 pub use instrument::Instrument;
-pub use outcome::{Answer, OutcomeResponse, OutcomeStatus, ScoreError, Scores, Timepoint};
+pub use outcome::{
+    Answer, OutcomeResponse, OutcomeStatus, ScoreError, Scores, Timepoint, score_answers,
+};
 pub use referral::{
     Consent, ConsentPurpose, Priority, Referral, ReferralStatus, Referrer, RequestStatus,
     RiskCategory, RiskFlag,

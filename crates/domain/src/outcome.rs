@@ -130,52 +130,60 @@ pub enum ScoreError {
 impl OutcomeResponse {
     /// Check every answer against the instrument and compute the scores.
     pub fn score(&self) -> Result<Scores, ScoreError> {
-        let instrument = self.instrument;
-        let mut seen = Vec::with_capacity(self.answers.len());
-        let mut sum = 0i64;
-        for (index, a) in self.answers.iter().enumerate() {
-            let spec = instrument
-                .item(&a.link_id)
-                .ok_or_else(|| ScoreError::UnknownItem {
-                    index,
-                    link_id: a.link_id.clone(),
-                    instrument: instrument.title(),
-                })?;
-            if seen.contains(&spec.link_id) {
-                return Err(ScoreError::Duplicate {
-                    index,
-                    link_id: a.link_id.clone(),
-                });
-            }
-            seen.push(spec.link_id);
-            let integral = !matches!(spec.kind, ItemKind::Decimal);
-            let in_range = a.value >= Decimal::from(spec.min) && a.value <= Decimal::from(spec.max);
-            if !in_range || (integral && !a.value.fract().is_zero()) {
-                return Err(ScoreError::OutOfRange {
-                    index,
-                    link_id: a.link_id.clone(),
-                    what: if integral {
-                        "a whole number"
-                    } else {
-                        "a number"
-                    },
-                    min: spec.min,
-                    max: spec.max,
-                });
-            }
-            if integral {
-                sum += a.value.to_i64().unwrap_or(0);
-            }
-        }
-        let complete = seen.len() == instrument.items().len();
-        let total = (instrument.has_total() && complete).then_some(sum);
-        let metric = match instrument {
-            Instrument::Swemwbs => total.and_then(swemwbs_metric),
-            _ => None,
-        };
-        Ok(Scores { total, metric })
+        score_answers(self.instrument, &self.answers)
     }
+}
 
+/// Check `answers` against `instrument` and compute its scores: what
+/// [`OutcomeResponse::score`] does, for callers that have only the answers (outcome
+/// aggregation reads them straight from QuestionnaireResponses).
+pub fn score_answers(instrument: Instrument, answers: &[Answer]) -> Result<Scores, ScoreError> {
+    let mut seen = Vec::with_capacity(answers.len());
+    let mut sum = 0i64;
+    for (index, a) in answers.iter().enumerate() {
+        let spec = instrument
+            .item(&a.link_id)
+            .ok_or_else(|| ScoreError::UnknownItem {
+                index,
+                link_id: a.link_id.clone(),
+                instrument: instrument.title(),
+            })?;
+        if seen.contains(&spec.link_id) {
+            return Err(ScoreError::Duplicate {
+                index,
+                link_id: a.link_id.clone(),
+            });
+        }
+        seen.push(spec.link_id);
+        let integral = !matches!(spec.kind, ItemKind::Decimal);
+        let in_range = a.value >= Decimal::from(spec.min) && a.value <= Decimal::from(spec.max);
+        if !in_range || (integral && !a.value.fract().is_zero()) {
+            return Err(ScoreError::OutOfRange {
+                index,
+                link_id: a.link_id.clone(),
+                what: if integral {
+                    "a whole number"
+                } else {
+                    "a number"
+                },
+                min: spec.min,
+                max: spec.max,
+            });
+        }
+        if integral {
+            sum += a.value.to_i64().unwrap_or(0);
+        }
+    }
+    let complete = seen.len() == instrument.items().len();
+    let total = (instrument.has_total() && complete).then_some(sum);
+    let metric = match instrument {
+        Instrument::Swemwbs => total.and_then(swemwbs_metric),
+        _ => None,
+    };
+    Ok(Scores { total, metric })
+}
+
+impl OutcomeResponse {
     /// Items of the instrument that have no answer.
     pub fn missing_items(&self) -> Vec<&'static str> {
         self.instrument

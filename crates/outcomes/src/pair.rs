@@ -1,0 +1,216 @@
+//! Pairing: one baseline and one follow-up per person, episode and measure.
+//!
+//! The rules (README, "Outcome reporting", says the same):
+//! 1. The person is the response's subject (identifier value, else reference); the episode
+//!    is the referral it is `basedOn` (reference, or `system|value`). Responses that name no
+//!    referral form one episode per person.
+//! 2. A response's timepoint is its timepoint extension. Untagged responses are ordered by
+//!    authored day: the first is the baseline and the last the follow-up, where no tagged
+//!    response gives them.
+//! 3. Several responses at one timepoint: the earliest baseline and the latest follow-up
+//!    are used; the others are counted as `duplicateTimepoint` and not used.
+//! 4. A follow-up dated before its baseline makes no pair; it is counted as
+//!    `followUpBeforeBaseline`.
+//! 5. An episode with only a baseline, or only a follow-up, counts towards completeness
+//!    (`baseline`, `followUp`) but not towards change.
+
+use std::collections::{BTreeMap, HashMap};
+
+use spfhir_domain::Timepoint;
+
+use crate::measure::Measure;
+use crate::read::{self, Rejected, Response};
+use crate::report::{Cell, Options, Report};
+
+/// One response's score for one measure, in an episode.
+#[derive(Clone, Copy, Debug)]
+struct Point {
+    timepoint: Timepoint,
+    day: i64,
+    value: f64,
+}
+
+/// What pairing made of one episode's points for one measure.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Paired {
+    /// (day, value).
+    pub baseline: Option<(i64, f64)>,
+    pub follow_up: Option<(i64, f64)>,
+    /// Responses not used because another at the same timepoint was.
+    pub duplicates: u64,
+    /// The follow-up is dated before the baseline (no pair is made).
+    pub before_baseline: bool,
+}
+
+impl Paired {
+    /// The pair, if there is one.
+    pub fn pair(&self) -> Option<(f64, f64)> {
+        match (self.baseline, self.follow_up, self.before_baseline) {
+            (Some((_, b)), Some((_, f)), false) => Some((b, f)),
+            _ => None,
+        }
+    }
+}
+
+fn pair_points(points: &[Point]) -> Paired {
+    let by_day = |a: &&Point, b: &&Point| a.day.cmp(&b.day);
+    let tagged =
+        |t: Timepoint| -> Vec<&Point> { points.iter().filter(|p| p.timepoint == t).collect() };
+    let (b, f) = (tagged(Timepoint::Baseline), tagged(Timepoint::FollowUp));
+    let mut untagged = tagged(Timepoint::Other);
+    untagged.sort_by(by_day);
+    let mut used = 0u64;
+    let baseline = match b.iter().copied().min_by(by_day) {
+        Some(p) => Some(*p),
+        None => untagged.first().map(|p| **p),
+    };
+    let base_from_untagged = b.is_empty() && !untagged.is_empty();
+    let follow_up = match f.iter().copied().max_by(by_day) {
+        Some(p) => Some(*p),
+        None if untagged.len() >= 2 || (!base_from_untagged && !untagged.is_empty()) => {
+            untagged.last().map(|p| **p)
+        }
+        None => None,
+    };
+    used += u64::from(baseline.is_some()) + u64::from(follow_up.is_some());
+    let duplicates = points.len() as u64 - used;
+    let before_baseline = matches!((baseline, follow_up), (Some(b), Some(f)) if f.day < b.day);
+    Paired {
+        baseline: baseline.map(|p| (p.day, p.value)),
+        follow_up: follow_up.map(|p| (p.day, p.value)),
+        duplicates,
+        before_baseline,
+    }
+}
+
+/// Streams responses in and the report out; memory grows with the number of episodes.
+pub struct Aggregator {
+    options: Options,
+    /// (person, episode) → measure → points.
+    episodes: HashMap<(String, String), BTreeMap<Measure, Vec<Point>>>,
+    rejected: BTreeMap<Rejected, u64>,
+    read: u64,
+}
+
+impl Aggregator {
+    pub fn new(options: Options) -> Aggregator {
+        Aggregator {
+            options,
+            episodes: HashMap::new(),
+            rejected: BTreeMap::new(),
+            read: 0,
+        }
+    }
+
+    /// One NDJSON line: used, or counted as rejected (and the reason returned).
+    pub fn add_line(&mut self, line: &str) -> Result<(), Rejected> {
+        let parsed = spfhir_element::parse(line).map_err(|_| Rejected::Malformed);
+        let result = parsed.and_then(|json| read::response(&json));
+        match result {
+            Ok(r) => {
+                self.add(r);
+                Ok(())
+            }
+            Err(why) => {
+                self.reject(why);
+                Err(why)
+            }
+        }
+    }
+
+    /// Count a response that could not be used.
+    pub fn reject(&mut self, why: Rejected) {
+        self.read += 1;
+        *self.rejected.entry(why).or_default() += 1;
+    }
+
+    /// One usable response.
+    pub fn add(&mut self, r: Response) {
+        self.read += 1;
+        let episode = r.episode.unwrap_or_default();
+        let measures = self.episodes.entry((r.person, episode)).or_default();
+        for (m, value) in r.scores {
+            measures.entry(m).or_default().push(Point {
+                timepoint: r.timepoint,
+                day: r.day,
+                value,
+            });
+        }
+    }
+
+    /// Pair every episode and aggregate.
+    pub fn finish(self) -> Report {
+        let mut all: BTreeMap<Measure, Cell> = BTreeMap::new();
+        let mut strata: BTreeMap<String, BTreeMap<Measure, Cell>> = BTreeMap::new();
+        for measures in self.episodes.into_values() {
+            for (m, points) in measures {
+                let paired = pair_points(&points);
+                all.entry(m).or_default().add(m, &paired, &self.options);
+                if self.options.by_quarter
+                    && let Some((day, _)) = paired.baseline.or(paired.follow_up)
+                {
+                    strata
+                        .entry(read::quarter(day))
+                        .or_default()
+                        .entry(m)
+                        .or_default()
+                        .add(m, &paired, &self.options);
+                }
+            }
+        }
+        Report {
+            responses: self.read,
+            rejected: self
+                .rejected
+                .into_iter()
+                .map(|(k, v)| (k.id(), v))
+                .collect(),
+            instruments: all,
+            strata,
+            rule: self.options.rule,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(t: Timepoint, day: i64, value: f64) -> Point {
+        Point {
+            timepoint: t,
+            day,
+            value,
+        }
+    }
+
+    use Timepoint::{Baseline as B, FollowUp as F, Other as O};
+
+    #[test]
+    fn each_rule() {
+        // Tagged: one of each.
+        let r = pair_points(&[p(B, 1, 20.0), p(F, 90, 25.0)]);
+        assert_eq!(r.pair(), Some((20.0, 25.0)));
+        // Untagged: first and last by date, whatever the order given.
+        let r = pair_points(&[p(O, 50, 3.0), p(O, 10, 1.0), p(O, 30, 2.0)]);
+        assert_eq!(r.pair(), Some((1.0, 3.0)));
+        assert_eq!(r.duplicates, 1);
+        // One untagged alone: a baseline only.
+        let r = pair_points(&[p(O, 10, 1.0)]);
+        assert_eq!((r.baseline, r.follow_up), (Some((10, 1.0)), None));
+        // A tagged baseline and an untagged response: the untagged is the follow-up.
+        let r = pair_points(&[p(B, 10, 1.0), p(O, 40, 2.0)]);
+        assert_eq!(r.pair(), Some((1.0, 2.0)));
+        // Several at a timepoint: earliest baseline, latest follow-up.
+        let r = pair_points(&[p(B, 5, 10.0), p(B, 1, 11.0), p(F, 60, 12.0), p(F, 90, 13.0)]);
+        assert_eq!(r.pair(), Some((11.0, 13.0)));
+        assert_eq!(r.duplicates, 2);
+        // A follow-up before its baseline: no pair.
+        let r = pair_points(&[p(B, 50, 10.0), p(F, 20, 12.0)]);
+        assert!(r.before_baseline);
+        assert_eq!(r.pair(), None);
+        // Only a follow-up.
+        let r = pair_points(&[p(F, 20, 12.0)]);
+        assert_eq!((r.baseline, r.follow_up.is_some()), (None, true));
+    }
+}

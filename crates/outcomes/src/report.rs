@@ -1,0 +1,293 @@
+//! The outcome tables: exact figures per measure (and per stratum), published through the
+//! suppression rule as JSON (the shape other tools rely on) or CSV.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::measure::Measure;
+use crate::pair::Paired;
+use crate::stats::{self, Summary};
+use crate::suppress::{self, Rule};
+
+/// How to aggregate and publish.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Options {
+    pub rule: Rule,
+    /// Meaningful-change thresholds by measure (others: [`Measure::default_threshold`]).
+    pub thresholds: BTreeMap<Measure, f64>,
+    /// Stratify by the quarter of the baseline (else the follow-up) date.
+    pub by_quarter: bool,
+}
+
+
+impl Options {
+    pub fn threshold(&self, m: Measure) -> f64 {
+        self.thresholds
+            .get(&m)
+            .copied()
+            .unwrap_or_else(|| m.default_threshold())
+    }
+}
+
+/// One measure's exact figures over a set of episodes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Cell {
+    /// Episodes with any response for the measure.
+    pub episodes: u64,
+    pub baselines: Vec<f64>,
+    pub follow_ups: Vec<f64>,
+    /// Follow-up minus baseline, per pair.
+    pub changes: Vec<f64>,
+    pub improved: u64,
+    pub no_change: u64,
+    pub worse: u64,
+    pub duplicates: u64,
+    pub before_baseline: u64,
+}
+
+impl Cell {
+    pub(crate) fn add(&mut self, m: Measure, p: &Paired, o: &Options) {
+        self.episodes += 1;
+        self.duplicates += p.duplicates;
+        self.before_baseline += u64::from(p.before_baseline);
+        if let Some((_, b)) = p.baseline {
+            self.baselines.push(b);
+        }
+        if let Some((_, f)) = p.follow_up {
+            self.follow_ups.push(f);
+        }
+        if let Some((b, f)) = p.pair() {
+            let change = f - b;
+            self.changes.push(change);
+            let better = if m.higher_is_better() {
+                change
+            } else {
+                -change
+            };
+            let t = o.threshold(m);
+            if better >= t {
+                self.improved += 1;
+            } else if better <= -t {
+                self.worse += 1;
+            } else {
+                self.no_change += 1;
+            }
+        }
+    }
+
+    pub fn pairs(&self) -> u64 {
+        self.changes.len() as u64
+    }
+
+    pub fn change(&self) -> Option<Summary> {
+        stats::summary(&self.changes)
+    }
+}
+
+/// Everything aggregated, exact; published by [`Report::to_json`] and [`Report::to_csv`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    /// QuestionnaireResponses read (used or not).
+    pub responses: u64,
+    /// Responses not used, by reason.
+    pub rejected: BTreeMap<&'static str, u64>,
+    pub instruments: BTreeMap<Measure, Cell>,
+    /// By quarter, when asked for.
+    pub strata: BTreeMap<String, BTreeMap<Measure, Cell>>,
+    pub rule: Rule,
+}
+
+/// Which counts of a cell are hidden (primary and secondary suppression).
+struct Hidden {
+    /// The whole cell: every count, mean and interval.
+    cell: bool,
+    pairs: bool,
+    outcome: [bool; 3],
+}
+
+/// A cell's counts that add up, across sibling cells, to the published total.
+fn counts(c: &Cell) -> [u64; 4] {
+    [
+        c.episodes,
+        c.baselines.len() as u64,
+        c.follow_ups.len() as u64,
+        c.pairs(),
+    ]
+}
+
+fn hidden(rule: &Rule, c: &Cell, cell_hidden: bool) -> Hidden {
+    let pairs = rule.hides(c.pairs()) || cell_hidden;
+    // improved + noChange + worse = pairs: one hidden alone could be recovered.
+    let s = suppress::secondary(rule, &[c.improved, c.no_change, c.worse]);
+    let outcome = if pairs { [true; 3] } else { [s[0], s[1], s[2]] };
+    Hidden {
+        cell: cell_hidden,
+        pairs,
+        outcome,
+    }
+}
+
+fn round(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn row(m: Measure, c: &Cell, rule: &Rule, cell_hidden: bool) -> Value {
+    let h = hidden(rule, c, cell_hidden);
+    let count = |n: u64, hide: bool| -> Value {
+        match (hide || h.cell, rule.publish(n)) {
+            (false, Some(v)) => json!(v),
+            _ => Value::Null,
+        }
+    };
+    let mean = |v: &[f64]| -> Value {
+        if h.cell || rule.hides(v.len() as u64) {
+            return Value::Null;
+        }
+        stats::summary(v).map_or(Value::Null, |s| json!(round(s.mean)))
+    };
+    let change = (!h.pairs).then(|| c.change()).flatten();
+    json!({
+        "instrument": m.id(),
+        "referrals": count(c.episodes, false),
+        "baseline": count(c.baselines.len() as u64, false),
+        "followUp": count(c.follow_ups.len() as u64, false),
+        "pairs": count(c.pairs(), h.pairs),
+        "meanBaseline": mean(&c.baselines),
+        "meanFollowUp": mean(&c.follow_ups),
+        "meanChange": change.map_or(Value::Null, |s| json!(round(s.mean))),
+        "ci95": change.and_then(|s| s.ci95).map_or(Value::Null, |(lo, hi)| json!([round(lo), round(hi)])),
+        "improved": count(c.improved, h.outcome[0]),
+        "noChange": count(c.no_change, h.outcome[1]),
+        "worse": count(c.worse, h.outcome[2]),
+        "higherIsBetter": m.higher_is_better(),
+    })
+}
+
+impl Report {
+    /// Strata cells hidden whole. Per measure the strata are siblings whose counts add up
+    /// to the published total, so a cell hidden by the rule (any of its counts 1–7) could be
+    /// recovered by subtraction if it were the only one: the smallest other non-zero cell is
+    /// hidden with it, column by column, until no column has exactly one hidden cell.
+    fn strata_hidden(&self) -> BTreeMap<(String, Measure), bool> {
+        let mut out = BTreeMap::new();
+        for m in Measure::ALL {
+            let keys: Vec<&String> = self
+                .strata
+                .iter()
+                .filter(|(_, cells)| cells.contains_key(&m))
+                .map(|(k, _)| k)
+                .collect();
+            let table: Vec<[u64; 4]> = keys.iter().map(|k| counts(&self.strata[*k][&m])).collect();
+            let mut hide: Vec<bool> = table
+                .iter()
+                .map(|c| c.iter().any(|&n| self.rule.hides(n)))
+                .collect();
+            loop {
+                let mut changed = false;
+                for col in 0..4 {
+                    let column: Vec<u64> = table.iter().map(|c| c[col]).collect();
+                    let hidden_nonzero = (0..column.len())
+                        .filter(|&i| hide[i] && column[i] > 0)
+                        .count();
+                    if hidden_nonzero == 1
+                        && let Some(i) = (0..column.len())
+                            .filter(|&i| !hide[i] && column[i] > 0)
+                            .min_by_key(|&i| column[i])
+                    {
+                        hide[i] = true;
+                        changed = true;
+                    }
+                }
+                if !changed {
+                    break;
+                }
+            }
+            for (k, h) in keys.iter().zip(hide) {
+                out.insert(((*k).clone(), m), h);
+            }
+        }
+        out
+    }
+
+    /// The JSON tables:
+    /// `{"instruments": [...], "strata": [{"by": {"quarter": …}, "instruments": [...]}],
+    /// "rejected": {reason: n}, "responses": n, "suppression": {...}}`.
+    pub fn to_json(&self) -> Value {
+        let instruments: Vec<Value> = self
+            .instruments
+            .iter()
+            .map(|(m, c)| row(*m, c, &self.rule, false))
+            .collect();
+        let hidden = self.strata_hidden();
+        let strata: Vec<Value> = self
+            .strata
+            .iter()
+            .map(|(q, cells)| {
+                let rows: Vec<Value> = cells
+                    .iter()
+                    .map(|(m, c)| row(*m, c, &self.rule, hidden[&(q.clone(), *m)]))
+                    .collect();
+                json!({"by": {"quarter": q}, "instruments": rows})
+            })
+            .collect();
+        json!({
+            "instruments": instruments,
+            "strata": strata,
+            "rejected": self.rejected,
+            "responses": self.responses,
+            "suppression": {"suppressUpTo": self.rule.suppress_up_to, "roundTo": self.rule.round_to},
+        })
+    }
+
+    /// The same figures as CSV: one row per measure (stratum `all`) and per stratum.
+    pub fn to_csv(&self) -> String {
+        const COLUMNS: [&str; 13] = [
+            "referrals",
+            "baseline",
+            "followUp",
+            "pairs",
+            "meanBaseline",
+            "meanFollowUp",
+            "meanChange",
+            "ci95Low",
+            "ci95High",
+            "improved",
+            "noChange",
+            "worse",
+            "higherIsBetter",
+        ];
+        let mut out = format!("stratum,instrument,{}\n", COLUMNS.join(","));
+        let json = self.to_json();
+        let mut put = |stratum: &str, row: &Value| {
+            let cell = |v: &Value| match v {
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            let ci = |i: usize| cell(row["ci95"].get(i).unwrap_or(&Value::Null));
+            let fields: Vec<String> = COLUMNS
+                .iter()
+                .map(|c| match *c {
+                    "ci95Low" => ci(0),
+                    "ci95High" => ci(1),
+                    c => cell(&row[c]),
+                })
+                .collect();
+            out.push_str(&format!(
+                "{stratum},{},{}\n",
+                row["instrument"].as_str().unwrap_or_default(),
+                fields.join(",")
+            ));
+        };
+        for r in json["instruments"].as_array().into_iter().flatten() {
+            put("all", r);
+        }
+        for s in json["strata"].as_array().into_iter().flatten() {
+            let q = s["by"]["quarter"].as_str().unwrap_or_default().to_owned();
+            for r in s["instruments"].as_array().into_iter().flatten() {
+                put(&q, r);
+            }
+        }
+        out
+    }
+}

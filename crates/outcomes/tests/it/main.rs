@@ -1,0 +1,240 @@
+//! spfhir-outcomes end to end on crafted NDJSON lines: scoring, pairing, aggregates,
+//! suppression, and the published JSON and CSV.
+
+use serde_json::{Value, json};
+use spfhir_outcomes::suppress::Rule;
+use spfhir_outcomes::{Aggregator, Options, read};
+
+const BASE: &str = "https://spfhir.org/fhir/Questionnaire/sp-";
+const TIMEPOINT: &str = "https://spfhir.org/fhir/StructureDefinition/sp-outcome-timepoint";
+
+/// A QuestionnaireResponse line.
+fn qr(
+    person: &str,
+    instrument: &str,
+    timepoint: Option<&str>,
+    date: &str,
+    answers: &[(&str, i64)],
+) -> String {
+    let items: Vec<Value> = answers
+        .iter()
+        .map(|(l, v)| {
+            let answer = if instrument == "ons4" {
+                json!({"valueInteger": v})
+            } else {
+                json!({"valueCoding": {"code": v.to_string()}})
+            };
+            json!({"linkId": l, "answer": [answer]})
+        })
+        .collect();
+    let mut r = json!({
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": format!("{BASE}{instrument}"),
+        "status": "completed",
+        "authored": date,
+        "subject": {"identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": person}},
+        "basedOn": [{"identifier": {"system": "https://example.org/referrals", "value": format!("ref-{person}")}}],
+        "item": items,
+    });
+    if let Some(t) = timepoint {
+        r["extension"] = json!([{"url": TIMEPOINT, "valueCoding": {"code": t}}]);
+    }
+    r.to_string()
+}
+
+/// WEMWBS answers summing to `total` (14–70).
+fn wemwbs(total: i64) -> Vec<(String, i64)> {
+    let mut left = total - 14;
+    (1..=14)
+        .map(|i| {
+            let add = left.min(4);
+            left -= add;
+            (format!("wemwbs-{i}"), 1 + add)
+        })
+        .collect()
+}
+
+fn lines_for(
+    pairs: &[(i64, i64)],
+    first_person: usize,
+    date_base: &str,
+    date_follow: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, (b, f)) in pairs.iter().enumerate() {
+        let person = format!("p{}", first_person + i);
+        for (tp, total, date) in [("baseline", b, date_base), ("follow-up", f, date_follow)] {
+            let a = wemwbs(*total);
+            let a: Vec<(&str, i64)> = a.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+            out.push(qr(&person, "wemwbs", Some(tp), date, &a));
+        }
+    }
+    out
+}
+
+fn run(lines: &[String], options: Options) -> spfhir_outcomes::Report {
+    let mut agg = Aggregator::new(options);
+    for l in lines {
+        let _ = agg.add_line(l);
+    }
+    agg.finish()
+}
+
+#[test]
+fn every_swemwbs_raw_score_is_read_as_its_metric_score() {
+    for raw in 7..=35i64 {
+        let mut left = raw - 7;
+        let answers: Vec<(String, i64)> = (1..=7)
+            .map(|i| {
+                let add = left.min(4);
+                left -= add;
+                (format!("swemwbs-{i}"), 1 + add)
+            })
+            .collect();
+        let a: Vec<(&str, i64)> = answers.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        let line = qr("p1", "swemwbs", None, "2026-01-01", &a);
+        let r = read::response(&spfhir_element::parse(&line).unwrap()).unwrap();
+        let want = spfhir_domain::instrument::swemwbs_metric(raw)
+            .unwrap()
+            .to_string()
+            .parse::<f64>()
+            .unwrap();
+        assert_eq!(
+            r.scores,
+            vec![(spfhir_outcomes::measure::Measure::Swemwbs, want)],
+            "raw {raw}"
+        );
+    }
+}
+
+#[test]
+fn unusable_lines_are_counted_by_reason() {
+    let mut lines = vec![
+        "not json".to_owned(),
+        json!({"resourceType": "Patient"}).to_string(),
+        qr("p1", "unknown", None, "2026-01-01", &[]),
+        qr(
+            "p1",
+            "ucla3",
+            None,
+            "2026-01-01",
+            &[("companionship", 1), ("left-out", 2)],
+        ),
+        qr(
+            "p1",
+            "ucla3",
+            None,
+            "2026-01",
+            &[("companionship", 1), ("left-out", 2), ("isolated", 3)],
+        ),
+        qr(
+            "p1",
+            "ucla3",
+            None,
+            "2026-01-01",
+            &[("companionship", 9), ("left-out", 2), ("isolated", 3)],
+        ),
+    ];
+    let mut not_done: Value =
+        serde_json::from_str(&qr("p1", "ucla3", None, "2026-01-01", &[])).unwrap();
+    not_done["status"] = json!("in-progress");
+    lines.push(not_done.to_string());
+    let report = run(&lines, Options::default());
+    assert_eq!(report.responses, 7);
+    assert_eq!(
+        report.to_json()["rejected"],
+        json!({"malformed": 1, "notAQuestionnaireResponse": 1, "unknownInstrument": 1, "incomplete": 1, "noDate": 1, "invalidAnswer": 1, "notCompleted": 1})
+    );
+}
+
+#[test]
+fn paired_change_matches_an_independent_computation() {
+    // 40 people: baseline 30 + i % 17, follow-up baseline + (i % 7) − 2.
+    let pairs: Vec<(i64, i64)> = (0..40)
+        .map(|i| (30 + i % 17, 30 + i % 17 + i % 7 - 2))
+        .collect();
+    let lines = lines_for(&pairs, 0, "2026-01-10", "2026-04-10");
+    // Without the library: pair by person from the raw JSON and average the differences.
+    let mut by_person: std::collections::BTreeMap<String, (Option<i64>, Option<i64>)> =
+        Default::default();
+    for l in &lines {
+        let v: Value = serde_json::from_str(l).unwrap();
+        let person = v["subject"]["identifier"]["value"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let total: i64 = v["item"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                i["answer"][0]["valueCoding"]["code"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<i64>()
+                    .unwrap()
+            })
+            .sum();
+        let e = by_person.entry(person).or_default();
+        match v["extension"][0]["valueCoding"]["code"].as_str().unwrap() {
+            "baseline" => e.0 = Some(total),
+            _ => e.1 = Some(total),
+        }
+    }
+    let diffs: Vec<f64> = by_person
+        .values()
+        .map(|(b, f)| (f.unwrap() - b.unwrap()) as f64)
+        .collect();
+    let expected = diffs.iter().sum::<f64>() / diffs.len() as f64;
+    let report = run(&lines, Options::default());
+    let cell = &report.instruments[&spfhir_outcomes::measure::Measure::Wemwbs];
+    assert_eq!(cell.pairs(), 40);
+    assert!((cell.change().unwrap().mean - expected).abs() < 1e-12);
+}
+
+#[test]
+fn published_tables_are_suppressed_and_rounded() {
+    // Quarter 2026Q1: 5 pairs; 2026Q2: 20; 2026Q3: 35. With only Q1 hidden, the total would
+    // give it back, so Q2 (the next smallest) is hidden too.
+    let mut lines = Vec::new();
+    let mut next = 0;
+    for (n, date) in [(5, "2026-02-01"), (20, "2026-05-01"), (35, "2026-08-01")] {
+        let pairs: Vec<(i64, i64)> = (0..n).map(|i| (35 + i % 5, 38 + i % 9)).collect();
+        lines.extend(lines_for(&pairs, next, date, "2026-11-01"));
+        next += n as usize;
+    }
+    let options = Options {
+        by_quarter: true,
+        ..Options::default()
+    };
+    let report = run(&lines, options.clone());
+    let json = report.to_json();
+    insta::assert_snapshot!(
+        "suppressed_json",
+        serde_json::to_string_pretty(&json).unwrap()
+    );
+    insta::assert_snapshot!("suppressed_csv", report.to_csv());
+    let strata = json["strata"].as_array().unwrap();
+    let pairs: Vec<&Value> = strata
+        .iter()
+        .map(|s| &s["instruments"][0]["pairs"])
+        .collect();
+    assert_eq!(pairs, [&Value::Null, &Value::Null, &json!(35)]);
+    assert_eq!(
+        strata[1]["instruments"][0]["meanChange"],
+        Value::Null,
+        "no mean for a hidden cell"
+    );
+    assert_eq!(json["instruments"][0]["pairs"], json!(60));
+    // Unsuppressed: the exact figures.
+    let exact = run(
+        &lines,
+        Options {
+            rule: Rule::NONE,
+            ..options
+        },
+    );
+    let strata = exact.to_json()["strata"].clone();
+    assert_eq!(strata[0]["instruments"][0]["pairs"], json!(5));
+    assert_eq!(strata[1]["instruments"][0]["pairs"], json!(20));
+}

@@ -1,0 +1,109 @@
+//! `spfhir outcomes` over a Bulk Data folder: plain and gzip'd NDJSON, a malformed line
+//! named by file:line, suppressed and `--unsuppressed` tables.
+
+use std::io::Write;
+
+use crate::{TempDir, command, run};
+
+const Q: &str = "https://spfhir.org/fhir/Questionnaire/sp-ucla3";
+const T: &str = "https://spfhir.org/fhir/StructureDefinition/sp-outcome-timepoint";
+
+fn line(person: usize, timepoint: &str, date: &str, answers: [i64; 3]) -> String {
+    let items: Vec<String> = ["companionship", "left-out", "isolated"]
+        .iter()
+        .zip(answers)
+        .map(|(l, a)| {
+            format!(r#"{{"linkId":"{l}","answer":[{{"valueCoding":{{"code":"{a}"}}}}]}}"#)
+        })
+        .collect();
+    format!(
+        r#"{{"resourceType":"QuestionnaireResponse","questionnaire":"{Q}","status":"completed","authored":"{date}","subject":{{"reference":"Patient/{person}"}},"extension":[{{"url":"{T}","valueCoding":{{"code":"{timepoint}"}}}}],"item":[{}]}}"#,
+        items.join(",")
+    )
+}
+
+#[test]
+fn tables_from_a_bulk_export_folder() {
+    let home = TempDir::new("outcomes-home");
+    let dir = TempDir::new("outcomes-in");
+    // 12 people in the plain file, 10 in the gzip'd one: UCLA-3 from 8 to 5 (a fall: better).
+    let mut plain = String::new();
+    for p in 0..12 {
+        plain += &line(p, "baseline", "2026-01-05", [3, 3, 2]);
+        plain.push('\n');
+        plain += &line(p, "follow-up", "2026-04-05", [2, 2, 1]);
+        plain.push('\n');
+    }
+    plain += "{ not json\n";
+    std::fs::write(dir.0.join("QuestionnaireResponse.ndjson"), plain).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for p in 100..110 {
+        writeln!(gz, "{}", line(p, "baseline", "2026-02-05", [3, 3, 3])).unwrap();
+        writeln!(gz, "{}", line(p, "follow-up", "2026-05-05", [3, 3, 3])).unwrap();
+    }
+    std::fs::write(
+        dir.0.join("QuestionnaireResponse.2.ndjson.gz"),
+        gz.finish().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.0.join("Patient.ndjson"), "ignored\n").unwrap();
+
+    let mut cmd = command(&home.0);
+    cmd.args(["outcomes", "--input"]).arg(&dir.0);
+    let out = run(cmd, b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("QuestionnaireResponse.ndjson:25:1: not a JSON resource"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("44 responses used, 1 not used; 22 baseline/follow-up pairs"),
+        "{stderr}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ucla = &json["instruments"][0];
+    assert_eq!(ucla["instrument"], "ucla3");
+    // Published: 22 pairs → 20; 12 improved → 10; 10 no change → 10; 0 worse.
+    assert_eq!(
+        (
+            &ucla["pairs"],
+            &ucla["improved"],
+            &ucla["noChange"],
+            &ucla["worse"]
+        ),
+        (
+            &serde_json::json!(20),
+            &serde_json::json!(10),
+            &serde_json::json!(10),
+            &serde_json::json!(0)
+        )
+    );
+    // Mean change: (12 × −3 + 10 × 0) / 22.
+    assert_eq!(ucla["meanChange"], serde_json::json!(-1.64));
+    assert_eq!(json["rejected"]["malformed"], 1);
+
+    // Exact figures on request, with a warning; by quarter, as CSV.
+    let mut cmd = command(&home.0);
+    cmd.args([
+        "outcomes",
+        "--unsuppressed",
+        "--by",
+        "quarter",
+        "--format",
+        "csv",
+        "--input",
+    ])
+    .arg(&dir.0);
+    let out = run(cmd, b"");
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING: --unsuppressed"));
+    assert!(csv.contains("\nall,ucla3,22,22,22,22,"), "{csv}");
+    assert!(csv.contains("\n2026Q1,ucla3,22,22,22,22,"), "{csv}");
+
+    // A missing input is a usage error.
+    let mut cmd = command(&home.0);
+    cmd.args(["outcomes", "--input", "/no/such/folder"]);
+    let out = run(cmd, b"");
+    assert_eq!(out.status.code(), Some(2));
+}

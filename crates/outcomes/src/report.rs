@@ -20,7 +20,6 @@ pub struct Options {
     pub by_quarter: bool,
 }
 
-
 impl Options {
     pub fn threshold(&self, m: Measure) -> f64 {
         self.thresholds

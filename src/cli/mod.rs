@@ -26,7 +26,7 @@ use spfhir_translate::{self as translate, WriteOptions};
 #[command(
     name = "spfhir",
     version,
-    about = "FHIR R4 adapter for social prescribing: translate, validate, serve the REST API and install FHIR packages",
+    about = "FHIR R4 adapter for social prescribing: translate, validate, serve the REST API, report ICB outcomes and install FHIR packages",
     after_help = EXIT_CODES
 )]
 pub struct Cli {

@@ -30,7 +30,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// A store in one SQLite file.
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// Commits go to the one writer task (SQLite has one writer at a time anyway).
+    /// Commits go to the one writer thread (`writer.rs`) (SQLite has one writer at a time anyway).
     writer: mpsc::Sender<Job>,
     /// A throw-away database's file, removed on drop.
     scratch: Option<std::path::PathBuf>,
@@ -74,7 +74,7 @@ impl SqliteStore {
             })
             .busy_timeout(std::time::Duration::from_secs(5))
             .foreign_keys(true);
-        // One writer at a time is SQLite's rule: the writer task keeps one connection;
+        // One writer at a time is SQLite's rule: the writer thread keeps its own connection;
         // readers share the others.
         let pool = SqlitePoolOptions::new()
             .max_connections(8)

@@ -5,21 +5,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use spfhir_server::auth::{Auth, JwtVerifier};
 
-use crate::{Reply, Server, patient};
+use crate::{Reply, Server, keys_dir, now, patient};
 
 const ISSUER: &str = "https://auth.example.org";
 const AUDIENCE: &str = "https://spfhir.example.org";
-
-fn keys_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys")
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 /// A token signed with `key` (a file in tests/keys) for `alg`, with these claims changed.
 fn token(

@@ -138,3 +138,16 @@ pub fn referral_message() -> Value {
         .fhir;
     serde_json::from_str(&fhir.to_compact()).unwrap()
 }
+
+/// The test keys (`tests/keys`): JWKS, and the private keys that sign tokens and assertions.
+pub fn keys_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys")
+}
+
+/// Seconds since the epoch, for token claims.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}

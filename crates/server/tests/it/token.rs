@@ -6,20 +6,9 @@ use serde_json::{Value, json};
 use spfhir_server::auth::Auth;
 use spfhir_server::token::{Client, TokenService};
 
-use crate::{Reply, Server, patient};
+use crate::{Reply, Server, keys_dir, now, patient};
 
 const ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-fn keys_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys")
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 fn jti() -> String {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

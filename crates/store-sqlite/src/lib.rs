@@ -75,7 +75,7 @@ impl SqliteStore {
             .busy_timeout(std::time::Duration::from_secs(5))
             .foreign_keys(true);
         // One writer at a time is SQLite's rule: the writer thread keeps its own connection;
-        // readers share the others.
+        // readers share the pool.
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options.clone())

@@ -114,9 +114,9 @@ fn run(
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = run_cached(&conn, "BEGIN IMMEDIATE") {
             for job in batch.drain(..) {
-                let _ = job.reply.send(Err(backend_ref(&e)));
+                let _ = job.reply.send(Err(e.clone()));
             }
             continue;
         }
@@ -131,7 +131,7 @@ fn run(
                 )
             })
             .collect();
-        match conn.execute_batch("COMMIT") {
+        match run_cached(&conn, "COMMIT") {
             Ok(()) => {
                 for (job, r) in batch.drain(..).zip(results) {
                     let _ = job.reply.send(r);
@@ -144,15 +144,11 @@ fn run(
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
                 for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(backend_ref(&e)));
+                    let _ = job.reply.send(Err(e.clone()));
                 }
             }
         }
     }
-}
-
-fn backend_ref(e: &rusqlite::Error) -> Error {
-    Error::Backend(e.to_string())
 }
 
 /// One caller's writes (and responses to remember) under a savepoint: all applied, or none.
@@ -162,7 +158,7 @@ fn one_job(
     now: i64,
     remember: &[(String, Remembered)],
 ) -> Result<Vec<Record>> {
-    conn.execute_batch("SAVEPOINT job").map_err(backend)?;
+    run_cached(conn, "SAVEPOINT job")?;
     let applied = apply(conn, writes, now).and_then(|records| {
         let mut insert = conn
             .prepare_cached(
@@ -178,15 +174,21 @@ fn one_job(
         Ok(records)
     });
     match applied {
-        Ok(records) => conn
-            .execute_batch("RELEASE job")
-            .map(|()| records)
-            .map_err(backend),
+        Ok(records) => run_cached(conn, "RELEASE job").map(|()| records),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
             Err(e)
         }
     }
+}
+
+/// Run a statement without parameters, prepared once (transaction control runs for every
+/// commit, and `execute_batch` would parse it every time).
+fn run_cached(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut st| st.execute([]))
+        .map(|_| ())
+        .map_err(backend)
 }
 
 /// Apply one commit's writes, inside the transaction the writer holds.

@@ -32,7 +32,7 @@ pub mod suite;
 use async_trait::async_trait;
 
 /// What a store can fail with.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
     /// A write's expected version is not the current one (If-Match), or another writer
     /// created the same version first.

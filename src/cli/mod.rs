@@ -64,6 +64,9 @@ pub enum Command {
     /// ICB outcome tables from Bulk Data NDJSON: paired baseline and follow-up scores per
     /// instrument, with small-number suppression.
     Outcomes(outcomes::OutcomesArgs),
+    /// Synthetic data for demos, tests and benchmarks.
+    #[command(subcommand)]
+    Synth(outcomes::SynthCommand),
     /// Print the JSON Schema of a domain record.
     Schema {
         #[arg(value_enum)]
@@ -122,6 +125,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Package(cmd) => package::run(&cmd),
         Command::Serve(args) => serve::run(&args),
         Command::Outcomes(args) => outcomes::run(&args),
+        Command::Synth(cmd) => outcomes::synth(&cmd),
     }
 }
 

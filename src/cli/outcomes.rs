@@ -166,3 +166,64 @@ fn outcomes(args: &OutcomesArgs) -> Result<i32, String> {
     );
     Ok(0)
 }
+
+#[derive(clap::Subcommand, Debug)]
+pub enum SynthCommand {
+    /// A synthetic Bulk Data export for outcome reporting: Patient, ServiceRequest and
+    /// QuestionnaireResponse NDJSON (test NHS numbers, several practices and PCNs, paired
+    /// and unpaired responses, some items missing). The same seed gives the same files.
+    Outcomes(SynthOutcomesArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SynthOutcomesArgs {
+    /// How many people.
+    #[arg(long, default_value_t = 1000)]
+    pub people: u64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The folder to write the export into (made if missing).
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+pub fn synth(cmd: &SynthCommand) -> i32 {
+    let SynthCommand::Outcomes(args) = cmd;
+    match synth_outcomes(args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}
+
+fn synth_outcomes(args: &SynthOutcomesArgs) -> Result<(), String> {
+    use spfhir_outcomes::synth::{self, File};
+    let dir = &args.output;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut writers = Vec::new();
+    for f in File::ALL {
+        let path = dir.join(f.name());
+        let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        writers.push((path, std::io::BufWriter::new(file), 0u64));
+    }
+    let mut failed: Option<String> = None;
+    synth::generate(args.people, args.seed, |f, line| {
+        let (path, w, n) = &mut writers[f as usize];
+        if failed.is_none()
+            && let Err(e) = writeln!(w, "{line}")
+        {
+            failed = Some(format!("{}: {e}", path.display()));
+        }
+        *n += 1;
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    for (path, mut w, n) in writers {
+        w.flush().map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("{}: {n} lines", path.display());
+    }
+    Ok(())
+}

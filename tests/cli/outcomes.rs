@@ -107,3 +107,42 @@ fn tables_from_a_bulk_export_folder() {
     let out = run(cmd, b"");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn synthetic_exports_are_deterministic_and_report() {
+    let home = TempDir::new("synth-home");
+    let a = TempDir::new("synth-a");
+    let b = TempDir::new("synth-b");
+    for dir in [&a, &b] {
+        let mut cmd = command(&home.0);
+        cmd.args(["synth", "outcomes", "--people", "300", "--seed", "42", "-o"])
+            .arg(&dir.0);
+        let out = run(cmd, b"");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for f in [
+        "Patient.ndjson",
+        "ServiceRequest.ndjson",
+        "QuestionnaireResponse.ndjson",
+    ] {
+        let (x, y) = (
+            std::fs::read(a.0.join(f)).unwrap(),
+            std::fs::read(b.0.join(f)).unwrap(),
+        );
+        assert!(
+            !x.is_empty() && x == y,
+            "{f} differs between two runs with one seed"
+        );
+    }
+    let mut cmd = command(&home.0);
+    cmd.args(["outcomes", "--input"]).arg(&a.0);
+    let out = run(cmd, b"");
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["instruments"].as_array().unwrap().len() >= 4, "{json}");
+}

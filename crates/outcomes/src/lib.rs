@@ -28,6 +28,7 @@ pub mod read;
 pub mod report;
 pub mod stats;
 pub mod suppress;
+pub mod synth;
 
 pub use pair::Aggregator;
 pub use report::{Options, Report};

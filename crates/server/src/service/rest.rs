@@ -89,12 +89,18 @@ impl Service {
     /// `GET /{ty}/{id}`: 404 if never written, 410 if deleted.
     pub async fn read(&self, ty: &str, id: &str, tenant: Tenant<'_>) -> Result<Record, ApiError> {
         self.served(ty)?;
-        match self
-            .store
-            .read(ty, id)
-            .await?
-            .filter(|r| visible(tenant, r))
-        {
+        let current = self.store.read(ty, id).await?;
+        // A deletion has no body to say whose it was: the version before it does.
+        let owned = match &current {
+            Some(r) if r.deleted && tenant.is_some() => self
+                .store
+                .vread(ty, id, r.version - 1)
+                .await?
+                .is_some_and(|before| visible(tenant, &before)),
+            Some(r) => visible(tenant, r),
+            None => false,
+        };
+        match current.filter(|_| owned) {
             None => Err(ApiError::not_found(format!("{ty}/{id} is not here"))),
             Some(r) if r.deleted => Err(ApiError::new(
                 StatusCode::GONE,
@@ -254,7 +260,15 @@ impl Service {
     ) -> Result<Vec<Record>, ApiError> {
         self.served(ty)?;
         let mut records = self.store.history(ty, id, count).await?;
-        records.retain(|r| visible(tenant, r));
+        if tenant.is_some() {
+            // Deletions are shown with the versions of the caller's own that they ended.
+            let owned: std::collections::HashSet<String> = records
+                .iter()
+                .filter(|r| !r.deleted && visible(tenant, r))
+                .map(|r| r.id.clone())
+                .collect();
+            records.retain(|r| owned.contains(&r.id) && (r.deleted || visible(tenant, r)));
+        }
         if let (Some(id), true) = (id, records.is_empty()) {
             return Err(ApiError::not_found(format!("{ty}/{id} is not here")));
         }

@@ -24,8 +24,9 @@ pub type Tenant<'a> = Option<&'a str>;
 pub fn visible(tenant: Tenant<'_>, r: &Record) -> bool {
     match tenant {
         None => true,
-        // A deletion has no body; what it deleted was checked when it was deleted.
-        Some(_) if r.deleted => true,
+        // A deletion has no body to say whose it was; callers that show deletions decide
+        // from the version before it.
+        Some(_) if r.deleted => false,
         Some(t) => {
             r.body.contains(t) && spfhir_element::parse(&r.body).is_ok_and(|json| belongs(&json, t))
         }

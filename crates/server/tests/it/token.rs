@@ -545,4 +545,18 @@ async fn an_organisation_sees_and_changes_only_its_own_resources() {
     mine["gender"] = json!("male");
     assert_eq!(send(&s, "PUT", &own, &a, Some(mine)).await.status, 200);
     assert_eq!(send(&s, "DELETE", &own, &a, None).await.status, 204);
+    // Deleted: gone for A, still not there for B, whose history does not show it either.
+    assert_eq!(send(&s, "GET", &own, &a, None).await.status, 410);
+    assert_eq!(send(&s, "GET", &own, &b, None).await.status, 404);
+    let history = send(&s, "GET", "/Patient/_history", &b, None).await;
+    let ids: Vec<&Value> = history.body["entry"]
+        .as_array()
+        .map(|e| e.iter().map(|x| &x["request"]).collect())
+        .unwrap_or_default();
+    assert!(
+        !history.body.to_string().contains(&id),
+        "B's history names A's resource: {ids:?}"
+    );
+    let mine = send(&s, "GET", &format!("{own}/_history"), &a, None).await;
+    assert_eq!(entries(&mine), 3, "A's history: created, updated, deleted");
 }

@@ -12,6 +12,8 @@ use spfhir_outcomes::{Aggregator, Options};
 pub enum Format {
     Json,
     Csv,
+    /// A FHIR MeasureReport (summary) against spfhir's Measure sp-outcome-change.
+    Measurereport,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -80,6 +82,21 @@ fn open(path: &Path) -> Result<Box<dyn BufRead>, String> {
     Ok(Box::new(BufReader::with_capacity(1 << 16, reader)))
 }
 
+/// Now, as a FHIR dateTime in UTC (to the second).
+fn now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (day, s) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        spfhir_outcomes::read::date_of(day),
+        s / 3600,
+        s % 3600 / 60,
+        s % 60
+    )
+}
+
 /// Malformed lines named on stderr, at most this many (all are counted).
 const NAMED: usize = 20;
 
@@ -145,6 +162,12 @@ fn outcomes(args: &OutcomesArgs) -> Result<i32, String> {
             t
         }
         Format::Csv => report.to_csv(),
+        Format::Measurereport => {
+            let mut t =
+                serde_json::to_string_pretty(&report.to_measure_report(&now())).unwrap_or_default();
+            t.push('\n');
+            t
+        }
     };
     match &args.output {
         Some(p) => std::fs::write(p, text).map_err(|e| format!("{}: {e}", p.display()))?,

@@ -145,4 +145,47 @@ fn synthetic_exports_are_deterministic_and_report() {
     assert_eq!(out.status.code(), Some(0));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(json["instruments"].as_array().unwrap().len() >= 4, "{json}");
+
+    // The MeasureReport validates against R4 and spfhir's Measure with no errors.
+    let report = a.0.join("report.json");
+    let mut cmd = command(&home.0);
+    cmd.args([
+        "outcomes",
+        "--by",
+        "quarter",
+        "--format",
+        "measurereport",
+        "-o",
+    ])
+    .arg(&report)
+    .arg("--input")
+    .arg(&a.0);
+    assert_eq!(run(cmd, b"").status.code(), Some(0));
+    let mr: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(mr["resourceType"], "MeasureReport");
+    assert!(mr["group"].as_array().unwrap().len() >= 4, "{mr}");
+    assert!(
+        mr["group"][0]["stratifier"][0]["stratum"]
+            .as_array()
+            .is_some(),
+        "{mr}"
+    );
+    let mut cmd = command(&home.0);
+    cmd.args([
+        "validate",
+        "--package-path",
+        &crate::packages(),
+        "--format",
+        "text",
+    ])
+    .arg(&report);
+    let out = run(cmd, b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("error"), "{text}");
 }

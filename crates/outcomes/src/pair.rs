@@ -90,6 +90,8 @@ pub struct Aggregator {
     episodes: HashMap<(String, String), BTreeMap<Measure, Vec<Point>>>,
     rejected: BTreeMap<Rejected, u64>,
     read: u64,
+    /// The first and last day of the responses used.
+    period: Option<(i64, i64)>,
 }
 
 impl Aggregator {
@@ -99,6 +101,7 @@ impl Aggregator {
             episodes: HashMap::new(),
             rejected: BTreeMap::new(),
             read: 0,
+            period: None,
         }
     }
 
@@ -127,6 +130,10 @@ impl Aggregator {
     /// One usable response.
     pub fn add(&mut self, r: Response) {
         self.read += 1;
+        self.period = Some(match self.period {
+            None => (r.day, r.day),
+            Some((lo, hi)) => (lo.min(r.day), hi.max(r.day)),
+        });
         let episode = r.episode.unwrap_or_default();
         let measures = self.episodes.entry((r.person, episode)).or_default();
         for (m, value) in r.scores {
@@ -168,6 +175,7 @@ impl Aggregator {
             instruments: all,
             strata,
             rule: self.options.rule,
+            period: self.period,
         }
     }
 }

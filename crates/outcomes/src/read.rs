@@ -218,18 +218,29 @@ fn days_in_month(y: i64, m: i64) -> i64 {
     }
 }
 
-/// The calendar quarter (`2026Q3`) of a day number.
-pub fn quarter(day: i64) -> String {
-    // civil_from_days.
+/// (year, month, day) of a day number (Howard Hinnant's civil_from_days).
+fn civil(day: i64) -> (i64, i64, i64) {
     let z = day + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// The calendar quarter (`2026Q3`) of a day number.
+pub fn quarter(day: i64) -> String {
+    let (y, m, _) = civil(day);
     format!("{y}Q{}", (m - 1) / 3 + 1)
+}
+
+/// The FHIR date (`2026-03-01`) of a day number.
+pub fn date_of(day: i64) -> String {
+    let (y, m, d) = civil(day);
+    format!("{y:04}-{m:02}-{d:02}")
 }
 
 #[cfg(test)]
@@ -246,5 +257,8 @@ mod tests {
         assert_eq!(quarter(day_of("2026-09-30").unwrap()), "2026Q3");
         assert_eq!(quarter(day_of("2026-10-01").unwrap()), "2026Q4");
         assert_eq!(quarter(0), "1970Q1");
+        for d in ["1970-01-01", "2024-02-29", "2026-12-31", "2000-03-01"] {
+            assert_eq!(date_of(day_of(d).unwrap()), d);
+        }
     }
 }

@@ -95,6 +95,8 @@ pub struct Report {
     /// By quarter, when asked for.
     pub strata: BTreeMap<String, BTreeMap<Measure, Cell>>,
     pub rule: Rule,
+    /// The first and last day (since 1970-01-01) of the responses used.
+    pub period: Option<(i64, i64)>,
 }
 
 /// Which counts of a cell are hidden (primary and secondary suppression).
@@ -288,5 +290,78 @@ impl Report {
             }
         }
         out
+    }
+
+    /// A FHIR MeasureReport (summary) against spfhir's Measure `sp-outcome-change`: a group
+    /// per measure with its referrals (initial population), pairs (measure population) and
+    /// mean paired change (score), stratified by quarter when asked. The same suppression
+    /// applies: a hidden count is left out, and so is the score of a hidden cell. `date` is
+    /// when the report was made (a FHIR dateTime).
+    pub fn to_measure_report(&self, date: &str) -> Value {
+        let json = self.to_json();
+        let population = |code: &str, count: &Value| {
+            let mut p = json!({"code": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/measure-population", "code": code}]}});
+            if let Some(n) = count.as_u64() {
+                p["count"] = json!(n);
+            }
+            p
+        };
+        let populations = |row: &Value| {
+            json!([
+                population("initial-population", &row["referrals"]),
+                population("measure-population", &row["pairs"])
+            ])
+        };
+        let score = |row: &Value| row["meanChange"].as_f64().map(|v| json!({"value": v}));
+        let mut groups = Vec::new();
+        for row in json["instruments"].as_array().into_iter().flatten() {
+            let id = row["instrument"].as_str().unwrap_or_default();
+            let mut g = json!({
+                "code": {"coding": [{"system": "https://spfhir.org/fhir/CodeSystem/sp-outcome-measure", "code": id}]},
+                "population": populations(row),
+            });
+            if let Some(s) = score(row) {
+                g["measureScore"] = s;
+            }
+            let strata: Vec<Value> = json["strata"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|st| {
+                    let r = st["instruments"].as_array()?.iter().find(|r| r["instrument"] == id)?;
+                    let mut s = json!({"value": {"text": st["by"]["quarter"]}, "population": populations(r)});
+                    if let Some(sc) = score(r) {
+                        s["measureScore"] = sc;
+                    }
+                    Some(s)
+                })
+                .collect();
+            if !strata.is_empty() {
+                g["stratifier"] = json!([{"code": [{"text": "quarter"}], "stratum": strata}]);
+            }
+            groups.push(g);
+        }
+        let day = date.get(..10).unwrap_or(date);
+        let (start, end) = self.period.map_or((None, None), |(a, b)| {
+            (Some(crate::read::date_of(a)), Some(crate::read::date_of(b)))
+        });
+        let (start, end) = (
+            start.unwrap_or_else(|| day.to_owned()),
+            end.unwrap_or_else(|| day.to_owned()),
+        );
+        let div = format!(
+            "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>Social prescribing outcomes from {start} to {end}: paired change from baseline to follow-up for {} measures. Counts follow NHS England's small-number rule.</p></div>",
+            groups.len()
+        );
+        json!({
+            "resourceType": "MeasureReport",
+            "text": {"status": "generated", "div": div},
+            "status": "complete",
+            "type": "summary",
+            "measure": "https://spfhir.org/fhir/Measure/sp-outcome-change|0.1.0",
+            "date": date,
+            "period": {"start": start, "end": end},
+            "group": groups,
+        })
     }
 }

@@ -214,6 +214,13 @@ fn published_tables_are_suppressed_and_rounded() {
         serde_json::to_string_pretty(&json).unwrap()
     );
     insta::assert_snapshot!("suppressed_csv", report.to_csv());
+    let mr = report.to_measure_report("2026-11-30T12:00:00Z");
+    insta::assert_snapshot!("measure_report", serde_json::to_string_pretty(&mr).unwrap());
+    // Hidden strata carry no counts and no score.
+    let strata = &mr["group"][0]["stratifier"][0]["stratum"];
+    assert!(strata[0]["population"][1].get("count").is_none());
+    assert!(strata[0].get("measureScore").is_none());
+    assert_eq!(strata[2]["population"][1]["count"], json!(35));
     let strata = json["strata"].as_array().unwrap();
     let pairs: Vec<&Value> = strata
         .iter()

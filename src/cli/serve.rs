@@ -71,7 +71,8 @@ struct TlsFile {
 #[derive(serde::Deserialize, Default, Debug)]
 #[serde(deny_unknown_fields)]
 struct AuthFile {
-    /// A JWKS file of the keys an external issuer's tokens are signed with.
+    /// The keys an external issuer's tokens are signed with: a JWKS file, or its
+    /// `https://` URL (fetched at start).
     jwks: Option<PathBuf>,
     issuer: Option<String>,
     audience: Option<String>,
@@ -143,9 +144,7 @@ fn external_issuer(
     let Some(jwks) = &auth.jwks else {
         return Ok(None);
     };
-    let path = relative(jwks);
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| format!("auth.jwks {}: {e}", path.display()))?;
+    let (text, from) = read_jwks(jwks, relative)?;
     let issuer = auth
         .issuer
         .clone()
@@ -155,11 +154,42 @@ fn external_issuer(
         .clone()
         .ok_or("auth.audience is needed with auth.jwks")?;
     let v = JwtVerifier::new(&text, &issuer, &audience)
-        .map_err(|e| format!("auth.jwks {}: {e}", path.display()))?;
+        .map_err(|e| format!("auth.jwks {from}: {e}"))?;
     Ok(Some((
         v,
-        format!("bearer JWTs from {issuer} (keys: {})", path.display()),
+        format!("bearer JWTs from {issuer} (keys: {from})"),
     )))
+}
+
+/// A JWKS document: fetched once at start when `source` is an `https://` (or `http://`)
+/// URL, else read from the file; with where it came from, for messages.
+fn read_jwks(
+    source: &PathBuf,
+    relative: &dyn Fn(&PathBuf) -> PathBuf,
+) -> Result<(String, String), String> {
+    let s = source.to_string_lossy();
+    if s.starts_with("https://") || s.starts_with("http://") {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| format!("auth.jwks {s}: {e}"))?;
+        let response = client
+            .get(s.as_ref())
+            .send()
+            .map_err(|e| format!("auth.jwks {s}: cannot fetch it: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!(
+                "auth.jwks {s}: the server answered {}",
+                response.status()
+            ));
+        }
+        let text = response.text().map_err(|e| format!("auth.jwks {s}: {e}"))?;
+        return Ok((text, s.into_owned()));
+    }
+    let path = relative(source);
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("auth.jwks {}: {e}", path.display()))?;
+    Ok((text, path.display().to_string()))
 }
 
 /// spfhir's own token endpoint, from `[[auth.clients]]`, `token_secret` and

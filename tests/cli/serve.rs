@@ -309,3 +309,58 @@ fn two_processes_on_postgres_never_both_win_an_update() {
     a.stop();
     b.stop();
 }
+
+/// `[auth] jwks` may be an URL: the keys are fetched at start; one that cannot be fetched
+/// is a clear configuration error.
+#[test]
+fn jwks_from_a_url() {
+    use std::io::{Read, Write};
+    let jwks = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/server/tests/keys/jwks.json"),
+    )
+    .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(1) {
+            let mut s = stream.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{jwks}",
+                jwks.len()
+            );
+        }
+    });
+    let home = TempDir::new("serve-home");
+    let dir = TempDir::new("serve-dir");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    for (url, code, says) in [
+        (
+            format!("http://127.0.0.1:{port}/jwks.json"),
+            0,
+            format!("keys: http://127.0.0.1:{port}/jwks.json"),
+        ),
+        (
+            format!("http://127.0.0.1:{closed_port}/jwks.json"),
+            2,
+            "cannot fetch it".to_owned(),
+        ),
+    ] {
+        std::fs::write(
+            dir.0.join("spfhir.toml"),
+            format!("[auth]\njwks = \"{url}\"\nissuer = \"https://auth.example.org\"\naudience = \"https://spfhir.example.org\"\n"),
+        )
+        .unwrap();
+        let mut cmd = command(&home.0);
+        cmd.current_dir(&dir.0)
+            .args(["serve", "--check-config", "--package-path", &packages()]);
+        let out = crate::run(cmd, b"");
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(code), "{all}");
+        assert!(all.contains(&says), "{all}");
+    }
+}

@@ -66,6 +66,9 @@ struct TlsFile {
     cert: PathBuf,
     /// Its private key (PEM).
     key: PathBuf,
+    /// Mutual TLS: the CA certificates (PEM) client certificates must chain to; clients
+    /// without one cannot connect.
+    client_ca: Option<PathBuf>,
 }
 
 #[derive(serde::Deserialize, Default, Debug)]
@@ -330,6 +333,7 @@ fn resolve(args: &ServeArgs) -> Result<Resolved, String> {
                 Some(spfhir_server::Tls {
                     cert_pem: read(&t.cert)?,
                     key_pem: read(&t.key)?,
+                    client_ca_pem: t.client_ca.as_ref().map(read).transpose()?,
                 })
             }
         },

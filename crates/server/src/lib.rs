@@ -152,6 +152,46 @@ impl AppState {
 pub struct Tls {
     pub cert_pem: Vec<u8>,
     pub key_pem: Vec<u8>,
+    /// Mutual TLS: the CA certificates (PEM) client certificates must chain to. When set, a
+    /// client without such a certificate cannot connect at all.
+    pub client_ca_pem: Option<Vec<u8>>,
+}
+
+impl Tls {
+    /// The rustls server configuration: the certificate chain and key, HTTP/2 and 1.1, and
+    /// client certificates verified against `client_ca_pem` when it is set.
+    fn server_config(&self) -> std::io::Result<rustls::ServerConfig> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let invalid = |what: &str, e: &dyn std::fmt::Display| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{what}: {e}"))
+        };
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&self.cert_pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| invalid("the TLS certificate", &e))?;
+        let key =
+            PrivateKeyDer::from_pem_slice(&self.key_pem).map_err(|e| invalid("the TLS key", &e))?;
+        let builder = rustls::ServerConfig::builder();
+        let builder = match &self.client_ca_pem {
+            None => builder.with_no_client_auth(),
+            Some(pem) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for ca in CertificateDer::pem_slice_iter(pem) {
+                    let ca = ca.map_err(|e| invalid("the client CA", &e))?;
+                    roots.add(ca).map_err(|e| invalid("the client CA", &e))?;
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+                    .build()
+                    .map_err(|e| invalid("the client CA", &e))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder
+            .with_single_cert(chain, key)
+            .map_err(|e| invalid("the TLS certificate and key", &e))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(config)
+    }
 }
 
 /// Serve `state` over HTTPS (rustls, ring; no OpenSSL) on `listener` until `shutdown`
@@ -166,7 +206,7 @@ pub async fn serve_tls(
 ) -> std::io::Result<()> {
     // One crypto provider for the process: ring (already what reqwest uses).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = axum_server::tls_rustls::RustlsConfig::from_pem(tls.cert_pem, tls.key_pem).await?;
+    let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls.server_config()?));
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
     tokio::spawn(async move {

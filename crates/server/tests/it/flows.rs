@@ -529,6 +529,7 @@ async fn https_with_rustls() {
     let tls = spfhir_server::Tls {
         cert_pem: cert.cert.pem().into_bytes(),
         key_pem: cert.key_pair.serialize_pem().into_bytes(),
+        client_ca_pem: None,
     };
     let store = spfhir_store_sqlite::SqliteStore::open(":memory:")
         .await
@@ -568,6 +569,82 @@ async fn https_with_rustls() {
         .send()
         .await;
     assert!(plain.is_err() || plain.unwrap().status() != 200);
+    let _ = tx.send(());
+    server.await.unwrap().unwrap();
+}
+
+/// A CA, and a client certificate it signs (PEM: the certificate, then its key).
+fn client_ca_and_identity() -> (String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["gp-a.example".to_owned()]).unwrap();
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client = params.signed_by(&client_key, &ca, &ca_key).unwrap();
+    (
+        ca.pem(),
+        format!("{}{}", client.pem(), client_key.serialize_pem()),
+    )
+}
+
+#[tokio::test]
+async fn mutual_tls_refuses_clients_without_a_certificate_from_the_ca() {
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let (ca, identity) = client_ca_and_identity();
+    let (_, stranger) = client_ca_and_identity();
+    let tls = spfhir_server::Tls {
+        cert_pem: cert.cert.pem().into_bytes(),
+        key_pem: cert.key_pair.serialize_pem().into_bytes(),
+        client_ca_pem: Some(ca.into_bytes()),
+    };
+    let store = spfhir_store_sqlite::SqliteStore::open(":memory:")
+        .await
+        .unwrap();
+    let validator = spfhir_validate::Validator::new(crate::registry(), Default::default());
+    let state = spfhir_server::AppState::new(
+        validator,
+        std::sync::Arc::new(store),
+        Default::default(),
+        spfhir_server::auth::Auth::Off,
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(spfhir_server::serve_tls(
+        listener,
+        state,
+        tls,
+        async {
+            let _ = rx.await;
+        },
+        std::time::Duration::from_secs(5),
+    ));
+    let client = |identity: Option<&str>| {
+        let mut b = reqwest::Client::builder().add_root_certificate(
+            reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap(),
+        );
+        if let Some(pem) = identity {
+            b = b.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
+        }
+        b.build().unwrap()
+    };
+    let url = format!("https://localhost:{port}/metadata");
+    let ok = client(Some(&identity)).get(&url).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    for (why, id) in [
+        ("no certificate", None),
+        ("another CA's certificate", Some(stranger.as_str())),
+    ] {
+        let refused = client(id).get(&url).send().await;
+        assert!(
+            refused.as_ref().map_or(true, |r| r.status() != 200),
+            "{why}: {:?}",
+            refused.map(|r| r.status())
+        );
+    }
     let _ = tx.send(());
     server.await.unwrap().unwrap();
 }

@@ -52,6 +52,41 @@ pub fn time(s: &str) -> Result<(), Reason> {
 }
 
 /// Two ASCII digits at `b[i..i + 2]` as a number.
+/// Days in month `m` (1–12) of year `y`, proleptic Gregorian.
+pub fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to the civil date `y-m-d` (proleptic Gregorian; H. Hinnant's
+/// `days_from_civil`).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil date `(y, m, d)` of a day number (the inverse of [`days_from_civil`]).
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 fn two(b: &[u8], i: usize) -> Option<u32> {
     match b.get(i..i + 2)? {
         [x, y] if x.is_ascii_digit() && y.is_ascii_digit() => {
@@ -77,13 +112,7 @@ fn prefix_date(b: &[u8], forms: Reason) -> Result<(usize, Result<(), Reason>), R
         return Ok((7, Ok(())));
     }
     let day = two(b, 8).ok_or(forms)?;
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days = match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    };
+    let days = days_in_month(i64::from(year), i64::from(month)) as u32;
     if day == 0 || day > 31 {
         return Err(forms);
     }
@@ -125,6 +154,17 @@ fn time_and_zone(b: &[u8], zone: bool) -> Option<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_day_numbers_round_trip() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2024, 2, 29), 19_782);
+        for z in (-800_000..800_000).step_by(997) {
+            let (y, m, d) = civil_from_days(z);
+            assert!((1..=days_in_month(y, m)).contains(&d));
+            assert_eq!(days_from_civil(y, m, d), z);
+        }
+    }
 
     #[test]
     fn calendar_and_forms() {

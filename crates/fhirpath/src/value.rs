@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::json::Json;
+use spfhir_element::temporal;
 
 /// A node of the input: its JSON value (absent for a primitive that has only extensions), the
 /// `_name` sibling holding the primitive's id and extensions, and its FHIR type (a type name
@@ -380,41 +381,18 @@ impl Temporal {
     }
 }
 
-fn is_leap(y: i32) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
 pub fn days_in_month(y: i32, m: u8) -> u8 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
+    temporal::days_in_month(i64::from(y), i64::from(m)) as u8
 }
 
-/// Days since 1970-01-01 (proleptic Gregorian), after H. Hinnant's `days_from_civil`.
+/// Days since 1970-01-01 (proleptic Gregorian).
 fn days_from_civil(y: i32, m: u8, d: u8) -> i64 {
-    let y = y as i64 - (m <= 2) as i64;
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    temporal::days_from_civil(i64::from(y), i64::from(m), i64::from(d))
 }
 
 fn civil_from_days(z: i64) -> (i32, u8, u8) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let y = yoe + era * 400 + (m <= 2) as i64;
-    (y as i32, m, d)
+    let (y, m, d) = temporal::civil_from_days(z);
+    (y as i32, m as u8, d as u8)
 }
 
 /// The calendar duration a FHIRPath unit keyword names (`years` → `year`).

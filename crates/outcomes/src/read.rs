@@ -8,6 +8,7 @@ use rust_decimal::prelude::ToPrimitive;
 use spfhir_domain::canonical::profile::EXT_TIMEPOINT;
 use spfhir_domain::{Answer, Instrument, Timepoint, score_answers};
 use spfhir_element::Json;
+use spfhir_element::temporal::{civil_from_days, days_from_civil, days_in_month};
 
 use crate::measure::Measure;
 
@@ -199,47 +200,18 @@ pub fn day_of(s: &str) -> Option<i64> {
     if !(1..=12).contains(&m) || day < 1 || day > days_in_month(y, m) {
         return None;
     }
-    // Howard Hinnant's days_from_civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// (year, month, day) of a day number (Howard Hinnant's civil_from_days).
-fn civil(day: i64) -> (i64, i64, i64) {
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    Some(days_from_civil(y, m, day))
 }
 
 /// The calendar quarter (`2026Q3`) of a day number.
 pub fn quarter(day: i64) -> String {
-    let (y, m, _) = civil(day);
+    let (y, m, _) = civil_from_days(day);
     format!("{y}Q{}", (m - 1) / 3 + 1)
 }
 
 /// The FHIR date (`2026-03-01`) of a day number.
 pub fn date_of(day: i64) -> String {
-    let (y, m, d) = civil(day);
+    let (y, m, d) = civil_from_days(day);
     format!("{y:04}-{m:02}-{d:02}")
 }
 

@@ -1,11 +1,11 @@
 //! Authentication and scopes: every write needs a valid bearer token with a scope for it;
 //! `/metadata` and `$validate` need none.
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::Algorithm;
 use serde_json::json;
 use spfhir_server::auth::{Auth, JwtVerifier};
 
-use crate::{Reply, Server, keys_dir, now, patient};
+use crate::{Reply, Server, keys_dir, now, patient, sign};
 
 const ISSUER: &str = "https://auth.example.org";
 const AUDIENCE: &str = "https://spfhir.example.org";
@@ -20,14 +20,7 @@ fn token(
 ) -> String {
     let mut claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "test-client", "exp": now() + 300, "nbf": now() - 10, "scope": scope, "jti": uuid()});
     tweak(&mut claims);
-    let pem = std::fs::read(keys_dir().join(key)).unwrap();
-    let enc = match alg {
-        Algorithm::ES384 | Algorithm::ES256 => EncodingKey::from_ec_pem(&pem).unwrap(),
-        _ => EncodingKey::from_rsa_pem(&pem).unwrap(),
-    };
-    let mut header = Header::new(alg);
-    header.kid = Some(kid.into());
-    jsonwebtoken::encode(&header, &claims, &enc).unwrap()
+    sign(key, alg, kid, &claims)
 }
 
 fn uuid() -> String {

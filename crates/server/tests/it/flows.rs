@@ -522,15 +522,15 @@ async fn a_client_past_its_rate_gets_429_with_retry_after() {
     assert!(r.body.to_string().contains("REC_TOO_MANY_REQUESTS"));
 }
 
-#[tokio::test]
-async fn https_with_rustls() {
-    let cert =
-        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    let tls = spfhir_server::Tls {
-        cert_pem: cert.cert.pem().into_bytes(),
-        key_pem: cert.key_pair.serialize_pem().into_bytes(),
-        client_ca_pem: None,
-    };
+/// `serve_tls` with `tls` on a loopback port (no auth): the port, the sender that stops it,
+/// and its task.
+async fn start_tls(
+    tls: spfhir_server::Tls,
+) -> (
+    u16,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let store = spfhir_store_sqlite::SqliteStore::open(":memory:")
         .await
         .unwrap();
@@ -553,6 +553,19 @@ async fn https_with_rustls() {
         },
         std::time::Duration::from_secs(5),
     ));
+    (port, tx, server)
+}
+
+#[tokio::test]
+async fn https_with_rustls() {
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let tls = spfhir_server::Tls {
+        cert_pem: cert.cert.pem().into_bytes(),
+        key_pem: cert.key_pair.serialize_pem().into_bytes(),
+        client_ca_pem: None,
+    };
+    let (port, tx, server) = start_tls(tls).await;
     let client = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
         .build()
@@ -600,28 +613,7 @@ async fn mutual_tls_refuses_clients_without_a_certificate_from_the_ca() {
         key_pem: cert.key_pair.serialize_pem().into_bytes(),
         client_ca_pem: Some(ca.into_bytes()),
     };
-    let store = spfhir_store_sqlite::SqliteStore::open(":memory:")
-        .await
-        .unwrap();
-    let validator = spfhir_validate::Validator::new(crate::registry(), Default::default());
-    let state = spfhir_server::AppState::new(
-        validator,
-        std::sync::Arc::new(store),
-        Default::default(),
-        spfhir_server::auth::Auth::Off,
-    );
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(spfhir_server::serve_tls(
-        listener,
-        state,
-        tls,
-        async {
-            let _ = rx.await;
-        },
-        std::time::Duration::from_secs(5),
-    ));
+    let (port, tx, server) = start_tls(tls).await;
     let client = |identity: Option<&str>| {
         let mut b = reqwest::Client::builder().add_root_certificate(
             reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap(),

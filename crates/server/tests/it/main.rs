@@ -151,3 +151,16 @@ pub fn now() -> i64 {
         .unwrap()
         .as_secs() as i64
 }
+
+/// `claims` signed with the private key `key` (a file in `tests/keys`) for `alg`, with `kid`.
+pub fn sign(key: &str, alg: jsonwebtoken::Algorithm, kid: &str, claims: &Value) -> String {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let pem = std::fs::read(keys_dir().join(key)).unwrap();
+    let enc = match alg {
+        Algorithm::ES384 | Algorithm::ES256 => EncodingKey::from_ec_pem(&pem).unwrap(),
+        _ => EncodingKey::from_rsa_pem(&pem).unwrap(),
+    };
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.into());
+    jsonwebtoken::encode(&header, claims, &enc).unwrap()
+}

@@ -1,12 +1,12 @@
 //! spfhir's own SMART Backend Services token endpoint: a registered client's signed
 //! assertion buys an access token once; every way an assertion can be wrong is refused.
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 use spfhir_server::auth::Auth;
 use spfhir_server::token::{Client, TokenService};
 
-use crate::{Reply, Server, keys_dir, now, patient};
+use crate::{Reply, Server, keys_dir, now, patient, sign};
 
 const ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -61,14 +61,7 @@ fn assertion(
 ) -> String {
     let mut claims = json!({"iss": client, "sub": client, "aud": s.url("/token"), "exp": now() + 240, "jti": jti()});
     tweak(&mut claims);
-    let pem = std::fs::read(keys_dir().join(key)).unwrap();
-    let enc = match alg {
-        Algorithm::ES384 | Algorithm::ES256 => EncodingKey::from_ec_pem(&pem).unwrap(),
-        _ => EncodingKey::from_rsa_pem(&pem).unwrap(),
-    };
-    let mut header = Header::new(alg);
-    header.kid = Some(kid.into());
-    jsonwebtoken::encode(&header, &claims, &enc).unwrap()
+    sign(key, alg, kid, &claims)
 }
 
 fn rs(s: &Server, client: &str) -> String {

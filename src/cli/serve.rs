@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use spfhir_conformance::package;
-use spfhir_server::auth::{Auth, JwtVerifier};
+use spfhir_server::auth::{Auth, JwtVerifier, KeyRing};
 use spfhir_server::token::{Client, TokenService};
 use spfhir_server::{AppState, Config, Limits, WriteCheck};
 use spfhir_store::Store;
@@ -75,8 +75,11 @@ struct TlsFile {
 #[serde(deny_unknown_fields)]
 struct AuthFile {
     /// The keys an external issuer's tokens are signed with: a JWKS file, or its
-    /// `https://` URL (fetched at start).
+    /// `https://` URL (fetched at start, then every `jwks_refresh`, and at once when a token
+    /// names a key it lacks, at most once a minute).
     jwks: Option<PathBuf>,
+    /// How often a JWKS URL is fetched again, e.g. "1h" (the default).
+    jwks_refresh: Option<String>,
     issuer: Option<String>,
     audience: Option<String>,
     /// Clients of spfhir's own token endpoint (`POST /token`).
@@ -136,6 +139,8 @@ struct Resolved {
     auth_label: String,
     validation_time: Duration,
     tls: Option<spfhir_server::Tls>,
+    /// A JWKS URL to fetch again while serving, into this key ring, this often.
+    jwks_refresh: Option<(String, KeyRing, Duration)>,
 }
 
 /// The external token issuer `[auth] jwks`/`issuer`/`audience` name, with a label for the
@@ -171,28 +176,66 @@ fn read_jwks(
     relative: &dyn Fn(&PathBuf) -> PathBuf,
 ) -> Result<(String, String), String> {
     let s = source.to_string_lossy();
-    if s.starts_with("https://") || s.starts_with("http://") {
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| format!("auth.jwks {s}: {e}"))?;
-        let response = client
-            .get(s.as_ref())
-            .send()
-            .map_err(|e| format!("auth.jwks {s}: cannot fetch it: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!(
-                "auth.jwks {s}: the server answered {}",
-                response.status()
-            ));
-        }
-        let text = response.text().map_err(|e| format!("auth.jwks {s}: {e}"))?;
-        return Ok((text, s.into_owned()));
+    if is_url(source) {
+        return Ok((fetch_jwks(&s)?, s.into_owned()));
     }
     let path = relative(source);
     let text =
         std::fs::read_to_string(&path).map_err(|e| format!("auth.jwks {}: {e}", path.display()))?;
     Ok((text, path.display().to_string()))
+}
+
+fn is_url(source: &std::path::Path) -> bool {
+    let s = source.to_string_lossy();
+    s.starts_with("https://") || s.starts_with("http://")
+}
+
+/// The JWKS document at `url` (10 s to answer).
+fn fetch_jwks(url: &str) -> Result<String, String> {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| format!("auth.jwks {url}: {e}"))?;
+    let response = client
+        .get(url)
+        .send()
+        .map_err(|e| format!("auth.jwks {url}: cannot fetch it: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!(
+            "auth.jwks {url}: the server answered {}",
+            response.status()
+        ));
+    }
+    response.text().map_err(|e| format!("auth.jwks {url}: {e}"))
+}
+
+/// Keep `ring` up to date with the JWKS at `url`, on a thread of its own: fetched again
+/// every `every`, and at once when a token names a key the ring lacks (an issuer rotating
+/// its keys), at most once a minute. A failed fetch keeps the old keys and is logged.
+fn refresh_jwks(url: String, ring: KeyRing, every: Duration) {
+    const MIN_GAP: Duration = Duration::from_secs(60);
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    ring.on_unknown_kid(tx);
+    let spawned = std::thread::Builder::new()
+        .name("jwks-refresh".into())
+        .spawn(move || {
+            let mut nudged: Option<std::time::Instant> = None;
+            loop {
+                match rx.recv_timeout(every) {
+                    Ok(()) if nudged.is_some_and(|t| t.elapsed() < MIN_GAP) => continue,
+                    Ok(()) => nudged = Some(std::time::Instant::now()),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+                match fetch_jwks(&url).and_then(|text| ring.replace(&text)) {
+                    Ok(n) => tracing::info!(keys = n, "auth.jwks fetched again"),
+                    Err(e) => tracing::warn!(error = %e, "auth.jwks could not be fetched again; the old keys stay"),
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "auth.jwks will not be refreshed");
+    }
 }
 
 /// spfhir's own token endpoint, from `[[auth.clients]]`, `token_secret` and
@@ -274,6 +317,17 @@ fn resolve(args: &ServeArgs) -> Result<Resolved, String> {
         rate_burst: file.limits.rate_burst.unwrap_or(defaults.rate_burst),
     };
     let issuer = external_issuer(&file.auth, &relative)?;
+    let jwks_refresh = match (&issuer, &file.auth.jwks) {
+        (Some((v, _)), Some(source)) if is_url(source) => {
+            let every = match &file.auth.jwks_refresh {
+                Some(s) => humantime::parse_duration(s)
+                    .map_err(|e| format!("auth.jwks_refresh = {s:?}: {e}"))?,
+                None => Duration::from_secs(3600),
+            };
+            Some((source.to_string_lossy().into_owned(), v.key_ring(), every))
+        }
+        _ => None,
+    };
     let (auth, auth_label) = if args.insecure_dev {
         (Auth::Off, "OFF (--insecure-dev)".to_owned())
     } else if !file.auth.clients.is_empty() {
@@ -342,6 +396,7 @@ fn resolve(args: &ServeArgs) -> Result<Resolved, String> {
             "validation_time",
             Duration::from_secs(10),
         )?,
+        jwks_refresh,
     })
 }
 
@@ -466,6 +521,9 @@ pub fn run(args: &ServeArgs) -> i32 {
         };
         let addr = listener.local_addr().map_or(r.listen, |a| a);
         eprintln!("spfhir listening on {scheme}://{addr} ({summary})");
+        if let Some((url, ring, every)) = r.jwks_refresh {
+            refresh_jwks(url, ring, every);
+        }
         let state = AppState::new(validator, store.clone(), r.config, r.auth);
         let result = match r.tls {
             Some(tls) => {

@@ -364,3 +364,84 @@ fn jwks_from_a_url() {
         assert!(all.contains(&says), "{all}");
     }
 }
+
+/// An issuer rotates its keys: a token signed with a key the served JWKS did not hold at
+/// start is refused, makes spfhir fetch the JWKS again at once, and is then accepted.
+#[test]
+fn a_rotated_jwks_is_fetched_again_when_a_token_names_a_new_key() {
+    use std::io::{Read, Write};
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/server/tests/keys");
+    let full: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(keys.join("jwks.json")).unwrap()).unwrap();
+    let mut rsa_only = full.clone();
+    rsa_only["keys"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|k| k["kid"] == "test-rs");
+    let served = std::sync::Arc::new(std::sync::Mutex::new(rsa_only.to_string()));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let serving = served.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let body = serving.lock().unwrap().clone();
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let home = TempDir::new("serve-home");
+    let dir = TempDir::new("serve-dir");
+    std::fs::write(
+        dir.0.join("spfhir.toml"),
+        format!("[auth]\njwks = \"http://127.0.0.1:{port}/jwks.json\"\nissuer = \"https://auth.example.org\"\naudience = \"https://spfhir.example.org\"\n"),
+    )
+    .unwrap();
+    let s = Running::start(&home.0, &dir.0, &[]);
+    // The issuer rotates: its JWKS now holds the EC key too, and it signs with that.
+    *served.lock().unwrap() = full.to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES384);
+    header.kid = Some("test-ec".into());
+    let claims = serde_json::json!({"iss": "https://auth.example.org", "aud": "https://spfhir.example.org", "sub": "gp-a", "scope": "system/*.read", "exp": now + 300});
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(
+        &std::fs::read(keys.join("test-es384.pem")).unwrap(),
+    )
+    .unwrap();
+    let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+    let ask = || {
+        client()
+            .get(format!("{}/Patient", s.base))
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(ask(), 401, "the key is not yet known");
+    let mut status = 401;
+    for _ in 0..100 {
+        status = ask();
+        if status == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        status, 200,
+        "the JWKS was fetched again and the new key accepted"
+    );
+    let (_, log) = s.stop();
+    assert!(
+        log.iter().any(|l| l.contains("auth.jwks fetched again")),
+        "{log:?}"
+    );
+}

@@ -23,6 +23,8 @@ pub struct Event {
     pub entity: String,
     /// The token's client (`sub`/`client_id`), or `anonymous`.
     pub who: String,
+    /// The subject of the client's certificate, on a mutual-TLS connection.
+    pub certificate: Option<String>,
     pub status: u16,
     pub at: i64,
 }
@@ -144,17 +146,7 @@ fn event_json(e: &Event) -> Json {
         .with("recorded", dates::instant(e.at).as_str())
         .with("outcome", outcome)
         .with("outcomeDesc", format!("HTTP {}", e.status).as_str())
-        .with(
-            "agent",
-            Json::arr().item(
-                Json::obj()
-                    .with(
-                        "who",
-                        Json::obj().with("identifier", Json::obj().with("value", e.who.as_str())),
-                    )
-                    .with("requestor", true),
-            ),
-        )
+        .with("agent", Json::arr().item(agent(e)))
         .with(
             "source",
             Json::obj().with("observer", Json::obj().with("display", "spfhir")),
@@ -164,4 +156,18 @@ fn event_json(e: &Event) -> Json {
             Json::arr()
                 .item(Json::obj().with("what", Json::obj().with("reference", e.entity.as_str()))),
         )
+}
+
+/// The requesting agent: the token's client, and on a mutual-TLS connection the subject of
+/// the client's certificate as its alternative identity.
+fn agent(e: &Event) -> Json {
+    let who = Json::obj().with(
+        "who",
+        Json::obj().with("identifier", Json::obj().with("value", e.who.as_str())),
+    );
+    let who = match &e.certificate {
+        Some(subject) => who.with("altId", format!("certificate {subject}").as_str()),
+        None => who,
+    };
+    who.with("requestor", true)
 }

@@ -119,27 +119,87 @@ pub fn keys_from_jwks(jwks: &str) -> Result<Vec<VerifyKey>, String> {
 
 /// Checks bearer JWTs against the keys of a JWKS.
 pub struct JwtVerifier {
-    keys: Vec<VerifyKey>,
+    keys: KeyRing,
     issuer: String,
     audience: String,
 }
 
+/// The keys a [`JwtVerifier`] checks tokens with, shared with whoever refreshes them: the
+/// front end re-reads a JWKS URL now and then, and sooner when a token names a key (`kid`)
+/// the ring does not hold, as an issuer's key rotation does.
+#[derive(Clone)]
+pub struct KeyRing(std::sync::Arc<Ring>);
+
+struct Ring {
+    keys: std::sync::RwLock<std::sync::Arc<Vec<VerifyKey>>>,
+    /// Told (without waiting) when a token names a key the ring does not hold.
+    unknown_kid: std::sync::Mutex<Option<std::sync::mpsc::SyncSender<()>>>,
+}
+
+impl KeyRing {
+    fn new(keys: Vec<VerifyKey>) -> KeyRing {
+        KeyRing(std::sync::Arc::new(Ring {
+            keys: std::sync::RwLock::new(std::sync::Arc::new(keys)),
+            unknown_kid: std::sync::Mutex::new(None),
+        }))
+    }
+
+    /// The keys now.
+    fn current(&self) -> std::sync::Arc<Vec<VerifyKey>> {
+        self.0
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replace the keys with those of `jwks`; on an error the old keys stay. The number
+    /// of keys now held.
+    pub fn replace(&self, jwks: &str) -> Result<usize, String> {
+        let keys = keys_from_jwks(jwks)?;
+        let n = keys.len();
+        *self.0.keys.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(keys);
+        Ok(n)
+    }
+
+    /// Be told on `tx` when a token names a key the ring does not hold (a full channel
+    /// is not waited for: one pending nudge is enough).
+    pub fn on_unknown_kid(&self, tx: std::sync::mpsc::SyncSender<()>) {
+        *self.0.unknown_kid.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+    }
+
+    fn nudge(&self) {
+        if let Some(tx) = &*self.0.unknown_kid.lock().unwrap_or_else(|p| p.into_inner()) {
+            let _ = tx.try_send(());
+        }
+    }
+}
+
 impl JwtVerifier {
-    /// From a JWKS document (see [`keys_from_jwks`]).
+    /// Check tokens from `issuer` for `audience` with the keys of `jwks`.
     pub fn new(jwks: &str, issuer: &str, audience: &str) -> Result<JwtVerifier, String> {
         Ok(JwtVerifier {
-            keys: keys_from_jwks(jwks)?,
+            keys: KeyRing::new(keys_from_jwks(jwks)?),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
         })
     }
 
-    /// The token's scopes, if it is valid.
+    /// The verifier's keys, to refresh them while it serves.
+    pub fn key_ring(&self) -> KeyRing {
+        self.keys.clone()
+    }
+
+    /// The token's caller (client, scopes, tenant), if it is valid.
     pub fn verify(&self, token: &str) -> Result<Caller, String> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| "the token is not a JWT".to_owned())?;
         let mut last = "no key in the JWKS matches the token's kid and algorithm".to_owned();
-        for VerifyKey { key, alg, .. } in self.keys.iter().filter(|k| k.matches(&header)) {
+        let keys = self.keys.current();
+        if header.kid.is_some() && !keys.iter().any(|k| k.kid == header.kid) {
+            self.keys.nudge();
+        }
+        for VerifyKey { key, alg, .. } in keys.iter().filter(|k| k.matches(&header)) {
             let mut v = Validation::new(*alg);
             v.set_issuer(&[&self.issuer]);
             v.set_audience(&[&self.audience]);

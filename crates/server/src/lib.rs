@@ -33,6 +33,7 @@ mod resource;
 mod router;
 pub mod search;
 mod service;
+mod tls;
 pub mod token;
 
 use std::sync::Arc;
@@ -215,7 +216,10 @@ pub async fn serve_tls(
     });
     listener.set_nonblocking(true)?;
     let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum_server::from_tcp_rustls(listener, config)
+    let acceptor =
+        tls::CertificateAcceptor::new(axum_server::tls_rustls::RustlsAcceptor::new(config));
+    let served = axum_server::from_tcp(listener)
+        .acceptor(acceptor)
         .handle(handle)
         .serve(app)
         .await;

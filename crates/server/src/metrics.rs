@@ -168,6 +168,12 @@ impl Store for TimedStore {
         self.metrics.store_time("recall", t);
         r
     }
+    async fn claim(&self, key: &str, until: i64, now: i64) -> Result<bool> {
+        let t = Instant::now();
+        let r = self.inner.claim(key, until, now).await;
+        self.metrics.store_time("claim", t);
+        r
+    }
     async fn ping(&self) -> Result<()> {
         self.inner.ping().await
     }

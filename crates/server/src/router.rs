@@ -136,6 +136,11 @@ async fn audit(State(state): State<AppState>, req: Request, next: Next) -> Respo
             "anonymous".into()
         }
     });
+    let certificate = req
+        .extensions()
+        .get::<Option<crate::tls::ClientCertificate>>()
+        .and_then(|c| c.as_ref())
+        .map(|c| c.subject.clone());
     let resp = next.run(req).await;
     if let Some((interaction, action, mut entity)) = what {
         // A create's entity is the resource it made.
@@ -153,6 +158,7 @@ async fn audit(State(state): State<AppState>, req: Request, next: Next) -> Respo
             action,
             entity,
             who,
+            certificate,
             status: resp.status().as_u16(),
             at: crate::dates::now_micros(),
         });
@@ -166,9 +172,14 @@ async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> 
     if let Some(limiter) = &state.limiter {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        match req.headers().get(header::AUTHORIZATION) {
-            Some(token) => token.as_bytes().hash(&mut h),
-            None => req
+        let certificate = req
+            .extensions()
+            .get::<Option<crate::tls::ClientCertificate>>()
+            .and_then(|c| c.as_ref());
+        match (req.headers().get(header::AUTHORIZATION), certificate) {
+            (Some(token), _) => token.as_bytes().hash(&mut h),
+            (None, Some(c)) => c.subject.hash(&mut h),
+            (None, None) => req
                 .extensions()
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                 .map(|c| c.0.ip())

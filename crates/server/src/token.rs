@@ -5,7 +5,9 @@
 //!
 //! - The assertion must be signed by one of the client's registered public keys, with
 //!   `iss` = `sub` = the client id, `aud` = this token endpoint's URL, an `exp` at most five
-//!   minutes ahead, and a `jti` never seen before: each assertion is accepted once.
+//!   minutes ahead, and a `jti` never seen before: each assertion is accepted once. The
+//!   `jti`s are claimed in the store ([`Store::claim`]), so instances sharing a database
+//!   refuse an assertion replayed at any of them.
 //! - Access tokens are HS256 JWTs signed with the server's secret (configured, so several
 //!   instances accept each other's tokens; else random at start). They carry the client id,
 //!   the granted scopes and the client's tenant (its ODS code, claim `ods`).
@@ -13,9 +15,10 @@
 //!   they never say which check of an assertion failed beyond what a client can fix.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+
+use spfhir_store::Store;
 
 use crate::auth::{Caller, VerifyKey, keys_from_jwks, scope_allows_all};
 
@@ -56,14 +59,12 @@ impl Client {
     }
 }
 
-/// The token endpoint: registered clients, the access token secret, the `jti`s seen.
+/// The token endpoint: registered clients and the access token secret.
 pub struct TokenService {
     clients: HashMap<String, Client>,
     encoding: EncodingKey,
     decoding: DecodingKey,
     lifetime: i64,
-    /// Assertion `jti`s accepted, with their `exp`, kept until they expire.
-    seen: Mutex<HashMap<String, i64>>,
 }
 
 /// A failed token request, as RFC 6749 §5.2 names it.
@@ -181,14 +182,15 @@ impl TokenService {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             lifetime,
-            seen: Mutex::new(HashMap::new()),
         })
     }
 
     /// Answer a token request: `form` is its decoded body, `token_url` this endpoint's URL
-    /// (the assertion's audience), `now` in seconds since the epoch.
-    pub fn issue(
+    /// (the assertion's audience), `now` in seconds since the epoch; the assertion's `jti`
+    /// is claimed in `store`.
+    pub async fn issue(
         &self,
+        store: &dyn Store,
         form: &[(String, String)],
         token_url: &str,
         now: i64,
@@ -221,7 +223,24 @@ impl TokenService {
         let assertion = field("client_assertion").ok_or_else(|| {
             OAuthError::new(400, "invalid_request", "client_assertion is missing")
         })?;
-        let client = self.authenticate(assertion, token_url, now)?;
+        let (client, claims) = self.authenticate(assertion, token_url, now)?;
+        // Each assertion once, across every instance on this store, until it expires.
+        let key = format!("jti\u{0}{}\u{0}{}", client.id, claims.jti);
+        match store.claim(&key, claims.exp + 30, now).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(OAuthError::client(
+                    "this client_assertion (its jti) was used before; each may be used once",
+                ));
+            }
+            Err(_) => {
+                return Err(OAuthError::new(
+                    503,
+                    "temporarily_unavailable",
+                    "the store did not answer; try again",
+                ));
+            }
+        }
         let requested = field("scope").unwrap_or_default();
         let granted: Vec<&str> = requested
             .split_whitespace()
@@ -266,7 +285,7 @@ impl TokenService {
         assertion: &str,
         token_url: &str,
         now: i64,
-    ) -> Result<&Client, OAuthError> {
+    ) -> Result<(&Client, AssertionClaims), OAuthError> {
         let header = jsonwebtoken::decode_header(assertion)
             .map_err(|_| OAuthError::client("client_assertion is not a JWT"))?;
         // The client is named by the assertion itself; its signature is checked below.
@@ -312,26 +331,9 @@ impl TokenService {
                     "client_assertion's exp is more than five minutes ahead",
                 ));
             }
-            self.accept_once(&client.id, &claims.jti, claims.exp, now)?;
-            return Ok(client);
+            return Ok((client, claims));
         }
         Err(last)
-    }
-
-    /// Record `jti` for this client until `exp`; an assertion seen before is refused.
-    fn accept_once(&self, client: &str, jti: &str, exp: i64, now: i64) -> Result<(), OAuthError> {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() > 1024 {
-            seen.retain(|_, e| *e + 30 >= now);
-        }
-        let key = format!("{client}\u{0}{jti}");
-        if seen.contains_key(&key) {
-            return Err(OAuthError::client(
-                "this client_assertion (its jti) was used before; each may be used once",
-            ));
-        }
-        seen.insert(key, exp);
-        Ok(())
     }
 
     /// The caller an access token of ours names, if it is ours and valid.

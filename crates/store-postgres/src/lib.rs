@@ -280,6 +280,23 @@ impl Store for PgStore {
         }))
     }
 
+    async fn claim(&self, key: &str, until: i64, now: i64) -> Result<bool> {
+        sqlx::query("DELETE FROM claims WHERE until < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        let done = sqlx::query(
+            "INSERT INTO claims (key, until) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(until)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)

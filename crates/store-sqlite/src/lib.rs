@@ -234,6 +234,21 @@ impl Store for SqliteStore {
         }))
     }
 
+    async fn claim(&self, key: &str, until: i64, now: i64) -> Result<bool> {
+        sqlx::query("DELETE FROM claims WHERE until < ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        let done = sqlx::query("INSERT OR IGNORE INTO claims (key, until) VALUES (?, ?)")
+            .bind(key)
+            .bind(until)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)

@@ -387,6 +387,12 @@ pub trait Store: Send + Sync + 'static {
             .map(|_| ())
     }
 
+    /// Claim `key` until `until` (seconds since the epoch): `true` for the one caller that
+    /// claimed it first, `false` for every later one while the claim lasts. Claims are kept
+    /// in the database, so every instance sharing it agrees (a token assertion's `jti` is
+    /// accepted once across a cluster). Claims past their `until` are forgotten.
+    async fn claim(&self, key: &str, until: i64, now: i64) -> Result<bool>;
+
     /// Check the database answers (`/readyz`).
     async fn ping(&self) -> Result<()>;
 }

@@ -14,6 +14,7 @@ pub async fn run(store: &dyn Store) {
     paging_is_stable_while_data_changes(store).await;
     a_resource_matching_the_driver_twice_is_listed_once(store).await;
     remembered_responses(store).await;
+    claims(store).await;
     store.ping().await.expect("ping");
 }
 
@@ -544,4 +545,34 @@ async fn a_resource_matching_the_driver_twice_is_listed_once(store: &dyn Store) 
         q.after = None;
         assert_eq!(store.count(&q).await.unwrap(), want.len() as u64);
     }
+}
+
+async fn claims(store: &dyn Store) {
+    assert!(
+        store.claim("jti:a", 1_000, 900).await.unwrap(),
+        "the first claim wins"
+    );
+    assert!(
+        !store.claim("jti:a", 1_000, 901).await.unwrap(),
+        "a second claim of a live key loses"
+    );
+    assert!(
+        store.claim("jti:b", 1_000, 902).await.unwrap(),
+        "keys are separate"
+    );
+    // Once its time has passed, a claim is forgotten and the key may be claimed again.
+    assert!(store.claim("jti:a", 2_000, 1_001).await.unwrap());
+    assert!(!store.claim("jti:a", 2_000, 1_002).await.unwrap());
+    // Claims race: of many at once, exactly one wins.
+    let wins = futures_claims(store).await;
+    assert_eq!(wins, 1, "exactly one of eight concurrent claims wins");
+}
+
+async fn futures_claims(store: &dyn Store) -> usize {
+    let attempts = (0..8).map(|_| store.claim("jti:race", 5_000, 3_000));
+    let mut wins = 0;
+    for r in futures_util::future::join_all(attempts).await {
+        wins += usize::from(r.unwrap());
+    }
+    wins
 }

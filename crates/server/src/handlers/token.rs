@@ -33,7 +33,11 @@ pub async fn token(
     let now = crate::dates::now_micros() / 1_000_000;
     let token_url = format!("{}/token", base_url(&state, &headers));
     let result = match form {
-        Some(form) => tokens.issue(&form, &token_url, now),
+        Some(form) => {
+            tokens
+                .issue(state.store.as_ref(), &form, &token_url, now)
+                .await
+        }
         None => Err(OAuthError {
             status: 400,
             error: "invalid_request",

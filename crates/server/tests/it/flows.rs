@@ -595,6 +595,9 @@ fn client_ca_and_identity() -> (String, String) {
     let client_key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::new(vec!["gp-a.example".to_owned()]).unwrap();
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "gp-a.example");
     let client = params.signed_by(&client_key, &ca, &ca_key).unwrap();
     (
         ca.pem(),
@@ -637,6 +640,39 @@ async fn mutual_tls_refuses_clients_without_a_certificate_from_the_ca() {
             refused.map(|r| r.status())
         );
     }
+    // The certificate names the caller: its subject is the AuditEvent agent's altId.
+    let made = client(Some(&identity))
+        .post(format!("https://localhost:{port}/Patient"))
+        .header("content-type", "application/fhir+json")
+        .body(r#"{"resourceType":"Patient","gender":"female"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    let made: Value = made.json().await.unwrap();
+    let search = format!(
+        "https://localhost:{port}/AuditEvent?entity=Patient/{}",
+        made["id"].as_str().unwrap()
+    );
+    let mut audit = Value::Null;
+    for _ in 0..100 {
+        audit = client(Some(&identity))
+            .get(&search)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if audit["entry"][0].is_object() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        audit["entry"][0]["resource"]["agent"][0]["altId"], "certificate CN=gp-a.example",
+        "{audit}"
+    );
     let _ = tx.send(());
     server.await.unwrap().unwrap();
 }

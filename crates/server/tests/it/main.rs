@@ -4,6 +4,7 @@
 mod auth;
 mod bad_inputs;
 mod flows;
+mod logs;
 mod token;
 
 use std::sync::{Arc, OnceLock};
@@ -38,8 +39,19 @@ impl Server {
         let store = spfhir_store_sqlite::SqliteStore::open(":memory:")
             .await
             .unwrap();
+        Server::start_on(Arc::new(store), auth, config).await
+    }
+
+    /// A server on `store`, which other servers in the test may share (instances behind one
+    /// load balancer).
+    pub async fn start_on(
+        store: Arc<dyn spfhir_store::Store>,
+        auth: Auth,
+        config: Config,
+    ) -> Server {
+        logs::capture();
         let validator = Validator::new(registry(), Options::default());
-        let state = AppState::new(validator, Arc::new(store), config, auth);
+        let state = AppState::new(validator, store, config, auth);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -114,6 +126,7 @@ impl Reply {
 }
 
 pub fn patient(nhs: &str, family: &str) -> Value {
+    logs::sent(&[nhs, family, "1950-02-03"]);
     json!({
         "resourceType": "Patient",
         "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": nhs}],
@@ -136,7 +149,9 @@ pub fn referral_message() -> Value {
     let fhir = spfhir_translate::domain_json_to_fhir(kind, &text, &opts)
         .unwrap()
         .fhir;
-    serde_json::from_str(&fhir.to_compact()).unwrap()
+    let message: Value = serde_json::from_str(&fhir.to_compact()).unwrap();
+    logs::sent_patients_of(&message);
+    message
 }
 
 /// The test keys (`tests/keys`): JWKS, and the private keys that sign tokens and assertions.

@@ -183,6 +183,47 @@ async fn a_signed_assertion_buys_a_token_once() {
 }
 
 #[tokio::test]
+async fn an_assertion_used_at_one_instance_is_refused_at_another_on_the_same_store() {
+    let store: std::sync::Arc<dyn spfhir_store::Store> = std::sync::Arc::new(
+        spfhir_store_sqlite::SqliteStore::open(":memory:")
+            .await
+            .unwrap(),
+    );
+    // Two instances behind one public address, as behind a load balancer.
+    let config = || spfhir_server::Config {
+        base_url: Some("https://spfhir.example.nhs.uk".into()),
+        ..Default::default()
+    };
+    let smart = || {
+        let jwks = std::fs::read_to_string(keys_dir().join("jwks.json")).unwrap();
+        let client = Client::new("gp-a", &jwks, vec!["system/*.read".into()], None).unwrap();
+        Auth::Smart {
+            tokens: TokenService::new(vec![client], None, 300).unwrap(),
+            issuer: None,
+        }
+    };
+    let one = Server::start_on(store.clone(), smart(), config()).await;
+    let two = Server::start_on(store, smart(), config()).await;
+    let a = sign(
+        "test-rs384.pem",
+        Algorithm::RS384,
+        "test-rs",
+        &json!({"iss": "gp-a", "sub": "gp-a", "aud": "https://spfhir.example.nhs.uk/token", "exp": now() + 240, "jti": jti()}),
+    );
+    assert_eq!(token_for(&one, &a, "system/*.read").await.status, 200);
+    let replay = token_for(&two, &a, "system/*.read").await;
+    assert_eq!(replay.status, 401, "{}", replay.body);
+    assert!(
+        replay.body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("used before"),
+        "{}",
+        replay.body
+    );
+}
+
+#[tokio::test]
 async fn bad_assertions_and_requests_are_refused() {
     let s = server().await;
     let cases: Vec<(&str, String, &str, u16, &str)> = vec![
@@ -394,7 +435,13 @@ async fn tokens_of_another_secret_are_refused_and_discovery_names_the_endpoint()
         ("client_assertion".to_owned(), rs(&s, "gp-a")),
         ("scope".to_owned(), "system/*.read".to_owned()),
     ];
-    let foreign = other.issue(&form, &s.url("/token"), now()).unwrap();
+    let other_store = spfhir_store_sqlite::SqliteStore::open(":memory:")
+        .await
+        .unwrap();
+    let foreign = other
+        .issue(&other_store, &form, &s.url("/token"), now())
+        .await
+        .unwrap();
     let r = Reply::of(
         s.http
             .get(s.url("/Patient"))

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 use spfhir_outcomes::suppress::Rule;
-use spfhir_outcomes::{Aggregator, Options};
+use spfhir_outcomes::{Aggregator, Context, Dimension, Options};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -16,20 +16,21 @@ pub enum Format {
     Measurereport,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum By {
-    Quarter,
-}
-
 #[derive(clap::Args, Debug)]
 pub struct OutcomesArgs {
     /// NDJSON files (`.ndjson`, `.ndjson.gz`) or folders of them (a Bulk Data export: its
-    /// `QuestionnaireResponse*.ndjson[.gz]` files are read).
+    /// `QuestionnaireResponse*`, `ServiceRequest*` and `Patient*` files are read). A file
+    /// is a ServiceRequest or Patient file when its name starts so.
     #[arg(long, required = true, num_args = 1..)]
     pub input: Vec<PathBuf>,
-    /// Stratify by these (the quarter of the baseline date).
-    #[arg(long, value_enum, value_delimiter = ',')]
-    pub by: Vec<By>,
+    /// The organisation lookup (CSV, ODS's shape: practice_code, pcn_code, sub_icb_code,
+    /// icb_code), for --by pcn, sub-icb or icb.
+    #[arg(long)]
+    pub orgs: Option<PathBuf>,
+    /// Stratify by these, together: icb, sub-icb, pcn, practice, quarter, month, age-band,
+    /// sex, ethnicity, imd-decile, reason.
+    #[arg(long, value_delimiter = ',', value_parser = parse_dimension)]
+    pub by: Vec<Dimension>,
     #[arg(long, value_enum, default_value_t = Format::Json)]
     pub format: Format,
     /// Write here instead of standard output.
@@ -41,8 +42,38 @@ pub struct OutcomesArgs {
     pub unsuppressed: bool,
 }
 
-/// The files to read: each file given, and each folder's QuestionnaireResponse files.
-fn files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+fn parse_dimension(s: &str) -> Result<Dimension, String> {
+    Dimension::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Dimension::ALL.iter().map(|d| d.id()).collect();
+        format!("{s:?} is not a dimension (one of: {})", names.join(", "))
+    })
+}
+
+/// Which Bulk Data file a path holds, by its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Patient,
+    ServiceRequest,
+    QuestionnaireResponse,
+}
+
+fn kind_of(path: &Path) -> Kind {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if name.starts_with("Patient") {
+        Kind::Patient
+    } else if name.starts_with("ServiceRequest") {
+        Kind::ServiceRequest
+    } else {
+        Kind::QuestionnaireResponse
+    }
+}
+
+/// The files to read, people and referrals first: each file given, and each folder's
+/// Patient, ServiceRequest and QuestionnaireResponse files.
+fn files(inputs: &[PathBuf]) -> Result<Vec<(Kind, PathBuf)>, String> {
     let mut out = Vec::new();
     for input in inputs {
         if input.is_dir() {
@@ -51,35 +82,62 @@ fn files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
                     let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                    name.starts_with("QuestionnaireResponse")
+                    ["QuestionnaireResponse", "ServiceRequest", "Patient"]
+                        .iter()
+                        .any(|t| name.starts_with(t))
                         && (name.ends_with(".ndjson") || name.ends_with(".ndjson.gz"))
                 })
                 .collect();
             found.sort();
-            if found.is_empty() {
+            if !found
+                .iter()
+                .any(|p| kind_of(p) == Kind::QuestionnaireResponse)
+            {
                 return Err(format!(
                     "{}: no QuestionnaireResponse*.ndjson files in this folder",
                     input.display()
                 ));
             }
-            out.extend(found);
+            out.extend(found.into_iter().map(|p| (kind_of(&p), p)));
         } else if input.is_file() {
-            out.push(input.clone());
+            out.push((kind_of(input), input.clone()));
         } else {
             return Err(format!("{}: no such file or folder", input.display()));
         }
     }
+    out.sort_by_key(|(k, _)| *k as u8);
     Ok(out)
 }
 
-fn open(path: &Path) -> Result<Box<dyn BufRead>, String> {
+fn open(path: &Path, progress: &indicatif::ProgressBar) -> Result<Box<dyn BufRead>, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file = progress.wrap_read(file);
     let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(flate2::read::MultiGzDecoder::new(file))
     } else {
         Box::new(file)
     };
     Ok(Box::new(BufReader::with_capacity(1 << 16, reader)))
+}
+
+/// A progress bar over the bytes of `files` on a terminal's stderr; hidden otherwise.
+fn progress_bar(files: &[(Kind, PathBuf)]) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let total = files
+        .iter()
+        .filter_map(|(_, p)| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left) {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
 }
 
 /// Now, as a FHIR dateTime in UTC (to the second).
@@ -111,6 +169,14 @@ pub fn run(args: &OutcomesArgs) -> i32 {
 }
 
 fn outcomes(args: &OutcomesArgs) -> Result<i32, String> {
+    if args.orgs.is_none()
+        && let Some(d) = args.by.iter().find(|d| d.needs_orgs())
+    {
+        return Err(format!(
+            "--by {} needs the organisation lookup: --orgs FILE (practice_code,pcn_code,sub_icb_code,icb_code)",
+            d.id()
+        ));
+    }
     let options = Options {
         rule: if args.unsuppressed {
             eprintln!(
@@ -120,13 +186,33 @@ fn outcomes(args: &OutcomesArgs) -> Result<i32, String> {
         } else {
             Rule::default()
         },
-        by_quarter: args.by.contains(&By::Quarter),
+        by: args.by.clone(),
         ..Options::default()
     };
-    let mut agg = Aggregator::new(options);
-    let (mut lines, mut named) = (0u64, 0usize);
-    for path in files(&args.input)? {
-        let mut reader = open(&path)?;
+    let mut context = Context::new();
+    if let Some(orgs) = &args.orgs {
+        let text = std::fs::read_to_string(orgs).map_err(|e| format!("{}: {e}", orgs.display()))?;
+        context
+            .add_orgs_csv(&text)
+            .map_err(|e| format!("{}: {e}", orgs.display()))?;
+    }
+    let files = files(&args.input)?;
+    let progress = progress_bar(&files);
+    let mut agg: Option<Aggregator> = None;
+    let (mut lines, mut named, mut malformed) = (0u64, 0usize, 0u64);
+    for (kind, path) in &files {
+        progress.set_message(
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        if *kind == Kind::QuestionnaireResponse && agg.is_none() {
+            agg = Some(Aggregator::with_context(
+                options.clone(),
+                std::mem::take(&mut context),
+            ));
+        }
+        let mut reader = open(path, &progress)?;
         let mut line = String::new();
         let mut number = 0u64;
         loop {
@@ -139,21 +225,43 @@ fn outcomes(args: &OutcomesArgs) -> Result<i32, String> {
                 }
             }
             number += 1;
-            if line.trim().is_empty() {
+            let text = line.trim_end();
+            if text.trim().is_empty() {
                 continue;
             }
             lines += 1;
-            if let Err(spfhir_outcomes::read::Rejected::Malformed) = agg.add_line(line.trim_end()) {
+            let bad = match (kind, agg.as_mut()) {
+                (Kind::QuestionnaireResponse, Some(agg)) => {
+                    matches!(
+                        agg.add_line(text),
+                        Err(spfhir_outcomes::read::Rejected::Malformed)
+                    )
+                }
+                (Kind::Patient, _) => context.add_patient(text).is_err(),
+                (Kind::ServiceRequest, _) => context.add_service_request(text).is_err(),
+                (Kind::QuestionnaireResponse, None) => unreachable!("made above"),
+            };
+            if bad {
+                malformed += u64::from(*kind != Kind::QuestionnaireResponse);
                 if named < NAMED {
-                    eprintln!(
-                        "{}:{number}:1: not a JSON resource; skipped",
-                        path.display()
-                    );
+                    progress.suspend(|| {
+                        eprintln!(
+                            "{}:{number}:1: not a JSON {}; skipped",
+                            path.display(),
+                            match kind {
+                                Kind::Patient => "Patient",
+                                Kind::ServiceRequest => "ServiceRequest",
+                                Kind::QuestionnaireResponse => "resource",
+                            }
+                        )
+                    });
                 }
                 named += 1;
             }
         }
     }
+    progress.finish_and_clear();
+    let agg = agg.unwrap_or_else(|| Aggregator::with_context(options, context));
     let report = agg.finish();
     let text = match args.format {
         Format::Json => {
@@ -178,8 +286,15 @@ fn outcomes(args: &OutcomesArgs) -> Result<i32, String> {
     let rejected: u64 = report.rejected.values().sum();
     let pairs: u64 = report.instruments.values().map(|c| c.pairs()).sum();
     eprintln!(
-        "{lines} lines read: {} responses used, {rejected} not used{}; {pairs} baseline/follow-up pairs over {} measures",
+        "{lines} lines read: {} referrals ({} with a response), {} responses used, {rejected} not used{}{}; {pairs} baseline/follow-up pairs over {} measures",
+        report.referrals,
+        report.with_response,
         report.responses - rejected,
+        if malformed > 0 {
+            format!(", {malformed} Patient or ServiceRequest lines not used")
+        } else {
+            String::new()
+        },
         if named > NAMED {
             format!(" ({} malformed lines not named)", named - NAMED)
         } else {
@@ -248,5 +363,9 @@ fn synth_outcomes(args: &SynthOutcomesArgs) -> Result<(), String> {
         w.flush().map_err(|e| format!("{}: {e}", path.display()))?;
         eprintln!("{}: {n} lines", path.display());
     }
+    // The organisation lookup for the practices the people are registered with.
+    let orgs = dir.join("orgs.csv");
+    std::fs::write(&orgs, synth::orgs_csv()).map_err(|e| format!("{}: {e}", orgs.display()))?;
+    eprintln!("{}: {} practices", orgs.display(), synth::PRACTICES.len());
     Ok(())
 }

@@ -58,7 +58,11 @@ fn tables_from_a_bulk_export_folder() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("44 responses used, 1 not used; 22 baseline/follow-up pairs"),
+        stderr.contains("Patient.ndjson:1:1: not a JSON Patient; skipped"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("22 referrals (22 with a response), 44 responses used, 1 not used, 1 Patient or ServiceRequest lines not used; 22 baseline/follow-up pairs"),
         "{stderr}"
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -99,7 +103,7 @@ fn tables_from_a_bulk_export_folder() {
     let csv = String::from_utf8_lossy(&out.stdout);
     assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING: --unsuppressed"));
     assert!(csv.contains("\nall,ucla3,22,22,22,22,"), "{csv}");
-    assert!(csv.contains("\n2026Q1,ucla3,22,22,22,22,"), "{csv}");
+    assert!(csv.contains("\nquarter=2026Q1,ucla3,22,22,22,22,"), "{csv}");
 
     // A missing input is a usage error.
     let mut cmd = command(&home.0);
@@ -146,18 +150,49 @@ fn synthetic_exports_are_deterministic_and_report() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(json["instruments"].as_array().unwrap().len() >= 4, "{json}");
 
-    // The MeasureReport validates against R4 and spfhir's Measure with no errors.
+    // Referrals come from ServiceRequest.ndjson: all 300, answered or not.
+    assert_eq!(json["referrals"], 300, "{json}");
+    assert!(json["referralsWithResponse"].as_u64().unwrap() < 300);
+
+    // By PCN, which needs the organisation lookup synth wrote beside the export.
+    let mut cmd = command(&home.0);
+    cmd.args(["outcomes", "--by", "pcn", "--input"]).arg(&a.0);
+    let out = run(cmd, b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--by pcn needs the organisation lookup")
+    );
+    let mut cmd = command(&home.0);
+    cmd.args(["outcomes", "--by", "pcn", "--orgs"])
+        .arg(a.0.join("orgs.csv"))
+        .arg("--input")
+        .arg(&a.0);
+    let out = run(cmd, b"");
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pcns: Vec<&str> = json["strata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["by"]["pcn"].as_str().unwrap())
+        .collect();
+    assert_eq!(pcns, ["U12345", "U23456", "U34567"], "{json}");
+
+    // The MeasureReport (by PCN and quarter: two-component strata) validates against R4
+    // and spfhir's Measure with no errors.
     let report = a.0.join("report.json");
     let mut cmd = command(&home.0);
     cmd.args([
         "outcomes",
         "--by",
-        "quarter",
+        "pcn,quarter",
         "--format",
         "measurereport",
         "-o",
     ])
     .arg(&report)
+    .arg("--orgs")
+    .arg(a.0.join("orgs.csv"))
     .arg("--input")
     .arg(&a.0);
     assert_eq!(run(cmd, b"").status.code(), Some(0));

@@ -2,6 +2,8 @@
 //! I/O: front ends read the files (or the store) and write the results.
 //!
 //! The pipeline, one concern a module:
+//! - [`context`]: the people, referrals and organisations strata and referral counts come
+//!   from (`Patient.ndjson`, `ServiceRequest.ndjson`, an ODS-shaped CSV), all optional.
 //! - [`read`]: one QuestionnaireResponse (a parsed NDJSON line) to a [`read::Response`]:
 //!   who, which episode, which timepoint, when, and each measure's score. An incomplete or
 //!   unusable response is a [`read::Rejected`] with its reason, counted, never fatal.
@@ -22,6 +24,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod context;
 pub mod measure;
 pub mod pair;
 pub mod read;
@@ -30,5 +33,6 @@ pub mod stats;
 pub mod suppress;
 pub mod synth;
 
+pub use context::{Context, Dimension};
 pub use pair::Aggregator;
 pub use report::{Options, Report};

@@ -14,13 +14,14 @@
 //! 5. An episode with only a baseline, or only a follow-up, counts towards completeness
 //!    (`baseline`, `followUp`) but not towards change.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use spfhir_domain::Timepoint;
 
+use crate::context::Context;
 use crate::measure::Measure;
 use crate::read::{self, Rejected, Response};
-use crate::report::{Cell, Options, Report};
+use crate::report::{Cell, Options, Report, Stratum};
 
 /// One response's score for one measure, in an episode.
 #[derive(Clone, Copy, Debug)]
@@ -86,6 +87,7 @@ fn pair_points(points: &[Point]) -> Paired {
 /// Streams responses in and the report out; memory grows with the number of episodes.
 pub struct Aggregator {
     options: Options,
+    context: Context,
     /// (person, episode) → measure → points.
     episodes: HashMap<(String, String), BTreeMap<Measure, Vec<Point>>>,
     rejected: BTreeMap<Rejected, u64>,
@@ -96,8 +98,14 @@ pub struct Aggregator {
 
 impl Aggregator {
     pub fn new(options: Options) -> Aggregator {
+        Aggregator::with_context(options, Context::new())
+    }
+
+    /// With the people, referrals and organisations strata and referral counts come from.
+    pub fn with_context(options: Options, context: Context) -> Aggregator {
         Aggregator {
             options,
+            context,
             episodes: HashMap::new(),
             rejected: BTreeMap::new(),
             read: 0,
@@ -145,24 +153,71 @@ impl Aggregator {
         }
     }
 
+    /// The stratum of an episode: each dimension's value for its person and referral,
+    /// dated by the referral (`authoredOn`) when it is known, else by its first response.
+    fn stratum(&self, person: &str, episode: &str, first_day: Option<i64>) -> Stratum {
+        let referral = self.context.referral(episode);
+        let person = self.context.person(person).or_else(|| {
+            referral
+                .and_then(|r| r.person.as_deref())
+                .and_then(|k| self.context.person(k))
+        });
+        let day = referral.and_then(|r| r.day).or(first_day);
+        self.options
+            .by
+            .iter()
+            .map(|d| (*d, self.context.value(*d, person, referral, day)))
+            .collect()
+    }
+
     /// Pair every episode and aggregate.
     pub fn finish(self) -> Report {
         let mut all: BTreeMap<Measure, Cell> = BTreeMap::new();
-        let mut strata: BTreeMap<String, BTreeMap<Measure, Cell>> = BTreeMap::new();
-        for measures in self.episodes.into_values() {
+        let mut strata: BTreeMap<Stratum, BTreeMap<Measure, Cell>> = BTreeMap::new();
+        let mut referrals: BTreeMap<Stratum, u64> = BTreeMap::new();
+        let mut seen: HashSet<u32> = HashSet::new();
+        let stratified = !self.options.by.is_empty();
+        let episodes = self.episodes.len() as u64;
+        for ((person, episode), measures) in &self.episodes {
+            if let Some(i) = self.context.referral_index(episode) {
+                seen.insert(i);
+            }
+            let stratum = stratified.then(|| {
+                let first = measures.values().flatten().map(|p| p.day).min();
+                self.stratum(person, episode, first)
+            });
+            if let Some(s) = &stratum {
+                *referrals.entry(s.clone()).or_default() += 1;
+            }
             for (m, points) in measures {
-                let paired = pair_points(&points);
-                all.entry(m).or_default().add(m, &paired, &self.options);
-                if self.options.by_quarter
-                    && let Some((day, _)) = paired.baseline.or(paired.follow_up)
-                {
+                let paired = pair_points(points);
+                all.entry(*m).or_default().add(*m, &paired, &self.options);
+                if let Some(s) = &stratum {
                     strata
-                        .entry(read::quarter(day))
+                        .entry(s.clone())
                         .or_default()
-                        .entry(m)
+                        .entry(*m)
                         .or_default()
-                        .add(m, &paired, &self.options);
+                        .add(*m, &paired, &self.options);
                 }
+            }
+        }
+        // Referrals no response named still count: they are where completeness starts.
+        let mut unanswered = 0u64;
+        for (i, r) in self.context.referrals() {
+            if seen.contains(&i) {
+                continue;
+            }
+            unanswered += 1;
+            if stratified {
+                let person = r.person.as_deref().and_then(|k| self.context.person(k));
+                let s = self
+                    .options
+                    .by
+                    .iter()
+                    .map(|d| (*d, self.context.value(*d, person, Some(r), r.day)))
+                    .collect();
+                *referrals.entry(s).or_default() += 1;
             }
         }
         Report {
@@ -172,8 +227,11 @@ impl Aggregator {
                 .into_iter()
                 .map(|(k, v)| (k.id(), v))
                 .collect(),
+            referrals: episodes + unanswered,
+            with_response: episodes,
             instruments: all,
             strata,
+            strata_referrals: referrals,
             rule: self.options.rule,
             period: self.period,
         }

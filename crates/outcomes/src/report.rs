@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use crate::context::Dimension;
 use crate::measure::Measure;
 use crate::pair::Paired;
 use crate::stats::{self, Summary};
@@ -16,8 +17,19 @@ pub struct Options {
     pub rule: Rule,
     /// Meaningful-change thresholds by measure (others: [`Measure::default_threshold`]).
     pub thresholds: BTreeMap<Measure, f64>,
-    /// Stratify by the quarter of the baseline (else the follow-up) date.
-    pub by_quarter: bool,
+    /// Stratify by these, together (`pcn` and `quarter`: a stratum per PCN and quarter).
+    pub by: Vec<Dimension>,
+}
+
+/// A stratum: each dimension's value.
+pub type Stratum = Vec<(Dimension, String)>;
+
+/// A stratum as text: `pcn=U12345;quarter=2026Q3`.
+pub fn stratum_text(s: &Stratum) -> String {
+    s.iter()
+        .map(|(d, v)| format!("{}={v}", d.id()))
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 impl Options {
@@ -91,9 +103,15 @@ pub struct Report {
     pub responses: u64,
     /// Responses not used, by reason.
     pub rejected: BTreeMap<&'static str, u64>,
+    /// Referrals (episodes): those responses name, and those only `ServiceRequest.ndjson`
+    /// holds; `with_response` of them have at least one usable response.
+    pub referrals: u64,
+    pub with_response: u64,
     pub instruments: BTreeMap<Measure, Cell>,
-    /// By quarter, when asked for.
-    pub strata: BTreeMap<String, BTreeMap<Measure, Cell>>,
+    /// By the dimensions asked for.
+    pub strata: BTreeMap<Stratum, BTreeMap<Measure, Cell>>,
+    /// Referrals per stratum (with a response or not).
+    pub strata_referrals: BTreeMap<Stratum, u64>,
     pub rule: Rule,
     /// The first and last day (since 1970-01-01) of the responses used.
     pub period: Option<(i64, i64)>,
@@ -165,46 +183,56 @@ fn row(m: Measure, c: &Cell, rule: &Rule, cell_hidden: bool) -> Value {
     })
 }
 
+/// Which rows of `table` to hide: those the rule hides (any count 1–7), and then, column by
+/// column, the smallest other non-zero row while a column has exactly one hidden non-zero
+/// cell, since the rows add up to a published total and one hidden cell alone could be
+/// recovered by subtraction.
+fn complementary(rule: &Rule, table: &[Vec<u64>]) -> Vec<bool> {
+    let mut hide: Vec<bool> = table
+        .iter()
+        .map(|c| c.iter().any(|&n| rule.hides(n)))
+        .collect();
+    let columns = table.first().map_or(0, Vec::len);
+    loop {
+        let mut changed = false;
+        for col in 0..columns {
+            let column: Vec<u64> = table.iter().map(|c| c[col]).collect();
+            let hidden_nonzero = (0..column.len())
+                .filter(|&i| hide[i] && column[i] > 0)
+                .count();
+            if hidden_nonzero == 1
+                && let Some(i) = (0..column.len())
+                    .filter(|&i| !hide[i] && column[i] > 0)
+                    .min_by_key(|&i| column[i])
+            {
+                hide[i] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            return hide;
+        }
+    }
+}
+
 impl Report {
     /// Strata cells hidden whole. Per measure the strata are siblings whose counts add up
     /// to the published total, so a cell hidden by the rule (any of its counts 1–7) could be
-    /// recovered by subtraction if it were the only one: the smallest other non-zero cell is
-    /// hidden with it, column by column, until no column has exactly one hidden cell.
-    fn strata_hidden(&self) -> BTreeMap<(String, Measure), bool> {
+    /// recovered by subtraction if it were the only one: see [`complementary`].
+    fn strata_hidden(&self) -> BTreeMap<(Stratum, Measure), bool> {
         let mut out = BTreeMap::new();
         for m in Measure::ALL {
-            let keys: Vec<&String> = self
+            let keys: Vec<&Stratum> = self
                 .strata
                 .iter()
                 .filter(|(_, cells)| cells.contains_key(&m))
                 .map(|(k, _)| k)
                 .collect();
-            let table: Vec<[u64; 4]> = keys.iter().map(|k| counts(&self.strata[*k][&m])).collect();
-            let mut hide: Vec<bool> = table
+            let table: Vec<Vec<u64>> = keys
                 .iter()
-                .map(|c| c.iter().any(|&n| self.rule.hides(n)))
+                .map(|k| counts(&self.strata[*k][&m]).to_vec())
                 .collect();
-            loop {
-                let mut changed = false;
-                for col in 0..4 {
-                    let column: Vec<u64> = table.iter().map(|c| c[col]).collect();
-                    let hidden_nonzero = (0..column.len())
-                        .filter(|&i| hide[i] && column[i] > 0)
-                        .count();
-                    if hidden_nonzero == 1
-                        && let Some(i) = (0..column.len())
-                            .filter(|&i| !hide[i] && column[i] > 0)
-                            .min_by_key(|&i| column[i])
-                    {
-                        hide[i] = true;
-                        changed = true;
-                    }
-                }
-                if !changed {
-                    break;
-                }
-            }
-            for (k, h) in keys.iter().zip(hide) {
+            for (k, h) in keys.iter().zip(complementary(&self.rule, &table)) {
                 out.insert(((*k).clone(), m), h);
             }
         }
@@ -221,18 +249,41 @@ impl Report {
             .map(|(m, c)| row(*m, c, &self.rule, false))
             .collect();
         let hidden = self.strata_hidden();
-        let strata: Vec<Value> = self
-            .strata
+        let keys: Vec<&Stratum> = self.strata_referrals.keys().collect();
+        let table: Vec<Vec<u64>> = keys
             .iter()
-            .map(|(q, cells)| {
-                let rows: Vec<Value> = cells
-                    .iter()
-                    .map(|(m, c)| row(*m, c, &self.rule, hidden[&(q.clone(), *m)]))
+            .map(|k| vec![self.strata_referrals[*k]])
+            .collect();
+        let referrals_hidden: BTreeMap<&Stratum, bool> = keys
+            .iter()
+            .copied()
+            .zip(complementary(&self.rule, &table))
+            .collect();
+        let publish = |n: u64, hide: bool| match (hide, self.rule.publish(n)) {
+            (false, Some(v)) => json!(v),
+            _ => Value::Null,
+        };
+        let strata: Vec<Value> = self
+            .strata_referrals
+            .iter()
+            .map(|(k, n)| {
+                let rows: Vec<Value> = self
+                    .strata
+                    .get(k)
+                    .into_iter()
+                    .flatten()
+                    .map(|(m, c)| row(*m, c, &self.rule, hidden[&(k.clone(), *m)]))
                     .collect();
-                json!({"by": {"quarter": q}, "instruments": rows})
+                let by: serde_json::Map<String, Value> = k
+                    .iter()
+                    .map(|(d, v)| (d.id().to_owned(), json!(v)))
+                    .collect();
+                json!({"by": by, "referrals": publish(*n, referrals_hidden[k]), "instruments": rows})
             })
             .collect();
         json!({
+            "referrals": publish(self.referrals, false),
+            "referralsWithResponse": publish(self.with_response, false),
             "instruments": instruments,
             "strata": strata,
             "rejected": self.rejected,
@@ -283,10 +334,15 @@ impl Report {
         for r in json["instruments"].as_array().into_iter().flatten() {
             put("all", r);
         }
-        for s in json["strata"].as_array().into_iter().flatten() {
-            let q = s["by"]["quarter"].as_str().unwrap_or_default().to_owned();
+        for (s, key) in json["strata"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .zip(self.strata_referrals.keys())
+        {
+            let text = stratum_text(key);
             for r in s["instruments"].as_array().into_iter().flatten() {
-                put(&q, r);
+                put(&text, r);
             }
         }
         out
@@ -328,8 +384,20 @@ impl Report {
                 .into_iter()
                 .flatten()
                 .filter_map(|st| {
-                    let r = st["instruments"].as_array()?.iter().find(|r| r["instrument"] == id)?;
-                    let mut s = json!({"value": {"text": st["by"]["quarter"]}, "population": populations(r)});
+                    let r = st["instruments"]
+                        .as_array()?
+                        .iter()
+                        .find(|r| r["instrument"] == id)?;
+                    let by = st["by"].as_object()?;
+                    let mut s = if by.len() == 1 {
+                        json!({"value": {"text": by.values().next()}, "population": populations(r)})
+                    } else {
+                        let components: Vec<Value> = by
+                            .iter()
+                            .map(|(d, v)| json!({"code": {"text": d}, "value": {"text": v}}))
+                            .collect();
+                        json!({"component": components, "population": populations(r)})
+                    };
                     if let Some(sc) = score(r) {
                         s["measureScore"] = sc;
                     }
@@ -337,7 +405,15 @@ impl Report {
                 })
                 .collect();
             if !strata.is_empty() {
-                g["stratifier"] = json!([{"code": [{"text": "quarter"}], "stratum": strata}]);
+                let codes: Vec<Value> = self
+                    .strata_referrals
+                    .keys()
+                    .next()
+                    .into_iter()
+                    .flatten()
+                    .map(|(d, _)| json!({"text": d.id()}))
+                    .collect();
+                g["stratifier"] = json!([{"code": codes, "stratum": strata}]);
             }
             groups.push(g);
         }

@@ -67,6 +67,22 @@ pub const PRACTICES: [(&str, &str); 6] = [
     ("A81006", "U34567"),
 ];
 
+/// The organisation lookup for [`PRACTICES`], in the shape `spfhir outcomes --orgs` reads
+/// (NHS ODS's practice-to-PCN columns; the PCNs in two sub-ICB locations of one ICB).
+pub fn orgs_csv() -> String {
+    let mut out = String::from("practice_code,pcn_code,sub_icb_code,icb_code\n");
+    for (practice, pcn) in PRACTICES {
+        let sub_icb = if pcn == "U34567" { "15N" } else { "00K" };
+        out.push_str(&format!("{practice},{pcn},{sub_icb},QHM\n"));
+    }
+    out
+}
+
+/// Ethnic categories (NHS Data Dictionary codes) and referral reasons (as text: the
+/// non-medical needs social prescribing meets) drawn.
+const ETHNICITIES: [&str; 8] = ["A", "A", "A", "B", "C", "H", "J", "M"];
+const REASONS: [&str; 4] = ["Loneliness", "Debt", "Housing", "Low mood"];
+
 /// A valid test NHS number (999 prefix) for person `n`.
 pub fn nhs_number(n: u64) -> String {
     let mut k = n;
@@ -100,9 +116,14 @@ pub fn generate(people: u64, seed: u64, mut emit: impl FnMut(File, String)) {
         let pid = format!("pat-{n}");
         let born = rng.range(1940, 2005);
         let sex = if rng.chance(55) { "female" } else { "male" };
+        let ethnicity = ETHNICITIES[(rng.next() % ETHNICITIES.len() as u64) as usize];
+        let imd = rng.range(1, 10);
         emit(
             File::Patient,
             json!({"resourceType": "Patient", "id": pid,
+                "extension": [
+                    {"url": crate::context::EXT_ETHNIC_CATEGORY, "valueCodeableConcept": {"coding": [{"system": "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategory", "code": ethnicity}]}},
+                    {"url": crate::context::EXT_IMD_DECILE, "valueInteger": imd}],
                 "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": nhs}],
                 "gender": sex, "birthDate": format!("{born}-{:02}-{:02}", rng.range(1, 12), rng.range(1, 28)),
                 "generalPractitioner": [{"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": practice}}]})
@@ -112,9 +133,11 @@ pub fn generate(people: u64, seed: u64, mut emit: impl FnMut(File, String)) {
         let day = rng.range(1, 28);
         let referred = format!("2025-{month:02}-{day:02}");
         let srid = format!("ref-{n}");
+        let reason = REASONS[(rng.next() % REASONS.len() as u64) as usize];
         emit(
             File::ServiceRequest,
             json!({"resourceType": "ServiceRequest", "id": srid, "status": "active", "intent": "order",
+                "reasonCode": [{"text": reason}],
                 "subject": {"reference": format!("Patient/{pid}")}, "authoredOn": referred,
                 "requester": {"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": practice}}})
             .to_string(),

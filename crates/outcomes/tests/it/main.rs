@@ -204,7 +204,7 @@ fn published_tables_are_suppressed_and_rounded() {
         next += n as usize;
     }
     let options = Options {
-        by_quarter: true,
+        by: vec![spfhir_outcomes::Dimension::Quarter],
         ..Options::default()
     };
     let report = run(&lines, options.clone());
@@ -244,4 +244,91 @@ fn published_tables_are_suppressed_and_rounded() {
     let strata = exact.to_json()["strata"].clone();
     assert_eq!(strata[0]["instruments"][0]["pairs"], json!(5));
     assert_eq!(strata[1]["instruments"][0]["pairs"], json!(20));
+}
+
+/// Strata come from the people, referrals and organisations given beside the responses:
+/// the referral's practice wins over the registered one, referrals no response names still
+/// count, and a value the input lacks is `unknown`.
+#[test]
+fn strata_from_patients_referrals_and_the_organisation_lookup() {
+    use spfhir_outcomes::{Context, Dimension};
+    let pairs: Vec<(i64, i64)> = (0..30).map(|i| (40 + i % 3, 44 + i % 5)).collect();
+    let lines = lines_for(&pairs, 0, "2026-01-20", "2026-04-20");
+    let mut ctx = Context::new();
+    ctx.add_orgs_csv("practice_code,pcn_code,sub_icb_code,icb_code\nA81001,U1,00K,QHM\nA81002,U1,00K,QHM\nA81003,U2,15N,QHM\n")
+        .unwrap();
+    let ods = |code: &str| json!({"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": code}});
+    for i in 0..30 {
+        let patient = json!({"resourceType": "Patient",
+            "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": format!("p{i}")}],
+            "gender": if i % 2 == 0 { "female" } else { "male" }, "birthDate": "1950-06-15",
+            "generalPractitioner": [ods(if i < 20 { "A81001" } else { "A81003" })]});
+        ctx.add_patient(&patient.to_string()).unwrap();
+        let mut referral = json!({"resourceType": "ServiceRequest",
+            "identifier": [{"system": "https://example.org/referrals", "value": format!("ref-p{i}")}],
+            "subject": {"identifier": {"value": format!("p{i}")}}, "authoredOn": "2026-01-10"});
+        if i < 10 {
+            referral["requester"] = ods("A81002");
+        }
+        ctx.add_service_request(&referral.to_string()).unwrap();
+    }
+    // Five referrals from A81003 that never got a response.
+    for j in 0..5 {
+        let referral = json!({"resourceType": "ServiceRequest", "id": format!("x{j}"),
+            "requester": ods("A81003"), "authoredOn": "2026-02-01"});
+        ctx.add_service_request(&referral.to_string()).unwrap();
+    }
+    assert!(ctx.add_patient("{\"resourceType\":\"Goal\"}").is_err());
+    let mut agg = Aggregator::with_context(
+        Options {
+            rule: Rule::NONE,
+            by: vec![Dimension::Pcn, Dimension::AgeBand],
+            ..Options::default()
+        },
+        ctx,
+    );
+    for l in &lines {
+        agg.add_line(l).unwrap();
+    }
+    let report = agg.finish();
+    assert_eq!((report.referrals, report.with_response), (35, 30));
+    let json = report.to_json();
+    let strata = json["strata"].as_array().unwrap();
+    let summary: Vec<(Value, Value, Value)> = strata
+        .iter()
+        .map(|s| {
+            (
+                s["by"].clone(),
+                s["referrals"].clone(),
+                s["instruments"][0]["pairs"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            // Persons 0–9 were referred by A81002, 10–19 are registered at A81001: both U1.
+            (
+                json!({"pcn": "U1", "ageBand": "75-84"}),
+                json!(20),
+                json!(20)
+            ),
+            (
+                json!({"pcn": "U2", "ageBand": "75-84"}),
+                json!(10),
+                json!(10)
+            ),
+            // The unanswered referrals name no patient, so their age is unknown.
+            (
+                json!({"pcn": "U2", "ageBand": "unknown"}),
+                json!(5),
+                Value::Null
+            ),
+        ]
+    );
+    assert!(
+        report
+            .to_csv()
+            .contains("pcn=U1;ageBand=75-84,wemwbs,20,20,20,20,")
+    );
 }

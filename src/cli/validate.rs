@@ -29,6 +29,13 @@ pub enum Format {
     Ndjson,
 }
 
+/// What an extension without a loaded definition is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnknownExt {
+    Error,
+    Warning,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct ValidateArgs {
     /// Also validate against this profile (canonical URL, or a StructureDefinition file).
@@ -46,6 +53,14 @@ pub struct ValidateArgs {
     /// How to report codes whose system is not available offline (SNOMED CT, LOINC, …).
     #[arg(long, value_enum, default_value_t = Unchecked::Warning)]
     pub unchecked_codes: Unchecked,
+    /// An extension whose definition is not loaded: an error (the default, as the HL7
+    /// reference validator has it) or a warning.
+    #[arg(long, value_enum, default_value_t = UnknownExt::Error)]
+    pub unknown_extensions: UnknownExt,
+    /// Allow extensions under this URL prefix without a loaded definition (reported as
+    /// information), e.g. a partner's namespace; repeatable.
+    #[arg(long = "allow-extension-domain", value_name = "URL-PREFIX")]
+    pub extension_domains: Vec<String>,
     /// Treat every input as NDJSON (one resource per line). Implied by a .ndjson name.
     #[arg(long)]
     pub ndjson: bool,
@@ -126,6 +141,11 @@ pub fn run(args: &ValidateArgs) -> i32 {
             profiles: profiles.clone(),
             unchecked_codes: args.unchecked_codes.into(),
             max_time_per_resource: Some(args.max_time_per_resource).filter(|d| !d.is_zero()),
+            unknown_extensions: match args.unknown_extensions {
+                UnknownExt::Error => spfhir_validate::UnknownExtensions::Error,
+                UnknownExt::Warning => spfhir_validate::UnknownExtensions::Warning,
+            },
+            extension_domains: args.extension_domains.clone(),
             ..Default::default()
         },
     );

@@ -381,3 +381,47 @@ fn a_resource_past_the_time_limit_is_its_own_error_and_the_run_goes_on() {
     let out = spfhir(&["validate", "--max-time-per-resource", "soon", &big], b"");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// An extension without a loaded definition: an error by default, a warning with
+/// `--unknown-extensions warning`, information under `--allow-extension-domain`.
+#[test]
+fn unknown_extensions_are_errors_unless_allowed() {
+    let input = br#"{"resourceType":"Patient","extension":[{"url":"https://fhir.supplier.example.co.uk/StructureDefinition/shoe-size","valueInteger":9}]}"#;
+    let base = [
+        "validate",
+        "--package-path",
+        &packages(),
+        "--format",
+        "text",
+    ];
+    let with = |extra: &[&str]| {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend_from_slice(extra);
+        args.push("-");
+        spfhir(&args, input)
+    };
+    let out = with(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("error[EXTENSION_UNKNOWN]"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = with(&["--unknown-extensions", "warning"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).contains("warning[EXTENSION_UNKNOWN]"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = with(&[
+        "--allow-extension-domain",
+        "https://fhir.supplier.example.co.uk/",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).contains("information[EXTENSION_UNKNOWN]"),
+        "{}",
+        text(&out.stdout)
+    );
+}

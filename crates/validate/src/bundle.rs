@@ -1,4 +1,5 @@
-//! Bundle rules beyond the element definitions: fullUrl form and uniqueness, a message
+//! Bundle rules beyond the element definitions: fullUrl form, uniqueness and agreement with
+//! the resource's id, ids on searchset entries, each link relation once, a message
 //! Bundle's MessageHeader first, and `request` on transaction and batch entries.
 
 use super::walk::Walk;
@@ -42,16 +43,36 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
                 && !url.ends_with(&format!("{rt}/{id}"))
             {
                 w.push(
-                    Issue::warning(
+                    Issue::error(
                         msg::BUNDLE_FULLURL_MISMATCH,
                         format!(
-                            "{at}.fullUrl does not end with the resource's type and id ({rt}/{id})"
+                            "{at}.fullUrl does not end with its resource's type and id ({rt}/ and then {at}.resource.id)"
                         ),
                     )
                     .at(format!("{at}.fullUrl"))
                     .at_node(node),
                 );
             }
+        }
+        // A search result is a resource the server holds: it has an id (an OperationOutcome
+        // about the search, mode `outcome`, need not).
+        if kind == "searchset"
+            && let Some(res) = e.get("resource")
+            && res.get("id").is_none()
+            && res.get("resourceType").and_then(Json::as_str) != Some("OperationOutcome")
+            && e.get("search")
+                .and_then(|s| s.get("mode"))
+                .and_then(Json::as_str)
+                != Some("outcome")
+        {
+            w.push(
+                Issue::error(
+                    msg::BUNDLE_ENTRY_ID,
+                    format!("{at}.resource has no id: the resources of a searchset Bundle are ones the server holds, so each has its id"),
+                )
+                .at(format!("{at}.resource"))
+                .at_node(res),
+            );
         }
         if matches!(kind, "transaction" | "batch") && e.get("request").is_none() {
             w.push(
@@ -61,6 +82,23 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
                 )
                 .at(at.clone())
                 .at_node(e),
+            );
+        }
+    }
+    // Each link relation names one URL (one `self`, one `next`, …).
+    let links = bundle.get("link").and_then(Json::as_array).unwrap_or(&[]);
+    let mut relations: std::collections::HashSet<&str> = Default::default();
+    for (i, l) in links.iter().enumerate() {
+        if let Some(rel) = l.get("relation").and_then(Json::as_str)
+            && !relations.insert(rel)
+        {
+            w.push(
+                Issue::error(
+                    msg::BUNDLE_LINK_DUPLICATE,
+                    format!("{path}.link[{i}]: another link already has relation '{rel}'; each relation may appear once"),
+                )
+                .at(format!("{path}.link[{i}].relation"))
+                .at_node(l.get("relation").unwrap_or(l)),
             );
         }
     }

@@ -68,6 +68,38 @@ pub struct Options {
     /// walk stops and says so (`VALIDATION_TIME_LIMIT`, an error: the resource is not known
     /// to be valid). `None`: no limit.
     pub max_time_per_resource: Option<std::time::Duration>,
+    /// An extension whose definition is not loaded: an error (the default, as the HL7
+    /// reference validator has it), or a warning.
+    pub unknown_extensions: UnknownExtensions,
+    /// URL prefixes of extensions that may be used without a loaded definition (reported
+    /// as information): a partner's own namespace, say. Example namespaces (`example.org`,
+    /// `acme.com`) and HL7's tooling extensions are always allowed.
+    pub extension_domains: Vec<String>,
+}
+
+/// What an extension whose definition is not loaded is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UnknownExtensions {
+    /// An error: it cannot be checked, and a receiver cannot know what it means.
+    #[default]
+    Error,
+    /// A warning.
+    Warning,
+}
+
+impl Options {
+    /// Whether an extension at `url` may be used without a loaded definition: an example
+    /// namespace, HL7's tooling extensions, or a configured domain.
+    pub fn extension_allowed(&self, url: &str) -> bool {
+        ["example.org", "acme.com", "nema.org"]
+            .iter()
+            .any(|d| url.contains(d))
+            || url.starts_with("http://hl7.org/fhir/tools/StructureDefinition/")
+            || self
+                .extension_domains
+                .iter()
+                .any(|d| url.starts_with(d.as_str()))
+    }
 }
 
 impl Options {
@@ -86,6 +118,8 @@ impl Default for Options {
             no_skips: false,
             cache: CacheSizes::default(),
             max_time_per_resource: Some(Options::DEFAULT_MAX_TIME),
+            unknown_extensions: UnknownExtensions::default(),
+            extension_domains: Vec::new(),
         }
     }
 }

@@ -140,6 +140,14 @@ fn check_string(code: &str, s: &str) -> Result<(), String> {
         "id" if !is_id(s) => bad("1 to 64 letters, digits, '-' or '.'"),
         "oid" if !OID.is_match(s) => bad("expected urn:oid: followed by a dotted number"),
         "uuid" if !UUID.is_match(s) => bad("expected urn:uuid: followed by a lower-case UUID"),
+        // A URI in the urn:uuid: or urn:oid: scheme follows that scheme's form too (RFC 4122
+        // in lower case, as FHIR's uuid type has it; RFC 3001's dotted numbers).
+        "uri" | "url" | "canonical" if s.starts_with("urn:uuid:") && !UUID.is_match(s) => {
+            bad("a urn:uuid: must be followed by a lower-case UUID (8-4-4-4-12 hex digits)")
+        }
+        "uri" | "url" | "canonical" if s.starts_with("urn:oid:") && !OID.is_match(s) => {
+            bad("a urn:oid: must be followed by a dotted number without leading zeros")
+        }
         "uri" | "url" | "canonical" if has_whitespace(s) => bad("no whitespace allowed"),
         "base64Binary" => {
             let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
@@ -201,6 +209,17 @@ mod tests {
             ),
             ("uri", r#""urn:x:y""#, r#""a b""#),
             ("oid", r#""urn:oid:1.2.840""#, r#""urn:oid:1.02""#),
+            (
+                "uri",
+                r#""urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950e""#,
+                r#""urn:uuid:0F8FAD5B-D9CB-469F-A165-70867728950E""#,
+            ),
+            ("uri", r#""urn:oid:2.16.840.1""#, r#""urn:oid:2.16.0840""#),
+            (
+                "canonical",
+                r#""urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950e""#,
+                r#""urn:uuid:1234""#,
+            ),
             ("base64Binary", r#""aGVsbG8=""#, r#""***""#),
             ("integer", "-5", "1.0"),
             ("integer", "2147483647", "2147483648"),

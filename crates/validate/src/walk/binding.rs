@@ -34,6 +34,36 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// A Coding's `system` names a CodeSystem by its absolute URI: not a relative name
+    /// (`loinc`), and not the URL of a ValueSet (a common slip: the binding's URL copied in).
+    pub(super) fn coding_system(&mut self, at: &str, v: &Json) {
+        let Some(system) = v.get_str("system") else {
+            return;
+        };
+        if !system.contains(':') {
+            self.error(
+                msg::CODING_SYSTEM_RELATIVE,
+                &format!("{at}.system"),
+                v.get("system").unwrap_or(v),
+                format!(
+                    "{at}.system must be an absolute URI naming a code system, not a local name"
+                ),
+            );
+        } else if self
+            .v
+            .registry()
+            .entry(system)
+            .is_some_and(|e| e.resource_type == "ValueSet")
+        {
+            self.error(
+                msg::CODING_SYSTEM_VALUESET,
+                &format!("{at}.system"),
+                v.get("system").unwrap_or(v),
+                format!("{at}.system is the URL of a ValueSet ({system}); a Coding names the CodeSystem that defines its code"),
+            );
+        }
+    }
+
     pub(super) fn codeable(&mut self, p: &Arc<Profile>, n: &Node, at: &str, v: &Json) {
         let Some(b) = &n.binding else { return };
         let Some(vs) = &b.value_set else { return };

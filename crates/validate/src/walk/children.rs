@@ -393,6 +393,7 @@ impl<'a> Walk<'a> {
                 self.fixed_pattern(p, n, v, at);
                 match code {
                     Some("Coding") => {
+                        self.coding_system(at, v);
                         self.binding(p, n, at, v, v.get_str("system"), v.get_str("code"))
                     }
                     Some("CodeableConcept") => self.codeable(p, n, at, v),

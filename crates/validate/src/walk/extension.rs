@@ -36,12 +36,29 @@ impl<'a> Walk<'a> {
             Err(_) => {
                 if n.name == "modifierExtension" {
                     self.error(msg::EXTENSION_UNKNOWN_MODIFIER, at, v, format!("modifier extension {url} is not loaded, so its meaning cannot be known: it must be understood to process this resource"));
-                } else {
+                } else if self.v.options.extension_allowed(url) {
+                    self.push(
+                        Issue::new(
+                            Severity::Information,
+                            msg::EXTENSION_UNKNOWN,
+                            format!("extension {url} is not loaded, so it was not checked (its namespace is allowed)"),
+                        )
+                        .at(at.as_str())
+                        .at_node(v),
+                    );
+                } else if self.v.options.unknown_extensions == crate::UnknownExtensions::Warning {
                     self.warn(
                         msg::EXTENSION_UNKNOWN,
                         at,
                         v,
                         format!("extension {url} is not loaded, so it was not checked"),
+                    );
+                } else {
+                    self.error(
+                        msg::EXTENSION_UNKNOWN,
+                        at,
+                        v,
+                        format!("extension {url} could not be found, so it is not allowed here (load its package, or allow its namespace)"),
                     );
                 }
             }

@@ -10,7 +10,7 @@ use rustc_hash::FxHashSet;
 
 use crate::Validator;
 use crate::fhirpath::Env;
-use crate::issue::Issue;
+use crate::issue::{Issue, Severity};
 use crate::json::Json;
 use crate::profile::{NodeRef, Profile};
 use crate::snapshot::{SnapshotError, type_url};

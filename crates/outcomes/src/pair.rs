@@ -162,7 +162,16 @@ impl Aggregator {
                 .and_then(|r| r.person.as_deref())
                 .and_then(|k| self.context.person(k))
         });
-        let day = referral.and_then(|r| r.day).or(first_day);
+        self.stratum_of(person, referral, referral.and_then(|r| r.day).or(first_day))
+    }
+
+    /// Each dimension's value for this person and referral, dated `day`.
+    fn stratum_of(
+        &self,
+        person: Option<&crate::context::Person>,
+        referral: Option<&crate::context::Referral>,
+        day: Option<i64>,
+    ) -> Stratum {
         self.options
             .by
             .iter()
@@ -211,13 +220,9 @@ impl Aggregator {
             unanswered += 1;
             if stratified {
                 let person = r.person.as_deref().and_then(|k| self.context.person(k));
-                let s = self
-                    .options
-                    .by
-                    .iter()
-                    .map(|d| (*d, self.context.value(*d, person, Some(r), r.day)))
-                    .collect();
-                *referrals.entry(s).or_default() += 1;
+                *referrals
+                    .entry(self.stratum_of(person, Some(r), r.day))
+                    .or_default() += 1;
             }
         }
         Report {

@@ -132,27 +132,21 @@ async fn a_signed_assertion_buys_a_token_once() {
     );
     let access = r.body["access_token"].as_str().unwrap().to_owned();
     // The token works for what it grants, and not beyond.
-    let created = Reply::of(
-        s.http
-            .post(s.url("/Patient"))
-            .header("content-type", "application/fhir+json")
-            .bearer_auth(&access)
-            .body(patient("9434765919", "Smith").to_string())
-            .send()
-            .await
-            .unwrap(),
+    let created = send(
+        &s,
+        "POST",
+        "/Patient",
+        &access,
+        Some(patient("9434765919", "Smith")),
     )
     .await;
     assert_eq!(created.status, 201, "{}", created.body);
-    let goal = Reply::of(
-        s.http
-            .post(s.url("/Goal"))
-            .header("content-type", "application/fhir+json")
-            .bearer_auth(&access)
-            .body(r#"{"resourceType":"Goal","lifecycleStatus":"active","description":{"text":"walk"},"subject":{"reference":"Patient/x"}}"#)
-            .send()
-            .await
-            .unwrap(),
+    let goal = send(
+        &s,
+        "POST",
+        "/Goal",
+        &access,
+        Some(json!({"resourceType": "Goal", "lifecycleStatus": "active", "description": {"text": "walk"}, "subject": {"reference": "Patient/x"}})),
     )
     .await;
     assert_eq!(goal.status, 403, "{}", goal.body);
@@ -442,15 +436,7 @@ async fn tokens_of_another_secret_are_refused_and_discovery_names_the_endpoint()
         .issue(&other_store, &form, &s.url("/token"), now())
         .await
         .unwrap();
-    let r = Reply::of(
-        s.http
-            .get(s.url("/Patient"))
-            .bearer_auth(&foreign.access_token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = send(&s, "GET", "/Patient", &foreign.access_token, None).await;
     assert_eq!(r.status, 401, "{}", r.body);
     let d = Reply::of(
         s.http

@@ -42,6 +42,20 @@ pub fn cache_dir() -> PathBuf {
     spfhir_conformance::package::default_cache_dir()
 }
 
+/// The pseudonymisation key for `spfhir outcomes --format parquet`: the file
+/// `--key-file` names, else `$SPFHIR_PSEUDONYM_KEY`. Never a flag's value, which would show
+/// in the process list and shell history.
+pub fn pseudonym_key(file: Option<&Path>) -> Result<Vec<u8>, String> {
+    if let Some(f) = file {
+        return std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()));
+    }
+    std::env::var_os("SPFHIR_PSEUDONYM_KEY")
+        .map(|k| k.into_encoded_bytes())
+        .ok_or_else(|| {
+            "--format parquet pseudonymises NHS numbers with the ICB's secret key: give it in a file (--key-file FILE) or in $SPFHIR_PSEUDONYM_KEY".to_owned()
+        })
+}
+
 /// Package registries from `$SPFHIR_REGISTRY` (separated by spaces or commas), if set.
 pub fn registries() -> Option<Vec<String>> {
     let v = std::env::var("SPFHIR_REGISTRY").ok()?;

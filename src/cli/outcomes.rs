@@ -14,13 +14,19 @@ pub enum Format {
     Csv,
     /// A FHIR MeasureReport (summary) against spfhir's Measure sp-outcome-change.
     Measurereport,
+    /// One row per baseline/follow-up pair, NHS numbers replaced by a keyed HMAC
+    /// (--key-file or $SPFHIR_PSEUDONYM_KEY); needs -o.
+    Parquet,
+    /// A self-contained page with SVG charts: completeness, distributions, change by
+    /// stratum.
+    Html,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct OutcomesArgs {
     /// NDJSON files (`.ndjson`, `.ndjson.gz`) or folders of them (a Bulk Data export: its
-    /// `QuestionnaireResponse*`, `ServiceRequest*` and `Patient*` files are read). A file
-    /// is a ServiceRequest or Patient file when its name starts so.
+    /// `QuestionnaireResponse*`, `ServiceRequest*`, `CarePlan*` and `Patient*` files are
+    /// read). A file is a ServiceRequest, CarePlan or Patient file when its name starts so.
     #[arg(long, required = true, num_args = 1..)]
     pub input: Vec<PathBuf>,
     /// The organisation lookup (CSV, ODS's shape: practice_code, pcn_code, sub_icb_code,
@@ -40,6 +46,11 @@ pub struct OutcomesArgs {
     /// only, never for publication.
     #[arg(long)]
     pub unsuppressed: bool,
+    /// --format parquet: a file holding the secret key NHS numbers are pseudonymised with
+    /// (at least 16 bytes; else $SPFHIR_PSEUDONYM_KEY). Keep it: the same key gives the
+    /// same pseudonyms, so exports join.
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
 }
 
 fn parse_dimension(s: &str) -> Result<Dimension, String> {
@@ -54,7 +65,25 @@ fn parse_dimension(s: &str) -> Result<Dimension, String> {
 enum Kind {
     Patient,
     ServiceRequest,
+    CarePlan,
     QuestionnaireResponse,
+}
+
+impl Kind {
+    /// File names start with the resource type.
+    const NAMES: [(&str, Kind); 4] = [
+        ("Patient", Kind::Patient),
+        ("ServiceRequest", Kind::ServiceRequest),
+        ("CarePlan", Kind::CarePlan),
+        ("QuestionnaireResponse", Kind::QuestionnaireResponse),
+    ];
+
+    fn name(self) -> &'static str {
+        Kind::NAMES
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map_or("resource", |(n, _)| n)
+    }
 }
 
 fn kind_of(path: &Path) -> Kind {
@@ -62,17 +91,14 @@ fn kind_of(path: &Path) -> Kind {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    if name.starts_with("Patient") {
-        Kind::Patient
-    } else if name.starts_with("ServiceRequest") {
-        Kind::ServiceRequest
-    } else {
-        Kind::QuestionnaireResponse
-    }
+    Kind::NAMES
+        .iter()
+        .find(|(n, _)| name.starts_with(n))
+        .map_or(Kind::QuestionnaireResponse, |(_, k)| *k)
 }
 
-/// The files to read, people and referrals first: each file given, and each folder's
-/// Patient, ServiceRequest and QuestionnaireResponse files.
+/// The files to read, people, referrals and care plans first: each file given, and each
+/// folder's Patient, ServiceRequest, CarePlan and QuestionnaireResponse files.
 fn files(inputs: &[PathBuf]) -> Result<Vec<(Kind, PathBuf)>, String> {
     let mut out = Vec::new();
     for input in inputs {
@@ -82,9 +108,7 @@ fn files(inputs: &[PathBuf]) -> Result<Vec<(Kind, PathBuf)>, String> {
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
                     let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                    ["QuestionnaireResponse", "ServiceRequest", "Patient"]
-                        .iter()
-                        .any(|t| name.starts_with(t))
+                    Kind::NAMES.iter().any(|(t, _)| name.starts_with(t))
                         && (name.ends_with(".ndjson") || name.ends_with(".ndjson.gz"))
                 })
                 .collect();
@@ -196,6 +220,16 @@ fn outcomes(args: &OutcomesArgs) -> Result<i32, String> {
             .add_orgs_csv(&text)
             .map_err(|e| format!("{}: {e}", orgs.display()))?;
     }
+    let key = match args.format {
+        Format::Parquet => {
+            if args.output.is_none() {
+                return Err("--format parquet writes a file: give it with -o FILE".into());
+            }
+            let key = crate::cli::env::pseudonym_key(args.key_file.as_deref())?;
+            Some(spfhir_outcomes::parquet::Pseudonymiser::new(&key)?)
+        }
+        _ => None,
+    };
     let files = files(&args.input)?;
     let progress = progress_bar(&files);
     let mut agg: Option<Aggregator> = None;
@@ -239,6 +273,7 @@ fn outcomes(args: &OutcomesArgs) -> Result<i32, String> {
                 }
                 (Kind::Patient, _) => context.add_patient(text).is_err(),
                 (Kind::ServiceRequest, _) => context.add_service_request(text).is_err(),
+                (Kind::CarePlan, _) => context.add_care_plan(text).is_err(),
                 (Kind::QuestionnaireResponse, None) => unreachable!("made above"),
             };
             if bad {
@@ -249,9 +284,8 @@ fn outcomes(args: &OutcomesArgs) -> Result<i32, String> {
                             "{}:{number}:1: not a JSON {}; skipped",
                             path.display(),
                             match kind {
-                                Kind::Patient => "Patient",
-                                Kind::ServiceRequest => "ServiceRequest",
                                 Kind::QuestionnaireResponse => "resource",
+                                k => k.name(),
                             }
                         )
                     });
@@ -262,8 +296,17 @@ fn outcomes(args: &OutcomesArgs) -> Result<i32, String> {
     }
     progress.finish_and_clear();
     let agg = agg.unwrap_or_else(|| Aggregator::with_context(options, context));
+    let mut rows = None;
+    if let (Some(key), Some(path)) = (&key, &args.output) {
+        let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let n = spfhir_outcomes::parquet::write_pairs(&agg, key, std::io::BufWriter::new(file))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        rows = Some(n);
+    }
     let report = agg.finish();
     let text = match args.format {
+        Format::Parquet => String::new(),
+        Format::Html => report.to_html(&now()),
         Format::Json => {
             let mut t = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
             t.push('\n');
@@ -278,10 +321,17 @@ fn outcomes(args: &OutcomesArgs) -> Result<i32, String> {
         }
     };
     match &args.output {
+        _ if args.format == Format::Parquet => {}
         Some(p) => std::fs::write(p, text).map_err(|e| format!("{}: {e}", p.display()))?,
         None => std::io::stdout()
             .write_all(text.as_bytes())
             .map_err(|e| format!("standard output: {e}"))?,
+    }
+    if let (Some(n), Some(p)) = (rows, &args.output) {
+        eprintln!(
+            "{}: {n} pairs, pseudonymised (personal data: keep it as such)",
+            p.display()
+        );
     }
     let rejected: u64 = report.rejected.values().sum();
     let pairs: u64 = report.instruments.values().map(|c| c.pairs()).sum();
@@ -291,7 +341,7 @@ fn outcomes(args: &OutcomesArgs) -> Result<i32, String> {
         report.with_response,
         report.responses - rejected,
         if malformed > 0 {
-            format!(", {malformed} Patient or ServiceRequest lines not used")
+            format!(", {malformed} Patient, ServiceRequest or CarePlan lines skipped")
         } else {
             String::new()
         },

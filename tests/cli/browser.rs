@@ -76,35 +76,98 @@ impl Driver {
     }
 }
 
+/// A headless Chromium session.
+struct Session<'a> {
+    driver: &'a Driver,
+    id: String,
+}
+
+impl Session<'_> {
+    fn new(driver: &Driver) -> Session<'_> {
+        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists());
+        let mut options = json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]});
+        if let Some(bin) = chromium {
+            options["binary"] = json!(bin);
+        }
+        let session = driver.call(
+            "POST",
+            "/session",
+            Some(json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": options, "goog:loggingPrefs": {"browser": "ALL"}}}})),
+        );
+        Session {
+            driver,
+            id: session["sessionId"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    fn path(&self, p: &str) -> String {
+        format!("/session/{}{p}", self.id)
+    }
+
+    fn open(&self, url: &str) {
+        self.driver
+            .call("POST", &self.path("/url"), Some(json!({"url": url})));
+    }
+
+    fn script(&self, code: &str, args: Value) -> Value {
+        self.driver.call(
+            "POST",
+            &self.path("/execute/sync"),
+            Some(json!({"script": code, "args": args})),
+        )
+    }
+
+    /// The browser console's errors so far (chromedriver's log endpoint).
+    fn console_errors(&self) -> Vec<String> {
+        let log = self.driver.call(
+            "POST",
+            &self.path("/se/log"),
+            Some(json!({"type": "browser"})),
+        );
+        log.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Save a screenshot as `target/screenshots/NAME.png`.
+    fn screenshot(&self, name: &str) {
+        let png = self.driver.call("GET", &self.path("/screenshot"), None);
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap();
+        let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join(format!("{name}.png")), &bytes).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"));
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .driver
+            .http
+            .delete(format!("{}{}", self.driver.url, self.path("")))
+            .send();
+    }
+}
+
 #[test]
 fn the_validator_page_lists_issues_and_highlights_their_lines() {
     let home = TempDir::new("browser-home");
     let dir = TempDir::new("browser-dir");
     let server = Running::start(&home.0, &dir.0, &[]);
     let driver = Driver::start();
-    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists());
-    let mut options = json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]});
-    if let Some(bin) = chromium {
-        options["binary"] = json!(bin);
-    }
-    let session = driver.call("POST", "/session", Some(json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": options}}})));
-    let sid = session["sessionId"].as_str().unwrap().to_owned();
-    let s = |p: &str| format!("/session/{sid}{p}");
-    let script = |code: &str, args: Value| {
-        driver.call(
-            "POST",
-            &s("/execute/sync"),
-            Some(json!({"script": code, "args": args})),
-        )
-    };
-
-    driver.call(
-        "POST",
-        &s("/url"),
-        Some(json!({"url": format!("{}/", server.base)})),
-    );
+    let session = Session::new(&driver);
+    let s = |p: &str| session.path(p);
+    let script = |code: &str, args: Value| session.script(code, args);
+    session.open(&format!("{}/", server.base));
     assert_eq!(
         script("return document.title;", json!([])),
         "spfhir validator"
@@ -201,15 +264,83 @@ fn the_validator_page_lists_issues_and_highlights_their_lines() {
     );
     assert_eq!(current, format!("line-{status_line}"));
 
-    let png = driver.call("GET", &s("/screenshot"), None);
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(png.as_str().unwrap())
-        .unwrap();
-    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("validator.png"), &bytes).unwrap();
-    assert!(bytes.starts_with(b"\x89PNG"));
-    driver.call("DELETE", &s(""), None);
+    assert_eq!(session.console_errors(), Vec::<String>::new());
+    session.screenshot("validator");
+    drop(session);
     server.stop();
+}
+
+#[test]
+fn the_outcome_report_renders_its_charts_without_console_errors() {
+    let home = TempDir::new("report-home");
+    let dir = TempDir::new("report-in");
+    let mut cmd = crate::command(&home.0);
+    cmd.args(["synth", "outcomes", "--people", "2000", "--seed", "7", "-o"])
+        .arg(&dir.0);
+    assert_eq!(crate::run(cmd, b"").status.code(), Some(0));
+    let page = dir.0.join("report.html");
+    let mut cmd = crate::command(&home.0);
+    cmd.args(["outcomes", "--by", "pcn", "--format", "html", "-o"])
+        .arg(&page)
+        .arg("--orgs")
+        .arg(dir.0.join("orgs.csv"))
+        .arg("--input")
+        .arg(&dir.0);
+    let out = crate::run(cmd, b"");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let driver = Driver::start();
+    let session = Session::new(&driver);
+    session.open(&format!("file://{}", page.display()));
+    assert_eq!(
+        session.script("return document.title;", json!([])),
+        "Social prescribing outcomes"
+    );
+    // Every chart is drawn and has a size: the funnel, a histogram per measure, and a
+    // forest plot per measure with a mean for each PCN.
+    let charts = session.script(
+        "return Array.from(document.querySelectorAll('svg')).map(s => { const b = s.getBoundingClientRect(); \
+         return {title: s.querySelector('title').textContent, w: b.width, h: b.height, \
+         bars: s.querySelectorAll('rect').length, means: s.querySelectorAll('circle').length}; });",
+        json!([]),
+    );
+    let charts = charts.as_array().unwrap();
+    let titled = |t: &str| {
+        charts
+            .iter()
+            .filter(|c| c["title"].as_str().unwrap().contains(t))
+            .count()
+    };
+    assert_eq!(titled("Completeness funnel"), 1, "{charts:?}");
+    assert!(titled("baseline and follow-up") >= 5, "{charts:?}");
+    assert_eq!(
+        titled("change by stratum"),
+        titled("baseline and follow-up"),
+        "{charts:?}"
+    );
+    for c in charts {
+        assert!(
+            c["w"].as_f64().unwrap() > 100.0 && c["h"].as_f64().unwrap() > 50.0,
+            "{c}"
+        );
+        if c["title"].as_str().unwrap().contains("change by stratum") {
+            assert_eq!(c["means"], 3, "a mean for each of the three PCNs: {c}");
+        } else {
+            assert!(c["bars"].as_u64().unwrap() > 2, "{c}");
+        }
+    }
+    assert_eq!(session.console_errors(), Vec::<String>::new());
+    // The whole page in the screenshot.
+    let height = session.script("return document.documentElement.scrollHeight;", json!([]));
+    driver.call(
+        "POST",
+        &session.path("/window/rect"),
+        Some(json!({"width": 1280, "height": height.as_u64().unwrap().min(8000) + 120})),
+    );
+    session.screenshot("outcomes-report");
 }

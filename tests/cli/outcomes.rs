@@ -62,7 +62,7 @@ fn tables_from_a_bulk_export_folder() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("22 referrals (22 with a response), 44 responses used, 1 not used, 1 Patient or ServiceRequest lines not used; 22 baseline/follow-up pairs"),
+        stderr.contains("22 referrals (22 with a response), 44 responses used, 1 not used, 1 Patient, ServiceRequest or CarePlan lines skipped; 22 baseline/follow-up pairs"),
         "{stderr}"
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -223,4 +223,69 @@ fn synthetic_exports_are_deterministic_and_report() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!text.contains("error"), "{text}");
+}
+
+#[test]
+fn the_pair_table_needs_a_key_from_a_file_or_the_environment() {
+    let home = TempDir::new("parquet-home");
+    let dir = TempDir::new("parquet-in");
+    let mut text = String::new();
+    for p in 0..10 {
+        text += &line(p, "baseline", "2026-01-05", [3, 3, 2]);
+        text += "\n";
+        text += &line(p, "follow-up", "2026-04-05", [2, 2, 1]);
+        text += "\n";
+    }
+    std::fs::write(dir.0.join("QuestionnaireResponse.ndjson"), text).unwrap();
+    let out_file = dir.0.join("pairs.parquet");
+    let outcomes = |extra: &[&std::ffi::OsStr], env: Option<&str>| {
+        let mut cmd = command(&home.0);
+        cmd.env_remove("SPFHIR_PSEUDONYM_KEY");
+        if let Some(k) = env {
+            cmd.env("SPFHIR_PSEUDONYM_KEY", k);
+        }
+        cmd.args(["outcomes", "--format", "parquet", "--input"])
+            .arg(&dir.0)
+            .args(extra);
+        run(cmd, b"")
+    };
+    let o = std::ffi::OsStr::new("-o");
+    // No key: refused before anything is read, saying where a key may come from.
+    let out = outcomes(&[o, out_file.as_os_str()], None);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--key-file FILE") && stderr.contains("SPFHIR_PSEUDONYM_KEY"),
+        "{stderr}"
+    );
+    // No -o: Parquet is not written to a terminal.
+    let out = outcomes(&[], Some("a key from the environment, long enough"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-o FILE"));
+    // A short key file.
+    let key = dir.0.join("key");
+    std::fs::write(&key, "short\n").unwrap();
+    let k = std::ffi::OsStr::new("--key-file");
+    let out = outcomes(&[o, out_file.as_os_str(), k, key.as_os_str()], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 16"));
+    assert!(!out_file.exists());
+    // From the environment, and from a file: the same key gives the same file.
+    let out = outcomes(
+        &[o, out_file.as_os_str()],
+        Some("0123456789abcdef0123456789abcdef"),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("10 pairs, pseudonymised"));
+    let from_env = std::fs::read(&out_file).unwrap();
+    std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
+    let out = outcomes(&[o, out_file.as_os_str(), k, key.as_os_str()], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(std::fs::read(&out_file).unwrap(), from_env);
+    assert!(from_env.starts_with(b"PAR1"));
 }

@@ -100,6 +100,23 @@ pub struct Person {
     pub ethnicity: Option<String>,
     pub imd_decile: Option<u8>,
     pub practice: Option<String>,
+    /// The NHS number, for the pseudonymised pair table (never printed).
+    pub nhs_number: Option<String>,
+}
+
+/// A CarePlan, as far as episodes need: whose it is, when it runs, and the referral it
+/// follows, if it names one.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CarePlan {
+    /// `CarePlan/id`.
+    pub key: String,
+    /// Its subject, as a person key (`Patient/id` or an identifier value).
+    pub person: String,
+    /// The first and last day of `period` (either may be open).
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+    /// `basedOn`: a referral key (`ServiceRequest/id` or `system|value`).
+    pub referral: Option<String>,
 }
 
 /// A referral, as far as strata and counts need.
@@ -130,6 +147,8 @@ pub struct Context {
     /// Referral key (`ServiceRequest/id`, and `system|value` of each identifier) → index.
     referral_keys: HashMap<String, u32>,
     orgs: HashMap<String, Org>,
+    /// Person key → that person's CarePlans.
+    care_plans: HashMap<String, Vec<CarePlan>>,
 }
 
 /// Why a line of a lookup file was not used.
@@ -166,6 +185,15 @@ fn extension<'a>(r: &'a Json, url: &str) -> Option<&'a Json> {
         .find(|e| e.get_str("url") == Some(url))
 }
 
+/// A Reference to a person as a person key: its identifier's value (the NHS number), else
+/// the reference itself, as [`read::response`] keys a response's subject.
+fn person_key(r: &Json) -> Option<String> {
+    r.get("identifier")
+        .and_then(|i| i.get_str("value"))
+        .or_else(|| r.get_str("reference"))
+        .map(str::to_owned)
+}
+
 /// An ODS code from a Reference (its identifier), if it names one.
 fn ods_of(reference: Option<&Json>) -> Option<String> {
     let id = reference?.get("identifier")?;
@@ -181,7 +209,10 @@ impl Context {
 
     /// Whether any Patient, ServiceRequest or organisation was added.
     pub fn is_empty(&self) -> bool {
-        self.people.is_empty() && self.referrals.is_empty() && self.orgs.is_empty()
+        self.people.is_empty()
+            && self.referrals.is_empty()
+            && self.orgs.is_empty()
+            && self.care_plans.is_empty()
     }
 
     /// How many referrals were added.
@@ -214,6 +245,15 @@ impl Context {
                 .get("generalPractitioner")
                 .and_then(Json::as_array)
                 .and_then(|a| a.iter().find_map(|r| ods_of(Some(r)))),
+            nhs_number: p
+                .get("identifier")
+                .and_then(Json::as_array)
+                .and_then(|ids| {
+                    ids.iter()
+                        .find(|i| i.get_str("system") == Some(NHS_NUMBER))
+                        .and_then(|i| i.get_str("value"))
+                })
+                .map(str::to_owned),
         };
         let n = self.people.len() as u32;
         self.people.push(person);
@@ -243,12 +283,7 @@ impl Context {
                 .and_then(Json::as_array)
                 .and_then(|a| a.iter().find_map(|c| first_coding_code(Some(c)))),
             practice: ods_of(s.get("requester")),
-            person: subject.and_then(|r| {
-                r.get("identifier")
-                    .and_then(|i| i.get_str("value"))
-                    .or_else(|| r.get_str("reference"))
-                    .map(str::to_owned)
-            }),
+            person: subject.and_then(person_key),
             day: s.get_str("authoredOn").and_then(read::day_of),
         };
         let n = self.referrals.len() as u32;
@@ -263,6 +298,56 @@ impl Context {
             }
         }
         Ok(())
+    }
+
+    /// One line of `CarePlan.ndjson`: the episode of a response that names no referral is
+    /// the CarePlan of its person whose period holds the response's date.
+    pub fn add_care_plan(&mut self, line: &str) -> Result<(), LookupError> {
+        let c = spfhir_element::parse(line).map_err(|_| LookupError::NotA("CarePlan"))?;
+        if c.get_str("resourceType") != Some("CarePlan") {
+            return Err(LookupError::NotA("CarePlan"));
+        }
+        let (Some(id), Some(person)) = (c.get_str("id"), c.get("subject").and_then(person_key))
+        else {
+            return Err(LookupError::NotA("CarePlan"));
+        };
+        let period = c.get("period");
+        let day = |k: &str| period.and_then(|p| p.get_str(k)).and_then(read::day_of);
+        let plan = CarePlan {
+            key: format!("CarePlan/{id}"),
+            person: person.clone(),
+            start: day("start"),
+            end: day("end"),
+            referral: c
+                .get("basedOn")
+                .and_then(Json::as_array)
+                .and_then(|b| b.first())
+                .and_then(read::reference_key),
+        };
+        let key = self.canonical_person(&person);
+        self.care_plans.entry(key).or_default().push(plan);
+        Ok(())
+    }
+
+    /// The episode of a response by `person` on `day` that names no referral: the referral
+    /// of the CarePlan whose period holds the day (the latest-starting one, when several
+    /// do), else that CarePlan itself. `None` when no CarePlan holds it.
+    pub fn care_plan_episode(&self, person: &str, day: i64) -> Option<String> {
+        let plans = self.care_plans.get(&self.canonical_person(person))?;
+        let plan = plans
+            .iter()
+            .filter(|p| p.start.is_none_or(|s| s <= day) && p.end.is_none_or(|e| day <= e))
+            .max_by_key(|p| (p.start, p.key.as_str()))?;
+        Some(plan.referral.clone().unwrap_or_else(|| plan.key.clone()))
+    }
+
+    /// One key per person: `Patient/id` and the NHS number of one Patient both give its
+    /// index (`#3`); a person `Patient.ndjson` does not hold keeps the key given.
+    fn canonical_person(&self, key: &str) -> String {
+        match self.person_keys.get(key) {
+            Some(i) => format!("#{i}"),
+            None => key.to_owned(),
+        }
     }
 
     /// An organisation lookup CSV, the shape of NHS ODS's practice-to-PCN files: a header

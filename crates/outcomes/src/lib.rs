@@ -13,6 +13,9 @@
 //! - [`stats`]: means and the paired mean change with a t-distribution 95% interval.
 //! - [`suppress`]: NHS England's small-number rule, with secondary suppression.
 //! - [`report`]: the tables, as the JSON shape the issue fixes and as CSV.
+//! - `parquet` (feature `parquet`, on by default): the row-level pair table, with the
+//!   person and episode replaced by a keyed HMAC.
+//! - [`html`]: a self-contained report page with SVG charts.
 //!
 //! ```
 //! use spfhir_outcomes::{Aggregator, Options};
@@ -25,8 +28,11 @@
 #![forbid(unsafe_code)]
 
 pub mod context;
+pub mod html;
 pub mod measure;
 pub mod pair;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod read;
 pub mod report;
 pub mod stats;

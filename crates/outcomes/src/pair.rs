@@ -2,8 +2,10 @@
 //!
 //! The rules (README, "Outcome reporting", says the same):
 //! 1. The person is the response's subject (identifier value, else reference); the episode
-//!    is the referral it is `basedOn` (reference, or `system|value`). Responses that name no
-//!    referral form one episode per person.
+//!    is the referral it is `basedOn` (reference, or `system|value`). A response that names
+//!    no referral belongs to the person's CarePlan (`CarePlan.ndjson`) whose period holds
+//!    its date (that CarePlan's referral, if it is `basedOn` one); responses outside every
+//!    CarePlan's period form one episode per person.
 //! 2. A response's timepoint is its timepoint extension. Untagged responses are ordered by
 //!    authored day: the first is the baseline and the last the follow-up, where no tagged
 //!    response gives them.
@@ -18,7 +20,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use spfhir_domain::Timepoint;
 
-use crate::context::Context;
+use crate::context::{Context, Dimension};
 use crate::measure::Measure;
 use crate::read::{self, Rejected, Response};
 use crate::report::{Cell, Options, Report, Stratum};
@@ -51,6 +53,75 @@ impl Paired {
             _ => None,
         }
     }
+}
+
+/// A pair's outcome, by its measure's direction and meaningful-change threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Improved,
+    NoChange,
+    Worse,
+}
+
+impl Outcome {
+    /// The outcome of a change (follow-up minus baseline) in measure `m`.
+    pub fn of(m: Measure, change: f64, o: &Options) -> Outcome {
+        let better = if m.higher_is_better() {
+            change
+        } else {
+            -change
+        };
+        let t = o.threshold(m);
+        if better >= t {
+            Outcome::Improved
+        } else if better <= -t {
+            Outcome::Worse
+        } else {
+            Outcome::NoChange
+        }
+    }
+
+    /// As the tables name it.
+    pub fn id(self) -> &'static str {
+        match self {
+            Outcome::Improved => "improved",
+            Outcome::NoChange => "noChange",
+            Outcome::Worse => "worse",
+        }
+    }
+}
+
+/// One baseline/follow-up pair, for the row-level table ([`Aggregator::for_each_pair`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairRow<'a> {
+    /// The NHS number where `Patient.ndjson` gives one, else the response's subject key.
+    /// Front ends pseudonymise it before it leaves them.
+    pub person: &'a str,
+    /// The episode key (the referral's reference or `system|value`; empty when none).
+    pub episode: &'a str,
+    pub measure: Measure,
+    /// (day since 1970-01-01, score).
+    pub baseline: (i64, f64),
+    pub follow_up: (i64, f64),
+    pub outcome: Outcome,
+    /// The value of each of [`PairRow::DIMENSIONS`] (`unknown` where the input does not
+    /// say).
+    pub strata: Stratum,
+}
+
+impl PairRow<'_> {
+    /// The dimensions a row carries: all but quarter and month, which its dates give.
+    pub const DIMENSIONS: [Dimension; 9] = [
+        Dimension::Icb,
+        Dimension::SubIcb,
+        Dimension::Pcn,
+        Dimension::Practice,
+        Dimension::AgeBand,
+        Dimension::Sex,
+        Dimension::Ethnicity,
+        Dimension::ImdDecile,
+        Dimension::Reason,
+    ];
 }
 
 fn pair_points(points: &[Point]) -> Paired {
@@ -142,7 +213,10 @@ impl Aggregator {
             None => (r.day, r.day),
             Some((lo, hi)) => (lo.min(r.day), hi.max(r.day)),
         });
-        let episode = r.episode.unwrap_or_default();
+        let episode = r
+            .episode
+            .or_else(|| self.context.care_plan_episode(&r.person, r.day))
+            .unwrap_or_default();
         let measures = self.episodes.entry((r.person, episode)).or_default();
         for (m, value) in r.scores {
             measures.entry(m).or_default().push(Point {
@@ -155,28 +229,77 @@ impl Aggregator {
 
     /// The stratum of an episode: each dimension's value for its person and referral,
     /// dated by the referral (`authoredOn`) when it is known, else by its first response.
-    fn stratum(&self, person: &str, episode: &str, first_day: Option<i64>) -> Stratum {
+    fn stratum(
+        &self,
+        dimensions: &[Dimension],
+        person: &str,
+        episode: &str,
+        first_day: Option<i64>,
+    ) -> Stratum {
         let referral = self.context.referral(episode);
-        let person = self.context.person(person).or_else(|| {
-            referral
+        let person = self.person(person, episode);
+        let day = referral.and_then(|r| r.day).or(first_day);
+        self.stratum_of(dimensions, person, referral, day)
+    }
+
+    /// The person of an episode: by the response's subject, else the referral's.
+    fn person(&self, person: &str, episode: &str) -> Option<&crate::context::Person> {
+        self.context.person(person).or_else(|| {
+            self.context
+                .referral(episode)
                 .and_then(|r| r.person.as_deref())
                 .and_then(|k| self.context.person(k))
-        });
-        self.stratum_of(person, referral, referral.and_then(|r| r.day).or(first_day))
+        })
     }
 
     /// Each dimension's value for this person and referral, dated `day`.
     fn stratum_of(
         &self,
+        dimensions: &[Dimension],
         person: Option<&crate::context::Person>,
         referral: Option<&crate::context::Referral>,
         day: Option<i64>,
     ) -> Stratum {
-        self.options
-            .by
+        dimensions
             .iter()
             .map(|d| (*d, self.context.value(*d, person, referral, day)))
             .collect()
+    }
+
+    /// Every pair (a baseline and a follow-up not dated before it), ordered by person and
+    /// episode key, then measure, so the same input gives the same rows.
+    pub fn for_each_pair(&self, mut f: impl FnMut(&PairRow<'_>)) {
+        let mut keys: Vec<&(String, String)> = self.episodes.keys().collect();
+        keys.sort_unstable();
+        for key in keys {
+            let (person, episode) = key;
+            let measures = &self.episodes[key];
+            let first = measures.values().flatten().map(|p| p.day).min();
+            let mut strata = None;
+            for (m, points) in measures {
+                let paired = pair_points(points);
+                let (Some(baseline), Some(follow_up), false) =
+                    (paired.baseline, paired.follow_up, paired.before_baseline)
+                else {
+                    continue;
+                };
+                let strata = strata.get_or_insert_with(|| {
+                    self.stratum(&PairRow::DIMENSIONS, person, episode, first)
+                });
+                let nhs = self
+                    .person(person, episode)
+                    .and_then(|p| p.nhs_number.as_deref());
+                f(&PairRow {
+                    person: nhs.unwrap_or(person),
+                    episode,
+                    measure: *m,
+                    baseline,
+                    follow_up,
+                    outcome: Outcome::of(*m, follow_up.1 - baseline.1, &self.options),
+                    strata: strata.clone(),
+                });
+            }
+        }
     }
 
     /// Pair every episode and aggregate.
@@ -193,7 +316,7 @@ impl Aggregator {
             }
             let stratum = stratified.then(|| {
                 let first = measures.values().flatten().map(|p| p.day).min();
-                self.stratum(person, episode, first)
+                self.stratum(&self.options.by, person, episode, first)
             });
             if let Some(s) = &stratum {
                 *referrals.entry(s.clone()).or_default() += 1;
@@ -221,7 +344,7 @@ impl Aggregator {
             if stratified {
                 let person = r.person.as_deref().and_then(|k| self.context.person(k));
                 *referrals
-                    .entry(self.stratum_of(person, Some(r), r.day))
+                    .entry(self.stratum_of(&self.options.by, person, Some(r), r.day))
                     .or_default() += 1;
             }
         }

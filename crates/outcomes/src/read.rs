@@ -64,6 +64,19 @@ impl Rejected {
     }
 }
 
+/// A Reference as a key to match by: the reference itself, else its identifier as
+/// `system|value` (as spfhir's own translation writes `basedOn`).
+pub fn reference_key(r: &Json) -> Option<String> {
+    r.get_str("reference").map(str::to_owned).or_else(|| {
+        let id = r.get("identifier")?;
+        Some(format!(
+            "{}|{}",
+            id.get_str("system").unwrap_or_default(),
+            id.get_str("value")?
+        ))
+    })
+}
+
 /// Read one parsed resource.
 pub fn response(qr: &Json) -> Result<Response, Rejected> {
     if qr.get_str("resourceType") != Some("QuestionnaireResponse") {
@@ -91,16 +104,7 @@ pub fn response(qr: &Json) -> Result<Response, Rejected> {
         .get("basedOn")
         .and_then(Json::as_array)
         .and_then(|b| b.first())
-        .and_then(|b| {
-            b.get_str("reference").map(str::to_owned).or_else(|| {
-                let id = b.get("identifier")?;
-                Some(format!(
-                    "{}|{}",
-                    id.get_str("system").unwrap_or_default(),
-                    id.get_str("value")?
-                ))
-            })
-        });
+        .and_then(reference_key);
     let timepoint = qr
         .get("extension")
         .and_then(Json::as_array)

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::context::Dimension;
 use crate::measure::Measure;
-use crate::pair::Paired;
+use crate::pair::{Outcome, Paired};
 use crate::stats::{self, Summary};
 use crate::suppress::{self, Rule};
 
@@ -71,18 +71,10 @@ impl Cell {
         if let Some((b, f)) = p.pair() {
             let change = f - b;
             self.changes.push(change);
-            let better = if m.higher_is_better() {
-                change
-            } else {
-                -change
-            };
-            let t = o.threshold(m);
-            if better >= t {
-                self.improved += 1;
-            } else if better <= -t {
-                self.worse += 1;
-            } else {
-                self.no_change += 1;
+            match Outcome::of(m, change, o) {
+                Outcome::Improved => self.improved += 1,
+                Outcome::NoChange => self.no_change += 1,
+                Outcome::Worse => self.worse += 1,
             }
         }
     }
@@ -187,7 +179,7 @@ fn row(m: Measure, c: &Cell, rule: &Rule, cell_hidden: bool) -> Value {
 /// column, the smallest other non-zero row while a column has exactly one hidden non-zero
 /// cell, since the rows add up to a published total and one hidden cell alone could be
 /// recovered by subtraction.
-fn complementary(rule: &Rule, table: &[Vec<u64>]) -> Vec<bool> {
+pub(crate) fn complementary(rule: &Rule, table: &[Vec<u64>]) -> Vec<bool> {
     let mut hide: Vec<bool> = table
         .iter()
         .map(|c| c.iter().any(|&n| rule.hides(n)))

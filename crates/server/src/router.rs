@@ -198,7 +198,7 @@ async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> 
             return e.into_response();
         }
         // Forget clients that have been quiet, now and then, so the table stays small.
-        if key % 1024 == 0 {
+        if key.is_multiple_of(1024) {
             limiter.retain_recent();
         }
     }

@@ -516,12 +516,11 @@ fn merge(el: &mut Json, d: &Json) {
             }
             key => {
                 // A fixed or pattern value replaces any other of either kind.
-                if key.starts_with("fixed") || key.starts_with("pattern") {
-                    if let Some(eo) = el.as_object_mut() {
-                        eo.members.retain(|x| {
-                            !x.key.starts_with("fixed") && !x.key.starts_with("pattern")
-                        });
-                    }
+                if (key.starts_with("fixed") || key.starts_with("pattern"))
+                    && let Some(eo) = el.as_object_mut()
+                {
+                    eo.members
+                        .retain(|x| !x.key.starts_with("fixed") && !x.key.starts_with("pattern"));
                 }
                 set(el, key, m.value.clone());
             }

@@ -332,3 +332,237 @@ fn strata_from_patients_referrals_and_the_organisation_lookup() {
             .contains("pcn=U1;ageBand=75-84,wemwbs,20,20,20,20,")
     );
 }
+
+/// A UCLA-3 response about `Patient/{patient}` on `date`, naming no referral.
+fn ucla(patient: &str, date: &str, total: i64) -> String {
+    let first = (total - 2).min(3);
+    let second = (total - first - 1).min(3);
+    let a = [first, second];
+    let third = total - first - second;
+    json!({"resourceType": "QuestionnaireResponse", "questionnaire": format!("{BASE}ucla3"),
+        "status": "completed", "authored": date, "subject": {"reference": format!("Patient/{patient}")},
+        "item": [
+            {"linkId": "companionship", "answer": [{"valueCoding": {"code": a[0].to_string()}}]},
+            {"linkId": "left-out", "answer": [{"valueCoding": {"code": a[1].to_string()}}]},
+            {"linkId": "isolated", "answer": [{"valueCoding": {"code": third.to_string()}}]}]})
+    .to_string()
+}
+
+#[test]
+fn a_response_naming_no_referral_belongs_to_the_care_plan_period_holding_it() {
+    use spfhir_outcomes::Context;
+    let mut ctx = Context::new();
+    ctx.add_patient(r#"{"resourceType":"Patient","id":"a","identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}]}"#).unwrap();
+    ctx.add_service_request(r#"{"resourceType":"ServiceRequest","id":"r2","subject":{"reference":"Patient/a"},"authoredOn":"2026-05-20"}"#).unwrap();
+    // Two plans for one person (the CarePlan names them by NHS number, the responses by
+    // reference: one person), the second following referral r2; an open-ended third for
+    // someone else.
+    ctx.add_care_plan(r#"{"resourceType":"CarePlan","id":"c1","subject":{"identifier":{"value":"9434765919"}},"period":{"start":"2026-01-01","end":"2026-03-31"}}"#).unwrap();
+    ctx.add_care_plan(r#"{"resourceType":"CarePlan","id":"c2","subject":{"reference":"Patient/a"},"basedOn":[{"reference":"ServiceRequest/r2"}],"period":{"start":"2026-06-01","end":"2026-09-30"}}"#).unwrap();
+    ctx.add_care_plan(r#"{"resourceType":"CarePlan","id":"c3","subject":{"reference":"Patient/b"},"period":{"start":"2026-01-01"}}"#).unwrap();
+    assert!(
+        ctx.add_care_plan(r#"{"resourceType":"CarePlan","subject":{"reference":"Patient/b"}}"#)
+            .is_err()
+    );
+    assert_eq!(
+        ctx.care_plan_episode("Patient/a", 20_460).as_deref(),
+        Some("CarePlan/c1")
+    ); // 2026-01-08
+    let mut agg = Aggregator::with_context(
+        Options {
+            rule: Rule::NONE,
+            ..Options::default()
+        },
+        ctx,
+    );
+    for l in [
+        ucla("a", "2026-01-10", 8),
+        ucla("a", "2026-03-01", 6),
+        ucla("a", "2026-06-05", 9),
+        ucla("a", "2026-09-01", 5),
+        // Outside both plans: an episode of its own (the person's), a baseline only.
+        ucla("a", "2026-04-20", 7),
+        ucla("b", "2026-02-01", 7),
+        ucla("b", "2027-02-01", 4),
+    ] {
+        agg.add_line(&l).unwrap();
+    }
+    let mut rows = Vec::new();
+    agg.for_each_pair(|r| {
+        rows.push((
+            r.person.to_owned(),
+            r.episode.to_owned(),
+            r.baseline.1,
+            r.follow_up.1,
+        ))
+    });
+    assert_eq!(
+        rows,
+        [
+            ("9434765919".into(), "CarePlan/c1".into(), 8.0, 6.0),
+            ("9434765919".into(), "ServiceRequest/r2".into(), 9.0, 5.0),
+            ("Patient/b".into(), "CarePlan/c3".into(), 7.0, 4.0),
+        ]
+    );
+    let report = agg.finish();
+    // Episodes: c1, r2 (the referral the plan follows), a's own, c3: four, all answered.
+    assert_eq!((report.referrals, report.with_response), (4, 4));
+    let cell = &report.instruments[&spfhir_outcomes::measure::Measure::Ucla3];
+    assert_eq!((cell.pairs(), cell.baselines.len()), (3, 4));
+}
+
+#[cfg(feature = "parquet")]
+#[test]
+fn the_pair_table_is_parquet_with_keyed_pseudonyms() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use spfhir_outcomes::Context;
+    use spfhir_outcomes::parquet::{Pseudonymiser, write_pairs};
+
+    // RFC 4231, test case 1: HMAC-SHA256 with twenty 0x0b bytes over "Hi There".
+    let key = Pseudonymiser::new(&[0x0b; 20]).unwrap();
+    assert_eq!(
+        key.pseudonym("Hi There"),
+        "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+    );
+    let short = Pseudonymiser::new(b"  too short\n").unwrap_err();
+    assert!(short.contains("at least 16"), "{short}");
+
+    let mut ctx = Context::new();
+    ctx.add_orgs_csv("practice_code,pcn_code,sub_icb_code,icb_code\nA81001,U1,00K,QHM\n")
+        .unwrap();
+    for (id, nhs) in [("a", "9434765919"), ("b", "9434765870")] {
+        ctx.add_patient(&json!({"resourceType": "Patient", "id": id, "gender": "female", "birthDate": "1960-01-01",
+            "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": nhs}],
+            "generalPractitioner": [{"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "A81001"}}]}).to_string()).unwrap();
+    }
+    let mut agg = Aggregator::with_context(Options::default(), ctx);
+    for l in [
+        ucla("a", "2026-01-10", 8),
+        ucla("a", "2026-03-01", 6),
+        ucla("b", "2026-02-01", 5),
+        ucla("b", "2026-05-01", 7),
+        ucla("c", "2026-02-01", 5),
+    ] {
+        agg.add_line(&l).unwrap();
+    }
+    let key = Pseudonymiser::new(b"an ICB's secret key, 32 bytes ok").unwrap();
+    let path = std::env::temp_dir().join(format!("spfhir-pairs-{}.parquet", std::process::id()));
+    let rows = write_pairs(&agg, &key, std::fs::File::create(&path).unwrap()).unwrap();
+    assert_eq!(rows, 2);
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"));
+    for nhs in ["9434765919", "9434765870", "Patient/a"] {
+        assert!(
+            !bytes.windows(nhs.len()).any(|w| w == nhs.as_bytes()),
+            "{nhs} in the file"
+        );
+    }
+    let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let got: Vec<Value> = reader
+        .get_row_iter(None)
+        .unwrap()
+        .map(|r| {
+            use parquet::record::Field;
+            let row = r.unwrap();
+            let fields = row.get_column_iter().map(|(name, f)| {
+                let v = match f {
+                    Field::Str(s) => json!(s),
+                    Field::Double(x) => json!(x),
+                    Field::Bool(b) => json!(b),
+                    Field::Int(n) | Field::Date(n) => json!(n),
+                    Field::Null => Value::Null,
+                    other => panic!("{name}: {other:?}"),
+                };
+                (name.clone(), v)
+            });
+            Value::Object(fields.collect())
+        })
+        .collect();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(got.len(), 2);
+    let a = &got[0];
+    assert_eq!(a["person"], json!(key.pseudonym("9434765919")));
+    assert_eq!(a["episode"], json!(""));
+    assert_eq!(a["measure"], "ucla3");
+    assert_eq!(
+        (
+            a["baseline"].clone(),
+            a["follow_up"].clone(),
+            a["change"].clone()
+        ),
+        (json!(8.0), json!(6.0), json!(-2.0))
+    );
+    assert_eq!(a["outcome"], "improved");
+    assert_eq!(a["higher_is_better"], false);
+    assert_eq!(
+        (
+            a["pcn"].clone(),
+            a["icb"].clone(),
+            a["sex"].clone(),
+            a["age_band"].clone()
+        ),
+        (json!("U1"), json!("QHM"), json!("female"), json!("65-74"))
+    );
+    // Not known: null, not "unknown".
+    assert_eq!(
+        (
+            a["imd_decile"].clone(),
+            a["reason"].clone(),
+            a["ethnicity"].clone()
+        ),
+        (Value::Null, Value::Null, Value::Null)
+    );
+    assert_eq!(got[1]["outcome"], "worse");
+    assert_eq!(got[1]["person"], json!(key.pseudonym("9434765870")));
+}
+
+#[test]
+fn the_html_report_shows_only_published_figures() {
+    use spfhir_outcomes::{Context, Dimension};
+    // 40 pairs in PCN U1, 3 in U<2> (a name that must be escaped).
+    let mut lines = Vec::new();
+    let mut ctx = Context::new();
+    ctx.add_orgs_csv("practice_code,pcn_code\nA1,U1\nA2,U<2>\n")
+        .unwrap();
+    for i in 0..43 {
+        let practice = if i < 40 { "A1" } else { "A2" };
+        ctx.add_patient(&json!({"resourceType": "Patient", "id": format!("p{i}"),
+            "generalPractitioner": [{"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": practice}}]}).to_string()).unwrap();
+        // Baselines: 37 of 9, 3 of 3 (a bin of 3, suppressed), 3 more of 9 in U<2>.
+        lines.push(ucla(
+            &format!("p{i}"),
+            "2026-01-10",
+            if (10..13).contains(&i) { 3 } else { 9 },
+        ));
+        lines.push(ucla(&format!("p{i}"), "2026-04-10", 5));
+    }
+    let mut agg = Aggregator::with_context(
+        Options {
+            by: vec![Dimension::Pcn],
+            ..Options::default()
+        },
+        ctx,
+    );
+    for l in &lines {
+        agg.add_line(l).unwrap();
+    }
+    let html = agg.finish().to_html("2026-12-01T10:00:00Z");
+    assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>\n"));
+    assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
+    assert!(
+        html.contains("U&lt;2&gt;") && !html.contains("U<2>"),
+        "the PCN code is escaped"
+    );
+    // The funnel: 45 referrals (43 rounded), each with a response.
+    assert!(html.contains(">45</text>"), "{html}");
+    // Baselines: the bin of 3 is suppressed, and so is the bin of 40 beside it (else 45 − 40
+    // would give it back); the follow-ups' one bin of 43 is shown, rounded to 45.
+    assert!(html.contains("2 small bins suppressed"), "{html}");
+    assert!(html.contains("<title>45</title>"));
+    assert!(!html.contains("<title>40</title>") && !html.contains("<title>3</title>"));
+    // Change by PCN: U1's mean is drawn; U<2> has 3 pairs, so it is suppressed, and so is
+    // U1 with it (complementary), leaving no means at all.
+    assert!(html.contains("<h2>Change by pcn</h2>"));
+    assert_eq!(html.matches(">suppressed</text>").count(), 2, "{html}");
+    assert!(!html.contains("<circle"));
+}

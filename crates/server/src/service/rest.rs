@@ -37,14 +37,14 @@ impl Service {
     ) -> Result<Saved, ApiError> {
         self.served(ty)?;
         self.body_of_type(ty, &json)?;
-        if let Some(pairs) = if_none_exist {
-            if let Some(existing) = self.conditional_match(ty, &pairs, tenant).await? {
-                return Ok(Saved {
-                    record: existing,
-                    created: false,
-                    issues: Vec::new(),
-                });
-            }
+        if let Some(pairs) = if_none_exist
+            && let Some(existing) = self.conditional_match(ty, &pairs, tenant).await?
+        {
+            return Ok(Saved {
+                record: existing,
+                created: false,
+                issues: Vec::new(),
+            });
         }
         let issues = self.check_write(ty, &text).await?;
         let id = resource::new_id();

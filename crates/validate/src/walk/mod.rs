@@ -140,7 +140,7 @@ impl<'a> Walk<'a> {
             return false;
         };
         self.ticks = self.ticks.wrapping_add(1);
-        if self.ticks % CLOCK_EVERY == 0 && std::time::Instant::now() >= deadline {
+        if self.ticks.is_multiple_of(CLOCK_EVERY) && std::time::Instant::now() >= deadline {
             self.out_of_time = true;
         }
         self.out_of_time

@@ -5,8 +5,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
+use spfhir_outcomes::context::Lookup;
 use spfhir_outcomes::suppress::Rule;
-use spfhir_outcomes::{Aggregator, Context, Dimension, Options};
+use spfhir_outcomes::{Aggregator, Context, Dimension, Options, read};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -172,11 +173,69 @@ fn now() -> String {
     let (day, s) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     format!(
         "{}T{:02}:{:02}:{:02}Z",
-        spfhir_outcomes::read::date_of(day),
+        read::date_of(day),
         s / 3600,
         s % 3600 / 60,
         s % 60
     )
+}
+
+/// Lines read before they are parsed, on every core, and added in order.
+const BATCH: usize = 8192;
+
+/// Read an NDJSON file: lines are read in batches, each batch `parse`d on every core
+/// (the readers are pure), then handed to `apply` with their line numbers in input order,
+/// so the result is the same on any number of cores. Returns the non-blank lines read.
+fn read_batched<T: Send>(
+    reader: &mut dyn BufRead,
+    path: &Path,
+    parse: &(dyn Fn(&str) -> T + Sync),
+    apply: &mut dyn FnMut(u64, T),
+) -> Result<u64, String> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let (mut number, mut count) = (0u64, 0u64);
+    let mut batch: Vec<(u64, String)> = Vec::with_capacity(BATCH);
+    loop {
+        batch.clear();
+        while batch.len() < BATCH {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => return Err(format!("{}:{}: {e}", path.display(), number + 1)),
+            }
+            number += 1;
+            if !line.trim().is_empty() {
+                batch.push((number, line));
+            }
+        }
+        if batch.is_empty() {
+            return Ok(count);
+        }
+        count += batch.len() as u64;
+        let part = batch.len().div_ceil(threads);
+        let results: Vec<Vec<T>> = std::thread::scope(|s| {
+            let handles: Vec<_> = batch
+                .chunks(part)
+                .map(|chunk| {
+                    s.spawn(move || chunk.iter().map(|(_, l)| parse(l.trim_end())).collect())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(|_| {
+            format!(
+                "{}: a reading thread failed; nothing was written",
+                path.display()
+            )
+        })?;
+        for ((n, _), r) in batch.iter().zip(results.into_iter().flatten()) {
+            apply(*n, r);
+        }
+    }
 }
 
 /// Malformed lines named on stderr, at most this many (all are counted).
@@ -247,52 +306,42 @@ fn outcomes(args: &OutcomesArgs) -> Result<i32, String> {
             ));
         }
         let mut reader = open(path, &progress)?;
-        let mut line = String::new();
-        let mut number = 0u64;
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    return Err(format!("{}:{}: {e}", path.display(), number + 1));
-                }
+        let mut skipped = |number: u64| {
+            if named < NAMED {
+                progress.suspend(|| {
+                    let what = match kind {
+                        Kind::QuestionnaireResponse => "resource",
+                        k => k.name(),
+                    };
+                    eprintln!("{}:{number}:1: not a JSON {what}; skipped", path.display())
+                });
             }
-            number += 1;
-            let text = line.trim_end();
-            if text.trim().is_empty() {
-                continue;
+            named += 1;
+        };
+        lines += match (kind, agg.as_mut()) {
+            (Kind::QuestionnaireResponse, Some(agg)) => {
+                read_batched(&mut reader, path, &read::line, &mut |n, r| {
+                    if agg.add_read(r) == Err(read::Rejected::Malformed) {
+                        skipped(n);
+                    }
+                })?
             }
-            lines += 1;
-            let bad = match (kind, agg.as_mut()) {
-                (Kind::QuestionnaireResponse, Some(agg)) => {
-                    matches!(
-                        agg.add_line(text),
-                        Err(spfhir_outcomes::read::Rejected::Malformed)
-                    )
-                }
-                (Kind::Patient, _) => context.add_patient(text).is_err(),
-                (Kind::ServiceRequest, _) => context.add_service_request(text).is_err(),
-                (Kind::CarePlan, _) => context.add_care_plan(text).is_err(),
-                (Kind::QuestionnaireResponse, None) => unreachable!("made above"),
-            };
-            if bad {
-                malformed += u64::from(*kind != Kind::QuestionnaireResponse);
-                if named < NAMED {
-                    progress.suspend(|| {
-                        eprintln!(
-                            "{}:{number}:1: not a JSON {}; skipped",
-                            path.display(),
-                            match kind {
-                                Kind::QuestionnaireResponse => "resource",
-                                k => k.name(),
-                            }
-                        )
-                    });
-                }
-                named += 1;
+            (Kind::QuestionnaireResponse, None) => unreachable!("made above"),
+            (lookup, _) => {
+                let parse = match lookup {
+                    Kind::Patient => Lookup::patient,
+                    Kind::ServiceRequest => Lookup::service_request,
+                    _ => Lookup::care_plan,
+                };
+                read_batched(&mut reader, path, &parse, &mut |n, r| match r {
+                    Ok(l) => context.add(l),
+                    Err(_) => {
+                        malformed += 1;
+                        skipped(n);
+                    }
+                })?
             }
-        }
+        };
     }
     progress.finish_and_clear();
     let agg = agg.unwrap_or_else(|| Aggregator::with_context(options, context));

@@ -223,6 +223,39 @@ fn synthetic_exports_are_deterministic_and_report() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!text.contains("error"), "{text}");
+    // Each score carries its 95% interval, in spfhir's extension (which validated above).
+    let score = &mr["group"][0]["measureScore"];
+    assert_eq!(
+        score["extension"][0]["url"],
+        "https://spfhir.org/fhir/StructureDefinition/sp-confidence-interval"
+    );
+    let (lo, hi) = (
+        score["extension"][0]["valueRange"]["low"]["value"]
+            .as_f64()
+            .unwrap(),
+        score["extension"][0]["valueRange"]["high"]["value"]
+            .as_f64()
+            .unwrap(),
+    );
+    assert!(lo <= score["value"].as_f64().unwrap() && score["value"].as_f64().unwrap() <= hi);
+
+    // A synthetic Patient (UK Core ethnic category, spfhir's IMD decile) validates too.
+    let patient = a.0.join("patient.json");
+    let first = std::fs::read_to_string(a.0.join("Patient.ndjson")).unwrap();
+    std::fs::write(&patient, first.lines().next().unwrap()).unwrap();
+    let mut cmd = command(&home.0);
+    cmd.args([
+        "validate",
+        "--package-path",
+        &crate::packages(),
+        "--format",
+        "text",
+    ])
+    .arg(&patient);
+    let out = run(cmd, b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(!text.contains("error"), "{text}");
 }
 
 #[test]

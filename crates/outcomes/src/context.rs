@@ -202,6 +202,108 @@ fn ods_of(reference: Option<&Json>) -> Option<String> {
         .flatten()
 }
 
+/// One line of a lookup file, read: what [`Context::add`] stores, with the keys it is
+/// found by. Reading is pure, so front ends read lines on several threads.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lookup {
+    /// A person, with `Patient/id` and the NHS number as keys.
+    Patient(Person, Vec<String>),
+    /// A referral, with `ServiceRequest/id` and `system|value` of each identifier.
+    Referral(Referral, Vec<String>),
+    CarePlan(CarePlan),
+}
+
+impl Lookup {
+    /// A `Patient.ndjson` line.
+    pub fn patient(line: &str) -> Result<Lookup, LookupError> {
+        let p = spfhir_element::parse(line).map_err(|_| LookupError::NotA("Patient"))?;
+        if p.get_str("resourceType") != Some("Patient") {
+            return Err(LookupError::NotA("Patient"));
+        }
+        let identifiers = p.get("identifier").and_then(Json::as_array).unwrap_or(&[]);
+        let nhs_numbers = identifiers
+            .iter()
+            .filter(|i| i.get_str("system") == Some(NHS_NUMBER))
+            .filter_map(|i| i.get_str("value"));
+        let person = Person {
+            sex: p.get_str("gender").map(str::to_owned),
+            birth_day: p.get_str("birthDate").and_then(read::day_of),
+            ethnicity: extension(&p, EXT_ETHNIC_CATEGORY)
+                .and_then(|e| first_coding_code(e.get("valueCodeableConcept"))),
+            imd_decile: extension(&p, EXT_IMD_DECILE)
+                .and_then(|e| e.get("valueInteger"))
+                .and_then(Json::as_i64)
+                .and_then(|n| u8::try_from(n).ok())
+                .filter(|n| (1..=10).contains(n)),
+            practice: p
+                .get("generalPractitioner")
+                .and_then(Json::as_array)
+                .and_then(|a| a.iter().find_map(|r| ods_of(Some(r)))),
+            nhs_number: nhs_numbers.clone().next().map(str::to_owned),
+        };
+        let keys = p
+            .get_str("id")
+            .map(|id| format!("Patient/{id}"))
+            .into_iter()
+            .chain(nhs_numbers.map(str::to_owned))
+            .collect();
+        Ok(Lookup::Patient(person, keys))
+    }
+
+    /// A `ServiceRequest.ndjson` line.
+    pub fn service_request(line: &str) -> Result<Lookup, LookupError> {
+        let s = spfhir_element::parse(line).map_err(|_| LookupError::NotA("ServiceRequest"))?;
+        if s.get_str("resourceType") != Some("ServiceRequest") {
+            return Err(LookupError::NotA("ServiceRequest"));
+        }
+        let referral = Referral {
+            reason: s
+                .get("reasonCode")
+                .and_then(Json::as_array)
+                .and_then(|a| a.iter().find_map(|c| first_coding_code(Some(c)))),
+            practice: ods_of(s.get("requester")),
+            person: s.get("subject").and_then(person_key),
+            day: s.get_str("authoredOn").and_then(read::day_of),
+        };
+        let identifiers = s.get("identifier").and_then(Json::as_array).unwrap_or(&[]);
+        let keys = s
+            .get_str("id")
+            .map(|id| format!("ServiceRequest/{id}"))
+            .into_iter()
+            .chain(identifiers.iter().filter_map(|id| {
+                let v = id.get_str("value")?;
+                Some(format!("{}|{v}", id.get_str("system").unwrap_or_default()))
+            }))
+            .collect();
+        Ok(Lookup::Referral(referral, keys))
+    }
+
+    /// A `CarePlan.ndjson` line (it must have an id and a subject).
+    pub fn care_plan(line: &str) -> Result<Lookup, LookupError> {
+        let c = spfhir_element::parse(line).map_err(|_| LookupError::NotA("CarePlan"))?;
+        if c.get_str("resourceType") != Some("CarePlan") {
+            return Err(LookupError::NotA("CarePlan"));
+        }
+        let (Some(id), Some(person)) = (c.get_str("id"), c.get("subject").and_then(person_key))
+        else {
+            return Err(LookupError::NotA("CarePlan"));
+        };
+        let period = c.get("period");
+        let day = |k: &str| period.and_then(|p| p.get_str(k)).and_then(read::day_of);
+        Ok(Lookup::CarePlan(CarePlan {
+            key: format!("CarePlan/{id}"),
+            person,
+            start: day("start"),
+            end: day("end"),
+            referral: c
+                .get("basedOn")
+                .and_then(Json::as_array)
+                .and_then(|b| b.first())
+                .and_then(read::reference_key),
+        }))
+    }
+}
+
 impl Context {
     pub fn new() -> Context {
         Context::default()
@@ -227,106 +329,46 @@ impl Context {
 
     /// One line of `Patient.ndjson`.
     pub fn add_patient(&mut self, line: &str) -> Result<(), LookupError> {
-        let p = spfhir_element::parse(line).map_err(|_| LookupError::NotA("Patient"))?;
-        if p.get_str("resourceType") != Some("Patient") {
-            return Err(LookupError::NotA("Patient"));
-        }
-        let person = Person {
-            sex: p.get_str("gender").map(str::to_owned),
-            birth_day: p.get_str("birthDate").and_then(read::day_of),
-            ethnicity: extension(&p, EXT_ETHNIC_CATEGORY)
-                .and_then(|e| first_coding_code(e.get("valueCodeableConcept"))),
-            imd_decile: extension(&p, EXT_IMD_DECILE)
-                .and_then(|e| e.get("valueInteger"))
-                .and_then(Json::as_i64)
-                .and_then(|n| u8::try_from(n).ok())
-                .filter(|n| (1..=10).contains(n)),
-            practice: p
-                .get("generalPractitioner")
-                .and_then(Json::as_array)
-                .and_then(|a| a.iter().find_map(|r| ods_of(Some(r)))),
-            nhs_number: p
-                .get("identifier")
-                .and_then(Json::as_array)
-                .and_then(|ids| {
-                    ids.iter()
-                        .find(|i| i.get_str("system") == Some(NHS_NUMBER))
-                        .and_then(|i| i.get_str("value"))
-                })
-                .map(str::to_owned),
-        };
-        let n = self.people.len() as u32;
-        self.people.push(person);
-        if let Some(id) = p.get_str("id") {
-            self.person_keys.insert(format!("Patient/{id}"), n);
-        }
-        for id in p.get("identifier").and_then(Json::as_array).unwrap_or(&[]) {
-            if id.get_str("system") == Some(NHS_NUMBER)
-                && let Some(v) = id.get_str("value")
-            {
-                self.person_keys.insert(v.to_owned(), n);
-            }
-        }
+        self.add(Lookup::patient(line)?);
         Ok(())
     }
 
     /// One line of `ServiceRequest.ndjson`.
     pub fn add_service_request(&mut self, line: &str) -> Result<(), LookupError> {
-        let s = spfhir_element::parse(line).map_err(|_| LookupError::NotA("ServiceRequest"))?;
-        if s.get_str("resourceType") != Some("ServiceRequest") {
-            return Err(LookupError::NotA("ServiceRequest"));
-        }
-        let subject = s.get("subject");
-        let referral = Referral {
-            reason: s
-                .get("reasonCode")
-                .and_then(Json::as_array)
-                .and_then(|a| a.iter().find_map(|c| first_coding_code(Some(c)))),
-            practice: ods_of(s.get("requester")),
-            person: subject.and_then(person_key),
-            day: s.get_str("authoredOn").and_then(read::day_of),
-        };
-        let n = self.referrals.len() as u32;
-        self.referrals.push(referral);
-        if let Some(id) = s.get_str("id") {
-            self.referral_keys.insert(format!("ServiceRequest/{id}"), n);
-        }
-        for id in s.get("identifier").and_then(Json::as_array).unwrap_or(&[]) {
-            if let Some(v) = id.get_str("value") {
-                let key = format!("{}|{v}", id.get_str("system").unwrap_or_default());
-                self.referral_keys.insert(key, n);
-            }
-        }
+        self.add(Lookup::service_request(line)?);
         Ok(())
     }
 
     /// One line of `CarePlan.ndjson`: the episode of a response that names no referral is
     /// the CarePlan of its person whose period holds the response's date.
     pub fn add_care_plan(&mut self, line: &str) -> Result<(), LookupError> {
-        let c = spfhir_element::parse(line).map_err(|_| LookupError::NotA("CarePlan"))?;
-        if c.get_str("resourceType") != Some("CarePlan") {
-            return Err(LookupError::NotA("CarePlan"));
-        }
-        let (Some(id), Some(person)) = (c.get_str("id"), c.get("subject").and_then(person_key))
-        else {
-            return Err(LookupError::NotA("CarePlan"));
-        };
-        let period = c.get("period");
-        let day = |k: &str| period.and_then(|p| p.get_str(k)).and_then(read::day_of);
-        let plan = CarePlan {
-            key: format!("CarePlan/{id}"),
-            person: person.clone(),
-            start: day("start"),
-            end: day("end"),
-            referral: c
-                .get("basedOn")
-                .and_then(Json::as_array)
-                .and_then(|b| b.first())
-                .and_then(read::reference_key),
-        };
-        let key = self.canonical_person(&person);
-        self.care_plans.entry(key).or_default().push(plan);
+        self.add(Lookup::care_plan(line)?);
         Ok(())
+    }
+
+    /// A line read by [`Lookup`]'s readers (front ends read lines on several threads, then
+    /// add them in input order).
+    pub fn add(&mut self, lookup: Lookup) {
+        match lookup {
+            Lookup::Patient(person, keys) => {
+                let n = self.people.len() as u32;
+                self.people.push(person);
+                for k in keys {
+                    self.person_keys.insert(k, n);
+                }
+            }
+            Lookup::Referral(referral, keys) => {
+                let n = self.referrals.len() as u32;
+                self.referrals.push(referral);
+                for k in keys {
+                    self.referral_keys.insert(k, n);
+                }
+            }
+            Lookup::CarePlan(plan) => {
+                let key = self.canonical_person(&plan.person);
+                self.care_plans.entry(key).or_default().push(plan);
+            }
+        }
     }
 
     /// The episode of a response by `person` on `day` that names no referral: the referral

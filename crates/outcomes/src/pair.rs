@@ -25,12 +25,37 @@ use crate::measure::Measure;
 use crate::read::{self, Rejected, Response};
 use crate::report::{Cell, Options, Report, Stratum};
 
-/// One response's score for one measure, in an episode.
+/// One response's score for one measure, in an episode: 16 bytes, since an episode's
+/// points are most of the aggregator's memory.
 #[derive(Clone, Copy, Debug)]
 struct Point {
+    measure: Measure,
     timepoint: Timepoint,
-    day: i64,
+    /// Days since 1970-01-01.
+    day: i32,
     value: f64,
+}
+
+/// An episode's points, kept in measure order (input order within a measure).
+type Points = Vec<Point>;
+
+/// One key per episode: `{person length}:{person}{episode}`, one allocation, unambiguous
+/// whatever the keys hold.
+fn episode_key(person: &str, episode: &str) -> Box<str> {
+    format!("{}:{person}{episode}", person.len()).into_boxed_str()
+}
+
+/// The person and episode of an [`episode_key`].
+fn split_key(key: &str) -> (&str, &str) {
+    let (len, rest) = key.split_once(':').unwrap_or(("0", key));
+    rest.split_at(len.parse::<usize>().unwrap_or(0).min(rest.len()))
+}
+
+/// An episode's points grouped by measure.
+fn by_measure(points: &[Point]) -> impl Iterator<Item = (Measure, &[Point])> {
+    points
+        .chunk_by(|a, b| a.measure == b.measure)
+        .map(|run| (run[0].measure, run))
 }
 
 /// What pairing made of one episode's points for one measure.
@@ -148,8 +173,8 @@ fn pair_points(points: &[Point]) -> Paired {
     let duplicates = points.len() as u64 - used;
     let before_baseline = matches!((baseline, follow_up), (Some(b), Some(f)) if f.day < b.day);
     Paired {
-        baseline: baseline.map(|p| (p.day, p.value)),
-        follow_up: follow_up.map(|p| (p.day, p.value)),
+        baseline: baseline.map(|p| (i64::from(p.day), p.value)),
+        follow_up: follow_up.map(|p| (i64::from(p.day), p.value)),
         duplicates,
         before_baseline,
     }
@@ -159,8 +184,8 @@ fn pair_points(points: &[Point]) -> Paired {
 pub struct Aggregator {
     options: Options,
     context: Context,
-    /// (person, episode) → measure → points.
-    episodes: HashMap<(String, String), BTreeMap<Measure, Vec<Point>>>,
+    /// [`episode_key`] → points.
+    episodes: HashMap<Box<str>, Points>,
     rejected: BTreeMap<Rejected, u64>,
     read: u64,
     /// The first and last day of the responses used.
@@ -186,8 +211,12 @@ impl Aggregator {
 
     /// One NDJSON line: used, or counted as rejected (and the reason returned).
     pub fn add_line(&mut self, line: &str) -> Result<(), Rejected> {
-        let parsed = spfhir_element::parse(line).map_err(|_| Rejected::Malformed);
-        let result = parsed.and_then(|json| read::response(&json));
+        self.add_read(read::line(line))
+    }
+
+    /// A line already read by [`read::line`] (front ends read lines on several threads,
+    /// then add them here in input order, so results do not depend on the thread count).
+    pub fn add_read(&mut self, result: Result<Response, Rejected>) -> Result<(), Rejected> {
         match result {
             Ok(r) => {
                 self.add(r);
@@ -217,13 +246,22 @@ impl Aggregator {
             .episode
             .or_else(|| self.context.care_plan_episode(&r.person, r.day))
             .unwrap_or_default();
-        let measures = self.episodes.entry((r.person, episode)).or_default();
-        for (m, value) in r.scores {
-            measures.entry(m).or_default().push(Point {
-                timepoint: r.timepoint,
-                day: r.day,
-                value,
-            });
+        let points = self
+            .episodes
+            .entry(episode_key(&r.person, &episode))
+            .or_default();
+        let day = i32::try_from(r.day).unwrap_or(if r.day < 0 { i32::MIN } else { i32::MAX });
+        for (measure, value) in r.scores {
+            let at = points.partition_point(|p| p.measure <= measure);
+            points.insert(
+                at,
+                Point {
+                    measure,
+                    timepoint: r.timepoint,
+                    day,
+                    value,
+                },
+            );
         }
     }
 
@@ -269,14 +307,19 @@ impl Aggregator {
     /// Every pair (a baseline and a follow-up not dated before it), ordered by person and
     /// episode key, then measure, so the same input gives the same rows.
     pub fn for_each_pair(&self, mut f: impl FnMut(&PairRow<'_>)) {
-        let mut keys: Vec<&(String, String)> = self.episodes.keys().collect();
-        keys.sort_unstable();
-        for key in keys {
-            let (person, episode) = key;
-            let measures = &self.episodes[key];
-            let first = measures.values().flatten().map(|p| p.day).min();
+        let mut keys: Vec<(&str, &str, &Points)> = self
+            .episodes
+            .iter()
+            .map(|(k, points)| {
+                let (person, episode) = split_key(k);
+                (person, episode, points)
+            })
+            .collect();
+        keys.sort_unstable_by_key(|(person, episode, _)| (*person, *episode));
+        for (person, episode, points) in keys {
+            let first = points.iter().map(|p| i64::from(p.day)).min();
             let mut strata = None;
-            for (m, points) in measures {
+            for (m, points) in by_measure(points) {
                 let paired = pair_points(points);
                 let (Some(baseline), Some(follow_up), false) =
                     (paired.baseline, paired.follow_up, paired.before_baseline)
@@ -292,10 +335,10 @@ impl Aggregator {
                 f(&PairRow {
                     person: nhs.unwrap_or(person),
                     episode,
-                    measure: *m,
+                    measure: m,
                     baseline,
                     follow_up,
-                    outcome: Outcome::of(*m, follow_up.1 - baseline.1, &self.options),
+                    outcome: Outcome::of(m, follow_up.1 - baseline.1, &self.options),
                     strata: strata.clone(),
                 });
             }
@@ -310,27 +353,28 @@ impl Aggregator {
         let mut seen: HashSet<u32> = HashSet::new();
         let stratified = !self.options.by.is_empty();
         let episodes = self.episodes.len() as u64;
-        for ((person, episode), measures) in &self.episodes {
+        for (key, points) in &self.episodes {
+            let (person, episode) = split_key(key);
             if let Some(i) = self.context.referral_index(episode) {
                 seen.insert(i);
             }
             let stratum = stratified.then(|| {
-                let first = measures.values().flatten().map(|p| p.day).min();
+                let first = points.iter().map(|p| i64::from(p.day)).min();
                 self.stratum(&self.options.by, person, episode, first)
             });
             if let Some(s) = &stratum {
                 *referrals.entry(s.clone()).or_default() += 1;
             }
-            for (m, points) in measures {
+            for (m, points) in by_measure(points) {
                 let paired = pair_points(points);
-                all.entry(*m).or_default().add(*m, &paired, &self.options);
+                all.entry(m).or_default().add(m, &paired, &self.options);
                 if let Some(s) = &stratum {
                     strata
                         .entry(s.clone())
                         .or_default()
-                        .entry(*m)
+                        .entry(m)
                         .or_default()
-                        .add(*m, &paired, &self.options);
+                        .add(m, &paired, &self.options);
                 }
             }
         }
@@ -370,8 +414,9 @@ impl Aggregator {
 mod tests {
     use super::*;
 
-    fn p(t: Timepoint, day: i64, value: f64) -> Point {
+    fn p(t: Timepoint, day: i32, value: f64) -> Point {
         Point {
+            measure: Measure::Wemwbs,
             timepoint: t,
             day,
             value,
@@ -379,6 +424,20 @@ mod tests {
     }
 
     use Timepoint::{Baseline as B, FollowUp as F, Other as O};
+
+    #[test]
+    fn episode_keys_split_back_whatever_they_hold() {
+        for (person, episode) in [
+            ("Patient/1", "ServiceRequest/2"),
+            ("", ""),
+            ("9:x", "1:y"),
+            ("a", ""),
+        ] {
+            assert_eq!(split_key(&episode_key(person, episode)), (person, episode));
+        }
+        assert_ne!(episode_key("ab", "c"), episode_key("a", "bc"));
+        assert_eq!(size_of::<Point>(), 16);
+    }
 
     #[test]
     fn each_rule() {

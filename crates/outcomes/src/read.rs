@@ -77,6 +77,12 @@ pub fn reference_key(r: &Json) -> Option<String> {
     })
 }
 
+/// Read one NDJSON line: parse it, then [`response`].
+pub fn line(text: &str) -> Result<Response, Rejected> {
+    let json = spfhir_element::parse(text).map_err(|_| Rejected::Malformed)?;
+    response(&json)
+}
+
 /// Read one parsed resource.
 pub fn response(qr: &Json) -> Result<Response, Rejected> {
     if qr.get_str("resourceType") != Some("QuestionnaireResponse") {

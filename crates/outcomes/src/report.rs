@@ -11,6 +11,10 @@ use crate::pair::{Outcome, Paired};
 use crate::stats::{self, Summary};
 use crate::suppress::{self, Rule};
 
+/// The extension on a MeasureReport's `measureScore` giving its 95% confidence interval.
+pub const EXT_CONFIDENCE_INTERVAL: &str =
+    "https://spfhir.org/fhir/StructureDefinition/sp-confidence-interval";
+
 /// How to aggregate and publish.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Options {
@@ -342,7 +346,7 @@ impl Report {
 
     /// A FHIR MeasureReport (summary) against spfhir's Measure `sp-outcome-change`: a group
     /// per measure with its referrals (initial population), pairs (measure population) and
-    /// mean paired change (score), stratified by quarter when asked. The same suppression
+    /// mean paired change (score, with its 95% interval in [`EXT_CONFIDENCE_INTERVAL`]), stratified by quarter when asked. The same suppression
     /// applies: a hidden count is left out, and so is the score of a hidden cell. `date` is
     /// when the report was made (a FHIR dateTime).
     pub fn to_measure_report(&self, date: &str) -> Value {
@@ -360,7 +364,18 @@ impl Report {
                 population("measure-population", &row["pairs"])
             ])
         };
-        let score = |row: &Value| row["meanChange"].as_f64().map(|v| json!({"value": v}));
+        // The mean change, with its 95% interval in spfhir's extension.
+        let score = |row: &Value| {
+            let mean = row["meanChange"].as_f64()?;
+            let mut q = json!({"value": mean});
+            if let Some([lo, hi]) = row["ci95"].as_array().map(Vec::as_slice)
+                && let (Some(lo), Some(hi)) = (lo.as_f64(), hi.as_f64())
+            {
+                q["extension"] = json!([{"url": EXT_CONFIDENCE_INTERVAL,
+                    "valueRange": {"low": {"value": lo}, "high": {"value": hi}}}]);
+            }
+            Some(q)
+        };
         let mut groups = Vec::new();
         for row in json["instruments"].as_array().into_iter().flatten() {
             let id = row["instrument"].as_str().unwrap_or_default();

@@ -15,6 +15,8 @@
 //! patient data), except codes.
 
 use spfhir_element::msg;
+
+mod sdc;
 use std::cmp::Ordering;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -254,6 +256,11 @@ impl<'a> Check<'_, 'a> {
                 );
             }
         }
+        if enabled {
+            for q in q_items {
+                self.occurs(q, r_items, parent, path);
+            }
+        }
         self.scopes.pop();
     }
 
@@ -318,6 +325,7 @@ impl<'a> Check<'_, 'a> {
                 .at_node(r.get("answer").unwrap_or(r)),
             );
         }
+        self.exclusive(q, r, at);
         for (j, a) in answers.iter().enumerate() {
             let at_a = format!("{at}.answer[{j}]");
             self.answer(q, ty, a, &at_a);
@@ -398,6 +406,7 @@ impl<'a> Check<'_, 'a> {
             self.value_set(q, ty, vs, v, &at);
         }
         self.limits(q, vt, v, &at);
+        self.sdc_answer(q, vt, v, &at);
     }
 
     fn value_set(&mut self, q: &Json, ty: &str, vs: &str, v: &'a Json, at: &str) {

@@ -62,6 +62,7 @@ catalogue! {
     STRUCTURE_NULL: Structure,
     STRUCTURE_EXT_ALIGN: Structure,
     STRUCTURE_CHOICE_REPEATED: Structure,
+    STRUCTURE_CHOICE_TYPE: Structure,
     TYPE_PRIMITIVE: Value,
     CARDINALITY_MIN: Required,
     CARDINALITY_MAX: Structure,

@@ -497,6 +497,19 @@ impl Profile {
 
     /// The child of `node` that a JSON member name stands for, with the type a choice
     /// name selects (`valueQuantity` → `Quantity`).
+    /// The choice child of `node` that `key` names with a data type it does not allow
+    /// (`valueString` where only `valueAddress` is allowed).
+    pub fn choice_of_other_type(&self, node: usize, key: &str) -> Option<usize> {
+        self.nodes[node].choices.iter().copied().find(|&c| {
+            key.strip_prefix(self.nodes[c].name.as_str())
+                .is_some_and(|rest| {
+                    OPEN_TYPES
+                        .iter()
+                        .any(|t| Model::choice_suffix_matches(t, rest))
+                })
+        })
+    }
+
     pub fn child_for<'p>(&'p self, node: usize, key: &str) -> Option<(usize, Option<&'p str>)> {
         let parent = &self.nodes[node];
         if let Some(&c) = parent.by_name.get(key) {
@@ -516,6 +529,60 @@ impl Profile {
         None
     }
 }
+
+/// The R4 data types a choice element may name (the "open type" list of the datatypes page).
+const OPEN_TYPES: [&str; 50] = [
+    "base64Binary",
+    "boolean",
+    "canonical",
+    "code",
+    "date",
+    "dateTime",
+    "decimal",
+    "id",
+    "instant",
+    "integer",
+    "markdown",
+    "oid",
+    "positiveInt",
+    "string",
+    "time",
+    "unsignedInt",
+    "uri",
+    "url",
+    "uuid",
+    "Address",
+    "Age",
+    "Annotation",
+    "Attachment",
+    "CodeableConcept",
+    "Coding",
+    "ContactPoint",
+    "Count",
+    "Distance",
+    "Duration",
+    "HumanName",
+    "Identifier",
+    "Money",
+    "Period",
+    "Quantity",
+    "Range",
+    "Ratio",
+    "Reference",
+    "SampledData",
+    "Signature",
+    "Timing",
+    "ContactDetail",
+    "Contributor",
+    "DataRequirement",
+    "Expression",
+    "ParameterDefinition",
+    "RelatedArtifact",
+    "TriggerDefinition",
+    "UsageContext",
+    "Dosage",
+    "Meta",
+];
 
 /// The FHIR type of a `type` entry: its code, or for the FHIRPath system types used on
 /// `id`, `url` and primitive `value`s, the structure-definition-fhir-type extension's value.

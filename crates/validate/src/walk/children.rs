@@ -55,6 +55,7 @@ impl<'a> Walk<'a> {
             return;
         }
         let mut groups: SmallVec<[Group<'a, '_>; 16]> = SmallVec::new();
+        let mut wrong_type: SmallVec<[usize; 2]> = SmallVec::new();
         for m in &o.members {
             let key = m.key.as_str();
             if key == "resourceType" && resource_type.is_some() {
@@ -65,6 +66,29 @@ impl<'a> Walk<'a> {
                 None => (key, false),
             };
             let Some((c, ty)) = p.child_for(node, name) else {
+                // A choice named with a type it does not allow: said directly, and the
+                // choice counts as given (one error, not "unknown" and "missing").
+                if let Some(c) = p.choice_of_other_type(node, name) {
+                    let n = &p.nodes[c];
+                    let allowed: Vec<String> = n
+                        .types
+                        .iter()
+                        .map(|t| format!("{}{}", n.name, upper_first(&t.code)))
+                        .collect();
+                    self.error_in(
+                        p,
+                        msg::STRUCTURE_CHOICE_TYPE,
+                        &format!("{path}.{key}"),
+                        &m.value,
+                        format!(
+                            "{path}.{}[x] must be {}, not {key}",
+                            n.name,
+                            allowed.join(" or ")
+                        ),
+                    );
+                    wrong_type.push(c);
+                    continue;
+                }
                 let what = resource_type.map_or_else(|| p.nodes[node].path.clone(), str::to_string);
                 self.error(
                     msg::STRUCTURE_UNKNOWN_ELEMENT,
@@ -118,7 +142,7 @@ impl<'a> Walk<'a> {
         }
         for &c in &p.nodes[node].required {
             let n = &p.nodes[c];
-            if groups.iter().any(|g| g.child == c) {
+            if groups.iter().any(|g| g.child == c) || wrong_type.contains(&c) {
                 continue;
             }
             if n.min > 0 {
@@ -415,4 +439,12 @@ impl<'a> Walk<'a> {
             }
         }
     }
+}
+
+/// `string` → `String`, as a choice's type appears in its JSON name.
+fn upper_first(t: &str) -> String {
+    let mut c = t.chars();
+    c.next()
+        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+        .unwrap_or_default()
 }

@@ -91,11 +91,17 @@ impl<'a> Walk<'a> {
                         ty.target_profiles
                             .iter()
                             .map(|tp| {
+                                // A target profile not loaded: its type is unknown ("?"),
+                                // unless the URL ends in a resource type's name.
                                 registry
                                     .entry(tp)
                                     .and_then(|e| e.sd_type.clone())
                                     .unwrap_or_else(|| {
-                                        tp.rsplit('/').next().unwrap_or_default().to_string()
+                                        let last = tp.rsplit('/').next().unwrap_or_default();
+                                        match self.v.model.is_resource(last) {
+                                            true => last.to_string(),
+                                            false => "?".to_string(),
+                                        }
                                     })
                             })
                             .collect::<Vec<String>>()
@@ -104,6 +110,28 @@ impl<'a> Walk<'a> {
                 .map(String::as_str)
         };
         if allowed().next().is_some() && !allowed().any(|a| a == t || a == "Resource") {
+            if allowed().any(|a| a == "?") {
+                let unknown: Vec<&str> = n
+                    .types
+                    .iter()
+                    .filter(|ty| ty.code == "Reference")
+                    .flat_map(|ty| ty.target_profiles.iter().map(String::as_str))
+                    .filter(|tp| registry.entry(tp).is_none())
+                    .collect();
+                self.push(
+                    Issue::warning(
+                        msg::REFERENCE_TARGET_PROFILE_UNKNOWN,
+                        format!(
+                            "{at} refers to a {t}; the target profiles {} are not loaded, so whether a {t} may be referred to here was not checked",
+                            unknown.join(", ")
+                        ),
+                    )
+                    .at(at)
+                    .at_node(v)
+                    .in_profile(p.provenance()),
+                );
+                return;
+            }
             let allowed: Vec<&str> = allowed().collect();
             self.error_in(
                 p,

@@ -205,24 +205,7 @@ fn synthetic_exports_are_deterministic_and_report() {
             .is_some(),
         "{mr}"
     );
-    let mut cmd = command(&home.0);
-    cmd.args([
-        "validate",
-        "--package-path",
-        &crate::packages(),
-        "--format",
-        "text",
-    ])
-    .arg(&report);
-    let out = run(cmd, b"");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!text.contains("error"), "{text}");
+    validates_cleanly(&home.0, &report);
     // Each score carries its 95% interval, in spfhir's extension (which validated above).
     let score = &mr["group"][0]["measureScore"];
     assert_eq!(
@@ -243,7 +226,12 @@ fn synthetic_exports_are_deterministic_and_report() {
     let patient = a.0.join("patient.json");
     let first = std::fs::read_to_string(a.0.join("Patient.ndjson")).unwrap();
     std::fs::write(&patient, first.lines().next().unwrap()).unwrap();
-    let mut cmd = command(&home.0);
+    validates_cleanly(&home.0, &patient);
+}
+
+/// `spfhir validate FILE` finds no errors.
+fn validates_cleanly(home: &std::path::Path, file: &std::path::Path) {
+    let mut cmd = command(home);
     cmd.args([
         "validate",
         "--package-path",
@@ -251,10 +239,15 @@ fn synthetic_exports_are_deterministic_and_report() {
         "--format",
         "text",
     ])
-    .arg(&patient);
+    .arg(file);
     let out = run(cmd, b"");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!text.contains("error"), "{text}");
 }
 

@@ -1,6 +1,8 @@
 //! The one writer: a thread of its own holding a rusqlite connection. It takes the commits
-//! waiting, applies each under a savepoint (a failing one is rolled back alone), and commits
-//! them all with one sync, so concurrent writers share a sync as Blaze's group commit does.
+//! waiting, applies them all in one transaction, and commits them with one sync, so
+//! concurrent writers share a sync as Blaze's group commit does. When one of them fails
+//! (a version conflict), the transaction is begun again with each commit under its own
+//! savepoint, so only the failing one is rolled back ([`apply_batch`]).
 //!
 //! Why not sqlx here too: every sqlx statement is a round trip between the async caller and
 //! sqlx's SQLite thread, and a create is about twenty statements (the resource, its version,
@@ -120,17 +122,20 @@ fn run(
             }
             continue;
         }
-        let results: Vec<Result<Vec<Record>>> = batch
-            .iter_mut()
-            .map(|job| {
-                one_job(
-                    &conn,
-                    std::mem::take(&mut job.writes),
-                    job.now,
-                    &job.remember,
-                )
-            })
-            .collect();
+        let results = match apply_batch(&conn, &batch) {
+            Ok(Some(results)) => results,
+            Ok(None) => batch
+                .iter()
+                .map(|job| one_job(&conn, &job.writes, job.now, &job.remember))
+                .collect(),
+            Err(e) => {
+                // Rolled back and not begun again: nothing of this batch is stored.
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Err(e.clone()));
+                }
+                continue;
+            }
+        };
         match run_cached(&conn, "COMMIT") {
             Ok(()) => {
                 for (job, r) in batch.drain(..).zip(results) {
@@ -151,28 +156,60 @@ fn run(
     }
 }
 
+/// The fast path: every job of the batch applied in the open transaction with no
+/// savepoint, since a savepoint copies each page a job touches before changing it (in a
+/// group of jobs, mostly the same index pages again and again). `None` when a job fails:
+/// the transaction is rolled back (in WAL mode, by forgetting its frames) and begun again,
+/// and the caller applies the jobs one savepoint each, so one failure never fails another.
+/// `Err` when the transaction could not be begun again (it is rolled back: nothing of
+/// the batch is stored).
+#[allow(clippy::type_complexity)]
+fn apply_batch(conn: &Connection, batch: &[Job]) -> Result<Option<Vec<Result<Vec<Record>>>>> {
+    if batch.len() == 1 {
+        return Ok(None); // one job: its own savepoint costs no more
+    }
+    let mut out = Vec::with_capacity(batch.len());
+    for job in batch {
+        match apply(conn, &job.writes, job.now)
+            .and_then(|records| remember(conn, &job.remember).map(|()| records))
+        {
+            Ok(records) => out.push(Ok(records)),
+            Err(_) => {
+                run_cached(conn, "ROLLBACK")?;
+                run_cached(conn, "BEGIN IMMEDIATE")?;
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Store the responses to remember with a job's writes.
+fn remember(conn: &Connection, remember: &[(String, Remembered)]) -> Result<()> {
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO remembered (key, status, body) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .map_err(backend)?;
+    for (key, response) in remember {
+        insert
+            .execute(params![key, i64::from(response.status), response.body])
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
 /// One caller's writes (and responses to remember) under a savepoint: all applied, or none.
 fn one_job(
     conn: &Connection,
-    writes: Vec<Write>,
+    writes: &[Write],
     now: i64,
-    remember: &[(String, Remembered)],
+    remember_these: &[(String, Remembered)],
 ) -> Result<Vec<Record>> {
     run_cached(conn, "SAVEPOINT job")?;
-    let applied = apply(conn, writes, now).and_then(|records| {
-        let mut insert = conn
-            .prepare_cached(
-                "INSERT INTO remembered (key, status, body) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (key) DO NOTHING",
-            )
-            .map_err(backend)?;
-        for (key, response) in remember {
-            insert
-                .execute(params![key, i64::from(response.status), response.body])
-                .map_err(backend)?;
-        }
-        Ok(records)
-    });
+    let applied = apply(conn, writes, now)
+        .and_then(|records| remember(conn, remember_these).map(|()| records));
     match applied {
         Ok(records) => run_cached(conn, "RELEASE job").map(|()| records),
         Err(e) => {
@@ -192,19 +229,19 @@ fn run_cached(conn: &Connection, sql: &str) -> Result<()> {
 }
 
 /// Apply one commit's writes, inside the transaction the writer holds.
-fn apply(conn: &Connection, writes: Vec<Write>, now: i64) -> Result<Vec<Record>> {
+fn apply(conn: &Connection, writes: &[Write], now: i64) -> Result<Vec<Record>> {
     let mut out = Vec::with_capacity(writes.len());
-    for mut w in writes {
+    for w in writes {
         let current: Option<(i64, bool)> = conn
             .prepare_cached("SELECT version, deleted FROM resources WHERE ty = ?1 AND id = ?2")
             .map_err(backend)?
             .query_row(params![w.ty, w.id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .map_err(backend)?;
-        let Some(version) = spfhir_store::next_version(current, &w)? else {
+        let Some(version) = spfhir_store::next_version(current, w)? else {
             out.push(Record {
-                ty: w.ty,
-                id: w.id,
+                ty: w.ty.clone(),
+                id: w.id.clone(),
                 version: current.map_or(0, |c| c.0),
                 last_updated: now,
                 deleted: true,
@@ -213,7 +250,7 @@ fn apply(conn: &Connection, writes: Vec<Write>, now: i64) -> Result<Vec<Record>>
             continue;
         };
         let deleted = w.body.is_none();
-        let body = w.body.take().unwrap_or_default();
+        let body = w.body.as_deref().unwrap_or_default();
         conn.prepare_cached(
             "INSERT INTO resource_versions (ty, id, version, last_updated, deleted, body) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -229,10 +266,13 @@ fn apply(conn: &Connection, writes: Vec<Write>, now: i64) -> Result<Vec<Record>>
         .map_err(backend)?
         .execute(params![w.ty, w.id, version, now, deleted])
         .map_err(backend)?;
-        conn.prepare_cached("DELETE FROM search_index WHERE ty = ?1 AND id = ?2")
-            .map_err(backend)?
-            .execute(params![w.ty, w.id])
-            .map_err(backend)?;
+        // A resource that never existed has no index rows to remove.
+        if current.is_some() {
+            conn.prepare_cached("DELETE FROM search_index WHERE ty = ?1 AND id = ?2")
+                .map_err(backend)?
+                .execute(params![w.ty, w.id])
+                .map_err(backend)?;
+        }
         let mut insert = conn
             .prepare_cached(
                 "INSERT INTO search_index (ty, id, param, kind, system, value, low, high) \
@@ -248,12 +288,12 @@ fn apply(conn: &Connection, writes: Vec<Write>, now: i64) -> Result<Vec<Record>>
                 .map_err(backend)?;
         }
         out.push(Record {
-            ty: w.ty,
-            id: w.id,
+            ty: w.ty.clone(),
+            id: w.id.clone(),
             version,
             last_updated: now,
             deleted,
-            body,
+            body: body.to_owned(),
         });
     }
     Ok(out)

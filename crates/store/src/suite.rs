@@ -9,6 +9,7 @@ const T0: i64 = 1_700_000_000_000_000;
 pub async fn run(store: &dyn Store) {
     exact_text_and_versions(store).await;
     conflicts_change_nothing(store).await;
+    a_failing_commit_among_concurrent_ones_fails_alone(store).await;
     deletes_and_history(store).await;
     searches(store).await;
     paging_is_stable_while_data_changes(store).await;
@@ -98,6 +99,66 @@ async fn conflicts_change_nothing(store: &dyn Store) {
         store.read("Patient", "c1").await.unwrap().unwrap().version,
         1
     );
+}
+
+/// Commits arriving together (which a backend may apply in one transaction) succeed or
+/// fail each on its own: one conflict rolls back its own writes, nobody else's.
+async fn a_failing_commit_among_concurrent_ones_fails_alone(store: &dyn Store) {
+    let task = |id: &str| {
+        Write::put(
+            "Task",
+            id,
+            &format!(r#"{{"resourceType":"Task","id":"{id}"}}"#),
+            vec![IndexRow::token("status", None, "ready")],
+        )
+    };
+    store.commit(vec![task("g0")], T0).await.unwrap();
+    let commits = (0..12).map(|i| {
+        let writes = match i {
+            // A new Task, then a stale update of g0: the whole commit must fail.
+            6 => vec![task("partial").expecting(0), task("g0").expecting(5)],
+            _ => vec![task(&format!("c{i}")).expecting(0)],
+        };
+        store.commit(writes, T0 + 1)
+    });
+    let results = futures_util::future::join_all(commits).await;
+    for (i, r) in results.iter().enumerate() {
+        match i {
+            6 => assert!(matches!(r, Err(Error::Conflict { .. })), "commit 6: {r:?}"),
+            _ => assert!(r.is_ok(), "commit {i} failed with its neighbour: {r:?}"),
+        }
+    }
+    assert!(store.read("Task", "partial").await.unwrap().is_none());
+    assert_eq!(store.read("Task", "g0").await.unwrap().unwrap().version, 1);
+    for i in (0..12).filter(|&i| i != 6) {
+        assert_eq!(
+            store
+                .read("Task", &format!("c{i}"))
+                .await
+                .unwrap()
+                .unwrap()
+                .version,
+            1
+        );
+    }
+    // Their index rows are there too: g0 and the eleven, not the rolled-back one.
+    let q = Query::new("Task").with(Clause::new(
+        "status",
+        Match::Token {
+            system: None,
+            code: "ready".into(),
+        },
+    ));
+    let ids: Vec<String> = store
+        .search(&q)
+        .await
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids.len(), 12, "{ids:?}");
+    assert!(!ids.iter().any(|id| id == "partial"), "{ids:?}");
 }
 
 async fn deletes_and_history(store: &dyn Store) {

@@ -75,6 +75,8 @@ catalogue! {
     TERMINOLOGY_NOT_CHECKED: NotSupported,
     CODING_SYSTEM_RELATIVE: Value,
     CODING_SYSTEM_VALUESET: Value,
+    CODING_CODE_UNKNOWN: CodeInvalid,
+    CODING_DISPLAY: CodeInvalid,
     SLICE_MIN: Required,
     SLICE_MAX: Structure,
     SLICE_CLOSED: Structure,

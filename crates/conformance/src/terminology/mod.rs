@@ -75,6 +75,29 @@ struct CodeSystemIndex {
     codes: Vec<CompactString>,
     parents: HashMap<CompactString, Vec<CompactString>>,
     properties: HashMap<CompactString, Vec<(CompactString, CompactString)>>,
+    /// Each code's `display` first, then its designations' values (any language).
+    displays: HashMap<CompactString, Vec<CompactString>>,
+}
+
+/// What a loaded CodeSystem says of a Coding's display.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Display {
+    /// It is the code's display or one of its designations (case and spacing aside), or it
+    /// cannot be told (the CodeSystem is not loaded whole, or gives the code no display).
+    Fits,
+    /// It is none of them; the code's own display is this.
+    Wrong(String),
+}
+
+/// Displays compare ignoring case and runs of white space.
+fn same_display(a: &str, b: &str) -> bool {
+    let norm = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    norm(a) == norm(b)
 }
 
 pub struct Terminology {
@@ -146,6 +169,27 @@ impl Terminology {
         } else {
             cs.codes.iter().any(|c| c.eq_ignore_ascii_case(code))
         })
+    }
+
+    /// Does `display` fit the code `system|code` (see [`Display`])?
+    pub fn display(&self, system: &str, code: &str, display: &str) -> Display {
+        let Some(cs) = self.code_system(system).filter(|c| c.complete) else {
+            return Display::Fits;
+        };
+        let found = match cs.case_sensitive {
+            true => cs.displays.get(code),
+            false => cs
+                .displays
+                .iter()
+                .find(|(c, _)| c.eq_ignore_ascii_case(code))
+                .map(|(_, d)| d),
+        };
+        match found {
+            Some(all) if !all.is_empty() && !all.iter().any(|d| same_display(d, display)) => {
+                Display::Wrong(all[0].to_string())
+            }
+            _ => Display::Fits,
+        }
     }
 
     /// Is `system` a CodeSystem loaded with all its codes?
@@ -318,6 +362,19 @@ fn index_code_system(cs: &Json) -> CodeSystemIndex {
             let parents = idx.parents.entry(code.clone()).or_default();
             if let Some(p) = parent {
                 parents.push(p.into());
+            }
+            let displays: Vec<CompactString> = c
+                .get_str("display")
+                .into_iter()
+                .chain(
+                    arr(c, "designation")
+                        .iter()
+                        .filter_map(|d| d.get_str("value")),
+                )
+                .map(CompactString::from)
+                .collect();
+            if !displays.is_empty() {
+                idx.displays.insert(code.clone(), displays);
             }
             for p in arr(c, "property") {
                 let Some(name) = p.get_str("code") else {

@@ -4,7 +4,7 @@ use super::*;
 use crate::issue::{Issue, Severity};
 use crate::json::Json;
 use crate::profile::{Node, Profile, Strength};
-use crate::terminology::{Expansion, Membership};
+use crate::terminology::{Display, Expansion, Membership};
 use spfhir_element::msg::{self};
 use std::sync::Arc;
 
@@ -61,6 +61,44 @@ impl<'a> Walk<'a> {
                 v.get("system").unwrap_or(v),
                 format!("{at}.system is the URL of a ValueSet ({system}); a Coding names the CodeSystem that defines its code"),
             );
+        }
+        // Against the CodeSystem itself, when it is loaded whole (and the Coding names no
+        // other version of it): the code must be one of its codes, and a display one of
+        // the code's (its display or a designation; case and spacing aside).
+        let Some(code) = v.get_str("code") else {
+            return;
+        };
+        let terminology = &self.v.terminology;
+        let other_version = v.get_str("version").is_some_and(|ver| {
+            self.v
+                .registry()
+                .resolve(system)
+                .and_then(|cs| cs.get_str("version").map(|loaded| loaded != ver))
+                .unwrap_or(true)
+        });
+        if other_version {
+            return;
+        }
+        match terminology.code_exists(system, code) {
+            Some(false) => self.error(
+                msg::CODING_CODE_UNKNOWN,
+                &format!("{at}.code"),
+                v.get("code").unwrap_or(v),
+                format!("code '{code}' is not defined in the code system {system}"),
+            ),
+            Some(true) => {
+                if let Some(display) = v.get_str("display")
+                    && let Display::Wrong(expected) = terminology.display(system, code, display)
+                {
+                    self.error(
+                        msg::CODING_DISPLAY,
+                        &format!("{at}.display"),
+                        v.get("display").unwrap_or(v),
+                        format!("{at}.display is not a display of {system}#{code}, which is '{expected}'"),
+                    );
+                }
+            }
+            None => {}
         }
     }
 

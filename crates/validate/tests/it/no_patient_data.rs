@@ -17,6 +17,7 @@ use spfhir_validate::{Options, Validator};
 const QUOTES_CODES: &[&str] = &[
     "BINDING_REQUIRED",
     "BINDING_EXTENSIBLE",
+    "CODING_CODE_UNKNOWN",
     "TERMINOLOGY_NOT_CHECKED",
     "TRANSLATE_UNKNOWN_CODE",
     "QR_ANSWER_OPTION",

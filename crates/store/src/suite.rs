@@ -149,14 +149,7 @@ async fn a_failing_commit_among_concurrent_ones_fails_alone(store: &dyn Store) {
             code: "ready".into(),
         },
     ));
-    let ids: Vec<String> = store
-        .search(&q)
-        .await
-        .unwrap()
-        .records
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
+    let ids = search_ids(store, &q).await;
     assert_eq!(ids.len(), 12, "{ids:?}");
     assert!(!ids.iter().any(|id| id == "partial"), "{ids:?}");
 }
@@ -235,18 +228,7 @@ async fn searches(store: &dyn Store) {
             .await
             .unwrap();
     }
-    let ids = |q: Query| async move {
-        let mut v: Vec<String> = store
-            .search(&q)
-            .await
-            .unwrap()
-            .records
-            .into_iter()
-            .map(|r| r.id)
-            .collect();
-        v.sort();
-        v
-    };
+    let ids = |q: Query| async move { search_ids(store, &q).await };
     let q = |c: Clause| Query::new("Person").with(c);
     let token = |system: Option<&str>, code: &str| Match::Token {
         system: system.map(Into::into),
@@ -636,4 +618,18 @@ async fn futures_claims(store: &dyn Store) -> usize {
         wins += usize::from(r.unwrap());
     }
     wins
+}
+
+/// The ids one page of `q` finds, sorted.
+async fn search_ids(store: &dyn Store, q: &Query) -> Vec<String> {
+    let mut v: Vec<String> = store
+        .search(q)
+        .await
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    v.sort();
+    v
 }

@@ -69,6 +69,8 @@ catalogue! {
     VALUE_FIXED: Value,
     VALUE_PATTERN: Value,
     VALUE_MAX_LENGTH: Value,
+    VALUE_MIN: Value,
+    VALUE_MAX: Value,
     BINDING_REQUIRED: CodeInvalid,
     BINDING_EXTENSIBLE: CodeInvalid,
     BINDING_NO_CODE: CodeInvalid,

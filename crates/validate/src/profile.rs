@@ -146,6 +146,9 @@ pub struct Node {
     pub slice_name: Option<String>,
     pub fixed: Option<Json>,
     pub pattern: Option<Json>,
+    /// `minValue[x]` and `maxValue[x]`: (type suffix, value).
+    pub min_value: Option<(String, Json)>,
+    pub max_value: Option<(String, Json)>,
     pub binding: Option<Binding>,
     pub constraints: Vec<Constraint>,
     pub max_length: Option<usize>,
@@ -204,6 +207,8 @@ impl Node {
             && self.base_many == base.base_many
             && self.is_modifier == base.is_modifier
             && self.max_length == base.max_length
+            && self.min_value == base.min_value
+            && self.max_value == base.max_value
             && self.slice_name.is_none()
             && base.slice_name.is_none()
             && self.slicing.is_none()
@@ -305,12 +310,17 @@ impl Profile {
                 ordered: sl.get("ordered").and_then(Json::as_bool).unwrap_or(false),
             });
             let (mut fixed, mut pattern) = (None, None);
+            let (mut min_value, mut max_value) = (None, None);
             if let Some(o) = el.as_object() {
                 for (k, v) in o.iter() {
                     if k.starts_with("fixed") {
                         fixed = Some(v.clone());
                     } else if k.starts_with("pattern") {
                         pattern = Some(v.clone());
+                    } else if let Some(t) = k.strip_prefix("minValue") {
+                        min_value = Some((t.to_string(), v.clone()));
+                    } else if let Some(t) = k.strip_prefix("maxValue") {
+                        max_value = Some((t.to_string(), v.clone()));
                     }
                 }
             }
@@ -372,6 +382,8 @@ impl Profile {
                 slice_name: el.get_str("sliceName").map(str::to_string),
                 fixed,
                 pattern,
+                min_value,
+                max_value,
                 binding,
                 constraints,
                 max_length: el

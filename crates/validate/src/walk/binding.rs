@@ -6,6 +6,7 @@ use crate::json::Json;
 use crate::profile::{Node, Profile, Strength};
 use crate::terminology::{Display, Expansion, Membership};
 use spfhir_element::msg::{self};
+use std::cmp::Ordering;
 use std::sync::Arc;
 
 impl<'a> Walk<'a> {
@@ -31,6 +32,36 @@ impl<'a> Walk<'a> {
                 v,
                 format!("{at} must match the pattern {}", pat.to_compact()),
             );
+        }
+    }
+
+    /// `minValue[x]`/`maxValue[x]` of the element: numbers compared as decimals; dates,
+    /// dateTimes, instants and times as text when both have the same precision and time
+    /// zone form (otherwise the order may not be known, and nothing is said); quantities
+    /// by value when both have the same unit code and system.
+    pub(super) fn min_max(&mut self, p: &Arc<Profile>, n: &Node, code: &str, v: &Json, at: &str) {
+        for (limit, low) in [(&n.min_value, true), (&n.max_value, false)] {
+            let Some((_, limit)) = limit else { continue };
+            let Some(order) = value_order(code, v, limit) else {
+                continue;
+            };
+            let (bad, word, m) = match low {
+                true => (order == Ordering::Less, "below its minimum", msg::VALUE_MIN),
+                false => (
+                    order == Ordering::Greater,
+                    "above its maximum",
+                    msg::VALUE_MAX,
+                ),
+            };
+            if bad {
+                let shown = match code {
+                    "Quantity" => limit.get("value").map(Json::to_compact).unwrap_or_default(),
+                    _ => limit
+                        .as_str()
+                        .map_or_else(|| limit.to_compact(), str::to_string),
+                };
+                self.error_in(p, m, at, v, format!("{at} is {word} {shown}"));
+            }
         }
     }
 
@@ -191,5 +222,36 @@ impl<'a> Walk<'a> {
             crate::UncheckedCodes::Ignore => return,
         };
         self.push(issue.at(at).at_node(v));
+    }
+}
+
+/// How `v` (of FHIR type `code`) orders against `limit`, when that can be told.
+fn value_order(code: &str, v: &Json, limit: &Json) -> Option<Ordering> {
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+    let number = |j: &Json| j.as_number_text().and_then(|t| Decimal::from_str(t).ok());
+    match code {
+        "integer" | "decimal" | "positiveInt" | "unsignedInt" | "integer64" => {
+            Some(number(v)?.cmp(&number(limit)?))
+        }
+        "date" | "dateTime" | "instant" | "time" => {
+            let (a, b) = (v.as_str()?, limit.as_str()?);
+            // Same length: same precision and, for times of day, the same zone form.
+            let zone = |s: &str| {
+                s.get(19..).map(|z| {
+                    z.trim_start_matches(|c: char| c == '.' || c.is_ascii_digit())
+                        .to_string()
+                })
+            };
+            (a.len() == b.len() && zone(a) == zone(b)).then(|| a.cmp(b))
+        }
+        "Quantity" | "Age" | "Duration" | "Distance" | "Count" => {
+            let same_unit = v.get_str("code").is_some()
+                && v.get_str("code") == limit.get_str("code")
+                && v.get_str("system") == limit.get_str("system");
+            same_unit.then_some(())?;
+            Some(number(v.get("value")?)?.cmp(&number(limit.get("value")?)?))
+        }
+        _ => None,
     }
 }

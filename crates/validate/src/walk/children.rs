@@ -373,6 +373,7 @@ impl<'a> Walk<'a> {
                 {
                     self.narrative(text, at, v);
                 }
+                self.min_max(p, n, code, v, at);
                 self.fixed_pattern(p, n, v, at);
                 if matches!(code, "code" | "string" | "uri") {
                     self.binding(p, n, at, v, None, v.as_str());
@@ -415,6 +416,9 @@ impl<'a> Walk<'a> {
                     self.node_constraints(&tp.nodes[0], v, None, at, ty_name);
                 }
                 self.fixed_pattern(p, n, v, at);
+                if let Some(c @ ("Quantity" | "Age" | "Duration" | "Distance" | "Count")) = code {
+                    self.min_max(p, n, c, v, at);
+                }
                 match code {
                     Some("Coding") => {
                         self.coding_system(at, v);

@@ -250,7 +250,7 @@ impl Aggregator {
             .episodes
             .entry(episode_key(&r.person, &episode))
             .or_default();
-        let day = i32::try_from(r.day).unwrap_or(if r.day < 0 { i32::MIN } else { i32::MAX });
+        let day = read::day32(r.day);
         for (measure, value) in r.scores {
             let at = points.partition_point(|p| p.measure <= measure);
             points.insert(

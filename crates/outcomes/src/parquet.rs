@@ -25,6 +25,7 @@ use parquet::schema::parser::parse_message_type;
 use sha2::Sha256;
 
 use crate::pair::{Aggregator, PairRow};
+use crate::read::day32;
 
 /// The shortest key accepted, in bytes.
 pub const MIN_KEY: usize = 16;
@@ -211,10 +212,6 @@ impl Columns {
         *self = Columns::default();
         Ok(())
     }
-}
-
-fn day32(day: i64) -> i32 {
-    i32::try_from(day).unwrap_or(if day < 0 { i32::MIN } else { i32::MAX })
 }
 
 /// Write every pair `agg` makes to `out` as Parquet (Snappy); how many rows were written.

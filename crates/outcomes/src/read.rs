@@ -64,6 +64,12 @@ impl Rejected {
     }
 }
 
+/// A day number (since 1970-01-01) in 32 bits, clamped (days that far off are not dates
+/// anyone answers on; they only must not wrap).
+pub(crate) fn day32(day: i64) -> i32 {
+    i32::try_from(day).unwrap_or(if day < 0 { i32::MIN } else { i32::MAX })
+}
+
 /// A Reference as a key to match by: the reference itself, else its identifier as
 /// `system|value` (as spfhir's own translation writes `basedOn`).
 pub fn reference_key(r: &Json) -> Option<String> {

@@ -122,12 +122,9 @@ fn run(
             }
             continue;
         }
-        let results = match apply_batch(&conn, &batch) {
-            Ok(Some(results)) => results,
-            Ok(None) => batch
-                .iter()
-                .map(|job| one_job(&conn, &job.writes, job.now, &job.remember))
-                .collect(),
+        let results: Vec<Result<Vec<Record>>> = match apply_batch(&conn, &batch) {
+            Ok(Some(results)) => results.into_iter().map(Ok).collect(),
+            Ok(None) => batch.iter().map(|job| one_job(&conn, job)).collect(),
             Err(e) => {
                 // Rolled back and not begun again: nothing of this batch is stored.
                 for job in batch.drain(..) {
@@ -163,17 +160,14 @@ fn run(
 /// and the caller applies the jobs one savepoint each, so one failure never fails another.
 /// `Err` when the transaction could not be begun again (it is rolled back: nothing of
 /// the batch is stored).
-#[allow(clippy::type_complexity)]
-fn apply_batch(conn: &Connection, batch: &[Job]) -> Result<Option<Vec<Result<Vec<Record>>>>> {
+fn apply_batch(conn: &Connection, batch: &[Job]) -> Result<Option<Vec<Vec<Record>>>> {
     if batch.len() == 1 {
         return Ok(None); // one job: its own savepoint costs no more
     }
     let mut out = Vec::with_capacity(batch.len());
     for job in batch {
-        match apply(conn, &job.writes, job.now)
-            .and_then(|records| remember(conn, &job.remember).map(|()| records))
-        {
-            Ok(records) => out.push(Ok(records)),
+        match apply_job(conn, job) {
+            Ok(records) => out.push(records),
             Err(_) => {
                 run_cached(conn, "ROLLBACK")?;
                 run_cached(conn, "BEGIN IMMEDIATE")?;
@@ -182,6 +176,13 @@ fn apply_batch(conn: &Connection, batch: &[Job]) -> Result<Option<Vec<Result<Vec
         }
     }
     Ok(Some(out))
+}
+
+/// One caller's writes, then the responses to remember with them.
+fn apply_job(conn: &Connection, job: &Job) -> Result<Vec<Record>> {
+    let records = apply(conn, &job.writes, job.now)?;
+    remember(conn, &job.remember)?;
+    Ok(records)
 }
 
 /// Store the responses to remember with a job's writes.
@@ -201,16 +202,9 @@ fn remember(conn: &Connection, remember: &[(String, Remembered)]) -> Result<()> 
 }
 
 /// One caller's writes (and responses to remember) under a savepoint: all applied, or none.
-fn one_job(
-    conn: &Connection,
-    writes: &[Write],
-    now: i64,
-    remember_these: &[(String, Remembered)],
-) -> Result<Vec<Record>> {
+fn one_job(conn: &Connection, job: &Job) -> Result<Vec<Record>> {
     run_cached(conn, "SAVEPOINT job")?;
-    let applied = apply(conn, writes, now)
-        .and_then(|records| remember(conn, remember_these).map(|()| records));
-    match applied {
+    match apply_job(conn, job) {
         Ok(records) => run_cached(conn, "RELEASE job").map(|()| records),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");

@@ -82,7 +82,7 @@ pub struct ValidateArgs {
     /// `--suppress INVARIANT,BINDING_EXTENSIBLE`; they are not counted either.
     #[arg(long, value_delimiter = ',', value_name = "ID,...")]
     pub suppress: Vec<String>,
-    /// Files or folders to validate (folders: every .json and .ndjson file below, in name
+    /// Files or folders to validate (folders: every .json, .xml and .ndjson file below, in name
     /// order); `-` or nothing for standard input.
     pub files: Vec<PathBuf>,
 }
@@ -321,7 +321,7 @@ impl<W: Write> Output<W> {
     }
 }
 
-/// The inputs named on the command line: files as they are, folders as every `.json` and
+/// The inputs named on the command line: files as they are, folders as every `.json`, `.xml` and
 /// `.ndjson` file below them (in name order), `-` or nothing as standard input (`None`).
 fn expand_inputs(files: &[PathBuf]) -> Result<Vec<Option<PathBuf>>, String> {
     if files.is_empty() {
@@ -336,7 +336,10 @@ fn expand_inputs(files: &[PathBuf]) -> Result<Vec<Option<PathBuf>>, String> {
             collect(f, &mut found)
                 .map_err(|e| format!("cannot read folder {}: {e}", f.display()))?;
             if found.is_empty() {
-                return Err(format!("{} holds no .json or .ndjson files", f.display()));
+                return Err(format!(
+                    "{} holds no .json, .xml or .ndjson files",
+                    f.display()
+                ));
             }
             found.sort();
             out.extend(found.into_iter().map(Some));
@@ -359,7 +362,7 @@ fn collect(dir: &std::path::Path, out: &mut Vec<PathBuf>) -> std::io::Result<()>
             collect(&path, out)?;
         } else if path
             .extension()
-            .is_some_and(|e| e == "json" || e == "ndjson")
+            .is_some_and(|e| e == "json" || e == "xml" || e == "ndjson")
         {
             out.push(path);
         }

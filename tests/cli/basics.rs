@@ -16,6 +16,30 @@ fn validate_text_points_at_line_and_column_and_exits_1() {
 }
 
 #[test]
+fn validate_reads_xml_and_points_at_its_lines() {
+    // The same bad code as above, in XML, plus an element out of order: both at the XML's
+    // own line:col, and the JSON rule's message is the JSON one's.
+    let input = b"<Patient xmlns=\"http://hl7.org/fhir\">\n  <gender value=\"femal\"/>\n  <active value=\"true\"/>\n</Patient>\n";
+    let out = spfhir(&["validate", "--package-path", &packages(), "-"], input);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("<stdin>:2:18: error[BINDING_REQUIRED]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("<stdin>:3:3: error[XML_ORDER]"), "{stdout}");
+    let broken =
+        b"<Patient xmlns=\"http://hl7.org/fhir\">\n  <active value=\"true\">\n</Patient>\n";
+    let out = spfhir(&["validate", "--package-path", &packages(), "-"], broken);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("<stdin>:3:1: error[XML_SYNTAX]"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
 fn validate_missing_package_path_is_a_usage_error() {
     let out = spfhir(
         &["validate", "--package-path", "/nonexistent/packages", "-"],

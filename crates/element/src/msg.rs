@@ -161,4 +161,11 @@ catalogue! {
     XHTML_ATTRIBUTE: Structure,
     XHTML_ACTIVE_CONTENT: Security,
     XHTML_EMPTY: Required,
+    XML_SYNTAX: Structure,
+    XML_NAMESPACE: Structure,
+    XML_ATTRIBUTE: Structure,
+    XML_TEXT: Structure,
+    XML_ORDER: Structure,
+    XML_EMPTY: Required,
+    XML_WRAPPER: Structure,
 }

@@ -27,6 +27,9 @@ pub struct ElementDef {
     pub types: Vec<CompactString>,
     pub many: bool,
     pub choice: bool,
+    /// Where the element comes in its type's snapshot, inherited elements included: the
+    /// order FHIR's XML form requires.
+    pub order: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -276,7 +279,7 @@ fn definition_group(sd: &Json) -> Option<HashMap<CompactString, TypeDef>> {
         .and_then(|s| s.get("element"))
         .and_then(Json::as_array)
         .unwrap_or(&[]);
-    for el in elements {
+    for (order, el) in elements.iter().enumerate() {
         let Some(path) = el.get("path").and_then(Json::as_str) else {
             continue;
         };
@@ -336,6 +339,7 @@ fn definition_group(sd: &Json) -> Option<HashMap<CompactString, TypeDef>> {
                     types,
                     many,
                     choice,
+                    order: order as u32,
                 },
             );
         }

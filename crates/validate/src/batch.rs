@@ -29,6 +29,16 @@ pub struct LineOutcome {
 /// A line's index and its text (or why it is not text).
 type Line = (usize, Result<String, std::string::FromUtf8Error>);
 
+/// Turn each issue's position into line:col in `text`.
+fn locate_all(issues: &mut [Issue], text: &str) {
+    if !issues.is_empty() {
+        let index = LineIndex::new(text);
+        for i in issues {
+            i.locate(&index, text);
+        }
+    }
+}
+
 /// The issue for text that is not JSON.
 pub fn syntax_issue(e: &json::ParseError) -> Issue {
     let mut i = Issue::error(msg::JSON_SYNTAX, e.message.clone());
@@ -40,15 +50,25 @@ impl Validator {
     /// Parse and validate one JSON text; issue positions become line:col in that text.
     /// Text that is not JSON gives one `JSON_SYNTAX` issue.
     pub fn validate_text(&self, text: &str) -> Vec<Issue> {
+        if spfhir_xml::looks_like_xml(text) {
+            return match spfhir_xml::parse(text, self.model()) {
+                Ok(parsed) => {
+                    let mut issues = parsed.issues;
+                    issues.extend(self.validate(&parsed.resource));
+                    locate_all(&mut issues, text);
+                    issues
+                }
+                Err(e) => {
+                    let mut i = Issue::error(msg::XML_SYNTAX, e.message.clone());
+                    i.line_col = Some(e.line_col);
+                    vec![i]
+                }
+            };
+        }
         match json::parse(text) {
             Ok(res) => {
                 let mut issues = self.validate(&res);
-                if !issues.is_empty() {
-                    let index = LineIndex::new(text);
-                    for i in &mut issues {
-                        i.locate(&index, text);
-                    }
-                }
+                locate_all(&mut issues, text);
                 issues
             }
             Err(e) => vec![syntax_issue(&e)],
@@ -59,12 +79,7 @@ impl Validator {
     /// say), also against `profiles`; positions become line:col in `text`.
     pub fn validate_node_in(&self, text: &str, resource: &Json, profiles: &[String]) -> Vec<Issue> {
         let mut issues = self.validate_against(resource, profiles);
-        if !issues.is_empty() {
-            let index = LineIndex::new(text);
-            for i in &mut issues {
-                i.locate(&index, text);
-            }
-        }
+        locate_all(&mut issues, text);
         issues
     }
 

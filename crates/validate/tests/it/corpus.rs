@@ -14,7 +14,7 @@ fn every_case_gives_its_message_and_snapshot() {
     let mut cases: Vec<_> = std::fs::read_dir(dir.join("cases"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter(|p| p.extension().is_some_and(|e| e == "json" || e == "xml"))
         .collect();
     cases.sort();
     assert!(cases.len() >= 35, "only {} cases", cases.len());

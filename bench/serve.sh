@@ -2,18 +2,29 @@
 # Load figures for README: `spfhir serve` on loopback, driven by wrk (Debian: apt-get install
 # wrk), with req/s and latency percentiles for each workload.
 #
-#   bash bench/serve.sh [sqlite|postgres] [SECONDS]     (default: sqlite, 10 s per workload)
+#   bash bench/serve.sh [sqlite|postgres] [SECONDS] [ONLY]
 #
+# Defaults: sqlite, 10 s per workload, every workload. ONLY picks the workloads whose label
+# contains it (e.g. `process-message`, `search`); the 100,000 Patients are loaded only when
+# the search runs.
+#
+# SPFHIR_BENCH_BIN=PATH runs that binary instead of building this checkout.
 # Needs SPFHIR_SHARED (the shared/ folder, default ../shared). PostgreSQL: SPFHIR_TEST_POSTGRES
 # (default postgres://postgres@127.0.0.1:5432/postgres); a database spfhir_bench is made afresh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backend=${1:-sqlite}
 secs=${2:-10}
+only=${3:-}
 shared=${SPFHIR_SHARED:-$(cd .. && pwd)/shared}
 command -v wrk >/dev/null || { echo "wrk is needed (Debian: apt-get install wrk)" >&2; exit 1; }
-cargo build --release --quiet --bin spfhir
-bin=$PWD/target/release/spfhir
+# SPFHIR_BENCH_BIN runs another build (a copy of an earlier commit's binary, for a "before" column).
+if [ -n "${SPFHIR_BENCH_BIN:-}" ]; then
+  bin=$SPFHIR_BENCH_BIN
+else
+  cargo build --release --quiet --bin spfhir
+  bin=$PWD/target/release/spfhir
+fi
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 port=18$((RANDOM % 900 + 100))
@@ -50,7 +61,10 @@ JSON
   | python3 -c 'import json,sys; b=json.load(sys.stdin); b["identifier"]={"system":"https://example.org/bench","value":"bench-__N__"}; print(json.dumps(b))' > "$work/message.json"
 entries=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["entry"]))' "$work/message.json")
 
+wanted() { [ -z "$only" ] || [[ "$1" == *"$only"* ]]; }
+
 # 100,000 Patients, in transactions of 1,000.
+if wanted "search"; then
 echo "# loading 100,000 Patients"
 python3 - "$work" <<'PY'
 import json, sys
@@ -62,10 +76,12 @@ PY
 for t in $(seq 0 99); do
   curl -sf -o /dev/null -H 'content-type: application/fhir+json' --data-binary "@$work/load-$t.json" "$base/" || { echo "load failed"; tail "$work/server.log"; exit 1; }
 done
+fi
 read_id=$(curl -sf -H 'content-type: application/fhir+json' --data-binary @"$work/patient.json" "$base/Patient" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
 run() { # LABEL PATH [BODY_FILE]
   local label=$1 path=$2 body=${3:-}
+  wanted "$label" || return 0
   local out
   if [ -n "$body" ]; then
     out=$(BODY_FILE=$body wrk -t2 -c32 -d"${secs}s" --latency -s bench/serve/post.lua "$base$path" 2>&1)

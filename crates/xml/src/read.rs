@@ -380,6 +380,7 @@ impl<'a> Reader<'a, '_> {
             ));
         }
         let mut value = None;
+        let mut invalid = false;
         let mut extra = Vec::new();
         for a in node.attributes() {
             match (a.namespace(), a.name()) {
@@ -391,10 +392,20 @@ impl<'a> Reader<'a, '_> {
                     } else {
                         std::borrow::Cow::Borrowed(a.value())
                     };
-                    value = Some(Json {
-                        pos,
-                        kind: typed(ty.unwrap_or("string"), &text),
-                    });
+                    match typed(ty.unwrap_or("string"), &text) {
+                        Ok(kind) => value = Some(Json { pos, kind }),
+                        // Said here in XML's terms; the JSON rule ("must be a JSON boolean")
+                        // would not fit. The value is not kept, so it is not reported twice.
+                        Err(expected) => {
+                            invalid = true;
+                            let message = format!(
+                                "{} is not a valid {}: {expected}",
+                                self.here(),
+                                ty.unwrap_or("string")
+                            );
+                            self.report(msg::TYPE_PRIMITIVE, pos.0 as usize, message);
+                        }
+                    }
                 }
                 (None, "id") => extra.push(Member {
                     key: "id".into(),
@@ -417,7 +428,7 @@ impl<'a> Reader<'a, '_> {
             }
         }
         self.content(node, ty, depth, &mut extra)?;
-        if value.is_none() && extra.is_empty() {
+        if value.is_none() && extra.is_empty() && !invalid && !has_text(node) {
             let name = node.tag_name().name().to_string();
             self.report(
                 msg::XML_EMPTY,
@@ -506,17 +517,33 @@ fn unnormalised(raw: &str) -> String {
 
 /// A primitive value as JSON: booleans and numbers typed when their text is valid, so the
 /// validator sees what a JSON sender would have written.
-fn typed(ty: &str, text: &str) -> Kind {
+/// `Err`: what the value should have been, for a boolean or number that is not one (other
+/// types' formats are the validator's, as for JSON).
+fn typed(ty: &str, text: &str) -> Result<Kind, &'static str> {
     match ty {
-        "boolean" if text == "true" => Kind::Bool(true),
-        "boolean" if text == "false" => Kind::Bool(false),
-        "integer" | "positiveInt" | "unsignedInt" | "decimal" | "integer64"
-            if is_json_number(text) =>
-        {
-            Kind::Number(text.into())
+        "boolean" => match text {
+            "true" => Ok(Kind::Bool(true)),
+            "false" => Ok(Kind::Bool(false)),
+            _ => Err("expected true or false"),
+        },
+        "integer" | "positiveInt" | "unsignedInt" | "integer64" => {
+            let digits = text.strip_prefix('-').unwrap_or(text);
+            if is_json_number(text) && digits.bytes().all(|b| b.is_ascii_digit()) {
+                Ok(Kind::Number(text.into()))
+            } else {
+                Err("expected a whole number without leading zeros, such as 2 or -1")
+            }
         }
-        _ => Kind::String(text.into()),
+        "decimal" if is_json_number(text) => Ok(Kind::Number(text.into())),
+        "decimal" => Err("expected a decimal number, such as 1.50, without leading zeros or '+'"),
+        _ => Ok(Kind::String(text.into())),
     }
+}
+
+/// Does the element hold non-whitespace text (already reported as `XML_TEXT`)?
+fn has_text(node: Node<'_, '_>) -> bool {
+    node.children()
+        .any(|c| c.is_text() && !c.text().unwrap_or_default().trim().is_empty())
 }
 
 /// RFC 8259's number grammar (which is also FHIR's decimal grammar).

@@ -135,3 +135,29 @@ proptest! {
         let _ = spfhir_xml::parse(&spliced, model());
     }
 }
+
+#[test]
+fn booleans_and_numbers_are_checked_in_xml_terms_without_quoting_them() {
+    let xml = format!(
+        r#"<Patient {NS}><active value="yes"/><multipleBirthInteger value="02"/></Patient>"#
+    );
+    let found = issues(&xml);
+    let ids: Vec<_> = found
+        .iter()
+        .map(|i| (i.id, i.expression.as_deref()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("TYPE_PRIMITIVE", Some("Patient.active")),
+            ("TYPE_PRIMITIVE", Some("Patient.multipleBirthInteger"))
+        ]
+    );
+    assert!(found[0].message.contains("valid boolean") && !found[0].message.contains("yes"));
+    assert!(!found[0].message.contains("JSON"));
+    // Text in a primitive is one problem, not also an empty primitive.
+    let t = issues(&format!(
+        r#"<Patient {NS}><gender>female</gender></Patient>"#
+    ));
+    assert_eq!(t.iter().map(|i| i.id).collect::<Vec<_>>(), ["XML_TEXT"]);
+}

@@ -111,6 +111,11 @@ pub struct Env<'a> {
     pub traces: std::cell::RefCell<Vec<(String, usize)>>,
     /// What one evaluation may spend.
     pub budget: Budget,
+    /// `as` (operator and function) on several items keeps those of the type instead of
+    /// failing. R4's own definitions need it (`dom-3` applies `descendants().as(canonical)`,
+    /// search parameters `value as Quantity` to lists), and the HL7 validator evaluates them
+    /// so; the FHIRPath suite wants the error, so it is off unless a caller asks.
+    pub lenient_as: bool,
 }
 
 /// What one evaluation may spend, so an expression from the data (a Questionnaire's
@@ -150,6 +155,7 @@ impl<'a> Env<'a> {
             now: now(),
             traces: Default::default(),
             budget: Budget::default(),
+            lenient_as: false,
         }
     }
 }
@@ -204,6 +210,7 @@ pub fn evaluate<'a>(expr: &Expr, input: Coll<'a>, env: &Env<'a>) -> R<'a> {
     Eval {
         env,
         steps: std::cell::Cell::new(0),
+        mixed: std::cell::Cell::new(0),
     }
     .eval(expr, &input, &frame)
 }
@@ -230,6 +237,7 @@ pub fn elements<'a>(resource: &'a Json, env: &Env<'a>) -> Coll<'a> {
         Eval {
             env,
             steps: std::cell::Cell::new(0),
+            mixed: std::cell::Cell::new(0),
         }
         .descendants(&vec![root]),
     );
@@ -250,6 +258,10 @@ struct Eval<'e, 'a> {
     env: &'e Env<'a>,
     /// Sub-expressions evaluated so far, against `env.budget.steps`.
     steps: std::cell::Cell<u64>,
+    /// Inside how many lambdas (`where`, `select`, …) over items of different types: there
+    /// `$this` is statically any of them, so an element one of them lacks is empty, not an
+    /// error (`descendants().where(reference = '#')`, in R4's `dom-3`).
+    mixed: std::cell::Cell<u32>,
 }
 
 impl<'a> Eval<'_, 'a> {
@@ -386,7 +398,7 @@ impl<'a> Eval<'_, 'a> {
             ExprKind::As(inner, ty) => {
                 self.check_type(ty, off)?;
                 let v = self.eval(inner, focus, f)?;
-                if v.len() > 1 {
+                if v.len() > 1 && !self.env.lenient_as {
                     return Err(execution(off, "'as' needs a single item"));
                 }
                 Ok(v.into_iter().filter(|v| self.as_type(v, ty)).collect())
@@ -479,7 +491,7 @@ impl<'a> Eval<'_, 'a> {
             }
         }
         match missing {
-            Some(e) if !found_any => Err(e),
+            Some(e) if !found_any && self.mixed.get() == 0 => Err(e),
             _ => Ok(out),
         }
     }
@@ -744,18 +756,33 @@ impl<'a> Eval<'_, 'a> {
         arg: &Expr,
         mut each: impl FnMut(usize, &Value<'a>, Coll<'a>) -> Result<Option<T>, EvalError>,
     ) -> Result<Option<T>, EvalError> {
-        for (i, item) in base.iter().enumerate() {
-            let frame = Frame {
-                this: Some(item.clone()),
-                index: Some(i as i64),
-                total: None,
-            };
-            let r = self.eval(arg, &vec![item.clone()], &frame)?;
-            if let Some(t) = each(i, item, r)? {
-                return Ok(Some(t));
-            }
+        let mut types = base.iter().filter_map(|v| match v {
+            Value::Node(n) if !n.ty.is_empty() => Some(n.ty),
+            _ => None,
+        });
+        let first = types.next();
+        let mixed = first.is_some_and(|t| types.any(|u| u != t));
+        if mixed {
+            self.mixed.set(self.mixed.get() + 1);
         }
-        Ok(None)
+        let r = (|| {
+            for (i, item) in base.iter().enumerate() {
+                let frame = Frame {
+                    this: Some(item.clone()),
+                    index: Some(i as i64),
+                    total: None,
+                };
+                let r = self.eval(arg, &vec![item.clone()], &frame)?;
+                if let Some(t) = each(i, item, r)? {
+                    return Ok(Some(t));
+                }
+            }
+            Ok(None)
+        })();
+        if mixed {
+            self.mixed.set(self.mixed.get() - 1);
+        }
+        r
     }
 
     fn call(
@@ -899,16 +926,15 @@ impl<'a> Eval<'_, 'a> {
                 let spec = type_arg(&args[0])
                     .ok_or_else(|| semantic(off, format!("{name}() needs a type name")))?;
                 self.check_type(&spec, off)?;
-                if base.len() > 1 {
+                if base.len() > 1 && !(func == Func::As && self.env.lenient_as) {
                     return Err(execution(off, format!("{name}() needs a single item")));
                 }
                 Ok(match (name, base.first()) {
                     (_, None) => vec![],
                     ("is", Some(v)) => vec![Value::Bool(self.is_type(v, &spec))],
-                    (_, Some(v)) => base
-                        .iter()
-                        .filter(|_| self.as_type(v, &spec))
-                        .cloned()
+                    _ => base
+                        .into_iter()
+                        .filter(|v| self.as_type(v, &spec))
                         .collect(),
                 })
             }

@@ -135,6 +135,7 @@ impl SearchParams {
     pub fn extract(&self, ty: &str, resource: &Json, model: &Model) -> Vec<IndexRow> {
         let mut rows = Vec::new();
         let mut env = Env::new(model);
+        env.lenient_as = true; // R4's expressions apply `as` to lists
         env.resource = Some(resource);
         env.root_resource = Some(resource);
         for p in self.of(ty) {

@@ -134,3 +134,52 @@ fn html_checks_applies_the_narrative_rules() {
     let none = parse(r#"{"resourceType":"Patient"}"#).unwrap();
     assert_eq!(eval(&cache, "text.div.htmlChecks()", &none, &env), "[]");
 }
+
+/// R4's own invariants apply `as` to lists and navigate `descendants()` by names only some
+/// of its types have (`dom-3`). Strict by default, as the suite requires; `lenient_as` and
+/// a lambda over mixed types read them as the HL7 validator does.
+#[test]
+fn r4_definitions_read_as_and_mixed_lambdas_as_the_hl7_validator_does() {
+    let model = model();
+    let cache = Cache::default();
+    let patient = parse(
+        r##"{"resourceType":"Patient","contained":[{"resourceType":"Organization","id":"o1"}],
+            "managingOrganization":{"reference":"#o1"},"name":[{"family":"A"},{"family":"B"}]}"##,
+    )
+    .unwrap();
+    let mut env = Env::new(&model);
+    env.resource = Some(&patient);
+    let run = |x: &str, env: &Env| {
+        cache
+            .get(x)
+            .unwrap()
+            .evaluate(&patient, env)
+            .map(|r| result_json(&r).to_compact())
+    };
+    // Strict: `as` on two names is an error (the suite's testFHIRPathAsFunction21).
+    assert!(run("Patient.name.as(HumanName).family", &env).is_err());
+    assert!(run("Patient.name as HumanName", &env).is_err());
+    env.lenient_as = true;
+    assert_eq!(
+        run("Patient.name.as(HumanName).family", &env).unwrap(),
+        r#"["A","B"]"#
+    );
+    assert_eq!(
+        run("(Patient.name as HumanName).count()", &env).unwrap(),
+        "[2]"
+    );
+    // Over descendants() of several types, `reference` is empty where a type lacks it...
+    assert_eq!(
+        run(
+            "Patient.descendants().where(reference = '#o1').count()",
+            &env
+        )
+        .unwrap(),
+        "[1]"
+    );
+    // ...but over one type that lacks it, still an error.
+    assert!(run("Patient.name.where(reference = '#o1')", &env).is_err());
+    // dom-3 itself, as R4 writes it: the contained Organization is referred to.
+    let dom3 = "contained.where((('#'+id in (%resource.descendants().reference | %resource.descendants().as(canonical) | %resource.descendants().as(uri) | %resource.descendants().as(url))) or descendants().where(reference = '#').exists() or descendants().where(as(canonical) = '#').exists() or descendants().where(as(canonical) = '#').exists()).not()).trace('unmatched', id).empty()";
+    assert_eq!(run(dom3, &env).unwrap(), "[true]");
+}

@@ -81,6 +81,7 @@ impl Service {
                     continue;
                 };
                 let mut env = Env::new(v.model());
+                env.lenient_as = true;
                 env.resource = Some(&json);
                 if let Ok(values) = p.expression.evaluate(&json, &env) {
                     for val in &values {

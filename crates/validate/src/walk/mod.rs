@@ -106,6 +106,7 @@ struct Item<'a> {
 impl<'a> Walk<'a> {
     pub fn new(v: &'a Validator, root: &'a Json) -> Walk<'a> {
         let mut env = Env::new(&v.model);
+        env.lenient_as = true; // as the HL7 validator evaluates R4's invariants (dom-3)
         env.root_resource = Some(root);
         if root.get_str("resourceType") == Some("Bundle") {
             env.bundle = Some(root);

@@ -150,7 +150,9 @@ impl<'a> Walk<'a> {
     /// or a Bundle entry, by [`reference::resolve`]'s rules.
     pub(super) fn resolve(&self, r: &str) -> Option<&'a Json> {
         let scope = reference::Scope {
-            container: self.env.resource,
+            // Inside a contained resource, `#id` names a sibling and `#` the container:
+            // both resolve in the resource that holds them (`%rootResource`).
+            container: self.env.root_resource.or(self.env.resource),
             bundle: self.env.bundle,
             entry_url: None,
             index: self.bundle_index.as_ref(),

@@ -109,6 +109,7 @@ catalogue! {
     BUNDLE_ENTRY_ID: Required,
     BUNDLE_ENTRY_REQUEST: Required,
     BUNDLE_MESSAGE_HEADER: Structure,
+    BUNDLE_SEARCH_MODE: Invalid,
     QR_QUESTIONNAIRE_UNKNOWN: NotFound,
     QR_QUESTIONNAIRE_WRONG_TYPE: Invalid,
     QR_ITEM_UNKNOWN: Structure,

@@ -1,6 +1,7 @@
 //! Bundle rules beyond the element definitions: fullUrl form, uniqueness and agreement with
-//! the resource's id, ids on searchset entries, each link relation once, a message
-//! Bundle's MessageHeader first, and `request` on transaction and batch entries.
+//! the resource's id, ids on searchset entries and their search modes against the type
+//! searched, each link relation once, a message Bundle's MessageHeader first, and `request`
+//! on transaction and batch entries.
 
 use super::walk::Walk;
 use crate::issue::Issue;
@@ -13,7 +14,14 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
         .and_then(Json::as_str)
         .unwrap_or_default();
     let entries = bundle.get("entry").and_then(Json::as_array).unwrap_or(&[]);
-    let mut seen: std::collections::HashSet<&str> = Default::default();
+    // fullUrl and the resource's meta.versionId: versions of one resource may share a
+    // fullUrl (a document's versioned references resolve through versionId).
+    let mut seen: std::collections::HashSet<(&str, Option<&str>)> = Default::default();
+    let searched = if kind == "searchset" {
+        searched_type(w, bundle)
+    } else {
+        None
+    };
     for (i, e) in entries.iter().enumerate() {
         let at = format!("{path}.entry[{i}]");
         if let Some(url) = e.get("fullUrl").and_then(Json::as_str) {
@@ -31,7 +39,11 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
                 );
             }
             // Versions of one resource (history Bundles) may share a fullUrl.
-            if !seen.insert(url) && kind != "history" {
+            let version = e
+                .get("resource")
+                .and_then(|r| r.get("meta"))
+                .and_then(|m| m.get_str("versionId"));
+            if !seen.insert((url, version)) && kind != "history" {
                 w.push(Issue::error(msg::BUNDLE_FULLURL_DUPLICATE, format!("{at}.fullUrl is the same as an earlier entry's: each entry needs its own")).at(format!("{at}.fullUrl")).at_node(node));
             }
             if let Some(res) = e.get("resource")
@@ -73,6 +85,9 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
                 .at(format!("{at}.resource"))
                 .at_node(res),
             );
+        }
+        if let (Some(ty), Some(res)) = (searched, e.get("resource")) {
+            search_mode(w, e, res, ty, &at);
         }
         if matches!(kind, "transaction" | "batch") && e.get("request").is_none() {
             w.push(
@@ -119,4 +134,54 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
             );
         }
     }
+}
+
+/// The resource type a searchset's `self` link searched (`…/Patient?name=x` → Patient), when
+/// it names one type: none for a search across types (`_type`, or a system search).
+fn searched_type<'j>(w: &Walk<'_>, bundle: &'j Json) -> Option<&'j str> {
+    let links = bundle.get("link").and_then(Json::as_array)?;
+    let url = links
+        .iter()
+        .find(|l| l.get_str("relation") == Some("self"))?
+        .get_str("url")?;
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    if query.split('&').any(|p| p.starts_with("_type=")) {
+        return None;
+    }
+    let last = path.trim_end_matches('/').rsplit('/').next()?;
+    w.knows_resource(last).then_some(last)
+}
+
+/// A searchset entry's mode against the type searched: a `match` is of that type, an
+/// `outcome` is an OperationOutcome; an entry of another type without a mode is probably
+/// an `include` that does not say so.
+fn search_mode(w: &mut Walk<'_>, e: &Json, res: &Json, searched: &str, at: &str) {
+    let Some(rt) = res.get_str("resourceType") else {
+        return;
+    };
+    let mode_node = e.get("search").and_then(|s| s.get("mode"));
+    let mode = mode_node.and_then(Json::as_str);
+    let node = mode_node.unwrap_or(res);
+    let issue = match mode {
+        Some("match") if rt != searched => Issue::error(
+            msg::BUNDLE_SEARCH_MODE,
+            format!(
+                "{at} is a {rt} with search mode 'match', but the search was for {searched} (a resource of another type is an 'include')"
+            ),
+        ),
+        Some("outcome") if rt != "OperationOutcome" => Issue::error(
+            msg::BUNDLE_SEARCH_MODE,
+            format!(
+                "{at} has search mode 'outcome', which is for an OperationOutcome about the search, not a {rt}"
+            ),
+        ),
+        None if rt != searched && rt != "OperationOutcome" => Issue::warning(
+            msg::BUNDLE_SEARCH_MODE,
+            format!(
+                "{at} is a {rt}, but the search was for {searched}: give it search.mode 'include' if it was included"
+            ),
+        ),
+        _ => return,
+    };
+    w.push(issue.at(format!("{at}.search.mode")).at_node(node));
 }

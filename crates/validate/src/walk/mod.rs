@@ -177,6 +177,11 @@ impl<'a> Walk<'a> {
         self.issues.push(issue);
     }
 
+    /// Is `name` a resource type of the loaded model?
+    pub(crate) fn knows_resource(&self, name: &str) -> bool {
+        self.v.model.is_resource(name)
+    }
+
     fn error(&mut self, m: Msg, at: &str, node: &Json, text: String) {
         self.push(Issue::error(m, text).at(at).at_node(node));
     }

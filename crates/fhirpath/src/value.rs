@@ -424,43 +424,41 @@ fn ucum_time_unit(u: &str) -> Option<&'static str> {
     })
 }
 
-/// A unit's dimension and its factor to that dimension's base unit, for the UCUM units
-/// social prescribing and the common vital signs use. Calendar durations of a week or less
-/// equal their UCUM counterparts; calendar years and months compare only with themselves.
-pub fn unit_factor(u: &str) -> Option<(&'static str, Decimal)> {
-    let d = |s: &str| s.parse::<Decimal>().unwrap_or_default();
-    Some(match u {
-        "1" | "" => ("1", d("1")),
-        "%" => ("1", d("0.01")),
-        "g" => ("g", d("1")),
-        "kg" => ("g", d("1000")),
-        "mg" => ("g", d("0.001")),
-        "ug" => ("g", d("0.000001")),
-        "[lb_av]" => ("g", d("453.59237")),
-        "m" => ("m", d("1")),
-        "cm" => ("m", d("0.01")),
-        "mm" => ("m", d("0.001")),
-        "km" => ("m", d("1000")),
-        "[in_i]" => ("m", d("0.0254")),
-        "L" | "l" => ("L", d("1")),
-        "dL" => ("L", d("0.1")),
-        "mL" => ("L", d("0.001")),
-        "ms" | "millisecond" | "milliseconds" => ("s", d("0.001")),
-        "s" | "second" | "seconds" => ("s", d("1")),
-        "min" | "minute" | "minutes" => ("s", d("60")),
-        "h" | "hour" | "hours" => ("s", d("3600")),
-        "d" | "day" | "days" => ("s", d("86400")),
-        "wk" | "week" | "weeks" => ("s", d("604800")),
-        "year" | "years" => ("year", d("1")),
-        "month" | "months" => ("month", d("1")),
-        "a" => ("a", d("1")),
-        "mo" => ("mo", d("1")),
-        "mm[Hg]" => ("mm[Hg]", d("1")),
-        "kg/m2" => ("kg/m2", d("1")),
-        "/min" => ("/min", d("1")),
-        "Cel" => ("Cel", d("1")),
-        _ => return None,
-    })
+/// A unit's canonical unit and its factor to it, from UCUM itself (`octofhir-ucum`): `cm`
+/// is `m` × 0.01, `[lb_av]` is `g` × 453.59237, `kg.m/s2` is `g.m.s-2` × 1000. FHIRPath's
+/// calendar durations of a week or less stand for their UCUM units (`1 week = 1 'wk'`);
+/// calendar years and months, UCUM's `a` and `mo`, and units with an offset (`Cel`) compare
+/// only with themselves. `None`: not a unit UCUM knows.
+pub fn unit_factor(u: &str) -> Option<(CompactString, Decimal)> {
+    let ucum = match u {
+        "1" | "" => "1",
+        "year" | "years" | "month" | "months" | "a" | "mo" => {
+            let own = u.trim_end_matches('s');
+            return Some((own.into(), Decimal::ONE));
+        }
+        "week" | "weeks" => "wk",
+        "day" | "days" => "d",
+        "hour" | "hours" => "h",
+        "minute" | "minutes" => "min",
+        "second" | "seconds" => "s",
+        "millisecond" | "milliseconds" => "ms",
+        other => other,
+    };
+    let canonical = octofhir_ucum::get_canonical_units(ucum).ok()?;
+    if !canonical.offset.is_zero() {
+        return Some((u.into(), Decimal::ONE));
+    }
+    let (digits, exp) = canonical.factor.to_integer_and_exponent();
+    let factor = if exp <= 0 {
+        // A factor finer than a Decimal's 28 places (none of UCUM's in practice) is not
+        // converted.
+        Decimal::try_from_i128_with_scale(digits, u32::try_from(-exp).ok()?).ok()?
+    } else {
+        Decimal::try_from_i128_with_scale(digits, 0)
+            .ok()?
+            .checked_mul(Decimal::from(10i64.checked_pow(u32::try_from(exp).ok()?)?))?
+    };
+    Some((canonical.unit.into(), factor))
 }
 
 /// Compare two quantities, converting units where both are known and of one dimension.

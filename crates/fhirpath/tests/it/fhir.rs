@@ -183,3 +183,31 @@ fn r4_definitions_read_as_and_mixed_lambdas_as_the_hl7_validator_does() {
     let dom3 = "contained.where((('#'+id in (%resource.descendants().reference | %resource.descendants().as(canonical) | %resource.descendants().as(uri) | %resource.descendants().as(url))) or descendants().where(reference = '#').exists() or descendants().where(as(canonical) = '#').exists() or descendants().where(as(canonical) = '#').exists()).not()).trace('unmatched', id).empty()";
     assert_eq!(run(dom3, &env).unwrap(), "[true]");
 }
+
+/// Quantities compare and convert through UCUM itself, not a table of common units.
+#[test]
+fn quantities_compare_and_convert_through_ucum() {
+    let model = model();
+    let cache = Cache::default();
+    let empty = parse(r#"{"resourceType":"Basic"}"#).unwrap();
+    let env = Env::new(&model);
+    let run = |x: &str| eval(&cache, x, &empty, &env);
+    for (expr, want) in [
+        ("1 'kg' = 1000 'g'", "[true]"),
+        ("1 '[in_i]' = 2.54 'cm'", "[true]"),
+        ("1 'N' = 1 'kg.m/s2'", "[true]"),
+        ("1 'mmol/L' > 0.5 'umol/mL'", "[true]"),
+        ("1 week = 1 'wk'", "[true]"),
+        ("1 'wk' = 7 'd'", "[true]"),
+        ("2.0 'cm' * 2.0 'm' = 0.040 'm2'", "[true]"),
+        ("(10 'mg' / 2 'mL') = 5 'g/L'", "[true]"),
+        ("1 'kg' ~ 1000.4 'g'", "[true]"),
+        // Different dimensions, and calendar years against days: not comparable.
+        ("1 'kg' = 1 'm'", "[]"),
+        ("1 year = 365 'd'", "[]"),
+        ("1 'Cel' = 1 'Cel'", "[true]"),
+        ("(1 '[lb_av]').toQuantity('g') > 453 'g'", "[true]"),
+    ] {
+        assert_eq!(run(expr), want, "{expr}");
+    }
+}

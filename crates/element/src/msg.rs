@@ -135,6 +135,7 @@ catalogue! {
     QR_ATTACHMENT_SIZE: TooLong,
     QR_ATTACHMENT_DATA: Value,
     QR_REFERENCE_TYPE: Structure,
+    QR_ANSWER_QUANTITY: BusinessRule,
     TRANSLATE_REFERRER_ORG_CONFLICT: Invariant,
     SERVER_BAD_REQUEST: Invalid,
     SERVER_NOT_FOUND: NotFound,
@@ -169,4 +170,5 @@ catalogue! {
     XML_ORDER: Structure,
     XML_EMPTY: Required,
     XML_WRAPPER: Structure,
+    QUANTITY_UCUM: CodeInvalid,
 }

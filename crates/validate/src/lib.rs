@@ -37,6 +37,18 @@ pub use batch::{BATCH, LineOutcome, syntax_issue};
 pub use engine::Engine;
 pub use profile::{NodeRef, Profile};
 
+/// UCUM's system URL: a Quantity in it has a UCUM unit code.
+pub const UCUM: &str = "http://unitsofmeasure.org";
+
+/// A Quantity as messages show it: `250 cm` (its code, else its unit), or the bare value.
+pub(crate) fn quantity_text(q: &Json) -> String {
+    let value = q.get("value").map(Json::to_compact).unwrap_or_default();
+    match q.get_str("code").or_else(|| q.get_str("unit")) {
+        Some(unit) => format!("{value} {unit}"),
+        None => value,
+    }
+}
+
 /// How codes from systems that cannot be checked offline (SNOMED CT, LOINC, …) are reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum UncheckedCodes {

@@ -440,11 +440,40 @@ impl<'a> Check<'_, 'a> {
             let Some(limit) = extension(q, url).and_then(|e| value_x(e, "value")) else {
                 continue;
             };
-            if compare(limit.0, limit.1, vt, v) == Some(want.reverse()) {
-                let shown = limit
-                    .1
-                    .as_str()
-                    .map_or_else(|| limit.1.to_compact(), str::to_string);
+            let order = if (limit.0, vt) == ("Quantity", "Quantity") {
+                match quantity_order(limit.1, v) {
+                    Ok(order) => Some(order),
+                    Err(why) => {
+                        self.push(
+                            Issue::error(
+                                msg::QR_ANSWER_QUANTITY,
+                                format!(
+                                    "the answer to item {} cannot be checked against its {}: {why}",
+                                    label(q),
+                                    if want == Ordering::Less {
+                                        "minimum"
+                                    } else {
+                                        "maximum"
+                                    }
+                                ),
+                            )
+                            .at(at)
+                            .at_node(v),
+                        );
+                        continue;
+                    }
+                }
+            } else {
+                compare(limit.0, limit.1, vt, v)
+            };
+            if order == Some(want.reverse()) {
+                let shown = match limit.0 {
+                    "Quantity" => crate::quantity_text(limit.1),
+                    _ => limit
+                        .1
+                        .as_str()
+                        .map_or_else(|| limit.1.to_compact(), str::to_string),
+                };
                 self.push(
                     Issue::error(
                         msg::QR_ANSWER_RANGE,
@@ -671,6 +700,29 @@ fn same_answer_types(ta: &str, a: &Json, tb: &str, b: &Json) -> bool {
         ("Reference", "Reference") => a.get_str("reference") == b.get_str("reference"),
         _ => compare(ta, a, tb, b) == Some(Ordering::Equal),
     }
+}
+
+/// A quantity limit against a quantity answer, after UCUM conversion: both need formal units
+/// (UCUM's system and a code), of one dimension.
+fn quantity_order(limit: &Json, answer: &Json) -> Result<Ordering, String> {
+    fn formal(q: &Json) -> Option<&str> {
+        (q.get_str("system") == Some(crate::UCUM))
+            .then(|| q.get_str("code"))
+            .flatten()
+    }
+    let value = |q: &Json| {
+        q.get("value")
+            .and_then(Json::as_number_text)
+            .and_then(|n| Decimal::from_str(n).ok())
+    };
+    let (Some(lu), Some(au)) = (formal(limit), formal(answer)) else {
+        return Err("a quantity limit is compared in UCUM units, and the answer or the limit has no UCUM code".into());
+    };
+    let (Some(lv), Some(av)) = (value(limit), value(answer)) else {
+        return Err("the answer or the limit has no value".into());
+    };
+    spfhir_fhirpath::value::compare_quantities((&lv, lu), (&av, au))
+        .ok_or_else(|| format!("the answer's unit is not of the same kind as the limit's ('{lu}'), so they cannot be compared"))
 }
 
 /// Order two answer values: numbers numerically, quantities of one unit by value, dates,

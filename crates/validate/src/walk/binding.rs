@@ -55,7 +55,7 @@ impl<'a> Walk<'a> {
             };
             if bad {
                 let shown = match code {
-                    "Quantity" => limit.get("value").map(Json::to_compact).unwrap_or_default(),
+                    "Quantity" => crate::quantity_text(limit),
                     _ => limit
                         .as_str()
                         .map_or_else(|| limit.to_compact(), str::to_string),
@@ -223,6 +223,44 @@ impl<'a> Walk<'a> {
         };
         self.push(issue.at(at).at_node(v));
     }
+
+    /// A quantity in UCUM's system has a unit code UCUM defines (parsed and every symbol
+    /// looked up by `octofhir-ucum`: `kg/m2` yes, `kgg` or `mg/` no).
+    pub(super) fn ucum_code(&mut self, v: &Json, at: &str) {
+        if v.get_str("system") != Some(crate::UCUM) {
+            return;
+        }
+        let Some(code) = v.get_str("code") else {
+            return;
+        };
+        let why = match octofhir_ucum::parse_expression(code) {
+            Ok(x) => octofhir_ucum::evaluate(&x).err().map(|e| ucum_reason(&e)),
+            Err(e) => Some(ucum_reason(&e)),
+        };
+        if let Some(why) = why {
+            let node = v.get("code").unwrap_or(v);
+            self.error(
+                msg::QUANTITY_UCUM,
+                &format!("{at}.code"),
+                node,
+                format!("{at}.code '{code}' is not a UCUM unit: {why}"),
+            );
+        }
+    }
+}
+
+/// UCUM's reason in one plain clause.
+fn ucum_reason(e: &octofhir_ucum::UcumError) -> String {
+    use octofhir_ucum::ErrorKind;
+    match &e.kind {
+        ErrorKind::UnitNotFound { unit, .. } => format!("'{unit}' is not a UCUM symbol"),
+        _ => e
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or("it does not parse")
+            .to_string(),
+    }
 }
 
 /// How `v` (of FHIR type `code`) orders against `limit`, when that can be told.
@@ -246,11 +284,18 @@ fn value_order(code: &str, v: &Json, limit: &Json) -> Option<Ordering> {
             (a.len() == b.len() && zone(a) == zone(b)).then(|| a.cmp(b))
         }
         "Quantity" | "Age" | "Duration" | "Distance" | "Count" => {
-            let same_unit = v.get_str("code").is_some()
-                && v.get_str("code") == limit.get_str("code")
-                && v.get_str("system") == limit.get_str("system");
-            same_unit.then_some(())?;
-            Some(number(v.get("value")?)?.cmp(&number(limit.get("value")?)?))
+            let (a, b) = (number(v.get("value")?)?, number(limit.get("value")?)?);
+            let (ua, ub) = (v.get_str("code")?, limit.get_str("code")?);
+            let system = v.get_str("system");
+            if system != limit.get_str("system") {
+                return None;
+            }
+            if ua == ub {
+                return Some(a.cmp(&b));
+            }
+            // UCUM units of one dimension compare after conversion (`1 kg` against `500 g`).
+            (system == Some(crate::UCUM)).then_some(())?;
+            spfhir_fhirpath::value::compare_quantities((&a, ua), (&b, ub))
         }
         _ => None,
     }

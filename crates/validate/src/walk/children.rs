@@ -417,6 +417,7 @@ impl<'a> Walk<'a> {
                 }
                 self.fixed_pattern(p, n, v, at);
                 if let Some(c @ ("Quantity" | "Age" | "Duration" | "Distance" | "Count")) = code {
+                    self.ucum_code(v, at);
                     self.min_max(p, n, c, v, at);
                 }
                 match code {

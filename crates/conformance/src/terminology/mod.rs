@@ -36,6 +36,17 @@ pub struct Expansion {
     pub codes: CodeSet,
     /// Systems (or ValueSets) whose part could not be enumerated.
     pub unknown: Vec<String>,
+    /// The whole of UCUM is included: every valid UCUM unit is a member (UCUM is a grammar,
+    /// not a list, so it is checked, not enumerated).
+    pub all_ucum: bool,
+}
+
+/// UCUM's system URL.
+pub const UCUM: &str = "http://unitsofmeasure.org";
+
+/// Is `code` a unit UCUM defines (its grammar, and every symbol in UCUM's tables)?
+pub fn is_ucum_unit(code: &str) -> bool {
+    octofhir_ucum::parse_expression(code).is_ok_and(|x| octofhir_ucum::evaluate(&x).is_ok())
 }
 
 pub type CodeSet = hashbrown::HashSet<(CompactString, CompactString), rustc_hash::FxBuildHasher>;
@@ -63,6 +74,7 @@ impl Expansion {
     /// Is `system|code` among the enumerated codes?
     pub fn contains(&self, system: &str, code: &str) -> bool {
         self.codes.contains(&CodeRef(system, code))
+            || (self.all_ucum && system == UCUM && is_ucum_unit(code))
     }
 }
 
@@ -160,6 +172,9 @@ impl Terminology {
     /// Does the loaded CodeSystem `system` define `code`? `None` when the system is not
     /// loaded completely.
     pub fn code_exists(&self, system: &str, code: &str) -> Option<bool> {
+        if system == UCUM {
+            return Some(is_ucum_unit(code));
+        }
         let cs = self.code_system(system)?;
         if !cs.complete {
             return None;
@@ -238,10 +253,15 @@ impl Terminology {
             let part = self.include(inc, depth);
             out.codes.extend(part.codes);
             out.unknown.extend(part.unknown);
+            out.all_ucum |= part.all_ucum;
         }
         for exc in arr(compose, "exclude") {
             let part = self.include(exc, depth);
             out.codes.retain(|c| !part.codes.contains(c));
+            if part.all_ucum {
+                out.all_ucum = false;
+                out.codes.retain(|(sys, _)| sys != UCUM);
+            }
             // An exclude we cannot enumerate leaves members uncertain.
             out.unknown.extend(part.unknown);
         }
@@ -287,6 +307,10 @@ impl Terminology {
                         .map(|c| (sys.into(), c.into()))
                         .collect(),
                 );
+            } else if sys == UCUM && filters.is_empty() && arr(inc, "valueSet").is_empty() {
+                // UCUM is a grammar, not a list: its units are checked, not enumerated.
+                out.all_ucum = true;
+                return out;
             } else {
                 match self.code_system(sys) {
                     Some(cs) if cs.complete => {

@@ -106,3 +106,36 @@ fn expands_offline_and_says_when_it_cannot() {
         Membership::NotMember
     );
 }
+
+/// UCUM is a grammar, not a list: a ValueSet of all of UCUM (R4's `ucum-units`) has every
+/// valid unit as a member and nothing else, and UCUM codes exist when they parse.
+#[test]
+fn all_of_ucum_is_checked_not_enumerated() {
+    let reg = std::sync::Arc::new(
+        package::load(&LoadOptions {
+            package_path: vec![spfhir_testkit::shared_dir().join("fhir")],
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+    let t = Terminology::new(reg);
+    let ucum = "http://unitsofmeasure.org";
+    let vs = "http://hl7.org/fhir/ValueSet/ucum-units";
+    for unit in ["mg/dL", "kg/m2", "[lb_av]", "10*3/uL", "mm[Hg]", "/min"] {
+        assert_eq!(t.member(vs, Some(ucum), unit), Membership::Member, "{unit}");
+        assert_eq!(t.code_exists(ucum, unit), Some(true), "{unit}");
+    }
+    for bad in ["kgg", "mg/", "mcg", "", "kg//m"] {
+        assert_eq!(
+            t.member(vs, Some(ucum), bad),
+            Membership::NotMember,
+            "{bad}"
+        );
+        assert_eq!(t.code_exists(ucum, bad), Some(false), "{bad}");
+    }
+    // Another system is not a member of a UCUM ValueSet.
+    assert_eq!(
+        t.member(vs, Some("http://example.org/units"), "kg"),
+        Membership::NotMember
+    );
+}

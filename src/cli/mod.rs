@@ -13,6 +13,7 @@ mod env;
 mod outcomes;
 mod package;
 mod serve;
+mod store_lines;
 mod validate;
 
 use args::{Bundle, Kind};

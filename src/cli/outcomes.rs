@@ -28,8 +28,13 @@ pub struct OutcomesArgs {
     /// NDJSON files (`.ndjson`, `.ndjson.gz`) or folders of them (a Bulk Data export: its
     /// `QuestionnaireResponse*`, `ServiceRequest*`, `CarePlan*` and `Patient*` files are
     /// read). A file is a ServiceRequest, CarePlan or Patient file when its name starts so.
-    #[arg(long, required = true, num_args = 1..)]
+    #[arg(long, num_args = 1.., required_unless_present = "store")]
     pub input: Vec<PathBuf>,
+    /// A spfhir server's store instead of (or as well as) files: its SQLite file (the
+    /// server's `database`; it may be serving) or a postgres:// URL. Its current Patients,
+    /// ServiceRequests, CarePlans and QuestionnaireResponses are read.
+    #[arg(long, value_name = "DATABASE")]
+    pub store: Option<String>,
     /// The organisation lookup (CSV, ODS's shape: practice_code, pcn_code, sub_icb_code,
     /// icb_code), for --by pcn, sub-icb or icb.
     #[arg(long)]
@@ -238,6 +243,34 @@ fn read_batched<T: Send>(
     }
 }
 
+/// A server's store, opened to be read, with the runtime its client runs on and its name
+/// for messages. A SQLite file must exist (opening would otherwise make an empty store).
+type OpenStore = (
+    std::sync::Arc<tokio::runtime::Runtime>,
+    std::sync::Arc<dyn spfhir_store::Store>,
+    String,
+);
+
+fn open_store(database: &str) -> Result<OpenStore, String> {
+    let postgres = database.starts_with("postgres://") || database.starts_with("postgresql://");
+    if !postgres && !Path::new(database).is_file() {
+        return Err(format!(
+            "--store {database}: no such SQLite file (give the server's `database`, or a postgres:// URL)"
+        ));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the store's runtime: {e}"))?;
+    let store = runtime.block_on(super::serve::open_store(database))?;
+    // Named without a URL's password.
+    let name = match database.split_once('@') {
+        Some((_, host)) if postgres => format!("postgres://…@{host}"),
+        _ => database.to_string(),
+    };
+    Ok((std::sync::Arc::new(runtime), store, name))
+}
+
 /// Malformed lines named on stderr, at most this many (all are counted).
 const NAMED: usize = 20;
 
@@ -289,11 +322,35 @@ fn outcomes(args: &OutcomesArgs) -> Result<i32, String> {
         }
         _ => None,
     };
-    let files = files(&args.input)?;
+    let mut files = files(&args.input)?;
+    let store = match &args.store {
+        Some(database) => Some(open_store(database)?),
+        None => None,
+    };
+    if store.is_some() {
+        // The store's own types, each after the files of its kind.
+        files.extend(Kind::NAMES.iter().map(|(_, k)| (*k, PathBuf::new())));
+        files.sort_by_key(|(k, p)| (*k as u8, p.as_os_str().is_empty()));
+    }
     let progress = progress_bar(&files);
     let mut agg: Option<Aggregator> = None;
     let (mut lines, mut named, mut malformed) = (0u64, 0usize, 0u64);
-    for (kind, path) in &files {
+    for (kind, file) in &files {
+        // An empty path stands for the store's resources of this kind.
+        let (mut reader, path) = match (&store, file.as_os_str().is_empty()) {
+            (Some((runtime, s, database)), true) => {
+                let lines =
+                    super::store_lines::StoreLines::new(runtime.clone(), s.clone(), kind.name());
+                let reader: Box<dyn BufRead> =
+                    Box::new(BufReader::with_capacity(1 << 16, progress.wrap_read(lines)));
+                (
+                    reader,
+                    PathBuf::from(format!("{database} ({})", kind.name())),
+                )
+            }
+            _ => (open(file, &progress)?, file.clone()),
+        };
+        let path = &path;
         progress.set_message(
             path.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -305,7 +362,6 @@ fn outcomes(args: &OutcomesArgs) -> Result<i32, String> {
                 std::mem::take(&mut context),
             ));
         }
-        let mut reader = open(path, &progress)?;
         let mut skipped = |number: u64| {
             if named < NAMED {
                 progress.suspend(|| {

@@ -415,7 +415,7 @@ fn read_config(path: &PathBuf) -> Result<FileConfig, String> {
     })
 }
 
-async fn open_store(database: &str) -> Result<Arc<dyn Store>, String> {
+pub(crate) async fn open_store(database: &str) -> Result<Arc<dyn Store>, String> {
     if database.starts_with("postgres://") || database.starts_with("postgresql://") {
         let s = spfhir_store_postgres::PgStore::connect(database, 16)
             .await

@@ -315,3 +315,96 @@ fn the_pair_table_needs_a_key_from_a_file_or_the_environment() {
     assert_eq!(std::fs::read(&out_file).unwrap(), from_env);
     assert!(from_env.starts_with(b"PAR1"));
 }
+
+/// `--store` reads a server's own store: the synthetic export written to a running `spfhir
+/// serve` (a real process, its SQLite file) gives the same tables as the files themselves.
+#[test]
+fn a_servers_store_gives_the_same_tables_as_its_export() {
+    let home = TempDir::new("outcomes-store-home");
+    let work = TempDir::new("outcomes-store");
+    let export = work.0.join("export");
+    let out = run(
+        {
+            let mut c = command(&home.0);
+            c.args(["synth", "outcomes", "--people", "120", "--seed", "5", "-o"])
+                .arg(&export);
+            c
+        },
+        b"",
+    );
+    assert!(out.status.success(), "{}", crate::text(&out.stderr));
+    // Responses with items missing are invalid, and still kept (as a platform keeps them),
+    // so the store holds all that the files do.
+    std::fs::write(
+        work.0.join("spfhir.toml"),
+        "[validation]\non_write = \"reject\"\nper_type = { QuestionnaireResponse = \"warn\" }\n",
+    )
+    .unwrap();
+    let server = crate::serve::Running::start(
+        &home.0,
+        &work.0,
+        &["--config", "spfhir.toml", "--insecure-dev"],
+    );
+    let client = reqwest::blocking::Client::new();
+    for ty in ["Patient", "ServiceRequest", "QuestionnaireResponse"] {
+        let text = std::fs::read_to_string(export.join(format!("{ty}.ndjson"))).unwrap();
+        let entries: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| {
+                let r: serde_json::Value = serde_json::from_str(l).unwrap();
+                let request = match r.get("id").and_then(|i| i.as_str()) {
+                    Some(id) => serde_json::json!({"method": "PUT", "url": format!("{ty}/{id}")}),
+                    None => serde_json::json!({"method": "POST", "url": ty}),
+                };
+                serde_json::json!({"resource": r, "request": request})
+            })
+            .collect();
+        let n = entries.len();
+        let bundle =
+            serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+        let r = client
+            .post(&server.base)
+            .header("content-type", "application/fhir+json")
+            .body(bundle.to_string())
+            .send()
+            .unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            200,
+            "{ty}: {}",
+            r.text().unwrap_or_default()
+        );
+        assert!(n > 100, "{ty}: {n}");
+    }
+    // Read while the server is still serving (WAL: readers do not block it).
+    let tables = |source: &[&str]| {
+        let mut c = command(&home.0);
+        c.args([
+            "outcomes",
+            "--format",
+            "json",
+            "--unsuppressed",
+            "--by",
+            "quarter",
+        ])
+        .args(source);
+        let out = run(c, b"");
+        assert!(out.status.success(), "{}", crate::text(&out.stderr));
+        (crate::text(&out.stdout), crate::text(&out.stderr))
+    };
+    let db = work.0.join("spfhir.db");
+    let (from_store, said) = tables(&["--store", db.to_str().unwrap()]);
+    let (from_files, _) = tables(&["--input", export.to_str().unwrap()]);
+    assert_eq!(from_store, from_files);
+    assert!(from_store.contains("\"pairs\""), "{from_store}");
+    assert!(said.contains("baseline/follow-up pairs"), "{said}");
+    server.stop();
+    // A missing SQLite file is a clear error, and no empty store is made.
+    let mut c = command(&home.0);
+    c.args(["outcomes", "--store"])
+        .arg(work.0.join("nothere.db"));
+    let out = run(c, b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(crate::text(&out.stderr).contains("no such SQLite file"));
+    assert!(!work.0.join("nothere.db").exists());
+}

@@ -74,8 +74,11 @@ impl<'a> Walk<'a> {
                     return;
                 }
                 (Some(t), Some(_)) => Some(t),
+                // No type to be read from it (a bare id, a URL of another shape): it may
+                // still resolve where it is used, so a warning, as the reference validator
+                // has it, and no target type check.
                 _ => {
-                    self.error(msg::REFERENCE_FORMAT, at, v, format!("{at}.reference is not a valid reference: expected Type/id, an absolute URL ending in Type/id, #id or a urn:uuid/urn:oid"));
+                    self.warn(msg::REFERENCE_FORMAT, at, v, format!("{at}.reference does not say what type it refers to, so its target was not checked: expected Type/id, an absolute URL ending in Type/id, #id or a urn:uuid/urn:oid"));
                     return;
                 }
             }

@@ -264,6 +264,35 @@ fn the_validator_page_lists_issues_and_highlights_their_lines() {
     );
     assert_eq!(current, format!("line-{status_line}"));
 
+    // FHIR XML pasted in is sent as XML and checked by the same rules, at its own lines.
+    let xml = "<Patient xmlns=\"http://hl7.org/fhir\">\n  <gender value=\"robot\"/>\n  <active value=\"true\"/>\n</Patient>";
+    script(
+        "document.getElementById('resource').value = arguments[0];",
+        json!([xml]),
+    );
+    driver.call(
+        "POST",
+        &s(&format!("/element/{button_id}/click")),
+        Some(json!({})),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let order = loop {
+        let found = script(
+            "const li = Array.from(document.querySelectorAll('#issues li')).find(li => li.textContent.includes('XML_ORDER')); return li ? li.dataset.line : null;",
+            json!([]),
+        );
+        if !found.is_null() {
+            break found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no XML issues appeared: {}",
+            script("return document.body.innerText;", json!([]))
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(order, "3");
+
     assert_eq!(session.console_errors(), Vec::<String>::new());
     session.screenshot("validator");
     drop(session);

@@ -66,6 +66,46 @@ impl FromRequest<AppState> for FhirBody {
     }
 }
 
+/// `$validate`'s body: FHIR JSON, or FHIR XML (validated as the CLI validates it; the
+/// answer is JSON either way). The size limit is an OperationOutcome (413).
+pub struct ValidateBody {
+    pub text: String,
+    pub xml: bool,
+}
+
+impl FromRequest<AppState> for ValidateBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<ValidateBody, ApiError> {
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let xml = matches!(
+            ct.split(';').next().unwrap_or("").trim(),
+            "application/fhir+xml" | "application/xml" | "application/xml+fhir" | "text/xml"
+        );
+        if !xml {
+            let FhirBody { text, .. } = FhirBody::from_request(req, state).await?;
+            return Ok(ValidateBody { text, xml });
+        }
+        let limit = state.config.limits.body_bytes;
+        let bytes = Bytes::from_request(req, state).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                msg::SERVER_TOO_LARGE,
+                format!("the body is larger than this server takes ({limit} bytes)"),
+            )
+        })?;
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+        let text = String::from_utf8(bytes.to_vec())
+            .map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
+        Ok(ValidateBody { text, xml })
+    }
+}
+
 /// A JSON body that need not be a FHIR resource (a domain record for `$translate`).
 pub struct JsonText(pub String);
 

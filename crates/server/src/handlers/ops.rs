@@ -6,7 +6,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::{
-    Entry, FhirBody, JsonText, base_url, bundle_text, entry_response, outcome_response, pairs,
+    Entry, FhirBody, JsonText, ValidateBody, base_url, bundle_text, entry_response,
+    outcome_response, pairs,
 };
 use crate::AppState;
 use crate::auth::Caller;
@@ -18,10 +19,11 @@ async fn validate(
     state: AppState,
     ty: Option<String>,
     query: Option<String>,
-    body: FhirBody,
+    body: ValidateBody,
 ) -> Result<Response, ApiError> {
     let pairs = pairs(query.as_deref());
     let req = ValidateRequest {
+        xml: body.xml,
         ty,
         profiles: pairs
             .iter()
@@ -40,7 +42,7 @@ async fn validate(
 pub async fn validate_system(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,
-    body: FhirBody,
+    body: ValidateBody,
 ) -> Result<Response, ApiError> {
     validate(state, None, q, body).await
 }
@@ -49,7 +51,7 @@ pub async fn validate_type(
     State(state): State<AppState>,
     Path(ty): Path<String>,
     RawQuery(q): RawQuery,
-    body: FhirBody,
+    body: ValidateBody,
 ) -> Result<Response, ApiError> {
     validate(state, Some(ty), q, body).await
 }
@@ -58,7 +60,7 @@ pub async fn validate_instance(
     State(state): State<AppState>,
     Path((ty, _id)): Path<(String, String)>,
     RawQuery(q): RawQuery,
-    body: FhirBody,
+    body: ValidateBody,
 ) -> Result<Response, ApiError> {
     validate(state, Some(ty), q, body).await
 }

@@ -155,6 +155,12 @@ impl Service {
                         {"$ref": "#/components/schemas/FhirResource"}
                     ]}}
                 }});
+            } else if path.ends_with("$validate") {
+                // FHIR XML in as well (the answer is JSON).
+                op["requestBody"] = json!({"required": true, "content": {
+                    "application/fhir+json": {"schema": {"$ref": "#/components/schemas/FhirResource"}},
+                    "application/fhir+xml": {"schema": {"type": "string"}}
+                }});
             } else if *method == "post" || *method == "put" {
                 op["requestBody"] = json!({"required": true, "content": fhir.clone()});
             }

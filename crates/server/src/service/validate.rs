@@ -10,6 +10,8 @@ use crate::error::ApiError;
 
 /// What `$validate` was asked.
 pub struct ValidateRequest {
+    /// The body is FHIR XML (else JSON).
+    pub xml: bool,
     /// The type in the URL (`/{type}/$validate`), if any.
     pub ty: Option<String>,
     /// Profiles from the URL (`?profile=`).
@@ -25,7 +27,18 @@ impl Service {
         text: String,
         req: ValidateRequest,
     ) -> Result<Vec<Issue>, ApiError> {
-        let json = crate::resource::parse_json(&text)?;
+        let v = self.engine.validator();
+        // XML is read to the same tree (its own problems, XML_*, come first).
+        let (json, xml_issues) = if req.xml {
+            let parsed = spfhir_xml::parse(&text, v.model()).map_err(|e| {
+                let mut i = Issue::error(msg::XML_SYNTAX, e.message.clone());
+                i.line_col = Some(e.line_col);
+                ApiError::issues(StatusCode::BAD_REQUEST, vec![i])
+            })?;
+            (parsed.resource, parsed.issues)
+        } else {
+            (crate::resource::parse_json(&text)?, Vec::new())
+        };
         let mut profiles = req.profiles;
         let mut mode = req.mode;
         // A Parameters: `resource` is the input, `profile` and `mode` may come with it.
@@ -54,7 +67,6 @@ impl Service {
                 "mode must be create, update, delete or profile",
             ));
         }
-        let v = self.engine.validator();
         let ty = req.ty;
         tokio::task::spawn_blocking(move || -> Result<Vec<Issue>, ApiError> {
             let resource = if is_parameters {
@@ -83,7 +95,14 @@ impl Service {
             if mode.as_deref() == Some("delete") {
                 return Ok(Vec::new());
             }
-            Ok(v.validate_node_in(&text, resource, &profiles))
+            let mut issues = xml_issues;
+            issues.extend(v.validate_node_in(&text, resource, &profiles));
+            for i in &mut issues {
+                if i.line_col.is_none() {
+                    i.locate(&spfhir_element::LineIndex::new(&text), &text);
+                }
+            }
+            Ok(issues)
         })
         .await
         .map_err(|_| ApiError::internal("validation failed (a bug: please report it)"))?

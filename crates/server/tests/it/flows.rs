@@ -346,6 +346,52 @@ async fn validate_reports_issues_with_line_and_column() {
         (r.status, r.ids()),
         (400, vec!["SERVER_TYPE_MISMATCH".to_owned()])
     );
+    // FHIR XML in: the same rules at the XML's lines, its own problems too; JSON out.
+    let xml = "<Patient xmlns=\"http://hl7.org/fhir\">\n  <gender value=\"robot\"/>\n  <active value=\"true\"/>\n</Patient>";
+    let post_xml = |body: &'static str| {
+        s.http
+            .post(s.url("/Patient/$validate"))
+            .header("content-type", "application/fhir+xml")
+            .body(body)
+            .send()
+    };
+    let r = crate::Reply::of(post_xml(xml).await.unwrap()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ids = r.ids();
+    assert!(
+        ids.contains(&"BINDING_REQUIRED".to_owned()) && ids.contains(&"XML_ORDER".to_owned()),
+        "{ids:?}"
+    );
+    let line_of = |id: &str| {
+        r.body["issue"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| {
+                i["extension"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["valueString"] == id)
+            })
+            .and_then(|i| {
+                i["extension"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|e| e["url"].as_str().unwrap().ends_with("issue-line"))
+            })
+            .map(|e| e["valueInteger"].clone())
+    };
+    assert_eq!(line_of("BINDING_REQUIRED"), Some(json!(2)));
+    assert_eq!(line_of("XML_ORDER"), Some(json!(3)));
+    let r = crate::Reply::of(
+        post_xml("<Patient xmlns=\"http://hl7.org/fhir\"><active value=\"true\">")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((r.status, r.ids()), (400, vec!["XML_SYNTAX".to_owned()]));
 }
 
 #[tokio::test]

@@ -190,7 +190,9 @@ const BATCH: usize = 8192;
 
 /// Read an NDJSON file: lines are read in batches, each batch `parse`d on every core
 /// (the readers are pure), then handed to `apply` with their line numbers in input order,
-/// so the result is the same on any number of cores. Returns the non-blank lines read.
+/// so the result is the same on any number of cores. The work is pipelined: while one
+/// batch is parsed, the one before it is applied and the one after it read, so reading
+/// and applying (which are serial) overlap the parsing. Returns the non-blank lines read.
 fn read_batched<T: Send>(
     reader: &mut dyn BufRead,
     path: &Path,
@@ -198,10 +200,9 @@ fn read_batched<T: Send>(
     apply: &mut dyn FnMut(u64, T),
 ) -> Result<u64, String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    let (mut number, mut count) = (0u64, 0u64);
-    let mut batch: Vec<(u64, String)> = Vec::with_capacity(BATCH);
-    loop {
-        batch.clear();
+    let mut number = 0u64;
+    let mut read = |reader: &mut dyn BufRead| -> Result<Vec<(u64, String)>, String> {
+        let mut batch = Vec::with_capacity(BATCH);
         while batch.len() < BATCH {
             let mut line = String::new();
             match reader.read_line(&mut line) {
@@ -214,33 +215,62 @@ fn read_batched<T: Send>(
                 batch.push((number, line));
             }
         }
-        if batch.is_empty() {
-            return Ok(count);
+        Ok(batch)
+    };
+    let failed = || {
+        format!(
+            "{}: a reading thread failed; nothing was written",
+            path.display()
+        )
+    };
+    std::thread::scope(|s| {
+        type Parsing<'s, T> = (
+            std::sync::Arc<Vec<(u64, String)>>,
+            Vec<std::thread::ScopedJoinHandle<'s, Vec<T>>>,
+        );
+        let mut count = 0u64;
+        let mut next = read(reader)?;
+        let mut pending: Option<Parsing<'_, T>> = None;
+        loop {
+            // Start parsing the batch just read, on every core.
+            let started = if next.is_empty() {
+                None
+            } else {
+                count += next.len() as u64;
+                let batch = std::sync::Arc::new(std::mem::take(&mut next));
+                let part = batch.len().div_ceil(threads);
+                let handles = (0..batch.len())
+                    .step_by(part)
+                    .map(|from| {
+                        let batch = batch.clone();
+                        s.spawn(move || {
+                            batch[from..(from + part).min(batch.len())]
+                                .iter()
+                                .map(|(_, l)| parse(l.trim_end()))
+                                .collect()
+                        })
+                    })
+                    .collect();
+                Some((batch, handles))
+            };
+            // Meanwhile, apply the batch before it, in order...
+            if let Some((batch, handles)) = pending.take() {
+                let mut lines = batch.iter();
+                for h in handles {
+                    for r in h.join().map_err(|_| failed())? {
+                        let (n, _) = lines.next().ok_or_else(failed)?;
+                        apply(*n, r);
+                    }
+                }
+            }
+            let Some(started) = started else {
+                return Ok(count);
+            };
+            // ...and read the one after it.
+            next = read(reader)?;
+            pending = Some(started);
         }
-        count += batch.len() as u64;
-        let part = batch.len().div_ceil(threads);
-        let results: Vec<Vec<T>> = std::thread::scope(|s| {
-            let handles: Vec<_> = batch
-                .chunks(part)
-                .map(|chunk| {
-                    s.spawn(move || chunk.iter().map(|(_, l)| parse(l.trim_end())).collect())
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join())
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .map_err(|_| {
-            format!(
-                "{}: a reading thread failed; nothing was written",
-                path.display()
-            )
-        })?;
-        for ((n, _), r) in batch.iter().zip(results.into_iter().flatten()) {
-            apply(*n, r);
-        }
-    }
+    })
 }
 
 /// A server's store, opened to be read, with the runtime its client runs on and its name

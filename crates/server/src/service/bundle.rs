@@ -323,10 +323,11 @@ impl Service {
                     resource::set_id(&mut json, &id);
                     let mut text = String::new();
                     spfhir_element::write_compact(&json, &mut text);
-                    let issues = self
-                        .check_write(&r.ty, &text)
+                    let (issues, checked) = self
+                        .check_write(&r.ty, text, json)
                         .await
                         .map_err(|e| in_entry(i, e))?;
+                    json = checked;
                     let current = if r.method == "PUT" {
                         self.store.read(&r.ty, &id).await?
                     } else {

@@ -35,6 +35,47 @@ fn target_value(header: &str) -> String {
 }
 
 impl Service {
+    /// The message's first entry is its MessageHeader, and it is addressed to this
+    /// instance (when identities are configured): `MessageHeader.destination.endpoint` or
+    /// `NHSD-Target-Identifier` names one of them.
+    fn for_us(&self, json: &Json, headers: &MessageHeaders) -> Result<(), ApiError> {
+        let header = json
+            .get("entry")
+            .and_then(Json::as_array)
+            .and_then(|e| e.first())
+            .and_then(|e| e.get("resource"))
+            .filter(|r| r.get_str("resourceType") == Some("MessageHeader"))
+            .ok_or_else(|| {
+                ApiError::bad_request("a message Bundle's first entry must be its MessageHeader")
+            })?;
+        if !self.config.identities.is_empty() {
+            let mut named: Vec<String> = header
+                .get("destination")
+                .and_then(Json::as_array)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(|d| d.get_str("endpoint").map(str::to_owned))
+                .collect();
+            if let Some(t) = &headers.target {
+                named.push(target_value(t));
+            }
+            let ours = |n: &String| {
+                self.config
+                    .identities
+                    .iter()
+                    .any(|i| n == i || n.split(':').next() == Some(i.as_str()))
+            };
+            if !named.iter().any(ours) {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    msg::SERVER_NOT_FOR_US,
+                    "the message's destination (MessageHeader.destination.endpoint, NHSD-Target-Identifier) is not this receiver",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Process a message Bundle; the response's status and body.
     pub async fn process_message(
         &self,
@@ -68,43 +109,19 @@ impl Service {
                 return Ok(first);
             }
         }
+        self.for_us(&json, &headers)?;
+        // Validated as parsed (the text is not parsed again), the tree handed back.
+        let (issues, json) = self.validate_tree(text, json).await?;
+        if issues.iter().any(|i| i.severity <= Severity::Error) {
+            return Err(ApiError::issues(StatusCode::UNPROCESSABLE_ENTITY, issues));
+        }
         let entries = json.get("entry").and_then(Json::as_array).unwrap_or(&[]);
         let header = entries
             .first()
             .and_then(|e| e.get("resource"))
-            .filter(|r| r.get_str("resourceType") == Some("MessageHeader"))
             .ok_or_else(|| {
                 ApiError::bad_request("a message Bundle's first entry must be its MessageHeader")
             })?;
-        if !self.config.identities.is_empty() {
-            let mut named: Vec<String> = header
-                .get("destination")
-                .and_then(Json::as_array)
-                .unwrap_or(&[])
-                .iter()
-                .filter_map(|d| d.get_str("endpoint").map(str::to_owned))
-                .collect();
-            if let Some(t) = &headers.target {
-                named.push(target_value(t));
-            }
-            let ours = |n: &String| {
-                self.config
-                    .identities
-                    .iter()
-                    .any(|i| n == i || n.split(':').next() == Some(i.as_str()))
-            };
-            if !named.iter().any(ours) {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    msg::SERVER_NOT_FOR_US,
-                    "the message's destination (MessageHeader.destination.endpoint, NHSD-Target-Identifier) is not this receiver",
-                ));
-            }
-        }
-        let issues = self.validate_text(text).await;
-        if issues.iter().any(|i| i.severity <= Severity::Error) {
-            return Err(ApiError::issues(StatusCode::UNPROCESSABLE_ENTITY, issues));
-        }
         // Store every entry of a served type: ids kept (or given), urn:uuid references
         // rewritten to Type/id, all in one commit.
         let now = dates::now_micros();

@@ -125,21 +125,31 @@ impl Service {
         caller.require(ty, what)
     }
 
-    /// Validate a resource's text on a blocking thread (validation is CPU work).
-    pub async fn validate_text(&self, text: String) -> Vec<Issue> {
+    /// Validate a parsed resource on a blocking thread (validation is CPU work), handing the
+    /// tree back; `text` is what its positions point into. The text is not parsed again.
+    pub async fn validate_tree(
+        &self,
+        text: String,
+        json: Json,
+    ) -> Result<(Vec<Issue>, Json), ApiError> {
         let v = self.engine.validator();
-        tokio::task::spawn_blocking(move || v.validate_text(&text))
+        tokio::task::spawn_blocking(move || (v.validate_node_in(&text, &json, &[]), json))
             .await
-            .unwrap_or_else(|_| {
-                vec![Issue::error(
-                    msg::INTERNAL_ERROR,
-                    "spfhir failed while validating this resource (a bug: please report it); it was not validated",
-                )]
+            .map_err(|_| {
+                ApiError::internal(
+                    "spfhir failed while validating this resource (a bug: please report it); nothing was stored",
+                )
             })
     }
 
-    /// The write check for `ty`: `Err(422)` when it rejects, else the issues to return.
-    pub async fn check_write(&self, ty: &str, text: &str) -> Result<Vec<Issue>, ApiError> {
+    /// The write check for `ty`: `Err(422)` when it rejects, else the issues to return, with
+    /// the tree back.
+    pub async fn check_write(
+        &self,
+        ty: &str,
+        text: String,
+        json: Json,
+    ) -> Result<(Vec<Issue>, Json), ApiError> {
         let policy = self
             .config
             .on_write
@@ -147,14 +157,14 @@ impl Service {
             .copied()
             .unwrap_or(self.config.on_write_default);
         if policy == WriteCheck::Off {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), json));
         }
-        let issues = self.validate_text(text.to_owned()).await;
+        let (issues, json) = self.validate_tree(text, json).await?;
         let errors = issues.iter().any(|i| i.severity <= Severity::Error);
         if errors && policy == WriteCheck::Reject {
             return Err(ApiError::issues(StatusCode::UNPROCESSABLE_ENTITY, issues));
         }
-        Ok(issues)
+        Ok((issues, json))
     }
 
     /// Index rows for a resource about to be stored.

@@ -46,7 +46,8 @@ impl Service {
                 issues: Vec::new(),
             });
         }
-        let issues = self.check_write(ty, &text).await?;
+        let (issues, checked) = self.check_write(ty, text, json).await?;
+        json = checked;
         let id = resource::new_id();
         let now = dates::now_micros();
         claim(tenant, &mut json);
@@ -175,7 +176,8 @@ impl Service {
                 ));
             }
         }
-        let issues = self.check_write(ty, &text).await?;
+        let (issues, checked) = self.check_write(ty, text, json).await?;
+        json = checked;
         let current = self.store.read(ty, id).await?;
         may_change(tenant, current.as_ref())?;
         let current_version = current.as_ref().filter(|r| !r.deleted).map(|r| r.version);

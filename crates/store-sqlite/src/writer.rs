@@ -269,15 +269,16 @@ fn apply(conn: &Connection, writes: &[Write], now: i64) -> Result<Vec<Record>> {
         }
         let mut insert = conn
             .prepare_cached(
-                "INSERT INTO search_index (ty, id, param, kind, system, value, low, high) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO search_index (ty, id, param, n, kind, system, value, low, high) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .map_err(backend)?;
-        for row in &w.index {
+        // `n` tells a resource's rows apart (the table's key is (ty, id, param, n)).
+        for (n, row) in w.index.iter().enumerate() {
             let (kind, system, value, low, high) = row.columns();
             insert
                 .execute(params![
-                    w.ty, w.id, row.param, kind, system, value, low, high
+                    w.ty, w.id, row.param, n as i64, kind, system, value, low, high
                 ])
                 .map_err(backend)?;
         }

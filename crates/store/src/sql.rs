@@ -32,6 +32,10 @@ pub struct Dialect {
     pub driver_hint: &'static str,
     /// After `search_index s` in a probe of one candidate's rows.
     pub probe_hint: &'static str,
+    /// Before `s.param` in a probe: SQLite's `+` keeps the planner off the value and date
+    /// indexes (whose second column is the parameter), so it probes the candidate's own
+    /// rows by the table's key, (ty, id, param, n).
+    pub probe_param: &'static str,
     /// The join from the driver to `resources` (SQLite's `CROSS JOIN` keeps the driver outer).
     pub driver_join: &'static str,
 }
@@ -40,7 +44,8 @@ pub struct Dialect {
 pub const SQLITE: Dialect = Dialect {
     placeholder: question,
     driver_hint: " INDEXED BY search_index_value",
-    probe_hint: " INDEXED BY search_index_owner",
+    probe_hint: "",
+    probe_param: "+",
     driver_join: "CROSS JOIN",
 };
 
@@ -49,6 +54,7 @@ pub const POSTGRES: Dialect = Dialect {
     placeholder: dollar,
     driver_hint: "",
     probe_hint: "",
+    probe_param: "",
     driver_join: "JOIN",
 };
 
@@ -150,7 +156,7 @@ fn build(q: &Query, dialect: &Dialect, limit: Option<usize>) -> Statement {
     let mut sql = match driver {
         Driver::Index(i) => {
             let ty = b.text(&q.ty);
-            let cond = clause(&mut b, &q.clauses[i], "d");
+            let cond = clause(&mut b, &q.clauses[i], "d", "");
             format!(
                 "SELECT {what} FROM search_index d{} {} resources r ON r.ty = d.ty AND r.id = d.id{body} \
                  WHERE d.ty = {ty} AND {cond} AND NOT r.deleted",
@@ -183,19 +189,19 @@ fn build(q: &Query, dialect: &Dialect, limit: Option<usize>) -> Statement {
     }
     for (i, c) in q.clauses.iter().enumerate() {
         // The driver lists its matches; every other clause is a probe of the candidate's own
-        // rows through the (ty, id, param) index.
+        // rows by (ty, id, param): SQLite's table key, PostgreSQL's owner index.
         match driver {
             Driver::Index(d) if d == i => {}
             Driver::List(d) if d == i => {
                 let ty = b.text(&q.ty);
-                let cond = clause(&mut b, c, "s");
+                let cond = clause(&mut b, c, "s", "");
                 sql.push_str(&format!(
                     " AND r.id IN (SELECT s.id FROM search_index s WHERE s.ty = {ty} AND {cond})"
                 ));
             }
             _ => {
                 let ty = b.text(&q.ty);
-                let cond = clause(&mut b, c, "s");
+                let cond = clause(&mut b, c, "s", dialect.probe_param);
                 sql.push_str(&format!(
                     " AND EXISTS (SELECT 1 FROM search_index s{} WHERE s.ty = {ty} AND s.id = r.id AND {cond})",
                     dialect.probe_hint
@@ -280,11 +286,11 @@ where
     }
 }
 
-/// `c` on the search_index rows named `t`.
-fn clause(b: &mut Builder, c: &Clause, t: &str) -> String {
+/// `c` on the search_index rows named `t`; `prefix` goes before the parameter column.
+fn clause(b: &mut Builder, c: &Clause, t: &str, prefix: &str) -> String {
     let param = b.text(&c.param);
     let ors: Vec<String> = c.any_of.iter().map(|m| matcher(b, m, t)).collect();
-    format!("{t}.param = {param} AND ({})", ors.join(" OR "))
+    format!("{prefix}{t}.param = {param} AND ({})", ors.join(" OR "))
 }
 
 fn matcher(b: &mut Builder, m: &Match, t: &str) -> String {

@@ -142,6 +142,16 @@ impl<'a> Reader<'a, '_> {
         });
     }
 
+    /// `XML_ATTRIBUTE`: attribute `a` of `node` is not one FHIR has there.
+    fn no_attribute(&mut self, node: Node<'_, '_>, a: roxmltree::Attribute<'_, '_>) {
+        let message = format!(
+            "FHIR has no attribute '{}' on <{}>",
+            a.name(),
+            node.tag_name().name()
+        );
+        self.report(msg::XML_ATTRIBUTE, a.range().start, message);
+    }
+
     fn deep(&self, node: Node<'_, '_>, depth: usize) -> Result<(), ParseError> {
         if depth >= MAX_DEPTH {
             let at = node.range().start;
@@ -221,13 +231,7 @@ impl<'a> Reader<'a, '_> {
                     },
                 });
             } else {
-                let name = a.name().to_string();
-                let on = node.tag_name().name().to_string();
-                self.report(
-                    msg::XML_ATTRIBUTE,
-                    at,
-                    format!("FHIR has no attribute '{name}' on <{on}>"),
-                );
+                self.no_attribute(node, a);
             }
         }
     }
@@ -416,15 +420,7 @@ impl<'a> Reader<'a, '_> {
                     },
                 }),
                 (Some(XSI_NS), _) => {}
-                _ => {
-                    let name = a.name().to_string();
-                    let on = node.tag_name().name().to_string();
-                    self.report(
-                        msg::XML_ATTRIBUTE,
-                        a.range().start,
-                        format!("FHIR has no attribute '{name}' on <{on}>"),
-                    );
-                }
+                _ => self.no_attribute(node, a),
             }
         }
         self.content(node, ty, depth, &mut extra)?;
@@ -448,13 +444,7 @@ impl<'a> Reader<'a, '_> {
     fn wrapped(&mut self, node: Node<'_, '_>, depth: usize) -> Result<Option<Json>, ParseError> {
         let inner: Vec<Node<'_, '_>> = node.children().filter(|c| c.is_element()).collect();
         for a in node.attributes() {
-            let name = a.name().to_string();
-            let on = node.tag_name().name().to_string();
-            self.report(
-                msg::XML_ATTRIBUTE,
-                a.range().start,
-                format!("FHIR has no attribute '{name}' on <{on}>"),
-            );
+            self.no_attribute(node, a);
         }
         if inner.len() != 1 {
             let name = node.tag_name().name().to_string();

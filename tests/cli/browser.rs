@@ -197,10 +197,6 @@ fn the_validator_page_lists_issues_and_highlights_their_lines() {
         .position(|l| l.contains("\"status\": \"pending\""))
         .unwrap()
         + 1;
-    script(
-        "document.getElementById('resource').value = arguments[0];",
-        json!([broken]),
-    );
     let button = driver.call(
         "POST",
         &s("/element"),
@@ -215,27 +211,35 @@ fn the_validator_page_lists_issues_and_highlights_their_lines() {
         .as_str()
         .unwrap()
         .to_owned();
-    driver.call(
-        "POST",
-        &s(&format!("/element/{button_id}/click")),
-        Some(json!({})),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let items = loop {
-        let items = script(
-            "return Array.from(document.querySelectorAll('#issues li')).map(li => ({text: li.textContent, line: li.dataset.line || null, cls: li.className}));",
-            json!([]),
+    // Paste `text`, press Validate, and wait until the script `until` returns something.
+    let validate = |text: &str, until: &str| -> Value {
+        script(
+            "document.getElementById('resource').value = arguments[0];",
+            json!([text]),
         );
-        if items.as_array().is_some_and(|a| !a.is_empty()) {
-            break items;
+        driver.call(
+            "POST",
+            &s(&format!("/element/{button_id}/click")),
+            Some(json!({})),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let found = script(until, json!([]));
+            if !found.is_null() {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nothing appeared: {}",
+                script("return document.body.innerText;", json!([]))
+            );
+            std::thread::sleep(Duration::from_millis(200));
         }
-        assert!(
-            Instant::now() < deadline,
-            "no issues appeared: {}",
-            script("return document.body.innerText;", json!([]))
-        );
-        std::thread::sleep(Duration::from_millis(200));
     };
+    let items = validate(
+        &broken,
+        "const items = Array.from(document.querySelectorAll('#issues li')).map(li => ({text: li.textContent, line: li.dataset.line || null, cls: li.className})); return items.length ? items : null;",
+    );
     let items = items.as_array().unwrap();
     let binding = items
         .iter()
@@ -266,31 +270,10 @@ fn the_validator_page_lists_issues_and_highlights_their_lines() {
 
     // FHIR XML pasted in is sent as XML and checked by the same rules, at its own lines.
     let xml = "<Patient xmlns=\"http://hl7.org/fhir\">\n  <gender value=\"robot\"/>\n  <active value=\"true\"/>\n</Patient>";
-    script(
-        "document.getElementById('resource').value = arguments[0];",
-        json!([xml]),
+    let order = validate(
+        xml,
+        "const li = Array.from(document.querySelectorAll('#issues li')).find(li => li.textContent.includes('XML_ORDER')); return li ? li.dataset.line : null;",
     );
-    driver.call(
-        "POST",
-        &s(&format!("/element/{button_id}/click")),
-        Some(json!({})),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let order = loop {
-        let found = script(
-            "const li = Array.from(document.querySelectorAll('#issues li')).find(li => li.textContent.includes('XML_ORDER')); return li ? li.dataset.line : null;",
-            json!([]),
-        );
-        if !found.is_null() {
-            break found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no XML issues appeared: {}",
-            script("return document.body.innerText;", json!([]))
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
     assert_eq!(order, "3");
 
     assert_eq!(session.console_errors(), Vec::<String>::new());

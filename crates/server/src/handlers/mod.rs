@@ -26,26 +26,23 @@ pub struct FhirBody {
     pub json: Json,
 }
 
-/// A JSON request body's bytes: the content type is checked (415) and the size limit is an
-/// OperationOutcome (413).
-async fn json_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+/// The request's media type (`application/fhir+json` of `application/fhir+json; fhirVersion=4.0`),
+/// lower case.
+fn media_type(req: &Request) -> String {
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    ct.split(';')
+        .next()
         .unwrap_or("")
-        .to_ascii_lowercase();
-    let mime = ct.split(';').next().unwrap_or("").trim();
-    if !matches!(
-        mime,
-        "application/fhir+json" | "application/json" | "application/json+fhir"
-    ) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            msg::SERVER_MEDIA_TYPE,
-            "the body must be JSON (Content-Type: application/fhir+json, or application/json)",
-        ));
-    }
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// A request body's bytes, within the size limit (else 413 with an OperationOutcome).
+async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
     let limit = state.config.limits.body_bytes;
     Bytes::from_request(req, state).await.map_err(|_| {
         ApiError::new(
@@ -54,6 +51,22 @@ async fn json_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
             format!("the body is larger than this server takes ({limit} bytes)"),
         )
     })
+}
+
+/// A JSON request body's bytes: the content type is checked (415) and the size limit is an
+/// OperationOutcome (413).
+async fn json_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    if !matches!(
+        media_type(&req).as_str(),
+        "application/fhir+json" | "application/json" | "application/json+fhir"
+    ) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            msg::SERVER_MEDIA_TYPE,
+            "the body must be JSON (Content-Type: application/fhir+json, or application/json)",
+        ));
+    }
+    body_bytes(req, state).await
 }
 
 impl FromRequest<AppState> for FhirBody {
@@ -70,39 +83,30 @@ impl FromRequest<AppState> for FhirBody {
 /// answer is JSON either way). The size limit is an OperationOutcome (413).
 pub struct ValidateBody {
     pub text: String,
-    pub xml: bool,
+    /// The JSON already parsed (the 400 for bad JSON is given here); `None` for XML.
+    pub json: Option<Json>,
 }
 
 impl FromRequest<AppState> for ValidateBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<ValidateBody, ApiError> {
-        let ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
         let xml = matches!(
-            ct.split(';').next().unwrap_or("").trim(),
+            media_type(&req).as_str(),
             "application/fhir+xml" | "application/xml" | "application/xml+fhir" | "text/xml"
         );
         if !xml {
-            let FhirBody { text, .. } = FhirBody::from_request(req, state).await?;
-            return Ok(ValidateBody { text, xml });
+            let FhirBody { text, json } = FhirBody::from_request(req, state).await?;
+            return Ok(ValidateBody {
+                text,
+                json: Some(json),
+            });
         }
-        let limit = state.config.limits.body_bytes;
-        let bytes = Bytes::from_request(req, state).await.map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                msg::SERVER_TOO_LARGE,
-                format!("the body is larger than this server takes ({limit} bytes)"),
-            )
-        })?;
+        let bytes = body_bytes(req, state).await?;
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
         let text = String::from_utf8(bytes.to_vec())
             .map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
-        Ok(ValidateBody { text, xml })
+        Ok(ValidateBody { text, json: None })
     }
 }
 

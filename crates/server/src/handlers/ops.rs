@@ -23,7 +23,6 @@ async fn validate(
 ) -> Result<Response, ApiError> {
     let pairs = pairs(query.as_deref());
     let req = ValidateRequest {
-        xml: body.xml,
         ty,
         profiles: pairs
             .iter()
@@ -35,7 +34,7 @@ async fn validate(
             .find(|(k, _)| k == "mode")
             .map(|(_, v)| v.clone()),
     };
-    let issues = state.validate_request(body.text, req).await?;
+    let issues = state.validate_request(body.text, body.json, req).await?;
     Ok(outcome_response(StatusCode::OK, &issues))
 }
 

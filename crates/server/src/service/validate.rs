@@ -10,8 +10,6 @@ use crate::error::ApiError;
 
 /// What `$validate` was asked.
 pub struct ValidateRequest {
-    /// The body is FHIR XML (else JSON).
-    pub xml: bool,
     /// The type in the URL (`/{type}/$validate`), if any.
     pub ty: Option<String>,
     /// Profiles from the URL (`?profile=`).
@@ -21,23 +19,25 @@ pub struct ValidateRequest {
 }
 
 impl Service {
-    /// Validate `text`: its issues (an empty list is a pass).
+    /// Validate `text`, already parsed as `json` (else it is FHIR XML): its issues (an empty
+    /// list is a pass).
     pub async fn validate_request(
         &self,
         text: String,
+        json: Option<Json>,
         req: ValidateRequest,
     ) -> Result<Vec<Issue>, ApiError> {
         let v = self.engine.validator();
-        // XML is read to the same tree (its own problems, XML_*, come first).
-        let (json, xml_issues) = if req.xml {
+        // JSON comes parsed; XML is read to the same tree (its own problems, XML_*, first).
+        let (json, xml_issues) = if let Some(json) = json {
+            (json, Vec::new())
+        } else {
             let parsed = spfhir_xml::parse(&text, v.model()).map_err(|e| {
                 let mut i = Issue::error(msg::XML_SYNTAX, e.message.clone());
                 i.line_col = Some(e.line_col);
                 ApiError::issues(StatusCode::BAD_REQUEST, vec![i])
             })?;
             (parsed.resource, parsed.issues)
-        } else {
-            (crate::resource::parse_json(&text)?, Vec::new())
         };
         let mut profiles = req.profiles;
         let mut mode = req.mode;

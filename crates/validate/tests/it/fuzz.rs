@@ -1,5 +1,5 @@
-//! A mutation fuzzer over the corpus seeds: spfhir's own translations, the validator's
-//! corpus cases and FHIRPath expressions, each mutated (bytes flipped, inserted, deleted,
+//! A mutation fuzzer over the corpus seeds: spfhir's own translations (as JSON and as FHIR
+//! XML), the validator's corpus cases (JSON and XML) and FHIRPath expressions, each mutated (bytes flipped, inserted, deleted,
 //! spans repeated, brackets nested) and run through parsing, validation, translation both
 //! ways and FHIRPath. Nothing may panic. CI runs a fixed, seeded number of iterations;
 //! `bash bench/fuzz.sh` runs a longer campaign (`SPFHIR_FUZZ_SECONDS`, `SPFHIR_FUZZ_SEED`)
@@ -57,6 +57,17 @@ const FRAGMENTS: &[&[u8]] = &[
     b"\xff",
     b"\xef\xbb\xbf",
     b"\"div\":\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\"><script/></div>\"",
+    // FHIR XML's own shapes (the seeds include XML forms of every resource).
+    b"<",
+    b"</",
+    b"/>",
+    b"=\"",
+    b"<extension url=\"x\">",
+    b"<valueBoolean value=\"maybe\"/>",
+    b"<contained><Basic/><Basic/></contained>",
+    b"<div xmlns=\"http://www.w3.org/1999/xhtml\">",
+    b"&amp;&#x0;&lt;",
+    b"<!DOCTYPE x [<!ENTITY a \"aa\">]>",
 ];
 
 fn mutate(seed: &[u8], rng: &mut Rng) -> Vec<u8> {
@@ -292,6 +303,20 @@ fn seeds() -> Seeds {
     for path in spfhir_testkit::json_files(&cases) {
         fhir.push(std::fs::read(path).unwrap());
     }
+    // XML: the corpus's XML cases, and the XML form of every translation.
+    for path in spfhir_testkit::files_with_extension(&cases, "xml") {
+        fhir.push(std::fs::read(path).unwrap());
+    }
+    let model =
+        spfhir_fhirpath::Model::load_r4_core(&spfhir_testkit::shared_dir().join("fhir/r4-core"))
+            .unwrap();
+    let translated: Vec<Vec<u8>> = fhir
+        .iter()
+        .take(domain.len())
+        .filter_map(|t| json::parse(std::str::from_utf8(t).ok()?).ok())
+        .map(|tree| spfhir_xml::write(&tree, &model).into_bytes())
+        .collect();
+    fhir.extend(translated);
     (fhir, domain)
 }
 

@@ -143,8 +143,9 @@ fn hidden(rule: &Rule, c: &Cell, cell_hidden: bool) -> Hidden {
     }
 }
 
+/// To two places; a value that rounds to zero is 0.0, never -0.0.
 fn round(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
+    (x * 100.0).round() / 100.0 + 0.0
 }
 
 fn row(m: Measure, c: &Cell, rule: &Rule, cell_hidden: bool) -> Value {
@@ -446,5 +447,16 @@ impl Report {
             "period": {"start": start, "end": end},
             "group": groups,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_tiny_negative_rounds_to_plain_zero() {
+        let r = super::round(-0.000_000_1);
+        assert_eq!(r, 0.0);
+        assert!(r.is_sign_positive(), "-0.0 would print as -0.0");
+        assert_eq!(super::round(-1.234), -1.23);
     }
 }

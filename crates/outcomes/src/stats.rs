@@ -33,13 +33,18 @@ pub struct Summary {
     pub ci95: Option<(f64, f64)>,
 }
 
-/// Mean and t interval of `values`, summed in a numerically stable way (Welford).
+/// Mean and t interval of `values`, summed in a numerically stable way (Welford), in
+/// ascending order: the result is the same bits whatever order the values came in (an
+/// export's lines, or a store's ids), so two readings of the same data publish the same
+/// figures.
 pub fn summary(values: &[f64]) -> Option<Summary> {
     if values.is_empty() {
         return None;
     }
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable_by(f64::total_cmp);
     let (mut mean, mut m2) = (0.0, 0.0);
-    for (i, &x) in values.iter().enumerate() {
+    for (i, &x) in sorted.iter().enumerate() {
         let d = x - mean;
         mean += d / (i + 1) as f64;
         m2 += d * (x - mean);
@@ -56,6 +61,21 @@ pub fn summary(values: &[f64]) -> Option<Summary> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_order_of_the_values_does_not_change_a_bit() {
+        let values = [0.1, -0.3, 2.7, 0.2, -2.6, 1e-3, 3.0, -0.1];
+        let forward = summary(&values).unwrap();
+        let mut reversed = values;
+        reversed.reverse();
+        let backward = summary(&reversed).unwrap();
+        assert_eq!(forward.mean.to_bits(), backward.mean.to_bits());
+        let (a, b) = (forward.ci95.unwrap(), backward.ci95.unwrap());
+        assert_eq!(
+            (a.0.to_bits(), a.1.to_bits()),
+            (b.0.to_bits(), b.1.to_bits())
+        );
+    }
 
     #[test]
     fn t_values_and_a_hand_computed_interval() {

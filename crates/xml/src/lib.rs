@@ -58,7 +58,7 @@ pub fn looks_like_xml(text: &str) -> bool {
 /// What the model says element `name` of type `parent` is: its place in the type's order,
 /// whether it repeats, and its type (a choice's concrete type: `valueString` is `value[x]`
 /// as a `string`).
-pub(crate) fn element_of(
+pub fn element_of(
     model: &Model,
     parent: &str,
     name: &str,

@@ -108,23 +108,7 @@ fn shape_defect(j: &Json, ty: &str) -> bool {
         if name == "resourceType" {
             return false;
         }
-        let model = model();
-        let found = model
-            .element(ty, name)
-            .map(|e| (e.many, e.types.first().cloned()))
-            .or_else(|| {
-                name.char_indices()
-                    .skip(1)
-                    .filter(|(_, c)| c.is_ascii_uppercase())
-                    .find_map(|(i, _)| {
-                        let (base, suffix) = name.split_at(i);
-                        let e = model.element(ty, base).filter(|e| e.choice)?;
-                        let t = e.types.iter().find(|t| {
-                            spfhir_fhirpath::model::Model::choice_suffix_matches(t, suffix)
-                        })?;
-                        Some((e.many, Some(t.clone())))
-                    })
-            });
+        let found = spfhir_xml::element_of(model(), ty, name).map(|(_, many, t)| (many, t));
         let Some((many, child_ty)) = found else {
             return true;
         };

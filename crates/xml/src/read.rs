@@ -219,17 +219,8 @@ impl<'a> Reader<'a, '_> {
                 (None, "url") => element && ty == Some("Extension"),
                 _ => false,
             };
-            let at = a.range().start;
             if allowed {
-                let pos = Pos(a.range_value().start as u32);
-                members.push(Member {
-                    key: a.name().into(),
-                    key_pos: Pos(at as u32),
-                    value: Json {
-                        pos,
-                        kind: Kind::String(a.value().into()),
-                    },
-                });
+                members.push(string_member(a));
             } else {
                 self.no_attribute(node, a);
             }
@@ -411,14 +402,7 @@ impl<'a> Reader<'a, '_> {
                         }
                     }
                 }
-                (None, "id") => extra.push(Member {
-                    key: "id".into(),
-                    key_pos: Pos(a.range().start as u32),
-                    value: Json {
-                        pos: Pos(a.range_value().start as u32),
-                        kind: Kind::String(a.value().into()),
-                    },
-                }),
+                (None, "id") => extra.push(string_member(a)),
                 (Some(XSI_NS), _) => {}
                 _ => self.no_attribute(node, a),
             }
@@ -461,6 +445,19 @@ impl<'a> Reader<'a, '_> {
             Some(r) => Ok(Some(self.resource(*r, depth + 1)?)),
             None => Ok(None),
         }
+    }
+}
+
+/// An attribute (`id`, `url`) as the JSON member it stands for, positioned at the attribute
+/// and its value.
+fn string_member(a: roxmltree::Attribute<'_, '_>) -> Member {
+    Member {
+        key: a.name().into(),
+        key_pos: Pos(a.range().start as u32),
+        value: Json {
+            pos: Pos(a.range_value().start as u32),
+            kind: Kind::String(a.value().into()),
+        },
     }
 }
 

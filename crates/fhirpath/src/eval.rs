@@ -329,6 +329,7 @@ impl<'a> Eval<'_, 'a> {
                 Lit::Temporal(t) => vec![Value::Temporal(*t)],
                 Lit::Quantity(v, u) => vec![Value::Quantity(*v, normalise_unit(u))],
             }),
+            ExprKind::Invalid(why) => Err(execution(off, why.as_str())),
             ExprKind::Ident(name) => self.ident(name, focus, off),
             ExprKind::Member(target, name) => {
                 if let ExprKind::As(_, ty) = &target.kind
@@ -380,7 +381,7 @@ impl<'a> Eval<'_, 'a> {
                     },
                     Value::Dec(d) => Value::Dec(-d),
                     Value::Quantity(d, u) => Value::Quantity(-d, u),
-                    _ => return Err(semantic(off, "unary minus needs a number or quantity")),
+                    _ => return Err(execution(off, "unary minus needs a number or quantity")),
                 }])
             }
             ExprKind::Bin(op, l, r) => self.binary(*op, l, r, focus, f, off),
@@ -642,7 +643,7 @@ impl<'a> Eval<'_, 'a> {
                 let ord = match compare(&x, &y) {
                     Ok(o) => o,
                     Err(()) => {
-                        return Err(semantic(
+                        return Err(execution(
                             off,
                             format!("cannot compare {} with {}", x.type_name(), y.type_name()),
                         ));
@@ -711,7 +712,7 @@ impl<'a> Eval<'_, 'a> {
         if ok {
             Ok(())
         } else {
-            Err(semantic(off, format!("unknown type '{name}'")))
+            Err(execution(off, format!("unknown type '{name}'")))
         }
     }
 
@@ -978,7 +979,10 @@ impl<'a> Eval<'_, 'a> {
             }
             Func::Iif => {
                 if base.len() > 1 {
-                    return Err(semantic(off, "iif() on a collection of more than one item"));
+                    return Err(execution(
+                        off,
+                        "iif() on a collection of more than one item",
+                    ));
                 }
                 let focus2: Coll<'a> = if f.this.is_some() || base.is_empty() {
                     focus.clone()
@@ -986,6 +990,12 @@ impl<'a> Eval<'_, 'a> {
                     base.clone()
                 };
                 let c = self.eval(&args[0], &focus2, f)?;
+                if c.len() > 1 {
+                    return Err(semantic(
+                        off,
+                        format!("iif() criterion must be one Boolean, not {} items", c.len()),
+                    ));
+                }
                 let cond = match self.single(&c, off)? {
                     None => None,
                     Some(v) => match prim(&v) {
@@ -1662,15 +1672,20 @@ fn coll_equivalent(a: &Coll, b: &Coll) -> bool {
 
 fn arithmetic<'a>(op: BinOp, x: Value<'a>, y: Value<'a>, off: u32) -> R<'a> {
     use Value::*;
+    // A date or time with a bare number (`@2024-01-01 + 7`) is wrong whatever the values:
+    // a semantic error. Other mismatches (`'a' - 'b'`) are execution errors, as the
+    // official suite classes them.
     let bad = |x: &Value, y: &Value| {
-        semantic(
-            off,
-            format!(
-                "cannot apply {op:?} to {} and {}",
-                x.type_name(),
-                y.type_name()
-            ),
-        )
+        let message = format!(
+            "cannot apply {op:?} to {} and {}",
+            x.type_name(),
+            y.type_name()
+        );
+        if matches!(x, Temporal(_)) && matches!(y, Int(_) | Dec(_)) {
+            semantic(off, message)
+        } else {
+            execution(off, message)
+        }
     };
     let dec = |v: &Value| -> Option<Decimal> {
         match v {
@@ -1708,7 +1723,7 @@ fn arithmetic<'a>(op: BinOp, x: Value<'a>, y: Value<'a>, off: u32) -> R<'a> {
                 Some(Some(t)) => Temporal(t),
                 Some(None) => return Ok(vec![]), // past year 9999 (or before year 1)
                 None => {
-                    return Err(semantic(
+                    return Err(execution(
                         off,
                         format!("cannot add '{u}' to a {}", x.type_name()),
                     ));

@@ -76,6 +76,10 @@ pub enum ExprKind {
     Bin(BinOp, Box<Expr>, Box<Expr>),
     Is(Box<Expr>, TypeSpec),
     As(Box<Expr>, TypeSpec),
+    /// A literal that reads as one but has no value: a time of day with a time zone
+    /// (`@T14:34:28Z`; FHIRPath times have none). Evaluating it is an execution error that
+    /// says why, as the reference engines have it, rather than a syntax error.
+    Invalid(CompactString),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -97,6 +101,7 @@ impl ExprKind {
         let d = |e: &Expr| e.depth;
         match self {
             ExprKind::Lit(_)
+            | ExprKind::Invalid(_)
             | ExprKind::Ident(_)
             | ExprKind::Var(_)
             | ExprKind::This
@@ -142,6 +147,8 @@ enum Tok {
     Str(CompactString),
     Num(CompactString),
     Temporal(Temporal),
+    /// A literal with no value: why (see [`ExprKind::Invalid`]).
+    Invalid(CompactString),
     Var(CompactString),
     Special(&'static str),
     Punct(&'static str),
@@ -242,14 +249,20 @@ impl<'s> Lexer<'s> {
             b'@' => {
                 let end = temporal_end(b, self.pos + 1);
                 let text = &self.src[self.pos + 1..end];
-                let Some(t) = Temporal::parse_literal(text) else {
-                    return err(
-                        start,
-                        format!("'@{text}' is not a valid date, dateTime or time"),
-                    );
+                let tok = match (Temporal::parse_literal(text), time_zone_of(text)) {
+                    (Some(t), _) => Tok::Temporal(t),
+                    (None, Some(zone)) => Tok::Invalid(compact_str::format_compact!(
+                        "'@{text}' is a time with a time zone ('{zone}'); FHIRPath times have none"
+                    )),
+                    (None, None) => {
+                        return err(
+                            start,
+                            format!("'@{text}' is not a valid date, dateTime or time"),
+                        );
+                    }
                 };
                 self.pos = end;
-                Tok::Temporal(t)
+                tok
             }
             b'%' => {
                 self.pos += 1;
@@ -364,6 +377,15 @@ impl<'s> Lexer<'s> {
 
 /// End of a date/time literal starting at `i` (after `@`): digits with `-` and `:`
 /// separators, a `T`, a fraction (a `.` only when digits follow), and a zone.
+/// The zone of `text` when it is a time of day (`T14:34:28`) followed by one (`Z`, `+10:00`).
+fn time_zone_of(text: &str) -> Option<&str> {
+    let time = text.strip_prefix('T')?;
+    let at = time.find(['Z', '+', '-'])?;
+    Temporal::parse_literal(&text[..=at])
+        .is_some()
+        .then_some(&time[at..])
+}
+
 fn temporal_end(b: &[u8], mut i: usize) -> usize {
     let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
     loop {
@@ -412,7 +434,7 @@ fn describe(t: &Tok) -> String {
         Tok::Ident(s) | Tok::Quoted(s) => format!("'{s}'"),
         Tok::Str(s) => format!("string '{s}'"),
         Tok::Num(s) => format!("number {s}"),
-        Tok::Temporal(_) => "date/time literal".into(),
+        Tok::Temporal(_) | Tok::Invalid(_) => "date/time literal".into(),
         Tok::Var(s) => format!("%{s}"),
         Tok::Special(s) | Tok::Punct(s) => format!("'{s}'"),
         Tok::End => "end of expression".into(),
@@ -632,6 +654,7 @@ impl Parser {
             }
             Tok::Str(s) => ExprKind::Lit(Lit::Str(s)),
             Tok::Temporal(t) => ExprKind::Lit(Lit::Temporal(t)),
+            Tok::Invalid(why) => ExprKind::Invalid(why),
             Tok::Num(n) => {
                 // A number followed by a unit is a quantity.
                 let unit = match self.peek() {

@@ -221,7 +221,15 @@ impl Validator {
         if let Some(p) = self.profiles.get(url) {
             return p;
         }
-        let p = self.snapshots.snapshot(url).map(|snap| {
+        let p = self.snapshots.snapshot(url).and_then(|snap| {
+            // A differential element that matches nothing in the base would be a constraint
+            // silently dropped: the profile is not used, rather than used in part.
+            if !snap.problems.is_empty() {
+                return Err(SnapshotError::Invalid {
+                    url: url.to_string(),
+                    message: snap.problems.join("; "),
+                });
+            }
             let mut p = Profile::compile(&snap, &self.fhirpath);
             let base_url = type_url(&p.type_name);
             if url != base_url
@@ -229,7 +237,7 @@ impl Validator {
             {
                 p.mark_same_as_base(&base);
             }
-            Arc::new(p)
+            Ok(Arc::new(p))
         });
         if !matches!(&p, Err(SnapshotError::NotFound(missing)) if missing == url) {
             self.profiles.insert(url.to_string(), p.clone());

@@ -1,9 +1,14 @@
 //! The official FHIRPath R4 test suite (`../shared/fhirpath-tests/tests-fhir-r4.xml`), run
 //! against the JSON twins of its inputs. Prints pass/fail per group and every failure; fails
-//! when the pass count drops below the floor kept in `tests/fhirpath/pass-floor.txt` (which
-//! only goes up: raise it when more tests pass). Skipped tests are listed with their reason.
+//! when the pass count drops below the floor kept in `crates/fhirpath/tests/pass-floor.txt`
+//! (which only goes up: raise it when more tests pass). Skipped tests are listed with their
+//! reason.
 //!
-//! `cargo test --test fhirpath_suite -- --nocapture` shows the report.
+//! Where the suite expects an error and names its kind (`invalid="syntax"`, `"semantic"`,
+//! `"execution"`), the error must be of that kind: a syntax error where an execution error
+//! is expected is a failure.
+//!
+//! `cargo test -p spfhir-fhirpath --test it suite -- --nocapture` shows the report.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -17,7 +22,9 @@ struct Case {
     name: String,
     input: Option<String>,
     expression: String,
-    invalid: bool,
+    /// `Some` when the suite expects an error: the kind it names (`syntax`, `semantic`,
+    /// `execution`), or `""` where it names none (`invalid="true"`).
+    invalid: Option<String>,
     predicate: bool,
     outputs: Vec<(String, String)>,
 }
@@ -36,7 +43,13 @@ fn cases(xml: &str) -> Vec<Case> {
                 name: test.attribute("name").unwrap_or("?").to_string(),
                 input: test.attribute("inputfile").map(str::to_string),
                 expression: expr.text().unwrap_or("").to_string(),
-                invalid: expr.attribute("invalid").is_some(),
+                invalid: expr.attribute("invalid").map(|k| {
+                    if k == "true" {
+                        String::new()
+                    } else {
+                        k.to_string()
+                    }
+                }),
                 predicate: test.attribute("predicate") == Some("true"),
                 outputs: test
                     .children()
@@ -109,12 +122,21 @@ enum Outcome {
     Fail(String),
 }
 
+/// An expected error met: passes when the suite names no kind, or the kind `got`.
+fn error_outcome(case: &Case, got: &str, e: &dyn std::fmt::Display) -> Outcome {
+    match case.invalid.as_deref() {
+        Some("") => Outcome::Pass,
+        Some(want) if want == got => Outcome::Pass,
+        Some(want) => Outcome::Fail(format!("expected a {want} error, got a {got} error: {e}")),
+        None => Outcome::Fail(format!("{got} error: {e}")),
+    }
+}
+
 fn run(case: &Case, inputs: &HashMap<String, Json>, model: &Model) -> Outcome {
     let input = case.input.as_ref().map(|f| &inputs[f]);
     let compiled = match Compiled::new(&case.expression) {
         Ok(c) => c,
-        Err(_) if case.invalid => return Outcome::Pass,
-        Err(e) => return Outcome::Fail(format!("syntax error: {e}")),
+        Err(e) => return error_outcome(case, "syntax", &e),
     };
     let mut env = Env::new(model);
     env.resource = input;
@@ -129,10 +151,9 @@ fn run(case: &Case, inputs: &HashMap<String, Json>, model: &Model) -> Outcome {
     };
     let result = match result {
         Ok(r) => r,
-        Err(_) if case.invalid => return Outcome::Pass,
-        Err(e) => return Outcome::Fail(format!("{} error: {e}", e.kind)),
+        Err(e) => return error_outcome(case, e.kind.as_str(), &e),
     };
-    if case.invalid && case.outputs.is_empty() {
+    if case.invalid.is_some() && case.outputs.is_empty() {
         return Outcome::Fail(format!("expected an error, got {} item(s)", result.len()));
     }
     let got: Vec<(String, String)> = if case.predicate {

@@ -47,3 +47,56 @@ fn every_case_gives_its_message_and_snapshot() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Ids the validator emits that no corpus case can produce, each with the test that does.
+const PRODUCED_ELSEWHERE: &[(&str, &str)] = &[(
+    "VALIDATION_TIME_LIMIT",
+    "needs a time limit, which a corpus case cannot set: engine.rs `a_resource_past_its_time_limit_is_stopped_and_said_to_be_unchecked` and tests/cli/basics.rs",
+)];
+
+/// Every message id the validator, the JSON parser or the XML reader can emit (by
+/// `conformance/messages.md`'s "where" column) is the expected id of at least one case, so
+/// each has an input that produces it and a snapshot of its wording.
+#[test]
+fn every_validator_message_id_has_a_case() {
+    let root = spfhir_testkit::workspace_root();
+    let catalogue = std::fs::read_to_string(root.join("conformance/messages.md")).unwrap();
+    let validator_ids: Vec<&str> = catalogue
+        .lines()
+        .filter_map(
+            |l| match l.split('|').map(str::trim).collect::<Vec<_>>()[..] {
+                ["", id, _, _, "validate" | "XML input" | "parse", ..] => Some(id),
+                _ => None,
+            },
+        )
+        .collect();
+    assert!(
+        validator_ids.len() > 90,
+        "only {} ids read",
+        validator_ids.len()
+    );
+    let cases: std::collections::BTreeSet<String> =
+        std::fs::read_dir(root.join("conformance/validate/cases"))
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                name.split_once("--").map(|(id, _)| id.to_string())
+            })
+            .collect();
+    let missing: Vec<&str> = validator_ids
+        .iter()
+        .copied()
+        .filter(|id| !cases.contains(*id))
+        .filter(|id| !PRODUCED_ELSEWHERE.iter().any(|(e, _)| e == id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "message ids with no case in conformance/validate/cases: {missing:?}"
+    );
+    for (id, _) in PRODUCED_ELSEWHERE {
+        assert!(
+            validator_ids.contains(id),
+            "{id} is listed but not in the catalogue"
+        );
+    }
+}

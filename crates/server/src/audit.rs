@@ -1,7 +1,7 @@
 //! AuditEvents: one for every read and write of a resource (who, what, when, outcome),
 //! stored as FHIR `AuditEvent` resources and searchable like any other. Requests hand their
 //! event to a background task that commits them in batches, so auditing costs a request a
-//! channel send, not a disk sync.
+//! channel send, not a disk sync. No event is dropped: a full queue makes requests wait.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +45,8 @@ pub struct Auditor {
 /// Events a batch holds at most, and how long the writer waits to fill one.
 const BATCH: usize = 256;
 const WAIT: Duration = Duration::from_millis(50);
+/// Events waiting to be stored, at most; past it, requests wait ([`Auditor::record`]).
+const QUEUE: usize = 8192;
 
 impl Auditor {
     /// Start the writer on the current tokio runtime.
@@ -53,9 +55,23 @@ impl Auditor {
         validator: Arc<spfhir_validate::Validator>,
         search: Arc<crate::search::SearchParams>,
     ) -> Auditor {
-        let (tx, mut rx) = mpsc::channel::<Msg>(8192);
+        Auditor::start_with_queue(store, validator, search, QUEUE)
+    }
+
+    /// [`Auditor::start`] with a queue of `queue` events (tests make it tiny, so requests
+    /// meet a full queue).
+    fn start_with_queue(
+        store: Arc<dyn Store>,
+        validator: Arc<spfhir_validate::Validator>,
+        search: Arc<crate::search::SearchParams>,
+        queue: usize,
+    ) -> Auditor {
+        let (tx, mut rx) = mpsc::channel::<Msg>(queue);
         tokio::spawn(async move {
             let mut msgs = Vec::with_capacity(BATCH);
+            // The batch being committed while the next one is built (its events turned into
+            // resources and index rows): the store's writer and this task work at once.
+            let mut in_flight: Option<tokio::task::JoinHandle<()>> = None;
             loop {
                 if rx.recv_many(&mut msgs, BATCH).await == 0 {
                     break; // every sender is gone: the server has stopped
@@ -85,24 +101,41 @@ impl Auditor {
                         Msg::Flush(done) => flushed.push(done),
                     }
                 }
-                if !writes.is_empty()
-                    && let Err(e) = store.commit(writes, now).await
-                {
-                    tracing::error!(error = %e, "audit events could not be stored");
+                // One batch in flight at a time: batches are stored in order.
+                if let Some(previous) = in_flight.take() {
+                    let _ = previous.await;
                 }
-                for done in flushed {
-                    let _ = done.send(());
+                let store = store.clone();
+                let commit = tokio::spawn(async move {
+                    if !writes.is_empty()
+                        && let Err(e) = store.commit(writes, now).await
+                    {
+                        tracing::error!(error = %e, "audit events could not be stored");
+                    }
+                });
+                if flushed.is_empty() {
+                    in_flight = Some(commit);
+                } else {
+                    let _ = commit.await;
+                    for done in flushed {
+                        let _ = done.send(());
+                    }
                 }
+            }
+            if let Some(last) = in_flight {
+                let _ = last.await;
             }
         });
         Auditor { tx }
     }
 
-    /// Record an event (never blocks a request: if the queue is full, the event is logged
-    /// as dropped, with no identifiers).
-    pub fn record(&self, e: Event) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(Msg::Event(e)) {
-            tracing::warn!("audit queue full: an audit event was dropped");
+    /// Record an event. Never dropped: when the queue is full (the store is behind), the
+    /// request waits for room before its response goes out, so a client that reads faster
+    /// than its reads can be audited is slowed to that pace rather than left unaudited.
+    pub async fn record(&self, e: Event) {
+        if self.tx.send(Msg::Event(e)).await.is_err() {
+            // Only when the writer task has stopped, i.e. the server is shutting down.
+            tracing::error!("the audit writer has stopped: an audit event was not stored");
         }
     }
 
@@ -170,4 +203,74 @@ fn agent(e: &Event) -> Json {
         None => who,
     };
     who.with("requestor", true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_makes_requests_wait_and_no_event_is_lost() {
+        let options = spfhir_conformance::package::LoadOptions {
+            package_path: vec![spfhir_testkit::shared_dir().join("fhir")],
+            ..Default::default()
+        };
+        let registry = Arc::new(spfhir_conformance::package::load(&options).unwrap());
+        let validator = Arc::new(spfhir_validate::Validator::new(
+            registry,
+            spfhir_validate::Options::default(),
+        ));
+        let search = Arc::new(crate::search::SearchParams::load(
+            validator.registry(),
+            &["AuditEvent"],
+        ));
+        let store: Arc<dyn Store> = Arc::new(
+            spfhir_store_sqlite::SqliteStore::open(":memory:")
+                .await
+                .unwrap(),
+        );
+        // A queue of one: nearly every record meets it full and waits.
+        let auditor = Auditor::start_with_queue(store.clone(), validator, search, 1);
+        let clients: Vec<_> = (0..16)
+            .map(|c| {
+                let auditor = auditor.clone();
+                tokio::spawn(async move {
+                    for n in 0..40 {
+                        auditor
+                            .record(Event {
+                                interaction: "read",
+                                action: "R",
+                                entity: format!("Patient/p{c}-{n}"),
+                                who: format!("client-{c}"),
+                                certificate: None,
+                                status: 200,
+                                at: dates::now_micros(),
+                            })
+                            .await;
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.await.unwrap();
+        }
+        auditor.flush().await;
+        let stored = store.history("AuditEvent", None, 10_000).await.unwrap();
+        assert_eq!(stored.len(), 16 * 40);
+        let mut entities: Vec<String> = stored
+            .iter()
+            .map(|r| {
+                let json = spfhir_element::parse(&r.body).unwrap();
+                json.get("entity").unwrap().as_array().unwrap()[0]
+                    .get("what")
+                    .unwrap()
+                    .get_str("reference")
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        entities.sort();
+        entities.dedup();
+        assert_eq!(entities.len(), 16 * 40, "every event once");
+    }
 }

@@ -153,15 +153,17 @@ async fn audit(State(state): State<AppState>, req: Request, next: Next) -> Respo
             let rest = &loc[at + 1..];
             entity = rest.split("/_history").next().unwrap_or(rest).to_owned();
         }
-        auditor.record(crate::audit::Event {
-            interaction,
-            action,
-            entity,
-            who,
-            certificate,
-            status: resp.status().as_u16(),
-            at: crate::dates::now_micros(),
-        });
+        auditor
+            .record(crate::audit::Event {
+                interaction,
+                action,
+                entity,
+                who,
+                certificate,
+                status: resp.status().as_u16(),
+                at: crate::dates::now_micros(),
+            })
+            .await;
     }
     resp
 }

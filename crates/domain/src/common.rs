@@ -320,6 +320,14 @@ mod tests {
         assert!(NhsNumber::try_from("9434765919").unwrap().checksum_ok());
         assert!(!NhsNumber::try_from("9434765918").unwrap().checksum_ok());
         assert!(NhsNumber::try_from("943 476 5919").is_err());
+        // A weighted sum divisible by 11 makes the check value 11, written as 0.
+        assert!(NhsNumber::try_from("9074833780").unwrap().checksum_ok());
+        assert!(!NhsNumber::try_from("9074833781").unwrap().checksum_ok());
+        // A check value of 10 has no digit: no NHS number starts 123456789, whatever its last.
+        for last in 0..10 {
+            let n = format!("123456789{last}");
+            assert!(!NhsNumber::try_from(n.as_str()).unwrap().checksum_ok(), "{n}");
+        }
     }
 
     #[test]

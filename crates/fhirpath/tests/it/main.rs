@@ -1,5 +1,6 @@
 //! spfhir-fhirpath's integration tests: the official suite, fuzzing, FHIR invariants.
 
+mod fast;
 mod fhir;
 mod fuzz;
 mod invariants;

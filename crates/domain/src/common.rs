@@ -326,7 +326,10 @@ mod tests {
         // A check value of 10 has no digit: no NHS number starts 123456789, whatever its last.
         for last in 0..10 {
             let n = format!("123456789{last}");
-            assert!(!NhsNumber::try_from(n.as_str()).unwrap().checksum_ok(), "{n}");
+            assert!(
+                !NhsNumber::try_from(n.as_str()).unwrap().checksum_ok(),
+                "{n}"
+            );
         }
     }
 

@@ -725,7 +725,8 @@ fn quantity_order(limit: &Json, answer: &Json) -> Result<Ordering, String> {
         .ok_or_else(|| format!("the answer's unit is not of the same kind as the limit's ('{lu}'), so they cannot be compared"))
 }
 
-/// Order two answer values: numbers numerically, quantities of one unit by value, dates,
+/// Order two answer values: numbers numerically, quantities by value after UCUM conversion
+/// (or in one unit, when not UCUM), dates,
 /// times and strings by text, booleans false < true. `None` when they cannot be compared.
 fn compare(ta: &str, a: &Json, tb: &str, b: &Json) -> Option<Ordering> {
     let number = |t: &str, v: &Json| -> Option<Decimal> {
@@ -738,6 +739,11 @@ fn compare(ta: &str, a: &Json, tb: &str, b: &Json) -> Option<Ordering> {
     }
     match (ta, tb) {
         ("Quantity", "Quantity") => {
+            // In UCUM units, after conversion (300 [lb_av] > 100 kg); otherwise only in
+            // the same unit.
+            if let Ok(order) = quantity_order(a, b) {
+                return Some(order);
+            }
             let unit = |q: &Json| q.get_str("code").or(q.get_str("unit")).map(str::to_string);
             if unit(a) != unit(b) {
                 return None;

@@ -334,6 +334,19 @@ mod tests {
     }
 
     #[test]
+    fn a_concept_from_text_has_only_its_text() {
+        let c = Concept::text("Lonely");
+        assert_eq!(c.text.as_deref(), Some("Lonely"));
+        assert_eq!(
+            c,
+            Concept {
+                text: Some("Lonely".into()),
+                ..Concept::default()
+            }
+        );
+    }
+
+    #[test]
     fn dates_and_date_times() {
         for ok in [
             "2024",

@@ -43,7 +43,7 @@ pub struct Auditor {
 }
 
 /// Events a batch holds at most, and how long the writer waits to fill one.
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
 const WAIT: Duration = Duration::from_millis(50);
 /// Events waiting to be stored, at most; past it, requests wait ([`Auditor::record`]).
 const QUEUE: usize = 8192;

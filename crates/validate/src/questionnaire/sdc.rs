@@ -273,7 +273,7 @@ impl<'a> Check<'_, 'a> {
                 Issue::error(
                     msg::QR_REFERENCE_TYPE,
                     format!(
-                        "the answer to item {} refers to a {ty}; the item takes a reference to {}",
+                        "the answer to item {} refers to {ty}; the item takes a reference to {}",
                         label(q),
                         allowed.join(" or ")
                     ),

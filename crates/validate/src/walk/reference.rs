@@ -125,7 +125,7 @@ impl<'a> Walk<'a> {
                     Issue::warning(
                         msg::REFERENCE_TARGET_PROFILE_UNKNOWN,
                         format!(
-                            "{at} refers to a {t}; the target profiles {} are not loaded, so whether a {t} may be referred to here was not checked",
+                            "{at} refers to {t}; the target profiles {} are not loaded, so whether {t} may be referred to here was not checked",
                             unknown.join(", ")
                         ),
                     )
@@ -142,7 +142,7 @@ impl<'a> Walk<'a> {
                 at,
                 v,
                 format!(
-                    "{at} refers to a {t}, but only {} may be referred to here",
+                    "{at} refers to {t}, but only {} may be referred to here",
                     allowed.join(", ")
                 ),
             );

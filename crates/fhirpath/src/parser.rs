@@ -375,8 +375,6 @@ impl<'s> Lexer<'s> {
     }
 }
 
-/// End of a date/time literal starting at `i` (after `@`): digits with `-` and `:`
-/// separators, a `T`, a fraction (a `.` only when digits follow), and a zone.
 /// The zone of `text` when it is a time of day (`T14:34:28`) followed by one (`Z`, `+10:00`).
 fn time_zone_of(text: &str) -> Option<&str> {
     let time = text.strip_prefix('T')?;
@@ -386,6 +384,8 @@ fn time_zone_of(text: &str) -> Option<&str> {
         .then_some(&time[at..])
 }
 
+/// End of a date/time literal starting at `i` (after `@`): digits with `-` and `:`
+/// separators, a `T`, a fraction (a `.` only when digits follow), and a zone.
 fn temporal_end(b: &[u8], mut i: usize) -> usize {
     let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
     loop {

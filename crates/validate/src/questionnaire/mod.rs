@@ -702,8 +702,8 @@ fn same_answer_types(ta: &str, a: &Json, tb: &str, b: &Json) -> bool {
     }
 }
 
-/// A quantity limit against a quantity answer, after UCUM conversion: both need formal units
-/// (UCUM's system and a code), of one dimension.
+/// A quantity limit against a quantity answer (or any two quantities, in that order), after
+/// UCUM conversion: both need formal units (UCUM's system and a code), of one dimension.
 fn quantity_order(limit: &Json, answer: &Json) -> Result<Ordering, String> {
     fn formal(q: &Json) -> Option<&str> {
         (q.get_str("system") == Some(crate::UCUM))
@@ -726,8 +726,8 @@ fn quantity_order(limit: &Json, answer: &Json) -> Result<Ordering, String> {
 }
 
 /// Order two answer values: numbers numerically, quantities by value after UCUM conversion
-/// (or in one unit, when not UCUM), dates,
-/// times and strings by text, booleans false < true. `None` when they cannot be compared.
+/// (or in one unit, when not UCUM), dates, times and strings by text, booleans
+/// false < true. `None` when they cannot be compared.
 fn compare(ta: &str, a: &Json, tb: &str, b: &Json) -> Option<Ordering> {
     let number = |t: &str, v: &Json| -> Option<Decimal> {
         matches!(t, "Integer" | "Decimal")

@@ -279,6 +279,15 @@ impl<'a> Walk<'a> {
             .rsplit('.')
             .next()
             .is_some_and(|last| last.starts_with("contained["));
+        if contained && obj.member("id").is_none() {
+            self.error(
+                msg::CONTAINED_ID,
+                &path,
+                res,
+                format!("the contained {rt} has no id; a contained resource is referred to as '#' and its id, so it needs one"),
+            );
+        }
+        self.contained_ids(res, &path);
         let saved_root = self.env.root_resource;
         if !contained {
             self.env.root_resource = Some(res);

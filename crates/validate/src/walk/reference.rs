@@ -162,4 +162,29 @@ impl<'a> Walk<'a> {
         };
         reference::resolve(r, &scope)
     }
+    /// A container's contained resources need distinct ids: `#id` names exactly one.
+    pub(super) fn contained_ids(&mut self, res: &'a Json, path: &str) {
+        let Some(list) = res.get("contained").and_then(Json::as_array) else {
+            return;
+        };
+        let mut seen: Vec<(&str, usize)> = Vec::new();
+        for (i, c) in list.iter().enumerate() {
+            let Some(idv) = c.as_object().and_then(|o| o.member("id")).map(|m| &m.value) else {
+                continue;
+            };
+            let Some(id) = idv.as_str() else { continue };
+            match seen.iter().find(|(s, _)| *s == id) {
+                Some(&(_, first)) => {
+                    let at = format!("{path}.contained[{i}].id");
+                    self.error(
+                        msg::CONTAINED_ID_DUPLICATE,
+                        &at,
+                        idv,
+                        format!("{path}.contained[{i}] has the same id as {path}.contained[{first}]; each contained resource needs its own, so that '#' and its id names one"),
+                    );
+                }
+                None => seen.push((id, i)),
+            }
+        }
+    }
 }

@@ -4,6 +4,7 @@
 use super::*;
 use crate::json::{Json, Kind};
 use crate::profile::{Discriminator, NodeRef, Profile, Rules};
+use crate::terminology::Membership;
 use spfhir_element::msg::{self};
 use std::sync::Arc;
 
@@ -43,6 +44,23 @@ impl<'a> Walk<'a> {
             match hit {
                 Some(k) => {
                     counts[k] += 1;
+                    // As the reference validator does: one error for each further slice
+                    // the item matches; it stays counted in the first.
+                    for j in k + 1..n.slices.len() {
+                        if self
+                            .slice_mismatch(p, c, n.slices[j], v, ty, false)
+                            .is_none()
+                        {
+                            let at = indexed_path(here, i);
+                            let msg = format!(
+                                "{at} matches more than one slice of {here}: '{}' and '{}'; the slicing's discriminators must tell its slices apart, so it is counted in '{}' only",
+                                slice_name(k),
+                                slice_name(j),
+                                slice_name(k)
+                            );
+                            self.error_in(p, msg::SLICE_MULTIPLE, &at, v, msg);
+                        }
+                    }
                     if ordered && let Some(prev) = last.filter(|&prev| prev > k) {
                         let at = indexed_path(here, i);
                         let msg = format!(
@@ -140,11 +158,21 @@ impl<'a> Walk<'a> {
             let result: Option<Option<String>> = match kind {
                 Discriminator::Value | Discriminator::Pattern => {
                     match (expected_at(self, p, sl, dpath), actual) {
+                        (Some(Expected::Binding(vs)), Some(actual)) => {
+                            match self.in_value_set(&vs, &actual) {
+                                Some(true) => Some(None),
+                                Some(false) => Some(no(&|| {
+                                    format!("{dpath} has no code in {vs}, the slice's required binding")
+                                })),
+                                None => None,
+                            }
+                        }
                         (Some(expected), Some(actual)) => {
                             let hit = actual.iter().any(|a| match &expected {
                                 Expected::Fixed(f) => f == *a,
                                 Expected::Pattern(pt) => pattern_matches(pt, a),
                                 Expected::Str(u) => a.as_str() == Some(u.as_str()),
+                                Expected::Binding(_) => false,
                             });
                             Some(if hit {
                                 None
@@ -231,6 +259,37 @@ impl<'a> Walk<'a> {
                 String::new()
             }
         })
+    }
+
+    /// Is some code of `values` (codes, Codings or CodeableConcepts) in ValueSet `vs`?
+    /// `None` when that cannot be told offline and none is known to be.
+    fn in_value_set(&self, vs: &str, values: &[&Json]) -> Option<bool> {
+        let mut unknown = false;
+        let mut check = |system: Option<&str>, code: &str| match self.v.terminology.member(vs, system, code) {
+            Membership::Member => true,
+            Membership::NotMember => false,
+            Membership::Unknown(_) => {
+                unknown = true;
+                false
+            }
+        };
+        for v in values {
+            let hit = if let Some(code) = v.as_str() {
+                check(None, code)
+            } else if let Some(codings) = v.get("coding").and_then(Json::as_array) {
+                codings.iter().any(|c| {
+                    c.get_str("code")
+                        .is_some_and(|code| check(c.get_str("system"), code))
+                })
+            } else {
+                v.get_str("code")
+                    .is_some_and(|code| check(v.get_str("system"), code))
+            };
+            if hit {
+                return Some(true);
+            }
+        }
+        (!unknown).then_some(false)
     }
 
     /// The `profile` discriminator: do the values at `dpath` conform to a profile the slice
@@ -380,6 +439,9 @@ enum Expected {
     Fixed(Json),
     Pattern(Json),
     Str(String),
+    /// No fixed value or pattern, but a required binding: a value discriminator then
+    /// matches the codes of that ValueSet.
+    Binding(String),
 }
 
 impl Expected {
@@ -387,6 +449,7 @@ impl Expected {
         match self {
             Expected::Fixed(j) | Expected::Pattern(j) => j.to_compact(),
             Expected::Str(s) => format!("{s:?}"),
+            Expected::Binding(vs) => format!("a code from {vs}"),
         }
     }
 }
@@ -410,12 +473,7 @@ fn expected_at(w: &mut Walk<'_>, p: &Arc<Profile>, sl: usize, dpath: &str) -> Op
             .find_map(|t| t.target_profiles.first())?
             .clone();
         let tp = w.v.profile(&url).ok()?;
-        let n = &tp.nodes[child_by_path(&tp, 0, rest)?];
-        return n
-            .fixed
-            .clone()
-            .map(Expected::Fixed)
-            .or_else(|| n.pattern.clone().map(Expected::Pattern));
+        return expected_of(&tp.nodes[child_by_path(&tp, 0, rest)?]);
     }
     let at = match child_by_path(p, sl, dpath) {
         Some(t) => NodeRef::new(p.clone(), t),
@@ -432,11 +490,21 @@ fn expected_at(w: &mut Walk<'_>, p: &Arc<Profile>, sl: usize, dpath: &str) -> Op
             NodeRef::new(tp, t)
         }
     };
-    let n = &at.profile.nodes[at.node];
+    expected_of(&at.profile.nodes[at.node])
+}
+
+/// What a node requires of a value discriminator: its fixed value, else its pattern, else
+/// the ValueSet of its required binding.
+fn expected_of(n: &crate::profile::Node) -> Option<Expected> {
     n.fixed
         .clone()
         .map(Expected::Fixed)
         .or_else(|| n.pattern.clone().map(Expected::Pattern))
+        .or_else(|| {
+            let b = n.binding.as_ref()?;
+            (b.strength == crate::profile::Strength::Required)
+                .then(|| b.value_set.clone().map(Expected::Binding))?
+        })
 }
 
 /// The node at a simple dotted path below `from` (`$this` is `from`).

@@ -61,6 +61,10 @@ pub struct ValidateArgs {
     /// information), e.g. a partner's namespace; repeatable.
     #[arg(long = "allow-extension-domain", value_name = "URL-PREFIX")]
     pub extension_domains: Vec<String>,
+    /// Do not also validate an Observation with a vital sign's LOINC code against that
+    /// vital sign's R4 profile (which FHIR R4 requires, and is done by default).
+    #[arg(long)]
+    pub no_implied_profiles: bool,
     /// Treat every input as NDJSON (one resource per line). Implied by a .ndjson name.
     #[arg(long)]
     pub ndjson: bool,
@@ -146,6 +150,7 @@ pub fn run(args: &ValidateArgs) -> i32 {
                 UnknownExt::Warning => spfhir_validate::UnknownExtensions::Warning,
             },
             extension_domains: args.extension_domains.clone(),
+            implied_profiles: !args.no_implied_profiles,
             ..Default::default()
         },
     );

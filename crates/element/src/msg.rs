@@ -105,6 +105,7 @@ catalogue! {
     PROFILE_NEEDS_UNKNOWN: NotFound,
     PROFILE_WRONG_TYPE: Structure,
     PROFILE_INVALID: Structure,
+    PROFILE_IMPLIED: Informational,
     BUNDLE_FULLURL_FORM: Value,
     BUNDLE_FULLURL_DUPLICATE: Duplicate,
     BUNDLE_FULLURL_MISMATCH: Value,

@@ -83,6 +83,10 @@ pub struct Options {
     /// An extension whose definition is not loaded: an error (the default, as the HL7
     /// reference validator has it), or a warning.
     pub unknown_extensions: UnknownExtensions,
+    /// Validate an Observation whose code is a vital sign's LOINC code against that vital
+    /// sign's R4 profile as well, as FHIR R4 requires and the reference validator does (on
+    /// by default).
+    pub implied_profiles: bool,
     /// URL prefixes of extensions that may be used without a loaded definition (reported
     /// as information): a partner's own namespace, say. Example namespaces (`example.org`,
     /// `acme.com`) and HL7's tooling extensions are always allowed.
@@ -131,6 +135,7 @@ impl Default for Options {
             cache: CacheSizes::default(),
             max_time_per_resource: Some(Options::DEFAULT_MAX_TIME),
             unknown_extensions: UnknownExtensions::default(),
+            implied_profiles: true,
             extension_domains: Vec::new(),
         }
     }
@@ -181,8 +186,26 @@ pub struct Validator {
     profiles: quick_cache::sync::Cache<String, Result<Arc<Profile>, SnapshotError>>,
     /// Questionnaire `regex` extensions, compiled (anchored); `None` when invalid.
     regexes: quick_cache::sync::Cache<String, Option<Arc<regex::Regex>>>,
+    /// The vital signs profiles that are loaded, by the LOINC code each requires.
+    vital_signs: std::sync::OnceLock<Vec<(String, String)>>,
     pub options: Options,
 }
+
+/// The profiles FHIR R4 requires of an Observation by its code (observation-vitalsigns.html:
+/// "if implementations use this code in Observation.code, they SHALL conform"). Each one's
+/// LOINC code is read from the profile itself.
+const VITAL_SIGNS: [&str; 10] = [
+    "vitalspanel",
+    "resprate",
+    "heartrate",
+    "oxygensat",
+    "bodytemp",
+    "bodyheight",
+    "headcircum",
+    "bodyweight",
+    "bmi",
+    "bp",
+];
 
 impl Validator {
     pub fn new(registry: Arc<Registry>, options: Options) -> Validator {
@@ -199,6 +222,7 @@ impl Validator {
             fhirpath: Cache::with_capacity(sizes.expressions),
             profiles: quick_cache::sync::Cache::new(sizes.profiles.max(1)),
             regexes: quick_cache::sync::Cache::new(sizes.regexes.max(1)),
+            vital_signs: std::sync::OnceLock::new(),
             options,
         }
     }
@@ -243,6 +267,39 @@ impl Validator {
             self.profiles.insert(url.to_string(), p.clone());
         }
         p
+    }
+
+    /// The profiles FHIR requires of an Observation with this `code` (a CodeableConcept)
+    /// that the packages hold: `(LOINC code, profile URL)`.
+    pub(crate) fn implied_profiles<'s>(&'s self, code: &Json) -> Vec<&'s (String, String)> {
+        let codings = code.get("coding").and_then(Json::as_array).unwrap_or(&[]);
+        if codings.is_empty() {
+            return Vec::new();
+        }
+        let known = self.vital_signs.get_or_init(|| {
+            VITAL_SIGNS
+                .iter()
+                .filter_map(|id| {
+                    let url = format!("http://hl7.org/fhir/StructureDefinition/{id}");
+                    let p = self.profile(&url).ok()?;
+                    let code = p.nodes.iter().find_map(|n| {
+                        (n.path == "Observation.code.coding.code")
+                            .then(|| n.fixed.as_ref()?.as_str())
+                            .flatten()
+                    })?;
+                    Some((code.to_string(), url))
+                })
+                .collect()
+        });
+        known
+            .iter()
+            .filter(|(loinc, _)| {
+                codings.iter().any(|c| {
+                    c.get_str("system") == Some("http://loinc.org")
+                        && c.get_str("code") == Some(loinc.as_str())
+                })
+            })
+            .collect()
     }
 
     /// A regular expression from a resource (anchored to match the whole value), compiled

@@ -316,6 +316,25 @@ impl<'a> Walk<'a> {
         if path == rt || self.depth == 1 {
             profiles.extend(extra.iter().map(|p| (p.clone(), true)));
         }
+        if rt == "Observation"
+            && self.v.options.implied_profiles
+            && let Some(code) = res.get("code")
+        {
+            for (loinc, url) in self.v.implied_profiles(code) {
+                if profiles.iter().all(|(p, _)| p != url) {
+                    self.push(
+                        Issue::new(
+                            Severity::Information,
+                            msg::PROFILE_IMPLIED,
+                            format!("validated also against {url}, which FHIR R4 requires of an Observation with LOINC code {loinc}"),
+                        )
+                        .at(&path)
+                        .at_node(res),
+                    );
+                    profiles.push((url.clone(), false));
+                }
+            }
+        }
         for (url, asked) in profiles {
             match self.v.profile(&url) {
                 Ok(p) if p.type_name != rt => {

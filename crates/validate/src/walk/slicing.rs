@@ -162,7 +162,9 @@ impl<'a> Walk<'a> {
                             match self.in_value_set(&vs, &actual) {
                                 Some(true) => Some(None),
                                 Some(false) => Some(no(&|| {
-                                    format!("{dpath} has no code in {vs}, the slice's required binding")
+                                    format!(
+                                        "{dpath} has no code in {vs}, the slice's required binding"
+                                    )
                                 })),
                                 None => None,
                             }
@@ -265,14 +267,15 @@ impl<'a> Walk<'a> {
     /// `None` when that cannot be told offline and none is known to be.
     fn in_value_set(&self, vs: &str, values: &[&Json]) -> Option<bool> {
         let mut unknown = false;
-        let mut check = |system: Option<&str>, code: &str| match self.v.terminology.member(vs, system, code) {
-            Membership::Member => true,
-            Membership::NotMember => false,
-            Membership::Unknown(_) => {
-                unknown = true;
-                false
-            }
-        };
+        let mut check =
+            |system: Option<&str>, code: &str| match self.v.terminology.member(vs, system, code) {
+                Membership::Member => true,
+                Membership::NotMember => false,
+                Membership::Unknown(_) => {
+                    unknown = true;
+                    false
+                }
+            };
         for v in values {
             let hit = if let Some(code) = v.as_str() {
                 check(None, code)

@@ -1,7 +1,8 @@
 //! Bundle rules beyond the element definitions: fullUrl form, uniqueness and agreement with
 //! the resource's id, ids on searchset entries and their search modes against the type
-//! searched, each link relation once, a message Bundle's MessageHeader first, and `request`
-//! on transaction and batch entries.
+//! searched, each link relation once, a message Bundle's MessageHeader first, `request`
+//! on transaction and batch entries, and the resources a document's Composition or a
+//! message's focus refers to carried in the Bundle.
 
 use super::walk::Walk;
 use crate::issue::Issue;
@@ -117,6 +118,9 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
             );
         }
     }
+    if kind == "document" || kind == "message" {
+        carried(w, bundle, entries, path, kind);
+    }
     if kind == "message" {
         let first = entries.first().and_then(|e| e.get("resource"));
         let rt = first
@@ -133,6 +137,94 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
                 .at_node(node),
             );
         }
+    }
+}
+
+/// A document carries what its Composition refers to (R4's Composition: "any other resources
+/// referenced from Composition must be included as subsequent entries in the Bundle"), and
+/// a message its focus: each literal reference there (contained `#id`s aside) must resolve
+/// to an entry.
+fn carried(w: &mut Walk<'_>, bundle: &Json, entries: &[Json], path: &str, kind: &str) {
+    let Some(first) = entries.first() else { return };
+    let Some(res) = first.get("resource") else {
+        return;
+    };
+    let mut refs: Vec<(String, &Json)> = Vec::new();
+    let at = format!("{path}.entry[0].resource");
+    match (kind, res.get_str("resourceType")) {
+        ("document", Some("Composition")) => {
+            for name in ["subject", "encounter", "author", "custodian"] {
+                references_at(res, name, &at, &mut refs);
+            }
+            for (i, a) in items(res, "attester").enumerate() {
+                references_at(a, "party", &format!("{at}.attester[{i}]"), &mut refs);
+            }
+            for (i, e) in items(res, "event").enumerate() {
+                references_at(e, "detail", &format!("{at}.event[{i}]"), &mut refs);
+            }
+            sections(res, &at, &mut refs);
+        }
+        ("message", Some("MessageHeader")) => references_at(res, "focus", &at, &mut refs),
+        _ => return,
+    }
+    let scope = crate::json::reference::Scope {
+        container: Some(res),
+        bundle: Some(bundle),
+        entry_url: first.get_str("fullUrl"),
+        index: None,
+    };
+    let holder = if kind == "document" {
+        "a document's Composition"
+    } else {
+        "a message's MessageHeader.focus"
+    };
+    for (at, node) in refs {
+        let Some(r) = node.as_str() else { continue };
+        if r.starts_with('#') || crate::json::reference::resolve(r, &scope).is_some() {
+            continue;
+        }
+        w.push(
+            Issue::error(
+                msg::BUNDLE_REFERENCE_MISSING,
+                format!("{at} refers to a resource that is not in the Bundle: {holder} refers only to resources the Bundle carries"),
+            )
+            .at(at)
+            .at_node(node),
+        );
+    }
+}
+
+/// The items of a member that may be one object or an array of them.
+fn items<'j>(v: &'j Json, name: &str) -> impl Iterator<Item = &'j Json> {
+    let m = v.get(name);
+    let list = m.and_then(Json::as_array);
+    let one = if list.is_none() { m } else { None };
+    list.unwrap_or(&[]).iter().chain(one)
+}
+
+/// The `reference` strings of `v.name` (one Reference or an array), with their paths.
+fn references_at<'j>(v: &'j Json, name: &str, at: &str, out: &mut Vec<(String, &'j Json)>) {
+    let many = v.get(name).and_then(Json::as_array).is_some();
+    for (i, r) in items(v, name).enumerate() {
+        if let Some(node) = r.get("reference") {
+            let here = if many {
+                format!("{at}.{name}[{i}].reference")
+            } else {
+                format!("{at}.{name}.reference")
+            };
+            out.push((here, node));
+        }
+    }
+}
+
+/// Composition sections, nested ones included: their authors, focus and entries.
+fn sections<'j>(v: &'j Json, at: &str, out: &mut Vec<(String, &'j Json)>) {
+    for (i, s) in items(v, "section").enumerate() {
+        let here = format!("{at}.section[{i}]");
+        for name in ["author", "focus", "entry"] {
+            references_at(s, name, &here, out);
+        }
+        sections(s, &here, out);
     }
 }
 

@@ -95,6 +95,7 @@ catalogue! {
     REFERENCE_TARGET_TYPE: Structure,
     REFERENCE_TARGET_PROFILE_UNKNOWN: NotFound,
     REFERENCE_UNRESOLVED: NotFound,
+    REFERENCE_TYPE_MISMATCH: Invalid,
     CONTAINED_ID: Required,
     CONTAINED_ID_DUPLICATE: Duplicate,
     INVARIANT: Invariant,

@@ -115,7 +115,7 @@ pub struct CarePlan {
     /// The first and last day of `period` (either may be open).
     pub start: Option<i64>,
     pub end: Option<i64>,
-    /// `basedOn`: a referral key (`ServiceRequest/id` or `system|value`).
+    /// Its referral (`supportingInfo`, else `basedOn`): a key (`ServiceRequest/id` or `system|value`).
     pub referral: Option<String>,
 }
 
@@ -295,11 +295,20 @@ impl Lookup {
             person,
             start: day("start"),
             end: day("end"),
-            referral: c
-                .get("basedOn")
-                .and_then(Json::as_array)
-                .and_then(|b| b.first())
-                .and_then(read::reference_key),
+            // spfhir writes the referral in supportingInfo (R4's CarePlan.basedOn may only
+            // name a CarePlan); older data has it in basedOn.
+            referral: ["supportingInfo", "basedOn"].iter().find_map(|m| {
+                c.get(m)
+                    .and_then(Json::as_array)?
+                    .iter()
+                    .filter(|b| {
+                        b.get_str("type").is_none_or(|t| t == "ServiceRequest")
+                            && b.get_str("reference").is_none_or(|r| {
+                                r.contains("ServiceRequest/") || r.starts_with("urn:")
+                            })
+                    })
+                    .find_map(read::reference_key)
+            }),
         }))
     }
 }

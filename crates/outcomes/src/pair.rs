@@ -4,7 +4,7 @@
 //! 1. The person is the response's subject (identifier value, else reference); the episode
 //!    is the referral it is `basedOn` (reference, or `system|value`). A response that names
 //!    no referral belongs to the person's CarePlan (`CarePlan.ndjson`) whose period holds
-//!    its date (that CarePlan's referral, if it is `basedOn` one); responses outside every
+//!    its date (that CarePlan's referral, if its `supportingInfo` names one); responses outside every
 //!    CarePlan's period form one episode per person.
 //! 2. A response's timepoint is its timepoint extension. Untagged responses are ordered by
 //!    authored day: the first is the baseline and the last the follow-up, where no tagged

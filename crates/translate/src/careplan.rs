@@ -138,8 +138,10 @@ impl ToFhir for CarePlan {
                 "identifier",
                 b.one(identifier(b, &cp.identifier.system, &cp.identifier.value)),
             )
+            // The referral: R4's CarePlan.basedOn may only refer to a CarePlan, so the
+            // ServiceRequest goes in supportingInfo (Reference(Any)).
             .with_opt(
-                "basedOn",
+                "supportingInfo",
                 cp.referral
                     .as_ref()
                     .map(|r| b.one(identifier_reference(b, "ServiceRequest", r))),
@@ -189,21 +191,32 @@ pub fn to_domain(root: &Json) -> Result<(CarePlan, Vec<Issue>), Vec<Issue>> {
         None => Person::default(),
     };
     rd.accessibility_flags(&mut person.accessibility_needs);
+    // The referral: the first ServiceRequest in supportingInfo, where spfhir writes it (or
+    // in basedOn, where older senders put it although R4 allows only a CarePlan there).
     let mut referral = None;
-    if let Some(b) = rd.list(plan, "basedOn").first() {
-        if let Some(id) = b.get("identifier").and_then(|id| rd.identifier(id)) {
-            rd.consume(b.get("type"));
-            rd.consume_if_done(b.get("identifier"));
-            referral = Some(id);
-        } else if let Some(i) = rd.resolve(b) {
-            let (sr, srpath) = rd.visit(i);
-            if resource_type(sr) == "ServiceRequest" {
+    for member in ["supportingInfo", "basedOn"] {
+        for b in rd.list(plan, member) {
+            if referral.is_some() {
+                break;
+            }
+            if b.get_str("type").is_some_and(|t| t != "ServiceRequest") {
+                continue;
+            }
+            if let Some(id) = b.get("identifier").and_then(|id| rd.identifier(id)) {
+                rd.consume(b.get("type"));
+                rd.consume_if_done(b.get("identifier"));
+                referral = Some(id);
+            } else if let Some(i) = rd
+                .resolve(b)
+                .filter(|&i| resource_type(rd.root_entry(i)) == "ServiceRequest")
+            {
+                let (sr, srpath) = rd.visit(i);
                 rd.consume(Some(b));
                 referral = Some(record_identifier(&mut rd, sr, &srpath));
             }
+            rd.consume_if_done(Some(b));
         }
-        rd.consume_if_done(Some(b));
-        rd.consume_if_done(plan.get("basedOn"));
+        rd.consume_if_done(plan.get(member));
     }
     let plan_period = plan
         .get("period")

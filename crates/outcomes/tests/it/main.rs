@@ -356,9 +356,10 @@ fn a_response_naming_no_referral_belongs_to_the_care_plan_period_holding_it() {
     ctx.add_service_request(r#"{"resourceType":"ServiceRequest","id":"r2","subject":{"reference":"Patient/a"},"authoredOn":"2026-05-20"}"#).unwrap();
     // Two plans for one person (the CarePlan names them by NHS number, the responses by
     // reference: one person), the second following referral r2; an open-ended third for
-    // someone else.
+    // someone else. The referral is the first ServiceRequest of supportingInfo, where spfhir
+    // writes it.
     ctx.add_care_plan(r#"{"resourceType":"CarePlan","id":"c1","subject":{"identifier":{"value":"9434765919"}},"period":{"start":"2026-01-01","end":"2026-03-31"}}"#).unwrap();
-    ctx.add_care_plan(r#"{"resourceType":"CarePlan","id":"c2","subject":{"reference":"Patient/a"},"basedOn":[{"reference":"ServiceRequest/r2"}],"period":{"start":"2026-06-01","end":"2026-09-30"}}"#).unwrap();
+    ctx.add_care_plan(r#"{"resourceType":"CarePlan","id":"c2","subject":{"reference":"Patient/a"},"supportingInfo":[{"reference":"Observation/o1"},{"reference":"ServiceRequest/r2"}],"period":{"start":"2026-06-01","end":"2026-09-30"}}"#).unwrap();
     ctx.add_care_plan(r#"{"resourceType":"CarePlan","id":"c3","subject":{"reference":"Patient/b"},"period":{"start":"2026-01-01"}}"#).unwrap();
     assert!(
         ctx.add_care_plan(r#"{"resourceType":"CarePlan","subject":{"reference":"Patient/b"}}"#)

@@ -8,7 +8,12 @@ use std::sync::Arc;
 
 impl<'a> Walk<'a> {
     pub(super) fn reference(&mut self, p: &Arc<Profile>, n: &Node, v: &Json, at: &str) {
+        // `type`, when it names a resource type: what the reference (or identifier) is to.
+        let declared = v.get_str("type").filter(|t| self.v.model.is_resource(t));
         let Some(r) = v.get_str("reference") else {
+            if let Some(t) = declared {
+                self.target_allowed(p, n, v, at, t);
+            }
             return;
         };
         let target_type: Option<&str> = if let Some(id) = r.strip_prefix('#') {
@@ -84,6 +89,23 @@ impl<'a> Walk<'a> {
             }
         };
         let Some(t) = target_type else { return };
+        if let Some(d) = declared.filter(|d| *d != t) {
+            // Reference.type: "If both Reference.type and Reference.reference are populated
+            // and Reference.reference is a FHIR URL, both SHALL be consistent."
+            let node = v.get("type").unwrap_or(v);
+            self.error(
+                msg::REFERENCE_TYPE_MISMATCH,
+                &format!("{at}.type"),
+                node,
+                format!("{at}.type is {d}, but its reference is to {t}: the two must agree"),
+            );
+        }
+        self.target_allowed(p, n, v, at, t);
+    }
+
+    /// May element `n` refer to a resource of type `t`? Its Reference types' target profiles
+    /// say (an error if not; a warning when a target profile is not loaded).
+    fn target_allowed(&mut self, p: &Arc<Profile>, n: &Node, v: &Json, at: &str, t: &str) {
         let registry = &*self.v.registry;
         let allowed = || {
             n.types

@@ -168,6 +168,9 @@ pub struct Node {
     /// In a profile: this element and everything below it check exactly what the base
     /// definition's element at the same path checks (see [`Profile::mark_same_as_base`]).
     pub same_as_base: bool,
+    /// For a sliced element: whether no item can match two of its slices (each requires its
+    /// own primitive value of the one value discriminator), worked out on first use.
+    pub slices_exclusive: std::sync::OnceLock<bool>,
 }
 
 impl Node {
@@ -400,6 +403,7 @@ impl Profile {
                 choices: Vec::new(),
                 required: Vec::new(),
                 same_as_base: false,
+                slices_exclusive: std::sync::OnceLock::new(),
             });
             // Link to the parent (children) or the sliced element (slices).
             if i > 0 {

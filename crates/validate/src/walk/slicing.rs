@@ -32,6 +32,7 @@ impl<'a> Walk<'a> {
         // `openAtEnd`).
         let mut last: Option<usize> = None;
         let mut unmatched: Option<usize> = None;
+        let exclusive = self.slices_exclusive(p, c);
         for (i, it) in items.iter().enumerate() {
             let Some(v) = it.value else {
                 out.push(None);
@@ -46,7 +47,12 @@ impl<'a> Walk<'a> {
                     counts[k] += 1;
                     // As the reference validator does: one error for each further slice
                     // the item matches; it stays counted in the first.
-                    for j in k + 1..n.slices.len() {
+                    let further = if exclusive {
+                        0..0
+                    } else {
+                        k + 1..n.slices.len()
+                    };
+                    for j in further {
                         if self
                             .slice_mismatch(p, c, n.slices[j], v, ty, false)
                             .is_none()
@@ -131,6 +137,41 @@ impl<'a> Walk<'a> {
             }
         }
         out
+    }
+
+    /// Can no item match two slices of element `c`? So when its slicing has one value (or
+    /// pattern) discriminator and each slice requires its own primitive value there
+    /// (extensions by url, codes): then the search for a second match is skipped. Worked
+    /// out once per profile element.
+    fn slices_exclusive(&mut self, p: &Arc<Profile>, c: usize) -> bool {
+        let n = &p.nodes[c];
+        if let Some(&x) = n.slices_exclusive.get() {
+            return x;
+        }
+        let discs = n.slicing.as_ref().map(|s| s.discriminators.as_slice());
+        let x = match discs {
+            Some([(Discriminator::Value | Discriminator::Pattern, dpath)])
+                if n.slices.iter().all(|&sl| single_valued(p, sl, dpath)) =>
+            {
+                let mut seen: Vec<String> = Vec::with_capacity(n.slices.len());
+                n.slices.iter().all(|&sl| {
+                    let key = match expected_at(self, p, sl, dpath) {
+                        Some(Expected::Str(s)) => s,
+                        Some(Expected::Fixed(j) | Expected::Pattern(j))
+                            if !matches!(j.kind, Kind::Object(_) | Kind::Array(_)) =>
+                        {
+                            j.to_compact()
+                        }
+                        _ => return false,
+                    };
+                    let fresh = !seen.contains(&key);
+                    seen.push(key);
+                    fresh
+                })
+            }
+            _ => false,
+        };
+        *n.slices_exclusive.get_or_init(|| x)
     }
 
     /// Why `v` does not belong to slice `sl` of element `c` (`None`: it does). By the
@@ -508,6 +549,30 @@ fn expected_of(n: &crate::profile::Node) -> Option<Expected> {
             (b.strength == crate::profile::Strength::Required)
                 .then(|| b.value_set.clone().map(Expected::Binding))?
         })
+}
+
+/// Does a dotted path below slice `sl` reach at most one value (no repeating element on
+/// the way, no `resolve()`)? Then distinct required values at it cannot both be met.
+fn single_valued(p: &Profile, sl: usize, dpath: &str) -> bool {
+    if dpath == "url" || dpath == "$this" {
+        return true;
+    }
+    let mut at = sl;
+    for seg in dpath.split('.') {
+        if seg == "$this" {
+            continue;
+        }
+        let name = seg.strip_suffix("[x]").unwrap_or(seg);
+        match p.nodes[at]
+            .children
+            .iter()
+            .find(|&&c| p.nodes[c].name == name)
+        {
+            Some(&c) if !p.nodes[c].base_many => at = c,
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// The node at a simple dotted path below `from` (`$this` is `from`).

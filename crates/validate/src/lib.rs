@@ -273,7 +273,11 @@ impl Validator {
     /// that the packages hold: `(LOINC code, profile URL)`.
     pub(crate) fn implied_profiles<'s>(&'s self, code: &Json) -> Vec<&'s (String, String)> {
         let codings = code.get("coding").and_then(Json::as_array).unwrap_or(&[]);
-        if codings.is_empty() {
+        // The ten profiles are compiled only once an Observation with a LOINC code comes.
+        if !codings
+            .iter()
+            .any(|c| c.get_str("system") == Some("http://loinc.org"))
+        {
             return Vec::new();
         }
         let known = self.vital_signs.get_or_init(|| {

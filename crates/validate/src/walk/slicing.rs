@@ -554,29 +554,21 @@ fn expected_of(n: &crate::profile::Node) -> Option<Expected> {
 /// Does a dotted path below slice `sl` reach at most one value (no repeating element on
 /// the way, no `resolve()`)? Then distinct required values at it cannot both be met.
 fn single_valued(p: &Profile, sl: usize, dpath: &str) -> bool {
-    if dpath == "url" || dpath == "$this" {
-        return true;
-    }
-    let mut at = sl;
-    for seg in dpath.split('.') {
-        if seg == "$this" {
-            continue;
-        }
-        let name = seg.strip_suffix("[x]").unwrap_or(seg);
-        match p.nodes[at]
-            .children
-            .iter()
-            .find(|&&c| p.nodes[c].name == name)
-        {
-            Some(&c) if !p.nodes[c].base_many => at = c,
-            _ => return false,
-        }
-    }
-    true
+    dpath == "url" || node_at(p, sl, dpath, |n| !n.base_many).is_some()
 }
 
 /// The node at a simple dotted path below `from` (`$this` is `from`).
 fn child_by_path(p: &Profile, from: usize, dpath: &str) -> Option<usize> {
+    node_at(p, from, dpath, |_| true)
+}
+
+/// [`child_by_path`], where every node on the way must pass `ok`.
+fn node_at(
+    p: &Profile,
+    from: usize,
+    dpath: &str,
+    ok: impl Fn(&crate::profile::Node) -> bool,
+) -> Option<usize> {
     let mut at = from;
     for seg in dpath.split('.') {
         if seg == "$this" {
@@ -586,7 +578,8 @@ fn child_by_path(p: &Profile, from: usize, dpath: &str) -> Option<usize> {
         at = *p.nodes[at]
             .children
             .iter()
-            .find(|&&c| p.nodes[c].name == name)?;
+            .find(|&&c| p.nodes[c].name == name)
+            .filter(|&&c| ok(&p.nodes[c]))?;
     }
     Some(at)
 }

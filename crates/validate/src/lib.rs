@@ -49,6 +49,22 @@ pub(crate) fn quantity_text(q: &Json) -> String {
     }
 }
 
+/// `{path}{seg}`, then `[{i}]` when given: built by hand rather than by `format!`, since
+/// paths are made for every item the walk and the Questionnaire checks visit.
+pub(crate) fn sub_path(path: &str, seg: &str, i: Option<usize>) -> String {
+    let mut buf = itoa::Buffer::new();
+    let n = i.map(|i| buf.format(i));
+    let mut s = String::with_capacity(path.len() + seg.len() + n.map_or(0, |n| n.len() + 2));
+    s.push_str(path);
+    s.push_str(seg);
+    if let Some(n) = n {
+        s.push('[');
+        s.push_str(n);
+        s.push(']');
+    }
+    s
+}
+
 /// How codes from systems that cannot be checked offline (SNOMED CT, LOINC, …) are reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum UncheckedCodes {

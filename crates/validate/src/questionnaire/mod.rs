@@ -168,7 +168,7 @@ impl<'a> Check<'_, 'a> {
         let mut last = 0;
         let mut seen = vec![0usize; q_items.len()];
         for (i, r) in r_items.iter().enumerate() {
-            let at = sub(path, ".item", Some(i));
+            let at = crate::sub_path(path, ".item", Some(i));
             let Some(link) = r.get_str("linkId") else {
                 continue; // linkId is 1..1: reported by the structural walk
             };
@@ -327,7 +327,7 @@ impl<'a> Check<'_, 'a> {
         }
         self.exclusive(q, r, at);
         for (j, a) in answers.iter().enumerate() {
-            let at_a = sub(at, ".answer", Some(j));
+            let at_a = crate::sub_path(at, ".answer", Some(j));
             self.answer(q, ty, a, &at_a);
             // Items nested under a question's answer.
             self.level(items(q), items(a), a, &at_a, enabled);
@@ -764,20 +764,4 @@ fn compare(ta: &str, a: &Json, tb: &str, b: &Json) -> Option<Ordering> {
         ("String" | "Uri", "String" | "Uri") => Some(a.as_str()?.cmp(b.as_str()?)),
         _ => None,
     }
-}
-
-/// `{path}{seg}`, then `[{i}]` when given: built by hand rather than by `format!`, since it
-/// runs for every item, answer and value of every response.
-fn sub(path: &str, seg: &str, i: Option<usize>) -> String {
-    let mut buf = itoa::Buffer::new();
-    let n = i.map(|i| buf.format(i));
-    let mut s = String::with_capacity(path.len() + seg.len() + n.map_or(0, |n| n.len() + 2));
-    s.push_str(path);
-    s.push_str(seg);
-    if let Some(n) = n {
-        s.push('[');
-        s.push_str(n);
-        s.push(']');
-    }
-    s
 }

@@ -189,14 +189,14 @@ impl<'a> Walk<'a> {
         let Some(list) = res.get("contained").and_then(Json::as_array) else {
             return;
         };
-        let mut seen: Vec<(&str, usize)> = Vec::new();
+        let mut seen: rustc_hash::FxHashMap<&str, usize> = Default::default();
         for (i, c) in list.iter().enumerate() {
             let Some(idv) = c.as_object().and_then(|o| o.member("id")).map(|m| &m.value) else {
                 continue;
             };
             let Some(id) = idv.as_str() else { continue };
-            match seen.iter().find(|(s, _)| *s == id) {
-                Some(&(_, first)) => {
+            match seen.get(id) {
+                Some(&first) => {
                     let at = format!("{path}.contained[{i}].id");
                     self.error(
                         msg::CONTAINED_ID_DUPLICATE,
@@ -205,7 +205,9 @@ impl<'a> Walk<'a> {
                         format!("{path}.contained[{i}] has the same id as {path}.contained[{first}]; each contained resource needs its own, so that '#' and its id names one"),
                     );
                 }
-                None => seen.push((id, i)),
+                None => {
+                    seen.insert(id, i);
+                }
             }
         }
     }

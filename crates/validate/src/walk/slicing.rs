@@ -599,12 +599,5 @@ pub fn pattern_matches(pattern: &Json, v: &Json) -> bool {
 
 /// `path[i]`.
 fn indexed_path(path: &str, i: usize) -> String {
-    let mut buf = itoa::Buffer::new();
-    let n = buf.format(i);
-    let mut s = String::with_capacity(path.len() + n.len() + 2);
-    s.push_str(path);
-    s.push('[');
-    s.push_str(n);
-    s.push(']');
-    s
+    crate::sub_path(path, "", Some(i))
 }

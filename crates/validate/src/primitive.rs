@@ -101,6 +101,20 @@ fn has_whitespace(s: &str) -> bool {
     s.bytes().any(|b| b <= b' ' || b >= 0x80) && s.chars().any(char::is_whitespace)
 }
 
+/// Does `s` start with a URI scheme (RFC 3986: a letter, then letters, digits, `+`, `-` or
+/// `.`, then `:`) and have something after it? `http://x`, `urn:oid:1.2` and `mailto:a@b`
+/// are absolute; `loinc`, `Patient/1`, `//x` and `a b:c` are not.
+pub(crate) fn is_absolute_uri(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return false;
+    };
+    !rest.is_empty()
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+}
+
 /// [`is_code`] for any text, whitespace as Rust's `char::is_whitespace` defines it.
 fn is_code_chars(s: &str) -> bool {
     !s.is_empty()
@@ -149,6 +163,15 @@ fn check_string(code: &str, s: &str) -> Result<(), String> {
             bad("a urn:oid: must be followed by a dotted number without leading zeros")
         }
         "uri" | "url" | "canonical" if has_whitespace(s) => bad("no whitespace allowed"),
+        // `oid:` and `uuid:` are not URI schemes; FHIR writes them `urn:oid:` and `urn:uuid:`.
+        "uri" | "url" | "canonical" if s.starts_with("oid:") || s.starts_with("uuid:") => {
+            bad("OIDs and UUIDs are written urn:oid:… and urn:uuid:…")
+        }
+        // A canonical names a resource by its canonical URL, which is absolute (R4
+        // references.html#canonical), or a contained resource by `#id`.
+        "canonical" if !s.starts_with('#') && !is_absolute_uri(s) => {
+            bad("a canonical reference is an absolute URI (or #id for a contained resource)")
+        }
         "base64Binary" => {
             let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
             match base64::engine::general_purpose::STANDARD.decode(compact) {
@@ -164,7 +187,7 @@ fn check_string(code: &str, s: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check, has_whitespace, is_code, is_code_chars};
+    use super::{check, has_whitespace, is_absolute_uri, is_code, is_code_chars};
     use crate::json::parse;
 
     proptest::proptest! {
@@ -174,6 +197,25 @@ mod tests {
         fn code_fast_path_matches_general_rule(s in "[ a-z\t\n\u{b}\u{c}\r\u{85}\u{a0}\u{2003}é-]{0,8}") {
             proptest::prop_assert_eq!(is_code(&s), is_code_chars(&s), "{:?}", s);
             proptest::prop_assert_eq!(has_whitespace(&s), s.chars().any(char::is_whitespace), "{:?}", s);
+        }
+    }
+
+    #[test]
+    fn absolute_uris() {
+        for s in ["http://x", "urn:oid:1.2", "mailto:a@b", "a+b-c.d:x", "H:x"] {
+            assert!(is_absolute_uri(s), "{s}");
+        }
+        for s in [
+            "loinc",
+            "Patient/1",
+            "//x:y",
+            "a b:c",
+            "1a:x",
+            "urn:",
+            ":x",
+            "",
+        ] {
+            assert!(!is_absolute_uri(s), "{s}");
         }
     }
 
@@ -220,6 +262,14 @@ mod tests {
                 r#""urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950e""#,
                 r#""urn:uuid:1234""#,
             ),
+            ("uri", r#""urn:oid:1.2.3""#, r#""oid:1.2.3""#),
+            ("url", r#""http://x/uuid:1""#, r#""uuid:0f8fad5b""#),
+            (
+                "canonical",
+                r#""http://x/Questionnaire/a|1.0""#,
+                r#""Questionnaire/a""#,
+            ),
+            ("canonical", r##""#q1""##, r#""q1""#),
             ("base64Binary", r#""aGVsbG8=""#, r#""***""#),
             ("integer", "-5", "1.0"),
             ("integer", "2147483647", "2147483648"),

@@ -168,6 +168,24 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// A coded primitive given only extensions (`_gender` with a data-absent-reason, say)
+    /// where the binding is required: the binding asks for a code from its ValueSet, and
+    /// there is none (as the reference validator has it).
+    pub(super) fn no_code(&mut self, p: &Arc<Profile>, n: &Node, at: &str, ext: &Json) {
+        if let Some(b) = &n.binding
+            && b.strength == Strength::Required
+            && let Some(vs) = &b.value_set
+        {
+            self.error_in(
+                p,
+                msg::BINDING_NO_CODE,
+                at,
+                ext,
+                format!("{at} has extensions but no value, and its binding to {vs} is required"),
+            );
+        }
+    }
+
     pub(super) fn binding(
         &mut self,
         p: &Arc<Profile>,

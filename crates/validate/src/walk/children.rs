@@ -350,7 +350,15 @@ impl<'a> Walk<'a> {
                 self.primitive_holder = saved;
             }
         }
-        let Some(v) = it.value else { return };
+        let Some(v) = it.value else {
+            // Extensions only: no code for a required binding to hold.
+            if let (Some(code), Some(ext)) = (code, it.ext)
+                && primitive::is_primitive(code)
+            {
+                self.no_code(p, n, at, ext);
+            }
+            return;
+        };
         match code {
             Some(code) if primitive::is_primitive(code) => {
                 if let Err(why) = primitive::check(code, v) {
@@ -377,6 +385,9 @@ impl<'a> Walk<'a> {
                 self.fixed_pattern(p, n, v, at);
                 if matches!(code, "code" | "string" | "uri") {
                     self.binding(p, n, at, v, None, v.as_str());
+                }
+                if code == "uri" {
+                    self.canonical_url(&n.base_path, at, v);
                 }
                 self.node_constraints(n, v, it.ext, at, code);
             }
@@ -430,6 +441,7 @@ impl<'a> Walk<'a> {
                         self.binding(p, n, at, v, v.get_str("system"), v.get_str("code"));
                     }
                     Some("Reference") => self.reference(p, n, v, at),
+                    Some("Identifier") => self.identifier(at, v),
                     Some("Extension") => {
                         self.extension_context(p, c, v, at);
                         self.extension(p, c, v, at);

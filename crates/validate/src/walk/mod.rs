@@ -22,6 +22,7 @@ mod invariant;
 mod narrative;
 mod reference;
 mod slicing;
+mod uri;
 
 pub use slicing::pattern_matches;
 

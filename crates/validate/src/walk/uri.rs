@@ -1,0 +1,87 @@
+//! URIs that must be absolute where they stand: an Identifier's `system` (and its `value`
+//! under `urn:ietf:rfc:3986`), and a canonical resource's own `url`.
+
+use super::*;
+use crate::primitive::is_absolute_uri;
+
+/// The R4 resource types whose `url` is their canonical URL ("An absolute URI that is used
+/// to identify this …" in each definition; MessageDefinition's says "business identifier",
+/// but `MessageHeader.definition` refers to it by canonical all the same).
+const CANONICAL_URL: &[&str] = &[
+    "ActivityDefinition.url",
+    "CapabilityStatement.url",
+    "ChargeItemDefinition.url",
+    "CodeSystem.url",
+    "CompartmentDefinition.url",
+    "ConceptMap.url",
+    "EffectEvidenceSynthesis.url",
+    "EventDefinition.url",
+    "Evidence.url",
+    "EvidenceVariable.url",
+    "ExampleScenario.url",
+    "GraphDefinition.url",
+    "ImplementationGuide.url",
+    "Library.url",
+    "Measure.url",
+    "MessageDefinition.url",
+    "OperationDefinition.url",
+    "PlanDefinition.url",
+    "Questionnaire.url",
+    "ResearchDefinition.url",
+    "ResearchElementDefinition.url",
+    "RiskEvidenceSynthesis.url",
+    "SearchParameter.url",
+    "StructureDefinition.url",
+    "StructureMap.url",
+    "TerminologyCapabilities.url",
+    "TestScript.url",
+    "ValueSet.url",
+];
+
+impl<'a> Walk<'a> {
+    /// R4 Identifier: `system` is the namespace's URI, so a local name (`nhs-number`) names
+    /// nothing; and "if the value is a full URI, then the system SHALL be
+    /// urn:ietf:rfc:3986", which works both ways: under that system the value is a URI.
+    pub(super) fn identifier(&mut self, at: &str, v: &Json) {
+        let Some(system) = v.get_str("system") else {
+            return;
+        };
+        if !is_absolute_uri(system) {
+            self.error(
+                msg::IDENTIFIER_SYSTEM_RELATIVE,
+                &format!("{at}.system"),
+                v.get("system").unwrap_or(v),
+                format!("{at}.system must be an absolute URI naming the identifier's namespace, not a local name"),
+            );
+        } else if system == "urn:ietf:rfc:3986"
+            && let Some(value) = v.get_str("value")
+            && !is_absolute_uri(value)
+        {
+            self.error(
+                msg::IDENTIFIER_VALUE_NOT_URI,
+                &format!("{at}.value"),
+                v.get("value").unwrap_or(v),
+                format!(
+                    "{at}.value must be an absolute URI, since its system is urn:ietf:rfc:3986"
+                ),
+            );
+        }
+    }
+
+    /// A canonical resource's `url` (`CodeSystem.url`, `Questionnaire.url`, …) is the
+    /// absolute URI every canonical reference to it uses; a relative one cannot be referred
+    /// to. `base_path` is the element's path in the base resource.
+    pub(super) fn canonical_url(&mut self, base_path: &str, at: &str, v: &Json) {
+        if let Some(url) = v.as_str()
+            && !is_absolute_uri(url)
+            && CANONICAL_URL.contains(&base_path)
+        {
+            self.error(
+                msg::URL_NOT_ABSOLUTE,
+                at,
+                v,
+                format!("{at} must be an absolute URI: it is this resource's canonical URL"),
+            );
+        }
+    }
+}

@@ -48,6 +48,9 @@ pub enum Kind {
     ActiveContent,
     /// No non-whitespace text and no image (`txt-2`).
     Empty,
+    /// A link that goes nowhere: an empty `href`, or (reported by the caller, from
+    /// [`InternalLink`]s) a `#fragment` no element of the resource answers.
+    Link,
 }
 
 /// One broken rule.
@@ -178,9 +181,31 @@ const ACTIVE_SCHEMES: &[&str] = &["javascript:", "vbscript:", "livescript:", "da
 /// Attributes whose value is a URL.
 const URL_ATTRIBUTES: &[&str] = &["cite", "href", "longdesc", "src"];
 
+/// Elements a paragraph may not hold, sorted for binary search. HTML 4.0: "The P element
+/// … cannot contain block-level elements (including P itself)". These are the ones the
+/// reference validator rejects there; HTML 4.0's other blocks (headings, `pre`, `dl`,
+/// `hr`) are let through, since rejecting what the reference accepts costs users more
+/// than a missed error.
+const BLOCKS: &[&str] = &["blockquote", "div", "ol", "p", "table", "ul"];
+
+/// A link within the narrative to a fragment of the resource (`<a href="#id">`) that no
+/// `id` or `<a name>` in the narrative itself answers: the caller looks for it among the
+/// resource's element ids (and, in a Bundle, the Bundle's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InternalLink {
+    pub fragment: String,
+    pub line_col: Option<(u32, u32)>,
+}
+
 /// Check a `Narrative.div` value against R4's narrative rules.
 pub fn check(div: &str) -> Vec<Problem> {
+    check_with_links(div).0
+}
+
+/// [`check`], and the narrative's internal links that it does not answer itself.
+pub fn check_with_links(div: &str) -> (Vec<Problem>, Vec<InternalLink>) {
     let mut out = Problems::default();
+    let mut links = Vec::new();
     let options = ParsingOptions {
         allow_dtd: false,
         ..ParsingOptions::default()
@@ -190,7 +215,7 @@ pub fn check(div: &str) -> Vec<Problem> {
         Err(e) => {
             let pos = e.pos();
             out.push(Kind::Syntax, syntax_message(&e), Some((pos.row, pos.col)));
-            return out.0;
+            return (out.0, links);
         }
     };
     let root = doc.root_element();
@@ -251,6 +276,33 @@ pub fn check(div: &str) -> Vec<Problem> {
         }
         if name == "img" && n.attribute("src").is_some() {
             has_content = true;
+        }
+        if BLOCKS.binary_search(&name).is_ok()
+            && n.ancestors().skip(1).any(|a| a.tag_name().name() == "p")
+        {
+            out.push(
+                Kind::Element,
+                format!("<{el}> is inside a <p>, which holds no block elements (HTML 4.0)"),
+                at(n),
+            );
+        }
+        if name == "a"
+            && let Some(href) = n.attribute("href")
+        {
+            if href.trim().is_empty() {
+                out.push(Kind::Link, "an <a> has an empty href".into(), at(n));
+            } else if let Some(fragment) = href.strip_prefix('#')
+                && !fragment.is_empty()
+                && !root.descendants().any(|d| {
+                    d.attribute("id") == Some(fragment)
+                        || (d.tag_name().name() == "a" && d.attribute("name") == Some(fragment))
+                })
+            {
+                links.push(InternalLink {
+                    fragment: fragment.to_string(),
+                    line_col: at(n),
+                });
+            }
         }
         for a in n.attributes() {
             let aname = a.name();
@@ -318,7 +370,7 @@ pub fn check(div: &str) -> Vec<Problem> {
             at(root),
         );
     }
-    out.0
+    (out.0, links)
 }
 
 /// Does the narrative meet every rule? (FHIRPath's `htmlChecks()`.)
@@ -412,5 +464,44 @@ mod tests {
     fn tables_are_sorted_for_binary_search() {
         assert!(ELEMENTS.windows(2).all(|w| w[0] < w[1]));
         assert!(ATTRIBUTES.windows(2).all(|w| w[0] < w[1]));
+        assert!(BLOCKS.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    fn div(inner: &str) -> String {
+        format!(r#"<div xmlns="{XHTML_NS}">{inner}</div>"#)
+    }
+
+    #[test]
+    fn blocks_inside_paragraphs() {
+        for (inner, bad) in [
+            ("<p>a</p><div>b</div>", false),
+            ("<div><p>a</p></div>", false),
+            ("<p><b>a</b><br/>b</p>", false),
+            ("<p>a<div>b</div></p>", true),
+            (
+                "<p><span><table><tr><td>a</td></tr></table></span></p>",
+                true,
+            ),
+            ("<p>a<p>b</p></p>", true),
+        ] {
+            let problems = check(&div(inner));
+            assert_eq!(
+                problems.iter().any(|p| p.kind == Kind::Element),
+                bad,
+                "{inner}: {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn links() {
+        let (problems, links) = check_with_links(&div(
+            r##"<p id="top">a <a href="#top">up</a> <a name="n"/><a href="#n">n</a> <a href="#dob">born</a> <a href="http://x">x</a> <a href="#">self</a></p>"##,
+        ));
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(links.len(), 1);
+        assert_eq!(links[0].fragment, "dob");
+        let (problems, _) = check_with_links(&div(r#"<p><a href="">a</a></p>"#));
+        assert_eq!(problems[0].kind, Kind::Link);
     }
 }

@@ -203,6 +203,15 @@ impl Generator {
         }
         let result = match self.registry.resolve(url) {
             None => return Err(SnapshotError::NotFound(url.to_string())),
+            Some(other) if other.get_str("resourceType") != Some("StructureDefinition") => {
+                Err(SnapshotError::Invalid {
+                    url: url.to_string(),
+                    message: format!(
+                        "the URL names a {}, not a StructureDefinition",
+                        other.get_str("resourceType").unwrap_or("resource")
+                    ),
+                })
+            }
             Some(sd) => {
                 let published = sd
                     .get("snapshot")

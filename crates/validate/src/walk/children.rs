@@ -386,8 +386,10 @@ impl<'a> Walk<'a> {
                 if matches!(code, "code" | "string" | "uri") {
                     self.binding(p, n, at, v, None, v.as_str());
                 }
-                if code == "uri" {
-                    self.canonical_url(&n.base_path, at, v);
+                match code {
+                    "uri" => self.canonical_url(&n.base_path, at, v),
+                    "canonical" => self.canonical_target(p, n, at, v),
+                    _ => {}
                 }
                 self.node_constraints(n, v, it.ext, at, code);
             }

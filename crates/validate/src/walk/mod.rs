@@ -337,6 +337,25 @@ impl<'a> Walk<'a> {
             }
         }
         for (url, asked) in profiles {
+            // A canonical to something that is not a profile: `meta.profile`'s own check says
+            // so where it stands (CANONICAL_TARGET_TYPE); a profile asked for by the caller
+            // has no such place.
+            if let Some(e) = self.v.registry().entry(&url)
+                && e.resource_type != "StructureDefinition"
+            {
+                if asked {
+                    let t = &e.resource_type;
+                    self.error(
+                        msg::PROFILE_INVALID,
+                        &path,
+                        res,
+                        format!(
+                            "profile {url} cannot be used: it is a {t}, not a StructureDefinition"
+                        ),
+                    );
+                }
+                continue;
+            }
             match self.v.profile(&url) {
                 Ok(p) if p.type_name != rt => {
                     self.error(

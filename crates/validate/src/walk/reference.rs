@@ -103,37 +103,45 @@ impl<'a> Walk<'a> {
         self.target_allowed(p, n, v, at, t);
     }
 
+    /// The resource types the target profiles of element `n`'s `code` type (`Reference`
+    /// or `canonical`) stand for; `?` for a target profile that is not loaded, unless its
+    /// URL ends in a resource type's name.
+    pub(super) fn target_types<'n>(
+        &self,
+        n: &'n Node,
+        code: &'n str,
+    ) -> impl Iterator<Item = &'n str> + use<'n, 'a, '_> {
+        n.types
+            .iter()
+            .filter(move |ty| ty.code == code)
+            .flat_map(|ty| {
+                ty.target_types.get_or_init(|| {
+                    ty.target_profiles
+                        .iter()
+                        .map(|tp| {
+                            self.v
+                                .registry
+                                .entry(tp)
+                                .and_then(|e| e.sd_type.clone())
+                                .unwrap_or_else(|| {
+                                    let last = tp.rsplit('/').next().unwrap_or_default();
+                                    match self.v.model.is_resource(last) {
+                                        true => last.to_string(),
+                                        false => "?".to_string(),
+                                    }
+                                })
+                        })
+                        .collect::<Vec<String>>()
+                })
+            })
+            .map(String::as_str)
+    }
+
     /// May element `n` refer to a resource of type `t`? Its Reference types' target profiles
     /// say (an error if not; a warning when a target profile is not loaded).
     fn target_allowed(&mut self, p: &Arc<Profile>, n: &Node, v: &Json, at: &str, t: &str) {
         let registry = &*self.v.registry;
-        let allowed = || {
-            n.types
-                .iter()
-                .filter(|ty| ty.code == "Reference")
-                .flat_map(|ty| {
-                    ty.target_types.get_or_init(|| {
-                        ty.target_profiles
-                            .iter()
-                            .map(|tp| {
-                                // A target profile not loaded: its type is unknown ("?"),
-                                // unless the URL ends in a resource type's name.
-                                registry
-                                    .entry(tp)
-                                    .and_then(|e| e.sd_type.clone())
-                                    .unwrap_or_else(|| {
-                                        let last = tp.rsplit('/').next().unwrap_or_default();
-                                        match self.v.model.is_resource(last) {
-                                            true => last.to_string(),
-                                            false => "?".to_string(),
-                                        }
-                                    })
-                            })
-                            .collect::<Vec<String>>()
-                    })
-                })
-                .map(String::as_str)
-        };
+        let allowed = || self.target_types(n, "Reference");
         if allowed().next().is_some() && !allowed().any(|a| a == t || a == "Resource") {
             if allowed().any(|a| a == "?") {
                 let unknown: Vec<&str> = n

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::primitive::is_absolute_uri;
+use crate::profile::Node;
 
 /// The R4 resource types whose `url` is their canonical URL ("An absolute URI that is used
 /// to identify this …" in each definition; MessageDefinition's says "business identifier",
@@ -83,5 +84,43 @@ impl<'a> Walk<'a> {
                 format!("{at} must be an absolute URI: it is this resource's canonical URL"),
             );
         }
+    }
+
+    /// A canonical that names a loaded resource names one of the types its element allows
+    /// (`meta.profile` a StructureDefinition, `answerValueSet` a ValueSet, …). One not
+    /// loaded is not checked; `QuestionnaireResponse.questionnaire` has its own message.
+    pub(super) fn canonical_target(&mut self, p: &Arc<Profile>, n: &Node, at: &str, v: &Json) {
+        let Some(url) = v.as_str() else { return };
+        if url.starts_with('#') || n.base_path == "QuestionnaireResponse.questionnaire" {
+            return;
+        }
+        let Some(found) = self.v.registry().entry(url) else {
+            return;
+        };
+        let t = found.resource_type.as_str();
+        let mut allowed = self.target_types(n, "canonical").peekable();
+        if allowed.peek().is_none() {
+            return;
+        }
+        let allowed: Vec<&str> = allowed.collect();
+        if allowed.iter().any(|a| {
+            *a == t
+                || matches!(
+                    *a,
+                    "?" | "Resource" | "DomainResource" | "MetadataResource" | "CanonicalResource"
+                )
+        }) {
+            return;
+        }
+        self.error_in(
+            p,
+            msg::CANONICAL_TARGET_TYPE,
+            at,
+            v,
+            format!(
+                "{at} names a {t}, but only {} may be named here",
+                allowed.join(", ")
+            ),
+        );
     }
 }

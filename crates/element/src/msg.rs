@@ -71,6 +71,7 @@ catalogue! {
     VALUE_MAX_LENGTH: Value,
     VALUE_MIN: Value,
     VALUE_MAX: Value,
+    VALUE_LIMIT_UNITS: BusinessRule,
     BINDING_REQUIRED: CodeInvalid,
     BINDING_EXTENSIBLE: CodeInvalid,
     BINDING_NO_CODE: CodeInvalid,

@@ -188,7 +188,8 @@ const URL_ATTRIBUTES: &[&str] = &["cite", "href", "longdesc", "src"];
 /// than a missed error.
 const BLOCKS: &[&str] = &["blockquote", "div", "ol", "p", "table", "ul"];
 
-/// A link within the narrative to a fragment of the resource (`<a href="#id">`) that no
+/// A link within the narrative to a fragment of the resource (`<a href="#id">`, or an
+/// image's `<img src="#id">`, typically a contained Binary) that no
 /// `id` or `<a name>` in the narrative itself answers: the caller looks for it among the
 /// resource's element ids (and, in a Bundle, the Bundle's).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -286,10 +287,13 @@ pub fn check_with_links(div: &str) -> (Vec<Problem>, Vec<InternalLink>) {
                 at(n),
             );
         }
-        if name == "a"
-            && let Some(href) = n.attribute("href")
-        {
-            if href.trim().is_empty() {
+        let target = match name {
+            "a" => n.attribute("href"),
+            "img" => n.attribute("src"),
+            _ => None,
+        };
+        if let Some(href) = target {
+            if href.trim().is_empty() && name == "a" {
                 out.push(Kind::Link, "an <a> has an empty href".into(), at(n));
             } else if let Some(fragment) = href.strip_prefix('#')
                 && !fragment.is_empty()
@@ -496,11 +500,11 @@ mod tests {
     #[test]
     fn links() {
         let (problems, links) = check_with_links(&div(
-            r##"<p id="top">a <a href="#top">up</a> <a name="n"/><a href="#n">n</a> <a href="#dob">born</a> <a href="http://x">x</a> <a href="#">self</a></p>"##,
+            r##"<p id="top">a <a href="#top">up</a> <a name="n"/><a href="#n">n</a> <a href="#dob">born</a> <a href="http://x">x</a> <a href="#">self</a> <img src="#photo"/></p>"##,
         ));
         assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(links.len(), 1);
-        assert_eq!(links[0].fragment, "dob");
+        let fragments: Vec<&str> = links.iter().map(|l| l.fragment.as_str()).collect();
+        assert_eq!(fragments, ["dob", "photo"]);
         let (problems, _) = check_with_links(&div(r#"<p><a href="">a</a></p>"#));
         assert_eq!(problems[0].kind, Kind::Link);
     }

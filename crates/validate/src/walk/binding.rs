@@ -43,6 +43,19 @@ impl<'a> Walk<'a> {
         for (limit, low) in [(&n.min_value, true), (&n.max_value, false)] {
             let Some((_, limit)) = limit else { continue };
             let Some(order) = value_order(code, v, limit) else {
+                if incomparable_units(v, limit) {
+                    let which = if low { "minimum" } else { "maximum" };
+                    self.error_in(
+                        p,
+                        msg::VALUE_LIMIT_UNITS,
+                        at,
+                        v,
+                        format!(
+                            "{at} cannot be compared with its {which} {}: their UCUM units are not of one kind",
+                            crate::quantity_text(limit)
+                        ),
+                    );
+                }
                 continue;
             };
             let (bad, word, m) = match low {
@@ -279,6 +292,26 @@ fn ucum_reason(e: &octofhir_ucum::UcumError) -> String {
             .unwrap_or("it does not parse")
             .to_string(),
     }
+}
+
+/// Two quantities in UCUM, each with a value and a code, whose units do not convert into
+/// each other (`cm` against a limit in `kg`; both UCUM units): the limit cannot be applied, which the
+/// reference validator reports as an error rather than let the value pass unchecked.
+fn incomparable_units(v: &Json, limit: &Json) -> bool {
+    fn formal(q: &Json) -> Option<&str> {
+        (q.get_str("system") == Some(crate::UCUM) && q.get("value").is_some())
+            .then(|| q.get_str("code"))
+            .flatten()
+    }
+    let (Some(a), Some(b)) = (formal(v), formal(limit)) else {
+        return false;
+    };
+    use spfhir_fhirpath::value::{compare_quantities, unit_factor};
+    // A code that is not UCUM at all is QUANTITY_UCUM's to report.
+    a != b
+        && unit_factor(a).is_some()
+        && unit_factor(b).is_some()
+        && compare_quantities((&Default::default(), a), (&Default::default(), b)).is_none()
 }
 
 /// How `v` (of FHIR type `code`) orders against `limit`, when that can be told.

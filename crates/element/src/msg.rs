@@ -84,6 +84,7 @@ catalogue! {
     IDENTIFIER_VALUE_NOT_URI: Value,
     URL_NOT_ABSOLUTE: Value,
     CANONICAL_TARGET_TYPE: Structure,
+    ATTACHMENT_SIZE: Value,
     SLICE_MIN: Required,
     SLICE_MAX: Structure,
     SLICE_CLOSED: Structure,

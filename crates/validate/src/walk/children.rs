@@ -444,6 +444,11 @@ impl<'a> Walk<'a> {
                     }
                     Some("Reference") => self.reference(p, n, v, at),
                     Some("Identifier") => self.identifier(at, v),
+                    Some("Attachment")
+                        if n.base_path != "QuestionnaireResponse.item.answer.value[x]" =>
+                    {
+                        self.attachment(at, v)
+                    }
                     Some("Extension") => {
                         self.extension_context(p, c, v, at);
                         self.extension(p, c, v, at);

@@ -17,12 +17,12 @@ use crate::snapshot::{SnapshotError, type_url};
 
 mod binding;
 mod children;
+mod datatype;
 mod extension;
 mod invariant;
 mod narrative;
 mod reference;
 mod slicing;
-mod uri;
 
 pub use slicing::pattern_matches;
 

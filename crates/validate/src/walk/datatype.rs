@@ -1,9 +1,12 @@
-//! URIs that must be absolute where they stand: an Identifier's `system` (and its `value`
-//! under `urn:ietf:rfc:3986`), and a canonical resource's own `url`.
+//! Rules of particular datatypes that R4 states beyond their structure: URIs that must be
+//! absolute where they stand (an Identifier's `system`, and its `value` under
+//! `urn:ietf:rfc:3986`; a canonical resource's own `url`), canonicals that name a resource
+//! of an allowed type, and an Attachment's `size` agreeing with its `data`.
 
 use super::*;
 use crate::primitive::is_absolute_uri;
 use crate::profile::Node;
+use base64::Engine;
 
 /// The R4 resource types whose `url` is their canonical URL ("An absolute URI that is used
 /// to identify this …" in each definition; MessageDefinition's says "business identifier",
@@ -122,5 +125,30 @@ impl<'a> Walk<'a> {
                 allowed.join(", ")
             ),
         );
+    }
+
+    /// R4 Attachment: `size` is "the number of bytes of data that make up this attachment
+    /// (before base64 encoding, if that is done)", so with `data` present the two agree.
+    /// (An answer's attachment has QR_ATTACHMENT_DATA, which checks its `hash` as well.)
+    pub(super) fn attachment(&mut self, at: &str, v: &Json) {
+        let (Some(data), Some(size)) = (v.get_str("data"), v.get("size").and_then(Json::as_i64))
+        else {
+            return;
+        };
+        let compact: String = data.chars().filter(|c| !c.is_whitespace()).collect();
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(compact) else {
+            return; // not base64: TYPE_PRIMITIVE says so
+        };
+        if size != bytes.len() as i64 {
+            self.error(
+                msg::ATTACHMENT_SIZE,
+                &format!("{at}.size"),
+                v.get("size").unwrap_or(v),
+                format!(
+                    "{at}.size is {size} bytes, but its data decodes to {} bytes",
+                    bytes.len()
+                ),
+            );
+        }
     }
 }

@@ -105,14 +105,19 @@ fn has_whitespace(s: &str) -> bool {
 /// `.`, then `:`) and have something after it? `http://x`, `urn:oid:1.2` and `mailto:a@b`
 /// are absolute; `loinc`, `Patient/1`, `//x` and `a b:c` are not.
 pub(crate) fn is_absolute_uri(s: &str) -> bool {
-    let Some((scheme, rest)) = s.split_once(':') else {
+    // One pass over the scheme only (every canonical and Identifier.system comes here).
+    let b = s.as_bytes();
+    if !b.first().is_some_and(u8::is_ascii_alphabetic) {
         return false;
-    };
-    !rest.is_empty()
-        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    }
+    for (i, &c) in b.iter().enumerate().skip(1) {
+        match c {
+            b':' => return i + 1 < b.len(),
+            c if c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.') => {}
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// [`is_code`] for any text, whitespace as Rust's `char::is_whitespace` defines it.

@@ -78,6 +78,9 @@ pub struct TypeRef {
     pub target_types: std::sync::OnceLock<Vec<String>>,
     /// Whether `code` names a resource type (`Resource` or one of its kinds), once looked up.
     pub is_resource: std::sync::OnceLock<bool>,
+    /// `aggregation`: where a referenced resource may be (`contained`, `referenced`,
+    /// `bundled`); empty: anywhere.
+    pub aggregation: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +184,7 @@ impl Node {
                 a.code == b.code
                     && a.profiles == b.profiles
                     && a.target_profiles == b.target_profiles
+                    && a.aggregation == b.aggregation
             });
         let constraints_same = self.constraints.len() == base.constraints.len()
             && self
@@ -285,6 +289,7 @@ impl Profile {
                     structure: Default::default(),
                     target_types: Default::default(),
                     is_resource: Default::default(),
+                    aggregation: strings(t.get("aggregation")),
                 })
                 .collect();
             let slicing = el.get("slicing").map(|sl| Slicing {

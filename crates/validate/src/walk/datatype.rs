@@ -10,7 +10,7 @@ use base64::Engine;
 
 /// The R4 resource types whose `url` is their canonical URL ("An absolute URI that is used
 /// to identify this …" in each definition; MessageDefinition's says "business identifier",
-/// but `MessageHeader.definition` refers to it by canonical all the same).
+/// but `MessageHeader.definition` refers to it by canonical all the same). Sorted.
 const CANONICAL_URL: &[&str] = &[
     "ActivityDefinition.url",
     "CapabilityStatement.url",
@@ -76,9 +76,14 @@ impl<'a> Walk<'a> {
     /// absolute URI every canonical reference to it uses; a relative one cannot be referred
     /// to. `base_path` is the element's path in the base resource.
     pub(super) fn canonical_url(&mut self, base_path: &str, at: &str, v: &Json) {
-        if let Some(url) = v.as_str()
+        // Every uri value comes here (each Coding's system): the path test is a
+        // binary search, and only for a resource's own `url`.
+        let b = base_path.as_bytes();
+        if b.len() > 4
+            && b[b.len() - 4..] == *b".url"
+            && CANONICAL_URL.binary_search(&base_path).is_ok()
+            && let Some(url) = v.as_str()
             && !is_absolute_uri(url)
-            && CANONICAL_URL.contains(&base_path)
         {
             self.error(
                 msg::URL_NOT_ABSOLUTE,
@@ -91,10 +96,15 @@ impl<'a> Walk<'a> {
 
     /// A canonical that names a loaded resource names one of the types its element allows
     /// (`meta.profile` a StructureDefinition, `answerValueSet` a ValueSet, …). One not
-    /// loaded is not checked; `QuestionnaireResponse.questionnaire` has its own message.
+    /// loaded is not checked.
     pub(super) fn canonical_target(&mut self, p: &Arc<Profile>, n: &Node, at: &str, v: &Json) {
         let Some(url) = v.as_str() else { return };
-        if url.starts_with('#') || n.base_path == "QuestionnaireResponse.questionnaire" {
+        // `meta.profile` is looked up when the walk applies the profile, and a URL naming
+        // something else is reported there; the questionnaire has its own message.
+        if url.starts_with('#')
+            || n.base_path == "Meta.profile"
+            || n.base_path == "QuestionnaireResponse.questionnaire"
+        {
             return;
         }
         let Some(found) = self.v.registry().entry(url) else {
@@ -150,5 +160,13 @@ impl<'a> Walk<'a> {
                 ),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn canonical_url_paths_are_sorted_for_binary_search() {
+        assert!(super::CANONICAL_URL.windows(2).all(|w| w[0] < w[1]));
     }
 }

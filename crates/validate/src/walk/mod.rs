@@ -73,6 +73,9 @@ pub struct Walk<'a> {
     bundle_index: Option<crate::json::reference::BundleIndex<'a>>,
     /// When the walk must stop (`Options::max_time_per_resource`), checked every
     /// [`CLOCK_EVERY`] objects, and whether it has.
+    /// (target resource by address, profile url) → whether the target conforms, for
+    /// references whose target profiles are tried ([`Walk::target_profiles`]).
+    target_checks: rustc_hash::FxHashMap<(usize, String), bool>,
     deadline: Option<std::time::Instant>,
     ticks: u32,
     out_of_time: bool,
@@ -124,6 +127,7 @@ impl<'a> Walk<'a> {
             resources: Vec::new(),
             primitive_holder: None,
             bundle_index: None,
+            target_checks: Default::default(),
             deadline: v
                 .options
                 .max_time_per_resource
@@ -337,25 +341,6 @@ impl<'a> Walk<'a> {
             }
         }
         for (url, asked) in profiles {
-            // A canonical to something that is not a profile: `meta.profile`'s own check says
-            // so where it stands (CANONICAL_TARGET_TYPE); a profile asked for by the caller
-            // has no such place.
-            if let Some(e) = self.v.registry().entry(&url)
-                && e.resource_type != "StructureDefinition"
-            {
-                if asked {
-                    let t = &e.resource_type;
-                    self.error(
-                        msg::PROFILE_INVALID,
-                        &path,
-                        res,
-                        format!(
-                            "profile {url} cannot be used: it is a {t}, not a StructureDefinition"
-                        ),
-                    );
-                }
-                continue;
-            }
             match self.v.profile(&url) {
                 Ok(p) if p.type_name != rt => {
                     self.error(
@@ -392,6 +377,24 @@ impl<'a> Walk<'a> {
                     } else {
                         self.warn(m, &path, res, text);
                     }
+                }
+                // `meta.profile` naming a loaded resource that is not a StructureDefinition:
+                // said where it stands, as for any canonical of the wrong type.
+                Err(_)
+                    if !asked
+                        && let Some(e) = self.v.registry().entry(&url)
+                        && e.resource_type != "StructureDefinition" =>
+                {
+                    let i = meta_profiles(res).position(|p| p.as_str() == Some(url.as_str()));
+                    let at = format!("{path}.meta.profile[{}]", i.unwrap_or(0));
+                    let node = i.and_then(|i| meta_profiles(res).nth(i)).unwrap_or(res);
+                    let t = &e.resource_type;
+                    self.error(
+                        msg::CANONICAL_TARGET_TYPE,
+                        &at,
+                        node,
+                        format!("{at} names a {t}, but only StructureDefinition may be named here"),
+                    );
                 }
                 Err(e) => self.error(
                     msg::PROFILE_INVALID,
@@ -450,4 +453,13 @@ impl<'a> Walk<'a> {
             Err(_) => None,
         }
     }
+}
+
+/// The values of a resource's `meta.profile`.
+fn meta_profiles(res: &Json) -> impl Iterator<Item = &Json> {
+    res.get("meta")
+        .and_then(|m| m.get("profile"))
+        .and_then(Json::as_array)
+        .unwrap_or(&[])
+        .iter()
 }

@@ -16,8 +16,12 @@ impl<'a> Walk<'a> {
             }
             return;
         };
+        // The resource it points at, when that is in the instance (contained, or an entry of
+        // the Bundle).
+        let mut resolved: Option<&'a Json> = None;
         let target_type: Option<&str> = if let Some(id) = r.strip_prefix('#') {
-            match self.resolve(r) {
+            resolved = self.resolve(r);
+            match resolved {
                 Some(x) => x.get_str("resourceType"),
                 None if id.is_empty() || self.env.resource.is_none() => None,
                 None => {
@@ -32,9 +36,11 @@ impl<'a> Walk<'a> {
             }
         } else if r.starts_with("urn:uuid:") || r.starts_with("urn:oid:") {
             if self.env.bundle.is_none() {
+                self.aggregation(p, n, v, at, r, false);
                 return; // outside a Bundle a URN cannot be resolved, and need not be
             }
-            match self.resolve(r) {
+            resolved = self.resolve(r);
+            match resolved {
                 Some(x) => x.get_str("resourceType"),
                 None => {
                     self.error(
@@ -78,7 +84,12 @@ impl<'a> Walk<'a> {
                     self.error(msg::REFERENCE_FORMAT, at, v, format!("{at}.reference is not a valid reference: the id after {t}/ must be 1 to 64 letters, digits, '-' or '.'"));
                     return;
                 }
-                (Some(t), Some(_)) => Some(t),
+                (Some(t), Some(_)) => {
+                    if self.env.bundle.is_some() {
+                        resolved = self.resolve(r);
+                    }
+                    Some(t)
+                }
                 // No type to be read from it (a bare id, a URL of another shape): it may
                 // still resolve where it is used, so a warning, as the reference validator
                 // has it, and no target type check.
@@ -88,6 +99,7 @@ impl<'a> Walk<'a> {
                 }
             }
         };
+        self.aggregation(p, n, v, at, r, resolved.is_some());
         let Some(t) = target_type else { return };
         if let Some(d) = declared.filter(|d| *d != t) {
             // Reference.type: "If both Reference.type and Reference.reference are populated
@@ -101,6 +113,142 @@ impl<'a> Walk<'a> {
             );
         }
         self.target_allowed(p, n, v, at, t);
+        if let Some(target) = resolved {
+            self.target_profiles(p, n, v, at, t, target);
+        }
+    }
+
+    /// `aggregation` (R4 ElementDefinition.type): where the referenced resource must be:
+    /// `contained` ("a local reference to a contained resource"), `bundled` ("found in the
+    /// same bundle"), or `referenced` ("resolved externally to the resource"). A reference
+    /// found in neither place counts as referenced.
+    fn aggregation(
+        &mut self,
+        p: &Arc<Profile>,
+        n: &Node,
+        v: &Json,
+        at: &str,
+        r: &str,
+        found: bool,
+    ) {
+        let Some(ty) = n.types.iter().find(|ty| ty.code == "Reference") else {
+            return;
+        };
+        if ty.aggregation.is_empty() {
+            return;
+        }
+        let contained = r.starts_with('#');
+        let has = |mode: &str| ty.aggregation.iter().any(|a| a == mode);
+        let ok = match (contained, found) {
+            (true, _) => has("contained"),
+            (false, true) => has("bundled") || has("referenced"),
+            (false, false) => has("referenced"),
+        };
+        if !ok {
+            let place = match (contained, found) {
+                (true, _) => "a contained resource",
+                (false, true) => "another entry of the Bundle",
+                (false, false) => "a resource outside this one",
+            };
+            self.error_in(
+                p,
+                msg::REFERENCE_AGGREGATION,
+                at,
+                v,
+                format!(
+                    "{at} refers to {place}, but the profile allows only {} references here",
+                    ty.aggregation.join(" or ")
+                ),
+            );
+        }
+    }
+
+    /// A reference that resolves in the instance points at a resource that conforms to one
+    /// of the element's target profiles of its type, when those are not just the base
+    /// resource definitions (whose rules the target's own walk applies). A target that
+    /// claims one of them in `meta.profile` is walked against it anyway, its errors reported
+    /// where they are, so it is not walked again here. Each (target, profile) pair is tried
+    /// once per walk; one under way counts as conforming, so cycles of references end.
+    fn target_profiles(
+        &mut self,
+        p: &Arc<Profile>,
+        n: &Node,
+        v: &Json,
+        at: &str,
+        t: &str,
+        target: &'a Json,
+    ) {
+        const CORE: &str = "http://hl7.org/fhir/StructureDefinition/";
+        let is_base = |tp: &str| {
+            tp.strip_prefix(CORE)
+                .is_some_and(|rest| !rest.contains('/'))
+        };
+        // Most elements name only base definitions: no lookups, no allocation.
+        if n.types
+            .iter()
+            .filter(|ty| ty.code == "Reference")
+            .all(|ty| ty.target_profiles.iter().all(|tp| is_base(tp)))
+        {
+            return;
+        }
+        let registry = &*self.v.registry;
+        let candidates: Vec<&str> = n
+            .types
+            .iter()
+            .filter(|ty| ty.code == "Reference")
+            .flat_map(|ty| ty.target_profiles.iter().map(String::as_str))
+            .filter(|tp| {
+                registry
+                    .entry(tp)
+                    .is_some_and(|e| e.sd_type.as_deref() == Some(t))
+            })
+            .collect();
+        if candidates.iter().all(|tp| is_base(tp)) {
+            return;
+        }
+        let claimed = target
+            .get("meta")
+            .and_then(|m| m.get("profile"))
+            .and_then(Json::as_array)
+            .unwrap_or(&[]);
+        if claimed
+            .iter()
+            .filter_map(Json::as_str)
+            .any(|c| candidates.iter().any(|tp| canonical_eq(c, tp)))
+        {
+            return;
+        }
+        let mut first = None;
+        for tp in &candidates {
+            let key = (target as *const Json as usize, tp.to_string());
+            let verdict = match self.target_checks.get(&key) {
+                Some(&ok) => Ok(ok),
+                None => {
+                    self.target_checks.insert(key.clone(), true);
+                    let r = self.conforms(target, tp, &format!("{at}.resolve()"));
+                    self.target_checks.insert(key, r.is_ok());
+                    r.map(|()| true)
+                }
+            };
+            match verdict {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        let why = first.map(|e| format!(": {e}")).unwrap_or_default();
+        self.error_in(
+            p,
+            msg::REFERENCE_TARGET_PROFILE,
+            at,
+            v,
+            format!(
+                "{at} refers to a {t} that conforms to none of its target profiles ({}){why}",
+                candidates.join(", ")
+            ),
+        );
     }
 
     /// The resource types the target profiles of element `n`'s `code` type (`Reference`
@@ -219,4 +367,10 @@ impl<'a> Walk<'a> {
             }
         }
     }
+}
+
+/// Two canonicals name the same resource: equal, or equal but for a `|version` on one.
+fn canonical_eq(a: &str, b: &str) -> bool {
+    let bare = |s: &str| s.split('|').next().unwrap_or(s).to_string();
+    a == b || bare(a) == bare(b)
 }

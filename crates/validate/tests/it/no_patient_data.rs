@@ -27,6 +27,9 @@ const QUOTES_CODES: &[&str] = &[
     "VALUE_PATTERN",
     "SLICE_CLOSED",
     "STRUCTURE_UNKNOWN_RESOURCE_TYPE",
+    // Nests the first error of the target's walk, as SLICE_CLOSED nests a slice's: it
+    // quotes a value only when that error is one of the above.
+    "REFERENCE_TARGET_PROFILE",
 ];
 
 fn validator() -> &'static Validator {

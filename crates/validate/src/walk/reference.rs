@@ -371,6 +371,8 @@ impl<'a> Walk<'a> {
 
 /// Two canonicals name the same resource: equal, or equal but for a `|version` on one.
 fn canonical_eq(a: &str, b: &str) -> bool {
-    let bare = |s: &str| s.split('|').next().unwrap_or(s).to_string();
+    fn bare(s: &str) -> &str {
+        s.split('|').next().unwrap_or(s)
+    }
     a == b || bare(a) == bare(b)
 }

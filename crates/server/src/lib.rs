@@ -66,6 +66,15 @@ pub const SERVED_TYPES: &[&str] = &[
     "AuditEvent",
 ];
 
+/// The served type that is the audit log: read and searched, written only by this server
+/// (one entry for every read and write), never by a client.
+pub const AUDIT_TYPE: &str = "AuditEvent";
+
+/// Is `ty` a type clients store (a served type other than the audit log)?
+pub fn is_stored(ty: &str) -> bool {
+    ty != AUDIT_TYPE && SERVED_TYPES.contains(&ty)
+}
+
 /// What to do with a write whose resource does not validate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

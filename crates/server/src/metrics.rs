@@ -11,7 +11,9 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use spfhir_store::{Page, Query, Record, Remembered, Result, Store, Write};
+use spfhir_store::{
+    AuditEntry, AuditPage, AuditQuery, Page, Query, Record, Remembered, Result, Store, Write,
+};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -160,6 +162,24 @@ impl Store for TimedStore {
         let t = Instant::now();
         let r = self.inner.commit_remembering(writes, now, remember).await;
         self.metrics.store_time("commit", t);
+        r
+    }
+    async fn audit(&self, entries: Vec<AuditEntry>) -> Result<()> {
+        let t = Instant::now();
+        let r = self.inner.audit(entries).await;
+        self.metrics.store_time("audit", t);
+        r
+    }
+    async fn audit_search(&self, query: &AuditQuery) -> Result<AuditPage> {
+        let t = Instant::now();
+        let r = self.inner.audit_search(query).await;
+        self.metrics.store_time("audit_search", t);
+        r
+    }
+    async fn audit_count(&self, query: &AuditQuery) -> Result<u64> {
+        let t = Instant::now();
+        let r = self.inner.audit_count(query).await;
+        self.metrics.store_time("audit_count", t);
         r
     }
     async fn recall(&self, key: &str) -> Result<Option<Remembered>> {

@@ -561,7 +561,7 @@ fn clause(p: &Param, modifier: Option<&str>, value: &str) -> Result<Clause, ApiE
 }
 
 /// `[prefix]date` → (prefix, low, high).
-fn date_value(v: &str) -> Result<(Prefix, i64, i64), ApiError> {
+pub(crate) fn date_value(v: &str) -> Result<(Prefix, i64, i64), ApiError> {
     let (prefix, rest) = match v.get(..2) {
         Some("eq") => (Prefix::Eq, &v[2..]),
         Some("ne") => (Prefix::Ne, &v[2..]),

@@ -15,7 +15,9 @@
 
 use async_trait::async_trait;
 use spfhir_store::sql::{self, Bind};
-use spfhir_store::{Error, Page, Query, Record, Remembered, Result, Store, Write};
+use spfhir_store::{
+    AuditEntry, AuditPage, AuditQuery, Error, Page, Query, Record, Remembered, Result, Store, Write,
+};
 use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
@@ -76,6 +78,19 @@ fn record(row: &PgRow) -> Record {
         last_updated: row.get(3),
         deleted: row.get(4),
         body: row.get(5),
+    }
+}
+
+fn audit_entry(row: &PgRow) -> AuditEntry {
+    AuditEntry {
+        seq: row.get(0),
+        recorded: row.get(1),
+        interaction: row.get(2),
+        action: row.get(3),
+        entity: row.get(4),
+        who: row.get(5),
+        certificate: row.get(6),
+        status: row.get(7),
     }
 }
 
@@ -160,6 +175,64 @@ impl Store for PgStore {
 
     async fn count(&self, query: &Query) -> Result<u64> {
         let st = sql::count(query, &sql::POSTGRES);
+        let n: i64 = bind_all(sqlx::query(&st.sql), &st.binds)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?
+            .get(0);
+        Ok(n as u64)
+    }
+
+    async fn audit(&self, entries: Vec<AuditEntry>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        // One statement for the whole batch (arrays unnested in their order), not a round
+        // trip per entry.
+        let mut recorded = Vec::with_capacity(entries.len());
+        let (mut interactions, mut actions, mut entities, mut whos, mut certificates) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut statuses = Vec::with_capacity(entries.len());
+        for e in entries {
+            recorded.push(e.recorded);
+            interactions.push(e.interaction);
+            actions.push(e.action);
+            entities.push(e.entity);
+            whos.push(e.who);
+            certificates.push(e.certificate);
+            statuses.push(e.status);
+        }
+        sqlx::query(
+            "INSERT INTO audit_log (recorded, interaction, action, entity, who, certificate, status) \
+             SELECT r, i, a, e, w, c, s FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], \
+             $5::text[], $6::text[], $7::bigint[]) WITH ORDINALITY AS t(r, i, a, e, w, c, s, n) ORDER BY n",
+        )
+        .bind(&recorded)
+        .bind(&interactions)
+        .bind(&actions)
+        .bind(&entities)
+        .bind(&whos)
+        .bind(&certificates)
+        .bind(&statuses)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn audit_search(&self, query: &AuditQuery) -> Result<AuditPage> {
+        sql::audit_page(query, &sql::POSTGRES, |st| async move {
+            let rows = bind_all(sqlx::query(&st.sql), &st.binds)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+            Ok(rows.iter().map(audit_entry).collect())
+        })
+        .await
+    }
+
+    async fn audit_count(&self, query: &AuditQuery) -> Result<u64> {
+        let st = sql::audit_count(query, &sql::POSTGRES);
         let n: i64 = bind_all(sqlx::query(&st.sql), &st.binds)
             .fetch_one(&self.pool)
             .await

@@ -19,7 +19,9 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use spfhir_store::sql::{self, Bind};
-use spfhir_store::{Error, Page, Query, Record, Remembered, Result, Store, Write};
+use spfhir_store::{
+    AuditEntry, AuditPage, AuditQuery, Error, Page, Query, Record, Remembered, Result, Store, Write,
+};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
@@ -165,6 +167,19 @@ fn record(row: &SqliteRow) -> Record {
     }
 }
 
+fn audit_entry(row: &SqliteRow) -> AuditEntry {
+    AuditEntry {
+        seq: row.get(0),
+        recorded: row.get(1),
+        interaction: row.get(2),
+        action: row.get(3),
+        entity: row.get(4),
+        who: row.get(5),
+        certificate: row.get(6),
+        status: row.get(7),
+    }
+}
+
 fn bind_all<'q>(
     mut q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
     binds: &'q [Bind],
@@ -253,12 +268,51 @@ impl Store for SqliteStore {
                 writes,
                 now,
                 remember,
+                audit: Vec::new(),
                 reply: tx,
             })
             .await
             .map_err(|_| Error::Backend("the store is closed".into()))?;
         rx.await
             .map_err(|_| Error::Backend("the store's writer stopped".into()))?
+    }
+
+    async fn audit(&self, entries: Vec<AuditEntry>) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .send(Job {
+                writes: Vec::new(),
+                now: 0,
+                remember: Vec::new(),
+                audit: entries,
+                reply: tx,
+            })
+            .await
+            .map_err(|_| Error::Backend("the store is closed".into()))?;
+        rx.await
+            .map_err(|_| Error::Backend("the store's writer stopped".into()))?
+            .map(|_| ())
+    }
+
+    async fn audit_search(&self, query: &AuditQuery) -> Result<AuditPage> {
+        sql::audit_page(query, &sql::SQLITE, |st| async move {
+            let rows = bind_all(sqlx::query(&st.sql), &st.binds)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+            Ok(rows.iter().map(audit_entry).collect())
+        })
+        .await
+    }
+
+    async fn audit_count(&self, query: &AuditQuery) -> Result<u64> {
+        let st = sql::audit_count(query, &sql::SQLITE);
+        let n: i64 = bind_all(sqlx::query(&st.sql), &st.binds)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?
+            .get(0);
+        Ok(n as u64)
     }
 
     async fn recall(&self, key: &str) -> Result<Option<Remembered>> {

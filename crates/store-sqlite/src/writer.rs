@@ -5,8 +5,8 @@
 //! savepoint, so only the failing one is rolled back ([`apply_batch`]).
 //!
 //! Why not sqlx here too: every sqlx statement is a round trip between the async caller and
-//! sqlx's SQLite thread, and a create is about twenty statements (the resource, its version,
-//! its index rows, then the same for its AuditEvent). Run in the thread that owns the
+//! sqlx's SQLite thread, and a create is about a dozen statements (the resource, its version,
+//! its index rows, its audit entry). Run in the thread that owns the
 //! connection, with prepared statements kept, the statements cost what SQLite costs. Reads
 //! stay on sqlx's pool. Both crates link the same `libsqlite3-sys`.
 //!
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use spfhir_store::{Error, Record, Remembered, Result, Write};
+use spfhir_store::{AuditEntry, Error, Record, Remembered, Result, Write};
 use tokio::sync::{mpsc, oneshot};
 
 /// One caller's commit, waiting for the writer.
@@ -26,6 +26,8 @@ pub(crate) struct Job {
     pub now: i64,
     /// Responses to remember with the writes (`Store::commit_remembering`).
     pub remember: Vec<(String, Remembered)>,
+    /// Entries to append to the audit log.
+    pub audit: Vec<AuditEntry>,
     pub reply: oneshot::Sender<Result<Vec<Record>>>,
 }
 
@@ -178,11 +180,38 @@ fn apply_batch(conn: &Connection, batch: &[Job]) -> Result<Option<Vec<Vec<Record
     Ok(Some(out))
 }
 
-/// One caller's writes, then the responses to remember with them.
+/// One caller's writes, then the responses to remember and the audit entries with them.
 fn apply_job(conn: &Connection, job: &Job) -> Result<Vec<Record>> {
     let records = apply(conn, &job.writes, job.now)?;
     remember(conn, &job.remember)?;
+    audit(conn, &job.audit)?;
     Ok(records)
+}
+
+/// Append entries to the audit log.
+fn audit(conn: &Connection, entries: &[AuditEntry]) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut insert = conn
+        .prepare_cached(&spfhir_store::sql::audit_insert(
+            spfhir_store::sql::question,
+        ))
+        .map_err(backend)?;
+    for e in entries {
+        insert
+            .execute(params![
+                e.recorded,
+                e.interaction,
+                e.action,
+                e.entity,
+                e.who,
+                e.certificate,
+                e.status
+            ])
+            .map_err(backend)?;
+    }
+    Ok(())
 }
 
 /// Store the responses to remember with a job's writes.

@@ -331,6 +331,84 @@ pub struct Page {
     pub total: Option<u64>,
 }
 
+/// One entry of the audit log: who did what to which resource, when, and how it ended.
+/// The log is kept apart from the resources, append-only: an entry is one narrow row, not
+/// a versioned resource with a dozen index rows, since one is written for every read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Given by the store as it appends: unique and increasing. Ignored on entries to append.
+    pub seq: i64,
+    /// Microseconds since the Unix epoch.
+    pub recorded: i64,
+    /// What was done (`read`, `create`, `search-type`…).
+    pub interaction: String,
+    /// C, R, U, D or E.
+    pub action: String,
+    /// What it was done to (`Type/id`, or `Type`).
+    pub entity: String,
+    /// Who did it.
+    pub who: String,
+    /// The subject of the caller's client certificate, if it gave one.
+    pub certificate: Option<String>,
+    /// The response's status.
+    pub status: i64,
+}
+
+/// A column of the audit log a search can compare with text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditField {
+    Interaction,
+    Action,
+    Entity,
+    Who,
+    Certificate,
+}
+
+/// What one value of an audit search must match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuditMatch {
+    /// The field equals the text.
+    Text(AuditField, String),
+    /// The status is within `[low, high]`.
+    Status(i64, i64),
+    /// `recorded` (an instant) compared with `[low, high]` by the prefix.
+    Recorded(Prefix, i64, i64),
+    /// The entry with this `seq`.
+    Seq(i64),
+}
+
+/// A search of the audit log: every clause must hold, and a clause holds when any of its
+/// matches does. Results come in `seq` order, a page at a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub clauses: Vec<Vec<AuditMatch>>,
+    /// Newest first, instead of oldest first.
+    pub newest_first: bool,
+    /// Results start after this `seq` (the previous page's [`AuditPage::next`]).
+    pub after: Option<i64>,
+    /// Entries per page.
+    pub count: usize,
+}
+
+impl Default for AuditQuery {
+    fn default() -> AuditQuery {
+        AuditQuery {
+            clauses: Vec::new(),
+            newest_first: false,
+            after: None,
+            count: 50,
+        }
+    }
+}
+
+/// One page of audit entries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// Where the next page starts, if there may be one.
+    pub next: Option<i64>,
+}
+
 /// A remembered response to a request that must not be applied twice (a repeated
 /// `X-Request-ID`, a message Bundle's identifier).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -392,6 +470,16 @@ pub trait Store: Send + Sync + 'static {
     /// in the database, so every instance sharing it agrees (a token assertion's `jti` is
     /// accepted once across a cluster). Claims past their `until` are forgotten.
     async fn claim(&self, key: &str, until: i64, now: i64) -> Result<bool>;
+
+    /// Append entries to the audit log, all or none; each gets the next `seq`. Appends
+    /// share commits (and disk syncs) with other writes.
+    async fn audit(&self, entries: Vec<AuditEntry>) -> Result<()>;
+
+    /// A page of the audit entries matching `query`.
+    async fn audit_search(&self, query: &AuditQuery) -> Result<AuditPage>;
+
+    /// How many audit entries match `query`.
+    async fn audit_count(&self, query: &AuditQuery) -> Result<u64>;
 
     /// Check the database answers (`/readyz`).
     async fn ping(&self) -> Result<()>;

@@ -3,7 +3,10 @@
 //! backend's placeholder style (`?` for SQLite, `$1` for PostgreSQL). Values are always
 //! bound, never spliced into the text.
 
-use crate::{Clause, Cursor, Match, Order, Page, Prefix, Query, Record, Result};
+use crate::{
+    AuditEntry, AuditField, AuditMatch, AuditPage, AuditQuery, Clause, Cursor, Match, Order, Page,
+    Prefix, Query, Record, Result,
+};
 
 /// A value bound to a placeholder.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -284,6 +287,125 @@ where
         }
         limit = limit.saturating_mul(4);
     }
+}
+
+/// The columns of `audit_log` an audit search returns, in [`AuditEntry`] field order.
+pub const AUDIT_COLUMNS: &str =
+    "seq, recorded, interaction, action, entity, who, certificate, status";
+
+/// The insert of one audit entry (its `seq` is the table's next).
+pub fn audit_insert(ph: Placeholder) -> String {
+    format!(
+        "INSERT INTO audit_log (recorded, interaction, action, entity, who, certificate, status) \
+         VALUES ({}, {}, {}, {}, {}, {}, {})",
+        ph(1),
+        ph(2),
+        ph(3),
+        ph(4),
+        ph(5),
+        ph(6),
+        ph(7)
+    )
+}
+
+/// `SELECT` of at most `limit` audit entries matching `q`, in `seq` order, after `q.after`.
+pub fn audit_search(q: &AuditQuery, dialect: &Dialect, limit: usize) -> Statement {
+    let mut b = Builder {
+        sql: String::new(),
+        binds: Vec::new(),
+        ph: dialect.placeholder,
+    };
+    let mut conds = audit_conditions(&mut b, q);
+    if let Some(after) = q.after {
+        let op = if q.newest_first { "<" } else { ">" };
+        conds.push(format!("seq {op} {}", b.int(after)));
+    }
+    let limit = b.int(i64::try_from(limit).unwrap_or(i64::MAX));
+    b.sql = format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_log{} ORDER BY seq{} LIMIT {limit}",
+        where_clause(&conds),
+        if q.newest_first { " DESC" } else { "" }
+    );
+    Statement {
+        sql: b.sql,
+        binds: b.binds,
+    }
+}
+
+/// `SELECT COUNT(*)` of the audit entries matching `q` (its page position aside).
+pub fn audit_count(q: &AuditQuery, dialect: &Dialect) -> Statement {
+    let mut b = Builder {
+        sql: String::new(),
+        binds: Vec::new(),
+        ph: dialect.placeholder,
+    };
+    let conds = audit_conditions(&mut b, q);
+    b.sql = format!("SELECT COUNT(*) FROM audit_log{}", where_clause(&conds));
+    Statement {
+        sql: b.sql,
+        binds: b.binds,
+    }
+}
+
+fn where_clause(conds: &[String]) -> String {
+    if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    }
+}
+
+fn audit_conditions(b: &mut Builder, q: &AuditQuery) -> Vec<String> {
+    q.clauses
+        .iter()
+        .map(|any_of| {
+            let ors: Vec<String> = any_of
+                .iter()
+                .map(|m| match m {
+                    AuditMatch::Text(field, value) => {
+                        let column = match field {
+                            AuditField::Interaction => "interaction",
+                            AuditField::Action => "action",
+                            AuditField::Entity => "entity",
+                            AuditField::Who => "who",
+                            AuditField::Certificate => "certificate",
+                        };
+                        format!("{column} = {}", b.text(value))
+                    }
+                    AuditMatch::Status(low, high) => {
+                        let (l, h) = (b.int(*low), b.int(*high));
+                        format!("status BETWEEN {l} AND {h}")
+                    }
+                    AuditMatch::Recorded(prefix, low, high) => {
+                        date_condition(b, *prefix, *low, *high, "recorded", "recorded")
+                    }
+                    AuditMatch::Seq(seq) => format!("seq = {}", b.int(*seq)),
+                })
+                .collect();
+            if ors.is_empty() {
+                "FALSE".to_owned()
+            } else {
+                format!("({})", ors.join(" OR "))
+            }
+        })
+        .collect()
+}
+
+/// A page of `q`'s audit entries, fetched by the backend's `fetch` (one more than a page is
+/// asked for, to know whether there is a next page).
+pub async fn audit_page<F, Fut>(q: &AuditQuery, dialect: &Dialect, fetch: F) -> Result<AuditPage>
+where
+    F: FnOnce(Statement) -> Fut,
+    Fut: Future<Output = Result<Vec<AuditEntry>>>,
+{
+    let mut entries = fetch(audit_search(q, dialect, q.count + 1)).await?;
+    let next = if entries.len() > q.count {
+        entries.truncate(q.count);
+        entries.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    Ok(AuditPage { entries, next })
 }
 
 /// `c` on the search_index rows named `t`; `prefix` goes before the parameter column.

@@ -1,7 +1,10 @@
 //! The behaviour every backend must have. Each backend's integration tests call [`run`]
 //! on a fresh, empty store, so SQLite and PostgreSQL are held to the same tests.
 
-use crate::{Clause, Error, IndexRow, Match, Order, Prefix, Query, Remembered, Store, Write};
+use crate::{
+    AuditEntry, AuditField, AuditMatch, AuditQuery, Clause, Error, IndexRow, Match, Order, Prefix,
+    Query, Remembered, Store, Write,
+};
 
 const T0: i64 = 1_700_000_000_000_000;
 
@@ -16,6 +19,7 @@ pub async fn run(store: &dyn Store) {
     a_resource_matching_the_driver_twice_is_listed_once(store).await;
     remembered_responses(store).await;
     claims(store).await;
+    audit_log(store).await;
     store.ping().await.expect("ping");
 }
 
@@ -618,6 +622,166 @@ async fn futures_claims(store: &dyn Store) -> usize {
         wins += usize::from(r.unwrap());
     }
     wins
+}
+
+async fn audit_log(store: &dyn Store) {
+    let entry = |n: i64, entity: &str, who: &str, status: i64| AuditEntry {
+        seq: 0,
+        recorded: T0 + n,
+        interaction: if n % 2 == 0 { "read" } else { "update" }.into(),
+        action: if n % 2 == 0 { "R" } else { "U" }.into(),
+        entity: entity.into(),
+        who: who.into(),
+        certificate: (n == 3).then(|| "CN=gp-system".to_owned()),
+        status,
+    };
+    let everything = AuditQuery::default();
+    assert_eq!(store.audit_count(&everything).await.unwrap(), 0);
+    store.audit(Vec::new()).await.expect("an empty append");
+    store
+        .audit(vec![
+            entry(0, "Patient/a", "client-1", 200),
+            entry(1, "Patient/a", "client-2", 412),
+            entry(2, "Patient/b", "client-1", 404),
+        ])
+        .await
+        .unwrap();
+    store
+        .audit(vec![entry(3, "Patient/a", "client-1", 500)])
+        .await
+        .unwrap();
+    let all = store.audit_search(&everything).await.unwrap();
+    assert_eq!(all.entries.len(), 4);
+    assert!(all.next.is_none());
+    // In the order appended, each with a larger seq, every field kept.
+    assert!(all.entries.windows(2).all(|w| w[0].seq < w[1].seq));
+    let mut expected = entry(3, "Patient/a", "client-1", 500);
+    expected.seq = all.entries[3].seq;
+    assert_eq!(all.entries[3], expected);
+    assert_eq!(all.entries[0].certificate, None);
+    let found = |q: AuditQuery| async move {
+        store
+            .audit_search(&q)
+            .await
+            .unwrap()
+            .entries
+            .iter()
+            .map(|e| e.recorded - T0)
+            .collect::<Vec<_>>()
+    };
+    let one = |m: AuditMatch| AuditQuery {
+        clauses: vec![vec![m]],
+        ..AuditQuery::default()
+    };
+    let text = |f: AuditField, v: &str| AuditMatch::Text(f, v.into());
+    assert_eq!(
+        found(one(text(AuditField::Entity, "Patient/a"))).await,
+        [0, 1, 3]
+    );
+    assert_eq!(
+        found(one(text(AuditField::Who, "client-1"))).await,
+        [0, 2, 3]
+    );
+    assert_eq!(found(one(text(AuditField::Action, "U"))).await, [1, 3]);
+    assert_eq!(
+        found(one(text(AuditField::Interaction, "read"))).await,
+        [0, 2]
+    );
+    assert_eq!(
+        found(one(text(AuditField::Certificate, "CN=gp-system"))).await,
+        [3]
+    );
+    assert_eq!(found(one(AuditMatch::Status(400, 499))).await, [1, 2]);
+    assert_eq!(
+        found(one(AuditMatch::Recorded(Prefix::Ge, T0 + 2, T0 + 2))).await,
+        [2, 3]
+    );
+    assert_eq!(
+        found(one(AuditMatch::Recorded(Prefix::Lt, T0 + 1, T0 + 1))).await,
+        [0]
+    );
+    assert_eq!(found(one(AuditMatch::Seq(all.entries[2].seq))).await, [2]);
+    // Clauses are ANDed, a clause's matches ORed.
+    let q = AuditQuery {
+        clauses: vec![
+            vec![
+                text(AuditField::Entity, "Patient/a"),
+                text(AuditField::Entity, "Patient/b"),
+            ],
+            vec![text(AuditField::Who, "client-1")],
+            vec![AuditMatch::Status(200, 299), AuditMatch::Status(500, 599)],
+        ],
+        ..AuditQuery::default()
+    };
+    assert_eq!(found(q.clone()).await, [0, 3]);
+    assert_eq!(store.audit_count(&q).await.unwrap(), 2);
+    // Pages, oldest or newest first: each entry once, whatever is appended meanwhile.
+    for newest_first in [false, true] {
+        let mut q = AuditQuery {
+            count: 3,
+            newest_first,
+            ..AuditQuery::default()
+        };
+        let first = store.audit_search(&q).await.unwrap();
+        assert_eq!(first.entries.len(), 3);
+        store
+            .audit(vec![entry(9, "Patient/c", "client-3", 200)])
+            .await
+            .unwrap();
+        q.after = first.next;
+        let second = store.audit_search(&q).await.unwrap();
+        let seen: Vec<i64> = first
+            .entries
+            .iter()
+            .chain(&second.entries)
+            .map(|e| e.recorded - T0)
+            .collect();
+        // Oldest first, the entry appended after the first page comes on the second; newest
+        // first, the one appended then is before the first page, and no entry repeats.
+        if newest_first {
+            assert_eq!(seen, [9, 3, 2, 1, 0], "newest first");
+        } else {
+            assert_eq!(seen, [0, 1, 2, 3, 9], "oldest first");
+        }
+        assert_eq!(second.next, None);
+    }
+}
+
+/// An AuditEvent as versions before the audit log stored it: a resource (`AuditEvent/ae1`,
+/// last updated at [`LEGACY_AUDIT_AT`]), which the audit log's migration moves into the log.
+pub const LEGACY_AUDIT_EVENT: &str = r#"{"resourceType":"AuditEvent","id":"ae1","meta":{"versionId":"1","lastUpdated":"2023-11-14T22:13:20.000+00:00"},"type":{"system":"http://terminology.hl7.org/CodeSystem/audit-event-type","code":"rest","display":"RESTful Operation"},"subtype":[{"system":"http://hl7.org/fhir/restful-interaction","code":"vread"}],"action":"R","recorded":"2023-11-14T22:13:20.000+00:00","outcome":"4","outcomeDesc":"HTTP 410","agent":[{"who":{"identifier":{"value":"client-7"}},"altId":"certificate CN=gp-system","requestor":true}],"source":{"observer":{"display":"spfhir"}},"entity":[{"what":{"reference":"Patient/p9"}}]}"#;
+/// When [`LEGACY_AUDIT_EVENT`] was stored.
+pub const LEGACY_AUDIT_AT: i64 = T0;
+
+/// After the audit log's migration ran over a store holding [`LEGACY_AUDIT_EVENT`]: the
+/// event is an entry of the log, every field kept, and no longer a resource.
+pub async fn legacy_audit_moved(store: &dyn Store) {
+    let page = store.audit_search(&AuditQuery::default()).await.unwrap();
+    assert_eq!(page.entries.len(), 1, "{page:?}");
+    let e = &page.entries[0];
+    assert_eq!(
+        (
+            e.recorded,
+            e.interaction.as_str(),
+            e.action.as_str(),
+            e.entity.as_str(),
+            e.who.as_str(),
+            e.certificate.as_deref(),
+            e.status
+        ),
+        (
+            LEGACY_AUDIT_AT,
+            "vread",
+            "R",
+            "Patient/p9",
+            "client-7",
+            Some("CN=gp-system"),
+            410
+        )
+    );
+    assert!(store.read("AuditEvent", "ae1").await.unwrap().is_none());
+    let q = Query::new("AuditEvent");
+    assert_eq!(store.count(&q).await.unwrap(), 0);
 }
 
 /// The ids one page of `q` finds, sorted.

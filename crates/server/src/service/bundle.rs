@@ -217,7 +217,7 @@ impl Service {
         let mut map: HashMap<String, String> = HashMap::new();
         let mut existing: Vec<Option<Record>> = Vec::new();
         for r in &mut requests {
-            self.served(&r.ty)?;
+            self.stored(&r.ty)?;
             let mut found = None;
             match r.method.as_str() {
                 "POST" => {

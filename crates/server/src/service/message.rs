@@ -130,7 +130,7 @@ impl Service {
         for e in entries {
             let Some(r) = e.get("resource") else { continue };
             let ty = r.get_str("resourceType").unwrap_or_default().to_owned();
-            if !crate::SERVED_TYPES.contains(&ty.as_str()) {
+            if !crate::is_stored(&ty) {
                 continue;
             }
             // A resource with its own id may exist already; one given a new id does not.

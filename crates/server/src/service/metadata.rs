@@ -19,6 +19,9 @@ pub const TYPE_INTERACTIONS: &[&str] = &[
     "search-type",
 ];
 
+/// The interactions of the audit log (AuditEvent), which only the server writes.
+pub const AUDIT_INTERACTIONS: &[&str] = &["read", "vread", "search-type"];
+
 /// The operations served, with the definitions they implement.
 pub const OPERATIONS: &[(&str, &str)] = &[
     (
@@ -73,6 +76,10 @@ impl Service {
     pub fn capability_statement(&self, base: &str) -> String {
         let mut resources = Json::arr();
         for ty in SERVED_TYPES {
+            if *ty == crate::AUDIT_TYPE {
+                resources = resources.item(audit_resource());
+                continue;
+            }
             let mut interactions = Json::arr();
             for i in TYPE_INTERACTIONS {
                 interactions = interactions.item(Json::obj().with("code", *i));
@@ -182,4 +189,43 @@ impl Service {
         spfhir_element::write_compact(&cs, &mut out);
         out
     }
+}
+
+/// The audit log's entry: read, vread and search by the parameters its columns answer.
+fn audit_resource() -> Json {
+    let mut interactions = Json::arr();
+    for i in AUDIT_INTERACTIONS {
+        interactions = interactions.item(Json::obj().with("code", *i));
+    }
+    let mut params = Json::arr();
+    for (code, kind, doc) in crate::audit::PARAMS {
+        let definition = match code.strip_prefix('_') {
+            Some(rest) => format!("http://hl7.org/fhir/SearchParameter/Resource-{rest}"),
+            None => format!("http://hl7.org/fhir/SearchParameter/AuditEvent-{code}"),
+        };
+        params = params.item(
+            Json::obj()
+                .with("name", *code)
+                .with("definition", definition.as_str())
+                .with("type", *kind)
+                .with("documentation", *doc),
+        );
+    }
+    Json::obj()
+        .with("type", crate::AUDIT_TYPE)
+        .with(
+            "documentation",
+            "One for every read and write of a resource, recorded by this server; clients read and search them.",
+        )
+        .with_list(
+            "interaction",
+            interactions.as_array().unwrap_or(&[]).to_vec(),
+        )
+        .with("versioning", "versioned")
+        .with("readHistory", false)
+        .with("updateCreate", false)
+        .with("conditionalCreate", false)
+        .with("conditionalUpdate", false)
+        .with("conditionalDelete", "not-supported")
+        .with_list("searchParam", params.as_array().unwrap_or(&[]).to_vec())
 }

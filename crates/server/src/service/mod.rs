@@ -2,6 +2,7 @@
 //! transactions, `$validate` and `$process-message` do, over the engine and the store. One
 //! `impl Service` block per concern, as rust-analyzer splits its big passes.
 
+mod audit;
 mod bundle;
 mod message;
 mod metadata;
@@ -73,13 +74,16 @@ impl Service {
             inner: store,
             metrics: metrics.clone(),
         });
-        let search = Arc::new(SearchParams::load(
-            engine.validator().registry(),
-            SERVED_TYPES,
-        ));
-        let auditor = tokio::runtime::Handle::try_current().ok().map(|_| {
-            crate::audit::Auditor::start(store.clone(), engine.validator(), search.clone())
-        });
+        // The audit log is searched by its own columns (`audit.rs`), not by index rows.
+        let stored: Vec<&str> = SERVED_TYPES
+            .iter()
+            .copied()
+            .filter(|t| crate::is_stored(t))
+            .collect();
+        let search = Arc::new(SearchParams::load(engine.validator().registry(), &stored));
+        let auditor = tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|_| crate::audit::Auditor::start(store.clone()));
         let limits = config.limits;
         let limiter = std::num::NonZeroU32::new(limits.rate_per_second).map(|rate| {
             let burst = std::num::NonZeroU32::new(limits.rate_burst.max(limits.rate_per_second))
@@ -112,6 +116,20 @@ impl Service {
                 ),
             ))
         }
+    }
+
+    /// 404 unless `ty` is a served type; 405 for the audit log, which only this server
+    /// writes (and which keeps no history but its entries).
+    pub fn stored(&self, ty: &str) -> Result<(), ApiError> {
+        self.served(ty)?;
+        if ty == crate::AUDIT_TYPE {
+            return Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                msg::SERVER_METHOD,
+                "AuditEvents are recorded by this server, one for each read and write; they can be read and searched, not created, changed, deleted or listed by history",
+            ));
+        }
+        Ok(())
     }
 
     /// The type is served and the caller's scopes allow `what` on it (404, 403 otherwise).

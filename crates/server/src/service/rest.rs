@@ -35,7 +35,7 @@ impl Service {
         if_none_exist: Option<Vec<(String, String)>>,
         tenant: Tenant<'_>,
     ) -> Result<Saved, ApiError> {
-        self.served(ty)?;
+        self.stored(ty)?;
         self.body_of_type(ty, &json)?;
         if let Some(pairs) = if_none_exist
             && let Some(existing) = self.conditional_match(ty, &pairs, tenant).await?
@@ -90,6 +90,9 @@ impl Service {
     /// `GET /{ty}/{id}`: 404 if never written, 410 if deleted.
     pub async fn read(&self, ty: &str, id: &str, tenant: Tenant<'_>) -> Result<Record, ApiError> {
         self.served(ty)?;
+        if ty == crate::AUDIT_TYPE {
+            return self.audit_read(id, tenant).await;
+        }
         let current = self.store.read(ty, id).await?;
         // A deletion has no body to say whose it was: the version before it does.
         let owned = match &current {
@@ -124,6 +127,15 @@ impl Service {
         let version: i64 = vid
             .parse()
             .map_err(|_| ApiError::bad_request("a version id is a whole number"))?;
+        if ty == crate::AUDIT_TYPE {
+            // An audit entry never changes: its one version is 1.
+            return match version {
+                1 => self.audit_read(id, tenant).await,
+                _ => Err(ApiError::not_found(format!(
+                    "{ty}/{id} has no version {version}"
+                ))),
+            };
+        }
         match self
             .store
             .vread(ty, id, version)
@@ -153,7 +165,7 @@ impl Service {
         if_match: Option<i64>,
         tenant: Tenant<'_>,
     ) -> Result<Saved, ApiError> {
-        self.served(ty)?;
+        self.stored(ty)?;
         if !is_id(id) {
             return Err(ApiError::bad_request(
                 "the id in the URL is not a valid FHIR id",
@@ -227,7 +239,7 @@ impl Service {
         json: Json,
         tenant: Tenant<'_>,
     ) -> Result<Saved, ApiError> {
-        self.served(ty)?;
+        self.stored(ty)?;
         let id = match self.conditional_match(ty, pairs, tenant).await? {
             Some(existing) => existing.id,
             None => match self.body_of_type(ty, &json)? {
@@ -242,7 +254,7 @@ impl Service {
 
     /// `DELETE /{ty}/{id}`: deleting what is absent or already deleted succeeds too.
     pub async fn delete(&self, ty: &str, id: &str, tenant: Tenant<'_>) -> Result<(), ApiError> {
-        self.served(ty)?;
+        self.stored(ty)?;
         if tenant.is_some() {
             may_change(tenant, self.store.read(ty, id).await?.as_ref())?;
         }
@@ -260,7 +272,7 @@ impl Service {
         count: usize,
         tenant: Tenant<'_>,
     ) -> Result<Vec<Record>, ApiError> {
-        self.served(ty)?;
+        self.stored(ty)?;
         let mut records = self.store.history(ty, id, count).await?;
         if tenant.is_some() {
             // Deletions are shown with the versions of the caller's own that they ended.

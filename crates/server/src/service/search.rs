@@ -29,6 +29,9 @@ impl Service {
         tenant: Tenant<'_>,
     ) -> Result<SearchResult, ApiError> {
         self.served(ty)?;
+        if ty == crate::AUDIT_TYPE {
+            return self.audit_search(pairs, lenient, tenant).await;
+        }
         let (mut query, extras) = parse_query(&self.search, ty, pairs, lenient)?;
         scope_query(tenant, &mut query);
         if extras.summary_count {
@@ -98,7 +101,7 @@ impl Service {
                     continue;
                 }
                 if let Some((tt, id)) = t.split_once('/')
-                    && crate::SERVED_TYPES.contains(&tt)
+                    && crate::is_stored(tt)
                     && let Some(rec) = self.store.read(tt, id).await?
                     && !rec.deleted
                 {
@@ -108,7 +111,7 @@ impl Service {
         }
         // _revinclude=Src:param: resources of type Src whose `param` points at a match.
         for (src, param) in &extras.revinclude {
-            if matches.is_empty() || !crate::SERVED_TYPES.contains(&src.as_str()) {
+            if matches.is_empty() || !crate::is_stored(src) {
                 continue;
             }
             let mut q = Query::new(src);

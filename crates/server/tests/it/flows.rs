@@ -872,6 +872,166 @@ async fn every_read_and_write_leaves_a_searchable_audit_event() {
     assert!(all.body["total"].as_u64().unwrap() <= 8, "{}", all.body);
 }
 
+/// Wait until `path` (an AuditEvent search) finds at least `n` entries (the audit log is
+/// appended in batches, after the responses).
+async fn audited(s: &Server, path: &str, n: usize) -> crate::Reply {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let r = s.send("GET", path, None).await;
+        let found = r.body["entry"].as_array().map_or(0, Vec::len);
+        if found >= n || std::time::Instant::now() > deadline {
+            return r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_audit_log_is_read_paged_and_filtered_but_never_written_by_clients() {
+    let s = Server::open().await;
+    let made = s
+        .send("POST", "/Patient", Some(&patient("9434765919", "Smith")))
+        .await;
+    let id = made.body["id"].as_str().unwrap().to_owned();
+    for _ in 0..4 {
+        s.send("GET", &format!("/Patient/{id}"), None).await;
+    }
+    s.send("GET", "/Patient/nobody", None).await;
+    let all = audited(&s, &format!("/AuditEvent?patient={id}&_count=2"), 2).await;
+    // Five entries for the patient (a create, four reads), two a page, oldest first.
+    let mut seen = Vec::new();
+    let mut page = all;
+    loop {
+        for e in page.body["entry"].as_array().unwrap() {
+            seen.push((
+                e["resource"]["id"].as_str().unwrap().to_owned(),
+                e["resource"]["subtype"][0]["code"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            ));
+        }
+        let next = page.body["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .map(|l| l["url"].as_str().unwrap().to_owned());
+        let Some(next) = next else { break };
+        let path = &next[next.find("/AuditEvent").unwrap()..];
+        page = s.send("GET", path, None).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+    }
+    let subtypes: Vec<&str> = seen.iter().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(subtypes, ["create", "read", "read", "read", "read"]);
+    let newest = s
+        .send(
+            "GET",
+            &format!("/AuditEvent?entity=Patient/{id}&_sort=-date&_count=1"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        newest.body["entry"][0]["resource"]["id"],
+        seen[4].0.as_str()
+    );
+    // Each entry reads back by its id, as version 1.
+    let (first, _) = &seen[0];
+    let one = s.send("GET", &format!("/AuditEvent/{first}"), None).await;
+    assert_eq!(one.status, 200);
+    assert_eq!(
+        one.body["entity"][0]["what"]["reference"],
+        format!("Patient/{id}").as_str()
+    );
+    assert_eq!(one.body["meta"]["versionId"], "1");
+    let v1 = s
+        .send("GET", &format!("/AuditEvent/{first}/_history/1"), None)
+        .await;
+    assert_eq!(v1.body, one.body);
+    assert_eq!(
+        s.send("GET", &format!("/AuditEvent/{first}/_history/2"), None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        s.send("GET", "/AuditEvent/999999999", None).await.status,
+        404
+    );
+    // Filters: by client, action, outcome, interaction and time.
+    let count = |q: String| {
+        let s = &s;
+        async move {
+            let r = s
+                .send("GET", &format!("/AuditEvent?{q}&_summary=count"), None)
+                .await;
+            assert_eq!(r.status, 200, "{q}: {}", r.body);
+            r.body["total"].as_u64().unwrap()
+        }
+    };
+    assert_eq!(
+        count(format!("patient={id}&agent:identifier=insecure-dev")).await,
+        5
+    );
+    assert_eq!(
+        count(format!("patient={id}&agent:identifier=someone-else")).await,
+        0
+    );
+    assert_eq!(count(format!("patient={id}&action=C")).await, 1);
+    assert_eq!(
+        count(format!(
+            "patient={id}&subtype=http://hl7.org/fhir/restful-interaction|read"
+        ))
+        .await,
+        4
+    );
+    assert_eq!(count(format!("patient={id}&outcome=0")).await, 5);
+    assert_eq!(count("entity=Patient/nobody&outcome=4".into()).await, 1);
+    assert_eq!(
+        count(format!("patient={id}&date=ge2020-01-01&type=rest")).await,
+        5
+    );
+    assert_eq!(count(format!("patient={id}&date=lt2020-01-01")).await, 0);
+    assert_eq!(count(format!("patient={id}&type=other")).await, 0);
+    assert_eq!(count(format!("_id={first}")).await, 1);
+    assert_eq!(
+        s.send("GET", "/AuditEvent?name=Smith", None).await.status,
+        400,
+        "an unknown parameter"
+    );
+    // Clients never write the log.
+    let forged = json!({"resourceType": "AuditEvent", "id": first});
+    for (method, path) in [
+        ("POST", "/AuditEvent".to_owned()),
+        ("PUT", format!("/AuditEvent/{first}")),
+        ("DELETE", format!("/AuditEvent/{first}")),
+        ("GET", format!("/AuditEvent/{first}/_history")),
+    ] {
+        let r = s
+            .send(
+                method,
+                &path,
+                matches!(method, "POST" | "PUT").then_some(&forged),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.ids()),
+            (405, vec!["SERVER_METHOD".to_owned()]),
+            "{method} {path}"
+        );
+    }
+    let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "AuditEvent"}, "request": {"method": "POST", "url": "AuditEvent"}}
+    ]});
+    assert_eq!(s.send("POST", "/", Some(&tx)).await.status, 405);
+    assert_eq!(
+        s.send("GET", &format!("/AuditEvent/{first}"), None)
+            .await
+            .body,
+        one.body
+    );
+}
+
 #[tokio::test]
 async fn metrics_count_requests_by_route_shape_and_time_the_store() {
     let s = Server::open().await;

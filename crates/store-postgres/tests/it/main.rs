@@ -53,6 +53,35 @@ async fn the_store_suite() {
     drop_database(&name).await;
 }
 
+/// A store from before the audit log kept its AuditEvents as resources; connecting moves
+/// them into the log (migration 4, run again here on a store rolled back to before it).
+#[tokio::test]
+async fn audit_events_stored_as_resources_move_into_the_log() {
+    use spfhir_store::IndexRow;
+    use spfhir_store::suite::{LEGACY_AUDIT_AT, LEGACY_AUDIT_EVENT, legacy_audit_moved};
+    let (name, url) = fresh_database("legacy_audit").await;
+    let store = PgStore::connect(&url, 2).await.unwrap();
+    let index = vec![IndexRow::reference("entity", "Patient/p9")];
+    store
+        .commit(
+            vec![Write::put("AuditEvent", "ae1", LEGACY_AUDIT_EVENT, index)],
+            LEGACY_AUDIT_AT,
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("DROP TABLE audit_log; DELETE FROM _sqlx_migrations WHERE version = 4;")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let store = PgStore::connect(&url, 2).await.unwrap();
+    legacy_audit_moved(&store).await;
+    store.close().await;
+    drop_database(&name).await;
+}
+
 #[tokio::test]
 async fn concurrent_writers_from_two_pools_never_lose_an_update() {
     let (name, url) = fresh_database("race").await;

@@ -29,6 +29,38 @@ async fn a_file_keeps_its_data_across_opens() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A store from before the audit log kept its AuditEvents as resources; opening it moves
+/// them into the log (migration 6, run again here on a store rolled back to before it).
+#[tokio::test]
+async fn audit_events_stored_as_resources_move_into_the_log() {
+    use spfhir_store::suite::{LEGACY_AUDIT_AT, LEGACY_AUDIT_EVENT, legacy_audit_moved};
+    use spfhir_store::{IndexRow, Write};
+    let dir = std::env::temp_dir().join(format!("spfhir-sqlite-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("old.db").display().to_string();
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        let index = vec![IndexRow::reference("entity", "Patient/p9")];
+        store
+            .commit(
+                vec![Write::put("AuditEvent", "ae1", LEGACY_AUDIT_EVENT, index)],
+                LEGACY_AUDIT_AT,
+            )
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE audit_log; DELETE FROM _sqlx_migrations WHERE version = 6;")
+            .unwrap();
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    legacy_audit_moved(&store).await;
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Commits from many tasks at once go through one writer in groups: every independent one
 /// succeeds, and of several updates of one version exactly one wins.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

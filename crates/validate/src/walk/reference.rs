@@ -85,7 +85,9 @@ impl<'a> Walk<'a> {
                     return;
                 }
                 (Some(t), Some(_)) => {
-                    if self.env.bundle.is_some() {
+                    // Only the aggregation and target-profile rules need the target of a
+                    // Type/id: most elements have neither, and skip the Bundle lookup.
+                    if self.env.bundle.is_some() && needs_target(n) {
                         resolved = self.resolve(r);
                     }
                     Some(t)
@@ -178,17 +180,8 @@ impl<'a> Walk<'a> {
         t: &str,
         target: &'a Json,
     ) {
-        const CORE: &str = "http://hl7.org/fhir/StructureDefinition/";
-        let is_base = |tp: &str| {
-            tp.strip_prefix(CORE)
-                .is_some_and(|rest| !rest.contains('/'))
-        };
         // Most elements name only base definitions: no lookups, no allocation.
-        if n.types
-            .iter()
-            .filter(|ty| ty.code == "Reference")
-            .all(|ty| ty.target_profiles.iter().all(|tp| is_base(tp)))
-        {
+        if !has_profiled_targets(n) {
             return;
         }
         let registry = &*self.v.registry;
@@ -370,6 +363,30 @@ impl<'a> Walk<'a> {
 }
 
 /// Two canonicals name the same resource: equal, or equal but for a `|version` on one.
+/// A target profile that is one of R4's base resource definitions, whose rules the
+/// target's own walk applies.
+fn is_base(tp: &str) -> bool {
+    tp.strip_prefix("http://hl7.org/fhir/StructureDefinition/")
+        .is_some_and(|rest| !rest.contains('/'))
+}
+
+/// Element `n`'s Reference type names a target profile beyond the base definitions.
+fn has_profiled_targets(n: &Node) -> bool {
+    n.types
+        .iter()
+        .filter(|ty| ty.code == "Reference")
+        .any(|ty| ty.target_profiles.iter().any(|tp| !is_base(tp)))
+}
+
+/// A rule about element `n` needs to know where a reference's target is: its `aggregation`
+/// or its profiled targets.
+fn needs_target(n: &Node) -> bool {
+    has_profiled_targets(n)
+        || n.types
+            .iter()
+            .any(|ty| ty.code == "Reference" && !ty.aggregation.is_empty())
+}
+
 fn canonical_eq(a: &str, b: &str) -> bool {
     fn bare(s: &str) -> &str {
         s.split('|').next().unwrap_or(s)

@@ -128,7 +128,16 @@ impl Service {
                 if path.contains(&format!("{{{name}}}")) {
                     let mut p = json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}, "description": what});
                     if name == "type" {
-                        p["schema"]["enum"] = json!(SERVED_TYPES);
+                        // The audit log (AuditEvent) is read and searched, never written
+                        // or listed by history.
+                        let writes = (*method != "get" && !path.contains('$'))
+                            || path.ends_with("/_history");
+                        let types: Vec<&str> = SERVED_TYPES
+                            .iter()
+                            .copied()
+                            .filter(|t| !writes || crate::is_stored(t))
+                            .collect();
+                        p["schema"]["enum"] = json!(types);
                     }
                     params.push(p);
                 }

@@ -68,6 +68,16 @@ impl PgStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// Run a `SELECT COUNT(*)` statement.
+    async fn count_rows(&self, st: sql::Statement) -> Result<u64> {
+        let n: i64 = bind_all(sqlx::query(&st.sql), &st.binds)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?
+            .get(0);
+        Ok(n as u64)
+    }
 }
 
 fn record(row: &PgRow) -> Record {
@@ -174,13 +184,7 @@ impl Store for PgStore {
     }
 
     async fn count(&self, query: &Query) -> Result<u64> {
-        let st = sql::count(query, &sql::POSTGRES);
-        let n: i64 = bind_all(sqlx::query(&st.sql), &st.binds)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?
-            .get(0);
-        Ok(n as u64)
+        self.count_rows(sql::count(query, &sql::POSTGRES)).await
     }
 
     async fn audit(&self, entries: Vec<AuditEntry>) -> Result<()> {
@@ -232,13 +236,8 @@ impl Store for PgStore {
     }
 
     async fn audit_count(&self, query: &AuditQuery) -> Result<u64> {
-        let st = sql::audit_count(query, &sql::POSTGRES);
-        let n: i64 = bind_all(sqlx::query(&st.sql), &st.binds)
-            .fetch_one(&self.pool)
+        self.count_rows(sql::audit_count(query, &sql::POSTGRES))
             .await
-            .map_err(backend)?
-            .get(0);
-        Ok(n as u64)
     }
 
     async fn commit_remembering(

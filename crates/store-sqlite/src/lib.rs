@@ -154,6 +154,16 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// Run a `SELECT COUNT(*)` statement.
+    async fn count_rows(&self, st: sql::Statement) -> Result<u64> {
+        let n: i64 = bind_all(sqlx::query(&st.sql), &st.binds)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?
+            .get(0);
+        Ok(n as u64)
+    }
 }
 
 fn record(row: &SqliteRow) -> Record {
@@ -247,13 +257,7 @@ impl Store for SqliteStore {
     }
 
     async fn count(&self, query: &Query) -> Result<u64> {
-        let st = sql::count(query, &sql::SQLITE);
-        let n: i64 = bind_all(sqlx::query(&st.sql), &st.binds)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?
-            .get(0);
-        Ok(n as u64)
+        self.count_rows(sql::count(query, &sql::SQLITE)).await
     }
 
     async fn commit_remembering(
@@ -306,13 +310,7 @@ impl Store for SqliteStore {
     }
 
     async fn audit_count(&self, query: &AuditQuery) -> Result<u64> {
-        let st = sql::audit_count(query, &sql::SQLITE);
-        let n: i64 = bind_all(sqlx::query(&st.sql), &st.binds)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?
-            .get(0);
-        Ok(n as u64)
+        self.count_rows(sql::audit_count(query, &sql::SQLITE)).await
     }
 
     async fn recall(&self, key: &str) -> Result<Option<Remembered>> {

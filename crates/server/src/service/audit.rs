@@ -46,16 +46,7 @@ impl Service {
         let query = spfhir_store::Query::new(crate::AUDIT_TYPE);
         if count_only {
             let total = self.store.audit_count(&q).await?;
-            return Ok(SearchResult {
-                query,
-                page: Page {
-                    records: Vec::new(),
-                    next: None,
-                    total: Some(total),
-                },
-                included: Vec::new(),
-                count_only: true,
-            });
+            return Ok(SearchResult::count(query, total));
         }
         let page = self.store.audit_search(&q).await?;
         Ok(SearchResult {

@@ -19,6 +19,22 @@ pub struct SearchResult {
     pub count_only: bool,
 }
 
+impl SearchResult {
+    /// The answer to `_summary=count`: no page, only the total.
+    pub fn count(query: Query, total: u64) -> SearchResult {
+        SearchResult {
+            query,
+            page: Page {
+                records: Vec::new(),
+                next: None,
+                total: Some(total),
+            },
+            included: Vec::new(),
+            count_only: true,
+        }
+    }
+}
+
 impl Service {
     /// `GET /{ty}?…`.
     pub async fn search(
@@ -36,16 +52,7 @@ impl Service {
         scope_query(tenant, &mut query);
         if extras.summary_count {
             let total = self.store.count(&query).await?;
-            return Ok(SearchResult {
-                query,
-                page: Page {
-                    records: Vec::new(),
-                    next: None,
-                    total: Some(total),
-                },
-                included: Vec::new(),
-                count_only: true,
-            });
+            return Ok(SearchResult::count(query, total));
         }
         let page = self.store.search(&query).await?;
         let mut included = self.includes(ty, &page.records, &extras).await?;

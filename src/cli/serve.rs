@@ -441,7 +441,17 @@ fn small_pages() {
     }
 }
 
+/// Return to the OS the memory start-up used and freed (parsing the packages' indexes, the
+/// migrations): mimalloc otherwise keeps freed pages until later allocations purge them,
+/// and an idle server makes none.
+fn give_back_start_up_memory() {
+    // SAFETY: `mi_collect` takes no pointers and may be called at any time from any
+    // thread; it only frees what the allocator no longer uses.
+    unsafe { libmimalloc_sys::mi_collect(true) };
+}
+
 pub fn run(args: &ServeArgs) -> i32 {
+    small_pages();
     let r = match resolve(args) {
         Ok(r) => r,
         Err(e) => {
@@ -455,7 +465,6 @@ pub fn run(args: &ServeArgs) -> i32 {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-    small_pages();
     let registry = match package::load(&super::env::load_options(&r.package_path, Vec::new())) {
         Ok(reg) => Arc::new(reg),
         Err(e) => {
@@ -538,6 +547,7 @@ pub fn run(args: &ServeArgs) -> i32 {
             refresh_jwks(url, ring, every);
         }
         let state = AppState::new(validator, store.clone(), r.config, r.auth);
+        give_back_start_up_memory();
         let result = match r.tls {
             Some(tls) => {
                 spfhir_server::serve_tls(listener, state, tls, shutdown_signal(), Duration::from_secs(30)).await

@@ -120,6 +120,215 @@ fn bind_all<'q>(
 const SELECT_VERSION: &str =
     "SELECT ty, id, version, last_updated, deleted, body FROM resource_versions";
 
+/// Why an attempt at a commit did not succeed.
+enum Attempt {
+    /// A resource written in the short form for new ones was there already: apply the
+    /// commit again, in full.
+    Again,
+    Failed(Error),
+}
+
+impl From<Error> for Attempt {
+    fn from(e: Error) -> Attempt {
+        Attempt::Failed(e)
+    }
+}
+
+/// The record a write made.
+fn made(w: &Write, version: i64, now: i64) -> Record {
+    Record {
+        ty: w.ty.clone(),
+        id: w.id.clone(),
+        version,
+        last_updated: now,
+        deleted: w.body.is_none(),
+        body: w.body.clone().unwrap_or_default(),
+    }
+}
+
+/// A write's index rows as column arrays, for one `INSERT … FROM UNNEST`.
+#[allow(clippy::type_complexity)]
+fn index_arrays(
+    w: &Write,
+) -> (
+    Vec<&str>,
+    Vec<&'static str>,
+    Vec<Option<&str>>,
+    Vec<Option<&str>>,
+    Vec<Option<i64>>,
+    Vec<Option<i64>>,
+) {
+    let n = w.index.len();
+    let mut cols = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for row in &w.index {
+        let (kind, system, value, low, high) = row.columns();
+        cols.0.push(row.param.as_str());
+        cols.1.push(kind);
+        cols.2.push(system);
+        cols.3.push(value);
+        cols.4.push(low);
+        cols.5.push(high);
+    }
+    cols
+}
+
+/// A new resource's first version, its current row and its index rows, in one statement
+/// (one round trip instead of five: no look-up of a current version, no old index rows to
+/// remove). `Again` when the resource is there already (a concurrent create, or one
+/// deleted before): only the full form can tell a conflict from a re-creation.
+async fn insert_new(
+    conn: &mut sqlx::PgConnection,
+    w: &Write,
+    now: i64,
+) -> std::result::Result<(), Attempt> {
+    let (params, kinds, systems, values, lows, highs) = index_arrays(w);
+    let done = sqlx::query(
+        "WITH v AS (INSERT INTO resource_versions (ty, id, version, last_updated, deleted, body) \
+                    VALUES ($1, $2, 1, $3, FALSE, $4)), \
+              r AS (INSERT INTO resources (ty, id, version, last_updated, deleted) \
+                    VALUES ($1, $2, 1, $3, FALSE)) \
+         INSERT INTO search_index (ty, id, param, kind, system, value, low, high) \
+         SELECT $1, $2, * FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[])",
+    )
+    .bind(&w.ty)
+    .bind(&w.id)
+    .bind(now)
+    .bind(w.body.as_deref().unwrap_or_default())
+    .bind(&params)
+    .bind(&kinds)
+    .bind(&systems)
+    .bind(&values)
+    .bind(&lows)
+    .bind(&highs)
+    .execute(conn)
+    .await;
+    match done {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_database_error()
+                .is_some_and(|d| d.is_unique_violation()) =>
+        {
+            Err(Attempt::Again)
+        }
+        Err(e) => Err(Attempt::Failed(backend(e))),
+    }
+}
+
+impl PgStore {
+    /// Apply a commit in one transaction; with `short`, a write that creates a resource
+    /// goes in the short form ([`insert_new`]), and a commit that is only that runs on its
+    /// own, with no `BEGIN` and `COMMIT` round trips.
+    async fn apply(
+        &self,
+        writes: &[Write],
+        now: i64,
+        remember: &[(String, Remembered)],
+        short: bool,
+    ) -> std::result::Result<Vec<Record>, Attempt> {
+        let is_new = |w: &Write| short && w.expect == Some(0) && w.body.is_some();
+        if let ([w], true) = (writes, remember.is_empty())
+            && is_new(w)
+        {
+            let mut conn = self.pool.acquire().await.map_err(backend)?;
+            insert_new(&mut conn, w, now).await?;
+            return Ok(vec![made(w, 1, now)]);
+        }
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        for (key, response) in remember {
+            sqlx::query("INSERT INTO remembered (key, status, body) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(i64::from(response.status))
+                .bind(&response.body)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        let mut out = Vec::with_capacity(writes.len());
+        for w in writes {
+            if is_new(w) {
+                insert_new(&mut tx, w, now).await?;
+                out.push(made(w, 1, now));
+                continue;
+            }
+            let current: Option<(i64, bool)> =
+                sqlx::query_as("SELECT version, deleted FROM resources WHERE ty = $1 AND id = $2")
+                    .bind(&w.ty)
+                    .bind(&w.id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            let Some(version) = spfhir_store::next_version(current, w)? else {
+                let mut gone = made(w, current.map_or(0, |c| c.0), now);
+                gone.deleted = true;
+                out.push(gone);
+                continue;
+            };
+            let deleted = w.body.is_none();
+            sqlx::query(
+                "INSERT INTO resource_versions (ty, id, version, last_updated, deleted, body) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&w.ty)
+            .bind(&w.id)
+            .bind(version)
+            .bind(now)
+            .bind(deleted)
+            .bind(w.body.as_deref().unwrap_or_default())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| write_error(e, w))?;
+            sqlx::query(
+                "INSERT INTO resources (ty, id, version, last_updated, deleted) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (ty, id) DO UPDATE SET version = excluded.version, \
+                 last_updated = excluded.last_updated, deleted = excluded.deleted",
+            )
+            .bind(&w.ty)
+            .bind(&w.id)
+            .bind(version)
+            .bind(now)
+            .bind(deleted)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            sqlx::query("DELETE FROM search_index WHERE ty = $1 AND id = $2")
+                .bind(&w.ty)
+                .bind(&w.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            // All the resource's index rows in one statement (arrays unnested), not a round
+            // trip per row: a referral message has about 85.
+            if !w.index.is_empty() {
+                let (params, kinds, systems, values, lows, highs) = index_arrays(w);
+                sqlx::query(
+                    "INSERT INTO search_index (ty, id, param, kind, system, value, low, high) \
+                     SELECT $1, $2, * FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[])",
+                )
+                .bind(&w.ty)
+                .bind(&w.id)
+                .bind(&params)
+                .bind(&kinds)
+                .bind(&systems)
+                .bind(&values)
+                .bind(&lows)
+                .bind(&highs)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            }
+            out.push(made(w, version, now));
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(out)
+    }
+}
+
 #[async_trait]
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
@@ -246,117 +455,19 @@ impl Store for PgStore {
         now: i64,
         remember: Vec<(String, Remembered)>,
     ) -> Result<Vec<Record>> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        for (key, response) in &remember {
-            sqlx::query("INSERT INTO remembered (key, status, body) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING")
-                .bind(key)
-                .bind(i64::from(response.status))
-                .bind(&response.body)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+        // New resources first go in the short form (`insert_new`); if one of them turns out
+        // to be there already, the whole commit is rolled back and applied again in full.
+        match self.apply(&writes, now, &remember, true).await {
+            Ok(out) => Ok(out),
+            Err(Attempt::Failed(e)) => Err(e),
+            Err(Attempt::Again) => match self.apply(&writes, now, &remember, false).await {
+                Ok(out) => Ok(out),
+                Err(Attempt::Failed(e)) => Err(e),
+                Err(Attempt::Again) => Err(Error::Backend(
+                    "a write was retried in full and asked for a retry again".into(),
+                )),
+            },
         }
-        let mut out = Vec::with_capacity(writes.len());
-        for mut w in writes {
-            let current: Option<(i64, bool)> =
-                sqlx::query_as("SELECT version, deleted FROM resources WHERE ty = $1 AND id = $2")
-                    .bind(&w.ty)
-                    .bind(&w.id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-            let Some(version) = spfhir_store::next_version(current, &w)? else {
-                out.push(Record {
-                    ty: w.ty,
-                    id: w.id,
-                    version: current.map_or(0, |c| c.0),
-                    last_updated: now,
-                    deleted: true,
-                    body: String::new(),
-                });
-                continue;
-            };
-            let deleted = w.body.is_none();
-            let body = w.body.take().unwrap_or_default();
-            sqlx::query(
-                "INSERT INTO resource_versions (ty, id, version, last_updated, deleted, body) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&w.ty)
-            .bind(&w.id)
-            .bind(version)
-            .bind(now)
-            .bind(deleted)
-            .bind(&body)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| write_error(e, &w))?;
-            sqlx::query(
-                "INSERT INTO resources (ty, id, version, last_updated, deleted) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (ty, id) DO UPDATE SET version = excluded.version, \
-                 last_updated = excluded.last_updated, deleted = excluded.deleted",
-            )
-            .bind(&w.ty)
-            .bind(&w.id)
-            .bind(version)
-            .bind(now)
-            .bind(deleted)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-            sqlx::query("DELETE FROM search_index WHERE ty = $1 AND id = $2")
-                .bind(&w.ty)
-                .bind(&w.id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            // All the resource's index rows in one statement (arrays unnested), not a round
-            // trip per row: a referral message has about 85.
-            if !w.index.is_empty() {
-                let n = w.index.len();
-                let (mut params, mut kinds, mut systems, mut values, mut lows, mut highs) = (
-                    Vec::with_capacity(n),
-                    Vec::with_capacity(n),
-                    Vec::with_capacity(n),
-                    Vec::with_capacity(n),
-                    Vec::with_capacity(n),
-                    Vec::with_capacity(n),
-                );
-                for row in &w.index {
-                    let (kind, system, value, low, high) = row.columns();
-                    params.push(row.param.as_str());
-                    kinds.push(kind);
-                    systems.push(system);
-                    values.push(value);
-                    lows.push(low);
-                    highs.push(high);
-                }
-                sqlx::query(
-                    "INSERT INTO search_index (ty, id, param, kind, system, value, low, high) \
-                     SELECT $1, $2, * FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[])",
-                )
-                .bind(&w.ty)
-                .bind(&w.id)
-                .bind(&params)
-                .bind(&kinds)
-                .bind(&systems)
-                .bind(&values)
-                .bind(&lows)
-                .bind(&highs)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            }
-            out.push(Record {
-                ty: w.ty,
-                id: w.id,
-                version,
-                last_updated: now,
-                deleted,
-                body,
-            });
-        }
-        tx.commit().await.map_err(backend)?;
-        Ok(out)
     }
 
     async fn recall(&self, key: &str) -> Result<Option<Remembered>> {

@@ -408,6 +408,35 @@ async fn searches(store: &dyn Store) {
         .await,
         ["s2"]
     );
+    // A create (expecting no current version) is indexed like any write, alone or
+    // among others.
+    let new_one = |id: &str| {
+        Write::put(
+            "Patient",
+            id,
+            "{}",
+            vec![IndexRow::token("identifier", Some("https://x"), "new-1")],
+        )
+        .expecting(0)
+    };
+    store.commit(vec![new_one("n1")], T0 + 40).await.unwrap();
+    store
+        .commit(
+            vec![new_one("n2"), Write::put("Patient", "s2", "{}", vec![])],
+            T0 + 41,
+        )
+        .await
+        .unwrap();
+    let by_identifier = Query::new("Patient").with(Clause::new(
+        "identifier",
+        Match::Token {
+            system: Some("https://x".into()),
+            code: "new-1".into(),
+        },
+    ));
+    assert_eq!(search_ids(store, &by_identifier).await, ["n1", "n2"]);
+    let again = store.commit(vec![new_one("n1")], T0 + 42).await;
+    assert!(matches!(again, Err(Error::Conflict { .. })), "{again:?}");
 }
 
 async fn paging_is_stable_while_data_changes(store: &dyn Store) {

@@ -55,6 +55,29 @@ impl<'a> Walk<'a> {
                     return;
                 }
             }
+        } else if let Some((t, query)) = r
+            .split_once('?')
+            .filter(|(t, _)| self.v.model.is_resource(t))
+        {
+            // A conditional reference, `Type?search` (R4 http.html, "Conditional
+            // references"): a transaction's server replaces it with the one match; anywhere
+            // else nothing resolves it. Its type is still known.
+            let search = !query.is_empty()
+                && query
+                    .split('&')
+                    .all(|pair| pair.split_once('=').is_some_and(|(name, _)| !name.is_empty()));
+            if !search {
+                self.error(msg::REFERENCE_FORMAT, at, v, format!("{at}.reference is a conditional reference whose query is not a search: expected {t}?name=value&…"));
+                return;
+            }
+            let in_transaction = self
+                .env
+                .bundle
+                .is_some_and(|b| b.get_str("type") == Some("transaction"));
+            if !in_transaction {
+                self.warn(msg::REFERENCE_FORMAT, at, v, format!("{at}.reference is a conditional reference ({t}?…), which only a transaction resolves; here it points at nothing"));
+            }
+            Some(t)
         } else {
             // Type/id, Type/id/_history/vid, or an absolute URL ending in either (which may
             // point outside a Bundle): the type is the segment before the id.

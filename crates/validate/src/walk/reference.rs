@@ -55,8 +55,8 @@ impl<'a> Walk<'a> {
                     return;
                 }
             }
-        } else if let Some((t, query)) = r
-            .split_once('?')
+        } else if let Some((t, query)) = memchr::memchr(b'?', r.as_bytes())
+            .map(|i| (&r[..i], &r[i + 1..]))
             .filter(|(t, _)| self.v.model.is_resource(t))
         {
             // A conditional reference, `Type?search` (R4 http.html, "Conditional

@@ -298,16 +298,7 @@ pub fn parse_query(
         let text = |f: AuditField, v: String| AuditMatch::Text(f, v);
         let clause: Vec<AuditMatch> = match code {
             "_count" => {
-                q.count = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=crate::search::MAX_COUNT).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::bad_request(format!(
-                            "_count must be a whole number from 1 to {}",
-                            crate::search::MAX_COUNT
-                        ))
-                    })?;
+                q.count = crate::search::parse_count(value)?;
                 continue;
             }
             "_sort" => {

@@ -391,6 +391,19 @@ pub const MAX_COUNT: usize = 1000;
 /// Results per page when `_count` is not given.
 pub const DEFAULT_COUNT: usize = 20;
 
+/// `_count`: a whole number from 1 to [`MAX_COUNT`].
+pub fn parse_count(value: &str) -> Result<usize, ApiError> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_COUNT).contains(n))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "_count must be a whole number from 1 to {MAX_COUNT}"
+            ))
+        })
+}
+
 /// Parse the query parameters of a search on `ty` into a store query. Unknown parameters
 /// are an error (400) unless `lenient` (the `Prefer: handling=lenient` header).
 pub fn parse_query(
@@ -408,17 +421,7 @@ pub fn parse_query(
             None => (name.as_str(), None),
         };
         match code {
-            "_count" => {
-                q.count = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_COUNT).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::bad_request(format!(
-                            "_count must be a whole number from 1 to {MAX_COUNT}"
-                        ))
-                    })?;
-            }
+            "_count" => q.count = parse_count(value)?,
             "_sort" => {
                 q.order = match value.as_str() {
                     "_id" => Order::Id,

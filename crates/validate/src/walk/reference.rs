@@ -63,9 +63,10 @@ impl<'a> Walk<'a> {
             // references"): a transaction's server replaces it with the one match; anywhere
             // else nothing resolves it. Its type is still known.
             let search = !query.is_empty()
-                && query
-                    .split('&')
-                    .all(|pair| pair.split_once('=').is_some_and(|(name, _)| !name.is_empty()));
+                && query.split('&').all(|pair| {
+                    pair.split_once('=')
+                        .is_some_and(|(name, _)| !name.is_empty())
+                });
             if !search {
                 self.error(msg::REFERENCE_FORMAT, at, v, format!("{at}.reference is a conditional reference whose query is not a search: expected {t}?name=value&…"));
                 return;

@@ -74,12 +74,12 @@ const QUEUE: usize = 8192;
 impl Auditor {
     /// Start the writer on the current tokio runtime.
     pub fn start(store: Arc<dyn Store>) -> Auditor {
-        Auditor::start_with_queue(store, QUEUE)
+        Auditor::start_with_queue(store, QUEUE, WAIT)
     }
 
-    /// [`Auditor::start`] with a queue of `queue` events (tests make it tiny, so requests
-    /// meet a full queue).
-    fn start_with_queue(store: Arc<dyn Store>, queue: usize) -> Auditor {
+    /// [`Auditor::start`] with a queue of `queue` events and a wait of `wait` to fill a batch
+    /// (tests make both tiny, so requests meet a full queue and batches go at once).
+    fn start_with_queue(store: Arc<dyn Store>, queue: usize, wait: Duration) -> Auditor {
         let (tx, mut rx) = mpsc::channel::<Msg>(queue);
         tokio::spawn(async move {
             let mut msgs = Vec::with_capacity(BATCH);
@@ -92,7 +92,7 @@ impl Auditor {
                 }
                 // A short wait gathers what arrives meanwhile into the same commit.
                 if msgs.len() < BATCH && !msgs.iter().any(|m| matches!(m, Msg::Flush(_))) {
-                    tokio::time::sleep(WAIT).await;
+                    tokio::time::sleep(wait).await;
                     while msgs.len() < BATCH {
                         match rx.try_recv() {
                             Ok(m) => msgs.push(m),
@@ -427,7 +427,7 @@ mod tests {
                 .unwrap(),
         );
         // A queue of one: nearly every record meets it full and waits.
-        let auditor = Auditor::start_with_queue(store.clone(), 1);
+        let auditor = Auditor::start_with_queue(store.clone(), 1, Duration::from_millis(1));
         let clients: Vec<_> = (0..16)
             .map(|c| {
                 let auditor = auditor.clone();

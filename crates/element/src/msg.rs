@@ -69,6 +69,7 @@ catalogue! {
     VALUE_FIXED: Value,
     VALUE_PATTERN: Value,
     VALUE_MAX_LENGTH: Value,
+    VALUE_WHITESPACE: Value,
     VALUE_MIN: Value,
     VALUE_MAX: Value,
     VALUE_LIMIT_UNITS: BusinessRule,

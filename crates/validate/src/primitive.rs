@@ -185,9 +185,15 @@ fn check_string(code: &str, s: &str) -> Result<(), String> {
             }
         }
         "string" | "markdown" if s.len() > 1024 * 1024 => bad("longer than 1 MB"),
-        "string" | "markdown" if s.trim().is_empty() => Err("must not be only whitespace".into()),
         _ => Ok(()),
     }
+}
+
+/// A string or markdown that is only whitespace. R4's string pattern (`[ \r\n\t\S]+`)
+/// allows it, so it is a warning, as the reference validator has it, not an error.
+pub fn only_whitespace(code: &str, v: &Json) -> bool {
+    matches!(code, "string" | "markdown" | "System.String")
+        && v.as_str().is_some_and(|s| !s.is_empty() && s.trim().is_empty())
 }
 
 #[cfg(test)]

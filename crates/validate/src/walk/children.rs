@@ -365,6 +365,14 @@ impl<'a> Walk<'a> {
                     self.error(msg::TYPE_PRIMITIVE, at, v, format!("{at} {why}"));
                     return;
                 }
+                if primitive::only_whitespace(code, v) {
+                    self.warn(
+                        msg::VALUE_WHITESPACE,
+                        at,
+                        v,
+                        format!("{at} is only whitespace: a string should carry text, or be left out"),
+                    );
+                }
                 if let (Some(max), Some(text)) = (n.max_length, v.as_str())
                     && text.chars().count() > max
                 {

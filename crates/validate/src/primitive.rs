@@ -193,7 +193,8 @@ fn check_string(code: &str, s: &str) -> Result<(), String> {
 /// allows it, so it is a warning, as the reference validator has it, not an error.
 pub fn only_whitespace(code: &str, v: &Json) -> bool {
     matches!(code, "string" | "markdown" | "System.String")
-        && v.as_str().is_some_and(|s| !s.is_empty() && s.trim().is_empty())
+        && v.as_str()
+            .is_some_and(|s| !s.is_empty() && s.trim().is_empty())
 }
 
 #[cfg(test)]

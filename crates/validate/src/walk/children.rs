@@ -370,7 +370,9 @@ impl<'a> Walk<'a> {
                         msg::VALUE_WHITESPACE,
                         at,
                         v,
-                        format!("{at} is only whitespace: a string should carry text, or be left out"),
+                        format!(
+                            "{at} is only whitespace: a string should carry text, or be left out"
+                        ),
                     );
                 }
                 if let (Some(max), Some(text)) = (n.max_length, v.as_str())

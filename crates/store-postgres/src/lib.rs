@@ -69,6 +69,15 @@ impl PgStore {
         self.pool.close().await;
     }
 
+    /// Run a `SELECT` statement; each row through `row`.
+    async fn fetch<T>(&self, st: sql::Statement, row: fn(&PgRow) -> T) -> Result<Vec<T>> {
+        let rows = bind_all(sqlx::query(&st.sql), &st.binds)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(rows.iter().map(row).collect())
+    }
+
     /// Run a `SELECT COUNT(*)` statement.
     async fn count_rows(&self, st: sql::Statement) -> Result<u64> {
         let n: i64 = bind_all(sqlx::query(&st.sql), &st.binds)
@@ -382,14 +391,7 @@ impl Store for PgStore {
     }
 
     async fn search(&self, query: &Query) -> Result<Page> {
-        sql::page(query, &sql::POSTGRES, |st| async move {
-            let rows = bind_all(sqlx::query(&st.sql), &st.binds)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend)?;
-            Ok(rows.iter().map(record).collect())
-        })
-        .await
+        sql::page(query, &sql::POSTGRES, |st| self.fetch(st, record)).await
     }
 
     async fn count(&self, query: &Query) -> Result<u64> {
@@ -434,14 +436,7 @@ impl Store for PgStore {
     }
 
     async fn audit_search(&self, query: &AuditQuery) -> Result<AuditPage> {
-        sql::audit_page(query, &sql::POSTGRES, |st| async move {
-            let rows = bind_all(sqlx::query(&st.sql), &st.binds)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend)?;
-            Ok(rows.iter().map(audit_entry).collect())
-        })
-        .await
+        sql::audit_page(query, &sql::POSTGRES, |st| self.fetch(st, audit_entry)).await
     }
 
     async fn audit_count(&self, query: &AuditQuery) -> Result<u64> {

@@ -155,6 +155,15 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
+    /// Run a `SELECT` statement; each row through `row`.
+    async fn fetch<T>(&self, st: sql::Statement, row: fn(&SqliteRow) -> T) -> Result<Vec<T>> {
+        let rows = bind_all(sqlx::query(&st.sql), &st.binds)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(rows.iter().map(row).collect())
+    }
+
     /// Run a `SELECT COUNT(*)` statement.
     async fn count_rows(&self, st: sql::Statement) -> Result<u64> {
         let n: i64 = bind_all(sqlx::query(&st.sql), &st.binds)
@@ -246,14 +255,7 @@ impl Store for SqliteStore {
     }
 
     async fn search(&self, query: &Query) -> Result<Page> {
-        sql::page(query, &sql::SQLITE, |st| async move {
-            let rows = bind_all(sqlx::query(&st.sql), &st.binds)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend)?;
-            Ok(rows.iter().map(record).collect())
-        })
-        .await
+        sql::page(query, &sql::SQLITE, |st| self.fetch(st, record)).await
     }
 
     async fn count(&self, query: &Query) -> Result<u64> {
@@ -299,14 +301,7 @@ impl Store for SqliteStore {
     }
 
     async fn audit_search(&self, query: &AuditQuery) -> Result<AuditPage> {
-        sql::audit_page(query, &sql::SQLITE, |st| async move {
-            let rows = bind_all(sqlx::query(&st.sql), &st.binds)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend)?;
-            Ok(rows.iter().map(audit_entry).collect())
-        })
-        .await
+        sql::audit_page(query, &sql::SQLITE, |st| self.fetch(st, audit_entry)).await
     }
 
     async fn audit_count(&self, query: &AuditQuery) -> Result<u64> {

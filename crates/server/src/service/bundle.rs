@@ -217,7 +217,12 @@ impl Service {
         let mut map: HashMap<String, String> = HashMap::new();
         let mut existing: Vec<Option<Record>> = Vec::new();
         for r in &mut requests {
-            self.stored(&r.ty)?;
+            // The audit log may be read here, never written.
+            if r.method == "GET" {
+                self.served(&r.ty)?;
+            } else {
+                self.stored(&r.ty)?;
+            }
             let mut found = None;
             match r.method.as_str() {
                 "POST" => {

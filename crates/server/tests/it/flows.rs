@@ -1024,6 +1024,22 @@ async fn the_audit_log_is_read_paged_and_filtered_but_never_written_by_clients()
         {"resource": {"resourceType": "AuditEvent"}, "request": {"method": "POST", "url": "AuditEvent"}}
     ]});
     assert_eq!(s.send("POST", "/", Some(&tx)).await.status, 405);
+    // Reading it inside a transaction or a batch is a read like any other.
+    for kind in ["transaction", "batch"] {
+        let read = json!({"resourceType": "Bundle", "type": kind, "entry": [
+            {"request": {"method": "GET", "url": format!("AuditEvent/{first}")}}
+        ]});
+        let r = s.send("POST", "/", Some(&read)).await;
+        assert_eq!(r.status, 200, "{kind}: {}", r.body);
+        let location = r.body["entry"][0]["response"]["location"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            location.ends_with(&format!("/AuditEvent/{first}/_history/1")),
+            "{kind}: {}",
+            r.body
+        );
+    }
     assert_eq!(
         s.send("GET", &format!("/AuditEvent/{first}"), None)
             .await

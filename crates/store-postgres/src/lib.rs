@@ -274,9 +274,9 @@ impl PgStore {
                     .await
                     .map_err(backend)?;
             let Some(version) = spfhir_store::next_version(current, w)? else {
-                let mut gone = made(w, current.map_or(0, |c| c.0), now);
-                gone.deleted = true;
-                out.push(gone);
+                // Only a delete changes nothing (of what is absent or deleted already): the
+                // record `made` is a deletion at the current version.
+                out.push(made(w, current.map_or(0, |c| c.0), now));
                 continue;
             };
             let deleted = w.body.is_none();

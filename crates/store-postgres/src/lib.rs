@@ -23,6 +23,10 @@ use sqlx::{PgPool, Row};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// The advisory lock (`pg_advisory_xact_lock`) under which audit batches append; the
+/// number is arbitrary ("spfhir-a" in ASCII), and only spfhir's audit appends take it.
+const AUDIT_APPEND_LOCK: i64 = 0x7370_6668_6972_2d61;
+
 /// A store in a PostgreSQL database.
 pub struct PgStore {
     pool: PgPool,
@@ -417,6 +421,17 @@ impl Store for PgStore {
             certificates.push(e.certificate);
             statuses.push(e.status);
         }
+        // Batches from every instance append one at a time, each committed before the next
+        // takes its `seq`s (a lock held to the end of the transaction), so `seq` order is
+        // commit order: a reader that sees an entry sees every entry before it, and one
+        // following the log by "after this `seq`" misses none. Without the lock, a batch that
+        // drew its numbers first but committed last would fall behind such a reader for good.
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(AUDIT_APPEND_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         sqlx::query(
             "INSERT INTO audit_log (recorded, interaction, action, entity, who, certificate, status) \
              SELECT r, i, a, e, w, c, s FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], \
@@ -429,10 +444,10 @@ impl Store for PgStore {
         .bind(&whos)
         .bind(&certificates)
         .bind(&statuses)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        Ok(())
+        tx.commit().await.map_err(backend)
     }
 
     async fn audit_search(&self, query: &AuditQuery) -> Result<AuditPage> {

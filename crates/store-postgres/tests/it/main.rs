@@ -134,3 +134,76 @@ async fn concurrent_writers_from_two_pools_never_lose_an_update() {
     b.close().await;
     drop_database(&name).await;
 }
+
+/// Several server processes append to one audit log while a reader follows it page by page
+/// (`next` links are "after this `seq`"). An entry that took its `seq` before another
+/// process's but committed after it would fall behind a reader already past it, so every
+/// entry must be visible, in `seq` order, by the time a later one is.
+#[tokio::test]
+async fn a_reader_following_the_audit_log_misses_no_entry_of_two_writers() {
+    use spfhir_store::{AuditEntry, AuditQuery};
+    let (name, url) = fresh_database("audit_follow").await;
+    let a = std::sync::Arc::new(PgStore::connect(&url, 4).await.unwrap());
+    let b = std::sync::Arc::new(PgStore::connect(&url, 4).await.unwrap());
+    const WRITERS: usize = 8;
+    const BATCHES: usize = 40;
+    const PER_BATCH: usize = 25;
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let store = if w % 2 == 0 { a.clone() } else { b.clone() };
+        writers.push(tokio::spawn(async move {
+            for batch in 0..BATCHES {
+                let entries = (0..PER_BATCH)
+                    .map(|i| AuditEntry {
+                        seq: 0,
+                        recorded: (batch * PER_BATCH + i) as i64,
+                        interaction: "read".into(),
+                        action: "R".into(),
+                        entity: format!("Patient/w{w}-{batch}-{i}"),
+                        who: format!("client-{w}"),
+                        certificate: None,
+                        status: 200,
+                    })
+                    .collect();
+                store.audit(entries).await.unwrap();
+            }
+        }));
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    let mut follow = |page: spfhir_store::AuditPage, after: &mut Option<i64>| {
+        if let Some(last) = page.entries.last() {
+            *after = Some(last.seq);
+        }
+        seen.extend(page.entries.into_iter().map(|e| e.entity));
+    };
+    loop {
+        let done = writers.iter().all(|w| w.is_finished());
+        let query = AuditQuery {
+            after,
+            count: 1_000,
+            ..AuditQuery::default()
+        };
+        let page = a.audit_search(&query).await.unwrap();
+        let empty = page.entries.is_empty();
+        follow(page, &mut after);
+        if done && empty {
+            break;
+        }
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let total = WRITERS * BATCHES * PER_BATCH;
+    let unique: std::collections::HashSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "an entry was read twice");
+    assert_eq!(
+        seen.len(),
+        total,
+        "the reader missed {} of {total} entries",
+        total - seen.len()
+    );
+    a.close().await;
+    b.close().await;
+    drop_database(&name).await;
+}

@@ -203,7 +203,9 @@ pub fn run(args: &ValidateArgs) -> i32 {
             })
         };
         if let Err(e) = result {
-            // A file that cannot be read at all: said, and the others still validated.
+            // A file that cannot be read at all: said (after what is already written, so a
+            // terminal shows the two in order), and the others still validated.
+            let _ = out.writer.flush();
             eprintln!("error: {e}");
             unreadable += 1;
         }

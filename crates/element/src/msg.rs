@@ -76,6 +76,7 @@ catalogue! {
     BINDING_REQUIRED: CodeInvalid,
     BINDING_EXTENSIBLE: CodeInvalid,
     BINDING_NO_CODE: CodeInvalid,
+    BINDING_MAX_VALUESET: CodeInvalid,
     TERMINOLOGY_NOT_CHECKED: NotSupported,
     CODING_SYSTEM_RELATIVE: Value,
     CODING_SYSTEM_VALUESET: Value,

@@ -118,7 +118,13 @@ pub enum Strength {
 pub struct Binding {
     pub strength: Strength,
     pub value_set: Option<String>,
+    /// The maximum value set of a preferred or extensible binding (the
+    /// `elementdefinition-maxValueSet` extension): codes beyond `value_set` must still be in it.
+    pub max_value_set: Option<String>,
 }
+
+/// The extension on `ElementDefinition.binding` naming its maximum value set.
+const MAX_VALUE_SET: &str = "http://hl7.org/fhir/StructureDefinition/elementdefinition-maxValueSet";
 
 #[derive(Debug, Clone)]
 pub struct Constraint {
@@ -341,6 +347,14 @@ impl Profile {
                         _ => Strength::Example,
                     },
                     value_set: b.get_str("valueSet").map(str::to_string),
+                    max_value_set: b
+                        .get("extension")
+                        .and_then(Json::as_array)
+                        .unwrap_or(&[])
+                        .iter()
+                        .find(|x| x.get_str("url") == Some(MAX_VALUE_SET))
+                        .and_then(|x| x.get_str("valueCanonical"))
+                        .map(str::to_string),
                 })
             });
             let constraints = el

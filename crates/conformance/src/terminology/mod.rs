@@ -18,6 +18,9 @@ use compact_str::CompactString;
 use crate::json::Json;
 use crate::package::Registry;
 
+mod grammar;
+pub use grammar::{Grammar, Grammars};
+
 /// Is a code in a ValueSet?
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Membership {
@@ -36,9 +39,9 @@ pub struct Expansion {
     pub codes: CodeSet,
     /// Systems (or ValueSets) whose part could not be enumerated.
     pub unknown: Vec<String>,
-    /// The whole of UCUM is included: every valid UCUM unit is a member (UCUM is a grammar,
-    /// not a list, so it is checked, not enumerated).
-    pub all_ucum: bool,
+    /// Systems included whole whose codes are a grammar (UCUM, BCP-47, BCP-13, ISO 4217):
+    /// every code of one is a member, checked, not enumerated.
+    pub grammars: Grammars,
 }
 
 /// UCUM's system URL.
@@ -74,7 +77,9 @@ impl Expansion {
     /// Is `system|code` among the enumerated codes?
     pub fn contains(&self, system: &str, code: &str) -> bool {
         self.codes.contains(&CodeRef(system, code))
-            || (self.all_ucum && system == UCUM && is_ucum_unit(code))
+            || (!self.grammars.is_empty()
+                && Grammar::of(system)
+                    .is_some_and(|g| self.grammars.contains(g) && g.is_code(code)))
     }
 }
 
@@ -158,7 +163,10 @@ impl Terminology {
         let exp = self.expand(vs);
         let hit = match system {
             Some(sys) => exp.contains(sys, code),
-            None => exp.codes.iter().any(|(_, c)| c == code),
+            None => {
+                exp.codes.iter().any(|(_, c)| c == code)
+                    || exp.grammars.iter().any(|g| g.is_code(code))
+            }
         };
         if hit {
             return Membership::Member;
@@ -172,8 +180,8 @@ impl Terminology {
     /// Does the loaded CodeSystem `system` define `code`? `None` when the system is not
     /// loaded completely.
     pub fn code_exists(&self, system: &str, code: &str) -> Option<bool> {
-        if system == UCUM {
-            return Some(is_ucum_unit(code));
+        if let Some(g) = Grammar::of(system) {
+            return Some(g.is_code(code));
         }
         let cs = self.code_system(system)?;
         if !cs.complete {
@@ -253,14 +261,14 @@ impl Terminology {
             let part = self.include(inc, depth);
             out.codes.extend(part.codes);
             out.unknown.extend(part.unknown);
-            out.all_ucum |= part.all_ucum;
+            out.grammars = out.grammars.union(part.grammars);
         }
         for exc in arr(compose, "exclude") {
             let part = self.include(exc, depth);
             out.codes.retain(|c| !part.codes.contains(c));
-            if part.all_ucum {
-                out.all_ucum = false;
-                out.codes.retain(|(sys, _)| sys != UCUM);
+            for g in part.grammars.iter() {
+                out.grammars.remove(g);
+                out.codes.retain(|(sys, _)| sys != g.system());
             }
             // An exclude we cannot enumerate leaves members uncertain.
             out.unknown.extend(part.unknown);
@@ -307,9 +315,12 @@ impl Terminology {
                         .map(|c| (sys.into(), c.into()))
                         .collect(),
                 );
-            } else if sys == UCUM && filters.is_empty() && arr(inc, "valueSet").is_empty() {
-                // UCUM is a grammar, not a list: its units are checked, not enumerated.
-                out.all_ucum = true;
+            } else if let Some(g) = Grammar::of(sys)
+                && filters.is_empty()
+                && arr(inc, "valueSet").is_empty()
+            {
+                // A grammar, not a list: its codes are checked, not enumerated.
+                out.grammars.insert(g);
                 return out;
             } else {
                 match self.code_system(sys) {

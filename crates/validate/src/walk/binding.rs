@@ -179,6 +179,22 @@ impl<'a> Walk<'a> {
             (None, Strength::Extensible) => self.warn_in(p, msg::BINDING_EXTENSIBLE, at, v, format!("none of the codings of {at} is in the value set {vs} (extensible binding): use one of its codes when one fits")),
             _ => {}
         }
+        // Beyond the value set, one coding must still be in the maximum value set, if any.
+        if let Some(max) = b.max_value_set.as_deref()
+            && b.strength != Strength::Required
+        {
+            let mut coded = codings
+                .iter()
+                .filter_map(|cd| Some((cd.get_str("system"), cd.get_str("code")?)))
+                .peekable();
+            if coded.peek().is_some()
+                && coded.all(|(system, code)| {
+                    self.v.terminology.member(max, system, code) == Membership::NotMember
+                })
+            {
+                self.error_in(p, msg::BINDING_MAX_VALUESET, at, v, format!("none of the codings of {at} is in the value set {max}, the most its binding allows"));
+            }
+        }
     }
 
     /// A coded primitive given only extensions (`_gender` with a data-absent-reason, say)
@@ -209,14 +225,22 @@ impl<'a> Walk<'a> {
         code: Option<&str>,
     ) {
         let Some(b) = &n.binding else { return };
-        let (Some(vs), Some(code)) = (&b.value_set, code) else {
-            return;
-        };
-        if !matches!(b.strength, Strength::Required | Strength::Extensible) {
+        let Some(code) = code else { return };
+        // R4 lets a CapabilityStatement name FHIR's own formats by these words beside media
+        // types ("'xml', 'json' and 'ttl' are allowed"), despite the required binding.
+        if matches!(code, "xml" | "json" | "ttl") && n.base_path == "CapabilityStatement.format" {
             return;
         }
+        let Some(vs) = b
+            .value_set
+            .as_ref()
+            .filter(|_| matches!(b.strength, Strength::Required | Strength::Extensible))
+        else {
+            self.max_binding(p, n, at, v, system, code);
+            return;
+        };
         match self.v.terminology.member(vs, system, code) {
-            Membership::Member => {}
+            Membership::Member => return,
             Membership::Unknown(why) => self.unchecked(at, v, vs, &why),
             Membership::NotMember if b.strength == Strength::Required => self.error_in(
                 p,
@@ -234,6 +258,36 @@ impl<'a> Walk<'a> {
                 v,
                 format!("code '{code}' at {at} is not in the value set {vs} (extensible binding)"),
             ),
+        }
+        if b.strength != Strength::Required {
+            self.max_binding(p, n, at, v, system, code);
+        }
+    }
+
+    /// A code of a preferred or extensible binding, not in its value set, is still in the
+    /// binding's maximum value set, when it has one (R4's `elementdefinition-maxValueSet`:
+    /// `Resource.language` may be any BCP-47 tag, and only one). What cannot be told offline
+    /// is let through: the binding's own check has said so where it matters.
+    fn max_binding(
+        &mut self,
+        p: &Arc<Profile>,
+        n: &Node,
+        at: &str,
+        v: &Json,
+        system: Option<&str>,
+        code: &str,
+    ) {
+        let Some(max) = n.binding.as_ref().and_then(|b| b.max_value_set.as_deref()) else {
+            return;
+        };
+        if self.v.terminology.member(max, system, code) == Membership::NotMember {
+            self.error_in(
+                p,
+                msg::BINDING_MAX_VALUESET,
+                at,
+                v,
+                format!("code '{code}' at {at} is not in the value set {max}, the most its binding allows"),
+            );
         }
     }
 

@@ -17,6 +17,7 @@ use spfhir_validate::{Options, Validator};
 const QUOTES_CODES: &[&str] = &[
     "BINDING_REQUIRED",
     "BINDING_EXTENSIBLE",
+    "BINDING_MAX_VALUESET",
     "CODING_CODE_UNKNOWN",
     "QUANTITY_UCUM",
     "TERMINOLOGY_NOT_CHECKED",

@@ -70,6 +70,7 @@ catalogue! {
     VALUE_PATTERN: Value,
     VALUE_MAX_LENGTH: Value,
     VALUE_WHITESPACE: Value,
+    VALUE_WHITESPACE_ENDS: Value,
     VALUE_MIN: Value,
     VALUE_MAX: Value,
     VALUE_LIMIT_UNITS: BusinessRule,

@@ -197,10 +197,42 @@ pub fn only_whitespace(code: &str, v: &Json) -> bool {
             .is_some_and(|s| !s.is_empty() && s.trim().is_empty())
 }
 
+/// A `string` with text that starts or ends with a space, tab or line break (`"Smith "`).
+/// Allowed, but the reference validator warns ("should not start or finish with
+/// whitespace"). Not markdown, where a line break at the end can mean something.
+pub fn padded(code: &str, v: &Json) -> bool {
+    code == "string"
+        && v.as_str().is_some_and(|s| {
+            let b = s.as_bytes();
+            let ws = |c: Option<&u8>| c.is_some_and(u8::is_ascii_whitespace);
+            (ws(b.first()) || ws(b.last())) && !s.trim().is_empty()
+        })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{check, has_whitespace, is_absolute_uri, is_code, is_code_chars};
+    use super::{check, has_whitespace, is_absolute_uri, is_code, is_code_chars, padded};
     use crate::json::parse;
+
+    #[test]
+    fn padded_strings() {
+        let cases = [
+            ("string", "\"Smith \"", true),
+            ("string", "\" Smith\"", true),
+            ("string", "\"\\tSmith\"", true),
+            ("string", "\"Smith\\n\"", true),
+            ("string", "\"Ann Smith\"", false),
+            ("string", "\"Smith\\u00a0\"", false),
+            ("string", "\"   \"", false),
+            ("string", "\"\"", false),
+            ("markdown", "\"text\\n\"", false),
+            ("code", "\"a \"", false),
+        ];
+        for (code, json, expected) in cases {
+            let v = parse(json).unwrap();
+            assert_eq!(padded(code, &v), expected, "{code} {json}");
+        }
+    }
 
     proptest::proptest! {
         /// The byte loop agrees with the general rule on any text, ASCII controls and

@@ -374,6 +374,13 @@ impl<'a> Walk<'a> {
                             "{at} is only whitespace: a string should carry text, or be left out"
                         ),
                     );
+                } else if primitive::padded(code, v) {
+                    self.warn(
+                        msg::VALUE_WHITESPACE_ENDS,
+                        at,
+                        v,
+                        format!("{at} starts or ends with whitespace, which is usually a slip: send the text without it"),
+                    );
                 }
                 if let (Some(max), Some(text)) = (n.max_length, v.as_str())
                     && text.chars().count() > max

@@ -156,6 +156,9 @@ pub struct Registry {
     cache_dir: PathBuf,
     /// The FHIR package cache searched for dependencies.
     fhir_cache: Option<PathBuf>,
+    /// Every NamingSystem's `uri` unique ids (R4's NamingSystem has no `url`, so they are not
+    /// in `by_url`); gathered on first use, cleared when a resource is added.
+    naming_system_uris: OnceLock<rustc_hash::FxHashSet<String>>,
 }
 
 /// Where to look for packages.
@@ -333,6 +336,9 @@ impl Registry {
     }
 
     fn push_slot(&mut self, entry: Entry, content: Content, parsed: Option<Arc<Json>>) {
+        if entry.resource_type == "NamingSystem" {
+            self.naming_system_uris = OnceLock::new();
+        }
         let i = self.slots.len();
         if let Some(url) = &entry.url {
             self.by_url.entry(url.clone()).or_default().push(i);
@@ -548,6 +554,28 @@ impl Registry {
     /// The index entry a canonical refers to (without parsing the resource).
     pub fn entry(&self, canonical: &str) -> Option<&Entry> {
         self.find(canonical).map(|i| &self.slots[i].entry)
+    }
+
+    /// Does a loaded definition answer to `uri`: a canonical resource's `url` (with or
+    /// without `|version`), or a NamingSystem's `uri` unique id (`http://hl7.org/fhir/sid/…`)?
+    pub fn knows_uri(&self, uri: &str) -> bool {
+        self.find(uri).is_some()
+            || self
+                .naming_system_uris
+                .get_or_init(|| {
+                    let mut uris = rustc_hash::FxHashSet::default();
+                    for ns in self.all_of_type("NamingSystem") {
+                        for id in ns.get("uniqueId").and_then(Json::as_array).unwrap_or(&[]) {
+                            if id.get("type").and_then(Json::as_str) == Some("uri")
+                                && let Some(v) = id.get("value").and_then(Json::as_str)
+                            {
+                                uris.insert(v.to_string());
+                            }
+                        }
+                    }
+                    uris
+                })
+                .contains(uri)
     }
 
     /// Every loaded resource of `resource_type` (parsed on demand).

@@ -404,7 +404,10 @@ impl<'a> Walk<'a> {
                     self.binding(p, n, at, v, None, v.as_str());
                 }
                 match code {
-                    "uri" => self.canonical_url(&n.base_path, at, v),
+                    "uri" => {
+                        self.canonical_url(&n.base_path, at, v);
+                        self.system_uri(&n.base_path, at, v);
+                    }
                     "canonical" => self.canonical_target(p, n, at, v),
                     _ => {}
                 }

@@ -94,6 +94,33 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// A `system` (of a Coding, an Identifier, a Quantity, a ValueSet's include…) in HL7's
+    /// namespaces names something loaded: HL7 publishes every code system, value set and
+    /// naming system under `http://hl7.org/fhir/` and `http://terminology.hl7.org/`, so one
+    /// that is not known is a slip (`…/CodeSystem/v2-0203x`, `https://` for `http://`) or from
+    /// a package that is not loaded, and its codes cannot be checked. The reference validator
+    /// reports these as errors too ("URL value … does not resolve").
+    pub(super) fn system_uri(&mut self, base_path: &str, at: &str, v: &Json) {
+        let Some(uri) = v.as_str() else { return };
+        let hl7 = |rest: &str| {
+            rest.starts_with("hl7.org/fhir/") || rest.starts_with("terminology.hl7.org/")
+        };
+        if base_path.ends_with(".system")
+            && uri
+                .strip_prefix("http://")
+                .or_else(|| uri.strip_prefix("https://"))
+                .is_some_and(hl7)
+            && !self.v.registry().knows_uri(uri)
+        {
+            self.error(
+                msg::SYSTEM_UNKNOWN,
+                at,
+                v,
+                format!("{at} is {uri}, in HL7's namespace, but no loaded code system, value set or naming system has that URL: check its spelling, or load the package that defines it"),
+            );
+        }
+    }
+
     /// A canonical that names a loaded resource names one of the types its element allows
     /// (`meta.profile` a StructureDefinition, `answerValueSet` a ValueSet, …). One not
     /// loaded is not checked.

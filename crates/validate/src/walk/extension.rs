@@ -31,6 +31,22 @@ impl<'a> Walk<'a> {
                     );
                     return;
                 }
+                // R4 (extensibility.html): a modifier extension goes in `modifierExtension`,
+                // and only a modifier extension does.
+                let is_modifier = def.nodes.first().is_some_and(|root| root.is_modifier);
+                let in_modifier = n.name == "modifierExtension";
+                if is_modifier != in_modifier {
+                    let why = if is_modifier {
+                        format!(
+                            "{url} is a modifier extension: it must be in modifierExtension, where a receiver that does not know it has to reject the resource"
+                        )
+                    } else {
+                        format!(
+                            "{url} is not a modifier extension: it must be in extension, not modifierExtension"
+                        )
+                    };
+                    self.error(msg::EXTENSION_MODIFIER_MISMATCH, at, v, why);
+                }
                 self.children(&def, 0, v, at, None);
             }
             Err(_) => {

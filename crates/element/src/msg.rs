@@ -83,6 +83,7 @@ catalogue! {
     CODING_SYSTEM_VALUESET: Value,
     CODING_CODE_UNKNOWN: CodeInvalid,
     CODING_DISPLAY: CodeInvalid,
+    VALUESET_CODE_UNKNOWN: CodeInvalid,
     SYSTEM_UNKNOWN: NotFound,
     IDENTIFIER_SYSTEM_RELATIVE: Value,
     IDENTIFIER_VALUE_NOT_URI: Value,

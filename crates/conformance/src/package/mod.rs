@@ -142,6 +142,9 @@ struct Slot {
     entry: Entry,
     content: Content,
     parsed: OnceLock<Option<Arc<Json>>>,
+    /// From HL7's terminology package (`hl7.terminology*`), the source of truth for what
+    /// R4 core only copied in 2019.
+    from_terminology: bool,
 }
 
 /// Every loaded conformance resource, by canonical URL.
@@ -351,6 +354,7 @@ impl Registry {
             entry,
             content,
             parsed: cell,
+            from_terminology: false,
         });
     }
 
@@ -373,9 +377,17 @@ impl Registry {
             dependencies,
             resources: listing.entries.len(),
         });
+        let from_terminology = self
+            .packages
+            .last()
+            .and_then(|p| p.id.as_ref())
+            .is_some_and(|(name, _)| name.starts_with("hl7.terminology"));
         for e in listing.entries {
             let path = listing.dir.join(&e.file);
             self.push_slot(e, Content::File(path), None);
+            if let Some(slot) = self.slots.last_mut() {
+                slot.from_terminology = from_terminology;
+            }
         }
     }
 
@@ -537,11 +549,18 @@ impl Registry {
                 .iter()
                 .copied()
                 .find(|&i| self.slots[i].entry.version.as_deref() == Some(v)),
+            // The latest version; but HL7's terminology package over R4 core's copies of the
+            // same code systems and value sets, whatever their versions say: core's are
+            // 2019 snapshots, often dated (`2018-08-12`) where the package's current ones
+            // are numbered (`3.0.0`), so the numbers alone would pick the old one.
             None => slots.iter().copied().max_by(|&a, &b| {
-                version_cmp(
-                    self.slots[a].entry.version.as_deref().unwrap_or(""),
-                    self.slots[b].entry.version.as_deref().unwrap_or(""),
-                )
+                let (a, b) = (&self.slots[a], &self.slots[b]);
+                a.from_terminology.cmp(&b.from_terminology).then_with(|| {
+                    version_cmp(
+                        a.entry.version.as_deref().unwrap_or(""),
+                        b.entry.version.as_deref().unwrap_or(""),
+                    )
+                })
             }),
         }
     }

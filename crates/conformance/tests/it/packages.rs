@@ -91,6 +91,31 @@ fn resolves_canonicals_with_and_without_version() {
     assert_eq!(e.resource_type, "ValueSet");
 }
 
+/// R4 core carries 2019 copies of many terminology.hl7.org code systems, dated
+/// (`2018-08-12`), where HL7's terminology package has the current ones, numbered
+/// (`3.0.0`): the package's copy is the one found, whatever the version strings say, and
+/// an explicit version still finds core's. v3-CalendarCycle has 3 codes in core, 27 in THO.
+#[test]
+fn terminology_package_copies_win_over_r4_core_copies() {
+    let reg = load_shared();
+    let url = "http://terminology.hl7.org/CodeSystem/v3-CalendarCycle";
+    let cs = reg.resolve(url).unwrap();
+    assert_eq!(cs.get("version").and_then(|v| v.as_str()), Some("3.0.0"));
+    let count = |cs: &spfhir_element::Json| {
+        cs.get("concept")
+            .and_then(|c| c.as_array())
+            .map_or(0, |c| c.len())
+    };
+    assert_eq!(count(&cs), 27);
+    let core = reg.resolve(&format!("{url}|2018-08-12")).unwrap();
+    assert_eq!(count(&core), 3);
+    // A name only R4 core has is still found.
+    assert!(
+        reg.resolve("http://hl7.org/fhir/ValueSet/administrative-gender")
+            .is_some()
+    );
+}
+
 #[test]
 fn missing_dependencies_are_named_with_who_needs_them_and_where_we_looked() {
     let reg = load_shared();

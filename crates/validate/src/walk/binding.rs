@@ -112,17 +112,10 @@ impl<'a> Walk<'a> {
         let Some(code) = v.get_str("code") else {
             return;
         };
-        let terminology = &self.v.terminology;
-        let other_version = v.get_str("version").is_some_and(|ver| {
-            self.v
-                .registry()
-                .resolve(system)
-                .and_then(|cs| cs.get_str("version").map(|loaded| loaded != ver))
-                .unwrap_or(true)
-        });
-        if other_version {
+        if self.other_version(system, v.get_str("version")) {
             return;
         }
+        let terminology = &self.v.terminology;
         match terminology.code_exists(system, code) {
             Some(false) => self.error(
                 msg::CODING_CODE_UNKNOWN,
@@ -143,6 +136,45 @@ impl<'a> Walk<'a> {
                 }
             }
             None => {}
+        }
+    }
+
+    /// Does `version` name a version of `system` other than the one loaded (or is the
+    /// loaded one unversioned)? Then its codes cannot be judged by what is loaded.
+    fn other_version(&self, system: &str, version: Option<&str>) -> bool {
+        version.is_some_and(|ver| {
+            self.v
+                .registry()
+                .resolve(system)
+                .and_then(|cs| cs.get_str("version").map(|loaded| loaded != ver))
+                .unwrap_or(true)
+        })
+    }
+
+    /// A ValueSet's `compose.include` (or `exclude`) lists codes its system defines, when
+    /// that CodeSystem is loaded whole (and the include names no other version of it): a
+    /// code it does not define makes the ValueSet wrong for everyone who uses it. Displays
+    /// are not compared: a ValueSet may give its own (R4: "the text to display … in this
+    /// value set").
+    pub(super) fn value_set_include(&mut self, at: &str, v: &Json) {
+        let Some(system) = v.get_str("system") else {
+            return;
+        };
+        let concepts = v.get("concept").and_then(Json::as_array).unwrap_or(&[]);
+        if concepts.is_empty() || self.other_version(system, v.get_str("version")) {
+            return;
+        }
+        for (i, c) in concepts.iter().enumerate() {
+            if let Some(code) = c.get_str("code")
+                && self.v.terminology.code_exists(system, code) == Some(false)
+            {
+                self.error(
+                    msg::VALUESET_CODE_UNKNOWN,
+                    &format!("{at}.concept[{i}].code"),
+                    c.get("code").unwrap_or(c),
+                    format!("code '{code}' is not defined in the code system {system}, so the value set cannot list it"),
+                );
+            }
         }
     }
 

@@ -156,6 +156,7 @@ catalogue! {
     QR_ATTACHMENT_DATA: Value,
     QR_REFERENCE_TYPE: Structure,
     QR_ANSWER_QUANTITY: BusinessRule,
+    QUESTIONNAIRE_ENABLE_WHEN_TARGET: NotFound,
     TRANSLATE_REFERRER_ORG_CONFLICT: Invariant,
     SERVER_BAD_REQUEST: Invalid,
     SERVER_NOT_FOUND: NotFound,

@@ -123,6 +123,23 @@ pub struct Binding {
     pub max_value_set: Option<String>,
 }
 
+/// Invariants R4 published with an expression that contradicts their own text, each
+/// replaced by what the text says (matched on the whole expression, so a profile's own
+/// version is left alone). `que-7` asks `answer is Boolean`, a System type no FHIR element
+/// ever is (FHIRPath's suite: `Patient.active.is(Boolean)` is false), so every `exists`
+/// condition failed it; the FHIR type `boolean` is what it means.
+const CORRECTED_INVARIANTS: &[(&str, &str)] = &[(
+    "operator = 'exists' implies (answer is Boolean)",
+    "operator = 'exists' implies (answer is boolean)",
+)];
+
+fn corrected(expr: &str) -> &str {
+    CORRECTED_INVARIANTS
+        .iter()
+        .find(|(published, _)| *published == expr)
+        .map_or(expr, |(_, meant)| meant)
+}
+
 /// The extension on `ElementDefinition.binding` naming its maximum value set.
 const MAX_VALUE_SET: &str = "http://hl7.org/fhir/StructureDefinition/elementdefinition-maxValueSet";
 
@@ -376,6 +393,7 @@ impl Profile {
                         expr: c
                             .get_str("expression")
                             .filter(|e| !e.trim().eq_ignore_ascii_case("htmlChecks()"))
+                            .map(corrected)
                             .and_then(|e| fhirpath.get(e).ok()),
                         key,
                     })

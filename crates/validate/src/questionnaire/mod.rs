@@ -16,6 +16,7 @@
 
 use spfhir_element::msg;
 
+pub(super) mod definition;
 mod sdc;
 use std::cmp::Ordering;
 use std::str::FromStr;

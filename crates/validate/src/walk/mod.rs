@@ -407,6 +407,7 @@ impl<'a> Walk<'a> {
         match rt {
             "Bundle" => super::bundle::check(self, res, &path),
             "QuestionnaireResponse" => super::questionnaire::check(self, res, &path),
+            "Questionnaire" => super::questionnaire::definition::check(self, res, &path),
             _ => {}
         }
         self.depth -= 1;

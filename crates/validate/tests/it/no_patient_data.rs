@@ -57,10 +57,12 @@ fn forms(issues: &[Issue]) -> Vec<(String, String)> {
 
 /// Members whose values are codes or canonical URLs of conformance resources, not patient
 /// data, which messages may name: the resource type (every FHIRPath starts with it), a
-/// Questionnaire's linkIds, profile, Questionnaire, extension and code system URLs.
+/// Questionnaire's linkIds (and the linkIds its `enableWhen` names), profile, Questionnaire, extension and code system URLs.
 const NOT_PATIENT_DATA: &[&str] = &[
     "resourceType",
     "linkId",
+    // A Questionnaire's `enableWhen.question`: a linkId.
+    "question",
     "profile",
     "questionnaire",
     "url",

@@ -199,7 +199,12 @@ impl<'a> Walk<'a> {
             let Some(code) = cd.get_str("code") else {
                 continue;
             };
-            match self.v.terminology.member(vs, cd.get_str("system"), code) {
+            // A code without its system has no defined meaning (R4 Coding.system), so it is
+            // in no value set, whatever codes of the same spelling the value set holds.
+            let Some(system) = cd.get_str("system") else {
+                continue;
+            };
+            match self.v.terminology.member(vs, Some(system), code) {
                 Membership::Member => return,
                 Membership::Unknown(why) => unknown = Some(why),
                 Membership::NotMember => {}

@@ -456,7 +456,10 @@ impl<'a> Walk<'a> {
                 match code {
                     Some("Coding") => {
                         self.coding_system(at, v);
-                        self.binding(p, n, at, v, v.get_str("system"), v.get_str("code"))
+                        // Without a system a code means nothing, so it is in no value set:
+                        // checked as a code no value set has (`""` is no system's name).
+                        let system = v.get_str("system").unwrap_or("");
+                        self.binding(p, n, at, v, Some(system), v.get_str("code"))
                     }
                     Some("CodeableConcept") => self.codeable(p, n, at, v),
                     Some("Quantity") if n.binding.is_some() && v.get_str("code").is_some() => {

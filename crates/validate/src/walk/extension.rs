@@ -18,7 +18,18 @@ impl<'a> Walk<'a> {
         }
         let Some(url) = v.get_str("url") else { return };
         if !url.contains(':') {
-            return; // a complex extension's inner url, defined by its parent
+            // Inside a complex extension a sub-extension's url is a name its parent defines;
+            // anywhere else it names a definition, so it must be absolute (R4 extensibility:
+            // "SHALL be a URI for the StructureDefinition defining the extension").
+            if p.type_name != "Extension" {
+                self.error(
+                    msg::EXTENSION_URL_NOT_ABSOLUTE,
+                    at,
+                    v,
+                    format!("{at}.url '{url}' must be the absolute URL of the extension's definition; only the parts of a complex extension are named by a bare name"),
+                );
+            }
+            return;
         }
         match self.v.profile(url) {
             Ok(def) => {

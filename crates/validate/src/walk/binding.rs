@@ -224,9 +224,12 @@ impl<'a> Walk<'a> {
                 .iter()
                 .filter_map(|cd| Some((cd.get_str("system"), cd.get_str("code")?)))
                 .peekable();
+            // A coding without a system is in no value set, as above.
             if coded.peek().is_some()
                 && coded.all(|(system, code)| {
-                    self.v.terminology.member(max, system, code) == Membership::NotMember
+                    system.is_none_or(|s| {
+                        self.v.terminology.member(max, Some(s), code) == Membership::NotMember
+                    })
                 })
             {
                 self.error_in(p, msg::BINDING_MAX_VALUESET, at, v, format!("none of the codings of {at} is in the value set {max}, the most its binding allows"));

@@ -151,12 +151,31 @@ impl<'a> Walk<'a> {
         })
     }
 
+    /// Each `compose.include` and `exclude` of a ValueSet (looked at from the resource, so
+    /// no other walk pays for it).
+    pub(super) fn value_set_compose(&mut self, vs: &Json, path: &str) {
+        let Some(compose) = vs.get("compose") else {
+            return;
+        };
+        for part in ["include", "exclude"] {
+            for (i, inc) in compose
+                .get(part)
+                .and_then(Json::as_array)
+                .unwrap_or(&[])
+                .iter()
+                .enumerate()
+            {
+                self.value_set_include(&format!("{path}.compose.{part}[{i}]"), inc);
+            }
+        }
+    }
+
     /// A ValueSet's `compose.include` (or `exclude`) lists codes its system defines, when
     /// that CodeSystem is loaded whole (and the include names no other version of it): a
     /// code it does not define makes the ValueSet wrong for everyone who uses it. Displays
     /// are not compared: a ValueSet may give its own (R4: "the text to display … in this
     /// value set").
-    pub(super) fn value_set_include(&mut self, at: &str, v: &Json) {
+    fn value_set_include(&mut self, at: &str, v: &Json) {
         let Some(system) = v.get_str("system") else {
             return;
         };
@@ -268,7 +287,7 @@ impl<'a> Walk<'a> {
         let Some(code) = code else { return };
         // R4 lets a CapabilityStatement name FHIR's own formats by these words beside media
         // types ("'xml', 'json' and 'ttl' are allowed"), despite the required binding.
-        if matches!(code, "xml" | "json" | "ttl") && n.base_path == "CapabilityStatement.format" {
+        if n.base_path == "CapabilityStatement.format" && matches!(code, "xml" | "json" | "ttl") {
             return;
         }
         let Some(vs) = b

@@ -476,12 +476,6 @@ impl<'a> Walk<'a> {
                         self.extension_context(p, c, v, at);
                         self.extension(p, c, v, at);
                     }
-                    // `exclude` is a content reference to `include`'s definition.
-                    Some("BackboneElement") | None
-                        if tp.nodes[tn].base_path == "ValueSet.compose.include" =>
-                    {
-                        self.value_set_include(at, v)
-                    }
                     _ => {}
                 }
                 let ty_name = match code {

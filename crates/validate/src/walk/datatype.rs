@@ -101,15 +101,17 @@ impl<'a> Walk<'a> {
     /// a package that is not loaded, and its codes cannot be checked. The reference validator
     /// reports these as errors too ("URL value … does not resolve").
     pub(super) fn system_uri(&mut self, base_path: &str, at: &str, v: &Json) {
+        if !base_path.ends_with(".system") {
+            return;
+        }
         let Some(uri) = v.as_str() else { return };
         let hl7 = |rest: &str| {
             rest.starts_with("hl7.org/fhir/") || rest.starts_with("terminology.hl7.org/")
         };
-        if base_path.ends_with(".system")
-            && uri
-                .strip_prefix("http://")
-                .or_else(|| uri.strip_prefix("https://"))
-                .is_some_and(hl7)
+        if uri
+            .strip_prefix("http://")
+            .or_else(|| uri.strip_prefix("https://"))
+            .is_some_and(hl7)
             && !self.v.registry().knows_uri(uri)
         {
             self.error(

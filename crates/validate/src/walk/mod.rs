@@ -408,6 +408,7 @@ impl<'a> Walk<'a> {
             "Bundle" => super::bundle::check(self, res, &path),
             "QuestionnaireResponse" => super::questionnaire::check(self, res, &path),
             "Questionnaire" => super::questionnaire::definition::check(self, res, &path),
+            "ValueSet" => self.value_set_compose(res, &path),
             _ => {}
         }
         self.depth -= 1;

@@ -338,7 +338,13 @@ impl Registry {
         })
     }
 
-    fn push_slot(&mut self, entry: Entry, content: Content, parsed: Option<Arc<Json>>) {
+    fn push_slot(
+        &mut self,
+        entry: Entry,
+        content: Content,
+        parsed: Option<Arc<Json>>,
+        from_terminology: bool,
+    ) {
         if entry.resource_type == "NamingSystem" {
             self.naming_system_uris = OnceLock::new();
         }
@@ -354,7 +360,7 @@ impl Registry {
             entry,
             content,
             parsed: cell,
-            from_terminology: false,
+            from_terminology,
         });
     }
 
@@ -384,10 +390,7 @@ impl Registry {
             .is_some_and(|(name, _)| name.starts_with("hl7.terminology"));
         for e in listing.entries {
             let path = listing.dir.join(&e.file);
-            self.push_slot(e, Content::File(path), None);
-            if let Some(slot) = self.slots.last_mut() {
-                slot.from_terminology = from_terminology;
-            }
+            self.push_slot(e, Content::File(path), None, from_terminology);
         }
     }
 
@@ -406,7 +409,7 @@ impl Registry {
             if let Ok(res) = json::parse(text)
                 && let Some(e) = Entry::of(&res, &name)
             {
-                self.push_slot(e, Content::Static(text), None);
+                self.push_slot(e, Content::Static(text), None, false);
                 count += 1;
             }
         }
@@ -458,7 +461,7 @@ impl Registry {
             return;
         }
         if let Some(e) = Entry::of(&res, origin) {
-            self.push_slot(e, Content::Parsed, Some(Arc::new(res)));
+            self.push_slot(e, Content::Parsed, Some(Arc::new(res)), false);
         }
     }
 

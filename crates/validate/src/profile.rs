@@ -114,7 +114,7 @@ pub enum Strength {
     Example,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Binding {
     pub strength: Strength,
     pub value_set: Option<String>,
@@ -220,11 +220,6 @@ impl Node {
                         && a.human == b.human
                         && a.expr.as_ref().map(|e| &e.text) == b.expr.as_ref().map(|e| &e.text)
                 });
-        let binding_same = match (&self.binding, &base.binding) {
-            (None, None) => true,
-            (Some(a), Some(b)) => a.strength == b.strength && a.value_set == b.value_set,
-            _ => false,
-        };
         fn content_ref<'p>(p: &'p Profile, n: &Node) -> Option<&'p str> {
             n.content_ref.map(|t| p.nodes[t].id.as_str())
         }
@@ -251,7 +246,7 @@ impl Node {
             && content_ref(p, self) == content_ref(base_profile, base)
             && types_same
             && constraints_same
-            && binding_same
+            && self.binding == base.binding
     }
 }
 

@@ -161,4 +161,26 @@ mod tests {
         assert!(!set.contains(Grammar::Language) && set.contains(Grammar::MediaType));
         assert_eq!(Grammar::of("http://snomed.info/sct"), None);
     }
+
+    #[test]
+    fn a_union_keeps_what_either_side_holds() {
+        let one = |g| {
+            let mut s = Grammars::default();
+            s.insert(g);
+            s
+        };
+        assert!(Grammars::default().is_empty());
+        assert!(!one(Grammar::Ucum).is_empty());
+        // A grammar on both sides stays (two includes of the same system whole).
+        let both = one(Grammar::Language).union(one(Grammar::Language));
+        assert!(both.contains(Grammar::Language));
+        let mixed = one(Grammar::Language).union(one(Grammar::Currency));
+        assert_eq!(
+            mixed.iter().collect::<Vec<_>>(),
+            [Grammar::Language, Grammar::Currency]
+        );
+        let mut emptied = one(Grammar::Currency);
+        emptied.remove(Grammar::Currency);
+        assert!(emptied.is_empty());
+    }
 }

@@ -116,6 +116,23 @@ fn terminology_package_copies_win_over_r4_core_copies() {
     );
 }
 
+/// NamingSystem `uri` ids are gathered on the first lookup; a NamingSystem loaded after that
+/// (`--load`, a server's upload) is known too, and one that is not loaded is not.
+#[test]
+fn naming_system_uris_include_those_loaded_after_the_first_lookup() {
+    let mut reg = load_shared();
+    assert!(reg.knows_uri("http://hl7.org/fhir/sid/us-ssn"));
+    let uri = "http://hl7.org/fhir/sid/spfhir-test-only";
+    assert!(!reg.knows_uri(uri));
+    let ns = spfhir_element::parse(&format!(
+        r#"{{"resourceType": "NamingSystem", "name": "T", "status": "active", "kind": "identifier",
+            "date": "2026-12-01", "uniqueId": [{{"type": "uri", "value": "{uri}"}}]}}"#
+    ))
+    .unwrap();
+    reg.add_resource(ns, "test");
+    assert!(reg.knows_uri(uri));
+}
+
 #[test]
 fn missing_dependencies_are_named_with_who_needs_them_and_where_we_looked() {
     let reg = load_shared();

@@ -23,6 +23,11 @@ const RESOURCES: &str = r#"{"resourceType":"Bundle","type":"collection","entry":
                         {"system":"http://snomed.info/sct","concept":[{"code":"73595000"}]}]}}},
  {"resource":{"resourceType":"ValueSet","url":"http://example.org/vs/mixed","status":"active",
   "compose":{"include":[{"valueSet":["http://example.org/vs/money"]},{"valueSet":["http://example.org/vs/snomed-all"]}]}}},
+ {"resource":{"resourceType":"ValueSet","url":"http://example.org/vs/no-currencies","status":"active",
+  "compose":{"include":[{"system":"http://example.org/cs","concept":[{"code":"debt"}]},
+                        {"system":"urn:iso:std:iso:4217","concept":[{"code":"GBP"}]},
+                        {"system":"urn:ietf:bcp:47"},{"system":"urn:ietf:bcp:47"},{"system":"urn:iso:std:iso:4217"}],
+             "exclude":[{"system":"urn:iso:std:iso:4217"}]}}},
  {"resource":{"resourceType":"ValueSet","url":"http://example.org/vs/snomed-all","status":"active",
   "compose":{"include":[{"system":"http://snomed.info/sct","filter":[{"property":"concept","op":"is-a","value":"404684003"}]}]}}}
 ]}"#;
@@ -69,6 +74,18 @@ fn expands_offline_and_says_when_it_cannot() {
         m("nested", "lonely"),
         Membership::NotMember,
         "explicit SNOMED codes keep it enumerable"
+    );
+    // Excluding a whole grammar system (ISO 4217) removes its listed codes too, and only
+    // those; a system included twice whole stays included.
+    assert_eq!(m("no-currencies", "debt"), Membership::Member);
+    let no_currencies = "http://example.org/vs/no-currencies";
+    assert_eq!(
+        t.member(no_currencies, Some("urn:iso:std:iso:4217"), "GBP"),
+        Membership::NotMember
+    );
+    assert_eq!(
+        t.member(no_currencies, Some("urn:ietf:bcp:47"), "en-GB"),
+        Membership::Member
     );
     assert_eq!(m("mixed", "debt"), Membership::Member);
     assert!(

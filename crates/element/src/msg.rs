@@ -135,6 +135,7 @@ catalogue! {
     QR_QUESTIONNAIRE_WRONG_TYPE: Invalid,
     QR_ITEM_UNKNOWN: Structure,
     QR_ITEM_ORDER: Structure,
+    QR_ITEM_TEXT: Invalid,
     QR_ITEM_REPEATS: Structure,
     QR_ITEM_REQUIRED: Required,
     QR_ITEM_DISABLED: BusinessRule,

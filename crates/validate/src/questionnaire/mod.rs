@@ -268,6 +268,24 @@ impl<'a> Check<'_, 'a> {
     /// One response item `r` for Questionnaire item `q`.
     fn item(&mut self, q: &Json, r: &'a Json, at: &str, enabled: bool) {
         let ty = q.get_str("type").unwrap_or("");
+        // The response may repeat the question's text, and then only as the Questionnaire
+        // words it (R4: "the text of the question being answered"), as the reference
+        // validator has it.
+        if let Some(text) = r.get("text")
+            && text.as_str().is_some_and(|t| Some(t) != q.get_str("text"))
+        {
+            self.push(
+                Issue::error(
+                    msg::QR_ITEM_TEXT,
+                    format!(
+                        "item {} gives a text that is not its Questionnaire item's text; give it as the Questionnaire words it, or leave it out",
+                        label(q)
+                    ),
+                )
+                .at(format!("{at}.text"))
+                .at_node(text),
+            );
+        }
         let answers = answers(r);
         if !enabled && (!answers.is_empty() || has_content(q, r)) {
             self.push(

@@ -9,7 +9,9 @@
 //! `enableBehavior` and the SDC `enableWhenExpression`. A disabled item must have no
 //! answers; a disabled required item is not required. Required items are enforced once
 //! the response says it is `completed` or `amended` (an `in-progress` response may be
-//! partial).
+//! partial: a warning until then). A response item's `text` is its question's; items under
+//! a question go under its answers; `authored` falls within the Questionnaire's
+//! `effectivePeriod`.
 //!
 //! Messages name the item by linkId and question text; answers are never quoted (they are
 //! patient data), except codes.
@@ -46,7 +48,19 @@ pub(super) fn check<'a>(w: &mut Walk<'a>, qr: &'a Json, path: &str) {
     let Some(url) = canonical.as_str() else {
         return; // wrong JSON kind: reported by the structural walk
     };
-    let questionnaire = match w.v.registry().resolve(url) {
+    // `#id` names a Questionnaire contained in the response itself.
+    let contained = url.starts_with('#');
+    let found = match url.strip_prefix('#') {
+        Some(id) => qr
+            .get("contained")
+            .and_then(Json::as_array)
+            .unwrap_or(&[])
+            .iter()
+            .find(|c| c.get_str("id") == Some(id))
+            .map(|c| Arc::new(c.clone())),
+        None => w.v.registry().resolve(url),
+    };
+    let questionnaire = match found {
         Some(q) if q.get_str("resourceType") == Some("Questionnaire") => q,
         Some(_) => {
             w.push(
@@ -60,10 +74,15 @@ pub(super) fn check<'a>(w: &mut Walk<'a>, qr: &'a Json, path: &str) {
             return;
         }
         None => {
+            let why = if contained {
+                "is not among the response's contained resources"
+            } else {
+                "is not loaded"
+            };
             w.push(
                 Issue::warning(msg::QR_QUESTIONNAIRE_UNKNOWN,
                     format!(
-                        "Questionnaire {url} is not loaded, so the answers were not checked against it (add it with --load or its package with --package-path)"
+                        "Questionnaire {url} {why}, so the answers were not checked against it (add it with --load or its package with --package-path)"
                     ),
                 )
                 .at(format!("{path}.questionnaire"))
@@ -77,10 +96,12 @@ pub(super) fn check<'a>(w: &mut Walk<'a>, qr: &'a Json, path: &str) {
         w,
         qr,
         questionnaire: questionnaire.clone(),
+        contained,
         complete,
         scopes: Vec::new(),
     };
     let q: &Json = &questionnaire;
+    c.authored_in_period(q, path);
     c.level(items(q), items(qr), qr, path, true);
 }
 
@@ -107,10 +128,11 @@ fn extension<'j>(item: &'j Json, url: &str) -> Option<&'j Json> {
         .find(|e| e.get_str("url") == Some(url))
 }
 
-/// `'linkId' ("question text")`, the text cut at 80 characters.
-fn label(q: &Json) -> String {
+/// `'linkId' ("question text")`, the text cut at 80 characters; the linkId alone when the
+/// text may not be quoted.
+fn label_of(q: &Json, quote_text: bool) -> String {
     let id = q.get_str("linkId").unwrap_or("?");
-    match q.get_str("text") {
+    match q.get_str("text").filter(|_| quote_text) {
         Some(t) if t.chars().count() > 80 => {
             format!("'{id}' (\"{}…\")", t.chars().take(79).collect::<String>())
         }
@@ -144,6 +166,8 @@ struct Check<'w, 'a> {
     w: &'w mut Walk<'a>,
     qr: &'a Json,
     questionnaire: Arc<Json>,
+    /// The Questionnaire is contained in the response (`#id`), so its texts are not quoted.
+    contained: bool,
     complete: bool,
     /// Response item lists from the top down to the level being checked, where enableWhen
     /// looks for the questions it depends on (nearest first).
@@ -153,6 +177,43 @@ struct Check<'w, 'a> {
 impl<'a> Check<'_, 'a> {
     fn push(&mut self, issue: Issue) {
         self.w.push(issue);
+    }
+
+    /// How messages name item `q`: with its question text, unless the Questionnaire is
+    /// contained in the response, whose every word may be patient data.
+    fn label(&self, q: &Json) -> String {
+        label_of(q, !self.contained)
+    }
+
+    /// `authored` within the Questionnaire's `effectivePeriod` (R4: "the period during which
+    /// the questionnaire content was or is planned to be in active use"). Where precision
+    /// or time zones leave the order open, nothing is said.
+    fn authored_in_period(&mut self, q: &Json, path: &str) {
+        use spfhir_fhirpath::value::Temporal;
+        let (Some(period), Some(node)) = (q.get("effectivePeriod"), self.qr.get("authored")) else {
+            return;
+        };
+        let Some(authored) = node.as_str().and_then(Temporal::parse_date_time) else {
+            return;
+        };
+        for (bound, wrong, word) in [
+            ("start", Ordering::Less, "before the start"),
+            ("end", Ordering::Greater, "after the end"),
+        ] {
+            let limit = period.get_str(bound).and_then(Temporal::parse_date_time);
+            if limit.and_then(|l| authored.compare(&l)) == Some(wrong) {
+                self.push(
+                    Issue::warning(
+                        msg::QR_AUTHORED_OUTSIDE_PERIOD,
+                        format!(
+                            "the response was authored {word} of its Questionnaire's effective period"
+                        ),
+                    )
+                    .at(format!("{path}.authored"))
+                    .at_node(node),
+                );
+            }
+        }
     }
 
     /// One level: the Questionnaire's `q_items` against the response's `r_items`, found in
@@ -180,7 +241,7 @@ impl<'a> Check<'_, 'a> {
                 let msg = match find_anywhere(&self.questionnaire, link) {
                     Some(q) => format!(
                         "item '{link}' is not expected here: in the Questionnaire, item {} is not at this level",
-                        label(q)
+                        self.label(q)
                     ),
                     None => format!(
                         "item '{link}' is not in the Questionnaire {}",
@@ -196,8 +257,8 @@ impl<'a> Check<'_, 'a> {
                     Issue::error(msg::QR_ITEM_ORDER,
                         format!(
                             "item {} is out of order: it must come before item {}, as in the Questionnaire",
-                            label(q),
-                            label(&q_items[last])
+                            self.label(q),
+                            self.label(&q_items[last])
                         ),
                     )
                     .at(&at)
@@ -215,7 +276,10 @@ impl<'a> Check<'_, 'a> {
                 self.push(
                     Issue::error(
                         msg::QR_ITEM_REPEATS,
-                        format!("item {} appears more than once, but the {what}", label(q)),
+                        format!(
+                            "item {} appears more than once, but the {what}",
+                            self.label(q)
+                        ),
                     )
                     .at(&at)
                     .at_node(r),
@@ -224,8 +288,9 @@ impl<'a> Check<'_, 'a> {
             let on = enabled && self.enabled(q, Some(r), parent, &at);
             self.item(q, r, &at, on);
         }
-        // Required items with no response item (or no answers).
-        if self.complete && enabled {
+        // Required items with no response item (or no answers): an error once the response
+        // is complete, a warning while it is in progress (it may be partial).
+        if enabled {
             for (qi, q) in q_items.iter().enumerate() {
                 let required = q.get("required").and_then(Json::as_bool).unwrap_or(false);
                 if !required || q.get_str("type") == Some("display") {
@@ -244,17 +309,26 @@ impl<'a> Check<'_, 'a> {
                     (true, Some("group")) => "has no items",
                     (true, _) => "has no answer",
                 };
-                self.push(
-                    Issue::error(msg::QR_ITEM_REQUIRED,
+                let issue = if self.complete {
+                    // `completed` or `amended`, so the status quoted is one of those two.
+                    let status = self.qr.get_str("status").unwrap_or("completed");
+                    Issue::error(
+                        msg::QR_ITEM_REQUIRED,
                         format!(
-                            "item {} is required and enabled, but {what} (the response's status is {})",
-                            label(q),
-                            self.qr.get_str("status").unwrap_or("completed")
+                            "item {} is required and enabled, but {what} (the response's status is {status})",
+                            self.label(q)
                         ),
                     )
-                    .at(path)
-                    .at_node(parent),
-                );
+                } else {
+                    Issue::warning(
+                        msg::QR_ITEM_UNANSWERED,
+                        format!(
+                            "item {} is required and enabled, but {what}; the response is not completed yet, but the item must be answered before it is",
+                            self.label(q)
+                        ),
+                    )
+                };
+                self.push(issue.at(path).at_node(parent));
             }
         }
         if enabled {
@@ -279,7 +353,7 @@ impl<'a> Check<'_, 'a> {
                     msg::QR_ITEM_TEXT,
                     format!(
                         "item {} gives a text that is not its Questionnaire item's text; give it as the Questionnaire words it, or leave it out",
-                        label(q)
+                        self.label(q)
                     ),
                 )
                 .at(format!("{at}.text"))
@@ -292,7 +366,7 @@ impl<'a> Check<'_, 'a> {
                 Issue::error(msg::QR_ITEM_DISABLED,
                     format!(
                         "item {} has answers, but it is disabled by its enableWhen conditions, so it must not",
-                        label(q)
+                        self.label(q)
                     ),
                 )
                 .at(at)
@@ -305,7 +379,10 @@ impl<'a> Check<'_, 'a> {
                 self.push(
                     Issue::error(
                         msg::QR_ANSWER_NOT_ALLOWED,
-                        format!("item {} is a {ty} item, which takes no answers", label(q)),
+                        format!(
+                            "item {} is a {ty} item, which takes no answers",
+                            self.label(q)
+                        ),
                     )
                     .at(format!("{at}.answer"))
                     .at_node(a),
@@ -318,7 +395,7 @@ impl<'a> Check<'_, 'a> {
                             msg::QR_ANSWER_NOT_ALLOWED,
                             format!(
                                 "item {} is a display item, which has no nested items",
-                                label(q)
+                                self.label(q)
                             ),
                         )
                         .at(format!("{at}.item"))
@@ -336,7 +413,7 @@ impl<'a> Check<'_, 'a> {
                     msg::QR_ANSWER_REPEATS,
                     format!(
                         "item {} has {} answers, but it does not repeat: only one is allowed",
-                        label(q),
+                        self.label(q),
                         answers.len()
                     ),
                 )
@@ -351,8 +428,20 @@ impl<'a> Check<'_, 'a> {
             // Items nested under a question's answer.
             self.level(items(q), items(a), a, &at_a, enabled);
         }
-        if r.get("item").is_some() {
-            // Children of a question belong under its answers; still check them here.
+        if let Some(nested) = r.get("item") {
+            // Items under a question go under each of its answers (R4: "nesting must occur
+            // within each answer"); only groups hold items directly. Still checked here.
+            self.push(
+                Issue::error(
+                    msg::QR_ITEM_NESTING,
+                    format!(
+                        "item {} is a question, so the items nested under it go under its answers (answer.item), not in its own item list",
+                        self.label(q)
+                    ),
+                )
+                .at(format!("{at}.item"))
+                .at_node(nested),
+            );
             self.level(items(q), items(r), r, at, enabled);
         }
     }
@@ -372,26 +461,25 @@ impl<'a> Check<'_, 'a> {
             .filter_map(|o| value_x(o, "value"))
             .any(|(ot, _)| ot == vt);
         if !allowed.contains(&vt) && !option_type {
-            let want = if allowed.is_empty() {
-                "no answer".to_string()
+            // A type that takes no answers here is not one of R4's answerable item types
+            // (its own required binding says so), so it is not quoted.
+            let text = if allowed.is_empty() {
+                format!(
+                    "item {} has no type that takes answers, so it can have no value{vt}",
+                    self.label(q)
+                )
             } else {
-                allowed
+                let want = allowed
                     .iter()
                     .map(|t| format!("value{t}"))
                     .collect::<Vec<_>>()
-                    .join(" or ")
-            };
-            self.push(
-                Issue::error(
-                    msg::QR_ANSWER_TYPE,
-                    format!(
-                        "item {} is of type {ty}, so its answer must be {want}, not value{vt}",
-                        label(q)
-                    ),
+                    .join(" or ");
+                format!(
+                    "item {} is of type {ty}, so its answer must be {want}, not value{vt}",
+                    self.label(q)
                 )
-                .at(&at)
-                .at_node(v),
-            );
+            };
+            self.push(Issue::error(msg::QR_ANSWER_TYPE, text).at(&at).at_node(v));
             return;
         }
         let free_text = ty == "open-choice" && vt == "String";
@@ -410,7 +498,7 @@ impl<'a> Check<'_, 'a> {
                 };
                 let msg = format!(
                     "the answer{code} to item {} is not one of its {} answer options",
-                    label(q),
+                    self.label(q),
                     options.len()
                 );
                 let issue = if ty == "open-choice" {
@@ -438,7 +526,7 @@ impl<'a> Check<'_, 'a> {
             Membership::NotMember => {
                 let msg = format!(
                     "the answer (code '{code}') to item {} is not in its answer value set {vs}",
-                    label(q)
+                    self.label(q)
                 );
                 let issue = if ty == "open-choice" {
                     Issue::warning(msg::QR_ANSWER_VALUESET, msg)
@@ -468,7 +556,7 @@ impl<'a> Check<'_, 'a> {
                                 msg::QR_ANSWER_QUANTITY,
                                 format!(
                                     "the answer to item {} cannot be checked against its {}: {why}",
-                                    label(q),
+                                    self.label(q),
                                     if want == Ordering::Less {
                                         "minimum"
                                     } else {
@@ -496,7 +584,7 @@ impl<'a> Check<'_, 'a> {
                 self.push(
                     Issue::error(
                         msg::QR_ANSWER_RANGE,
-                        format!("the answer to item {} is {word} {shown}", label(q)),
+                        format!("the answer to item {} is {word} {shown}", self.label(q)),
                     )
                     .at(at)
                     .at_node(v),
@@ -519,7 +607,7 @@ impl<'a> Check<'_, 'a> {
                     Issue::error(msg::QR_ANSWER_LENGTH,
                         format!(
                             "the answer to item {} has {len} characters; it must have {word} {limit}",
-                            label(q)
+                            self.label(q)
                         ),
                     )
                     .at(at)
@@ -533,7 +621,7 @@ impl<'a> Check<'_, 'a> {
                     Issue::error(msg::QR_ANSWER_REGEX,
                         format!(
                             "the answer to item {} does not match the pattern {pattern}",
-                            label(q)
+                            self.label(q)
                         ),
                     )
                     .at(at)
@@ -544,7 +632,7 @@ impl<'a> Check<'_, 'a> {
                     Issue::warning(msg::QR_REGEX_INVALID,
                         format!(
                             "item {} has a regex extension that is not a valid regular expression, so the answer was not checked against it",
-                            label(q)
+                            self.label(q)
                         ),
                     )
                     .at(at)
@@ -595,7 +683,7 @@ impl<'a> Check<'_, 'a> {
             Err(e)
                 if self.w.over_budget(
                     e,
-                    &format!("the enableWhenExpression of item {}", label(q)),
+                    &format!("the enableWhenExpression of item {}", self.label(q)),
                     at,
                     focus,
                 ) =>
@@ -612,7 +700,7 @@ impl<'a> Check<'_, 'a> {
     fn expression_failed(&mut self, q: &Json, why: &str, focus: &Json, at: &str) -> bool {
         let msg = format!(
             "the enableWhenExpression of item {} {why}; the item is treated as enabled",
-            label(q)
+            self.label(q)
         );
         self.push(
             Issue::warning(msg::QR_ENABLE_WHEN_EXPRESSION, msg)

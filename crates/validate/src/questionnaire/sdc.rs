@@ -12,7 +12,7 @@ use crate::issue::Issue;
 use crate::json::Json;
 use crate::terminology::Membership;
 
-use super::{Check, answers, extension, label, same_answer, value_x};
+use super::{Check, answers, extension, same_answer, value_x};
 
 const EXT_MIN_OCCURS: &str = "http://hl7.org/fhir/StructureDefinition/questionnaire-minOccurs";
 const EXT_MAX_OCCURS: &str = "http://hl7.org/fhir/StructureDefinition/questionnaire-maxOccurs";
@@ -74,7 +74,7 @@ impl<'a> Check<'_, 'a> {
             self.push(
                 Issue::error(
                     msg::QR_ITEM_OCCURS,
-                    format!("item {} {has} {count} {what}, but {rule}", label(q)),
+                    format!("item {} {has} {count} {what}, but {rule}", self.label(q)),
                 )
                 .at(at)
                 .at_node(parent),
@@ -109,7 +109,7 @@ impl<'a> Check<'_, 'a> {
                         msg::QR_ANSWER_EXCLUSIVE,
                         format!(
                             "item {} has {} answers, but answer {} is an exclusive option, which must be the only answer",
-                            label(q),
+                            self.label(q),
                             given.len(),
                             j + 1
                         ),
@@ -146,7 +146,7 @@ impl<'a> Check<'_, 'a> {
                     msg::QR_ANSWER_DECIMALS,
                     format!(
                         "the answer to item {} has {places} decimal places; at most {max} are allowed",
-                        label(q)
+                        self.label(q)
                     ),
                 )
                 .at(at)
@@ -175,7 +175,7 @@ impl<'a> Check<'_, 'a> {
                     msg::QR_ATTACHMENT_TYPE,
                     format!(
                         "the attachment answering item {} {}; the item takes only {}",
-                        label(q),
+                        self.label(q),
                         if content_type.is_some() {
                             "is of another type"
                         } else {
@@ -236,7 +236,7 @@ impl<'a> Check<'_, 'a> {
                     msg::QR_ATTACHMENT_SIZE,
                     format!(
                         "the attachment answering item {} has {size} bytes; at most {max} are allowed",
-                        label(q)
+                        self.label(q)
                     ),
                 )
                 .at(at)
@@ -274,7 +274,7 @@ impl<'a> Check<'_, 'a> {
                     msg::QR_REFERENCE_TYPE,
                     format!(
                         "the answer to item {} refers to {ty}; the item takes a reference to {}",
-                        label(q),
+                        self.label(q),
                         allowed.join(" or ")
                     ),
                 )
@@ -307,7 +307,7 @@ impl<'a> Check<'_, 'a> {
                         msg::QR_ANSWER_UNIT,
                         format!(
                             "the answer to item {} is not in one of the item's units ({})",
-                            label(q),
+                            self.label(q),
                             listed.join(", ")
                         ),
                     )
@@ -326,7 +326,7 @@ impl<'a> Check<'_, 'a> {
                     msg::QR_ANSWER_UNIT,
                     format!(
                         "the answer to item {} has no coded unit; the item takes a unit from {vs}",
-                        label(q)
+                        self.label(q)
                     ),
                 )
                 .at(at)
@@ -342,7 +342,7 @@ impl<'a> Check<'_, 'a> {
                     msg::QR_ANSWER_UNIT,
                     format!(
                         "the answer to item {} is in a unit that is not in its unit value set {vs}",
-                        label(q)
+                        self.label(q)
                     ),
                 )
                 .at(at)

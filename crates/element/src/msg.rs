@@ -146,6 +146,7 @@ catalogue! {
     QR_ANSWER_VALUESET: CodeInvalid,
     QR_ANSWER_RANGE: Value,
     QR_ANSWER_LENGTH: Value,
+    QR_ANSWER_LINE_BREAK: Value,
     QR_ANSWER_REGEX: Value,
     QR_REGEX_INVALID: Processing,
     QR_ENABLE_WHEN_EXPRESSION: Processing,

@@ -615,6 +615,21 @@ impl<'a> Check<'_, 'a> {
                 );
             }
         }
+        // R4: a `string` item takes "a short (few words to short sentence)" answer; several
+        // lines are what a `text` item is for (a warning, as the reference validator has it).
+        if vt == "String" && q.get_str("type") == Some("string") && text.contains(['\r', '\n']) {
+            self.push(
+                Issue::warning(
+                    msg::QR_ANSWER_LINE_BREAK,
+                    format!(
+                        "the answer to item {} has a line break, but the item is of type string (one line); several lines need an item of type text",
+                        self.label(q)
+                    ),
+                )
+                .at(at)
+                .at_node(v),
+            );
+        }
         if let Some(pattern) = extension(q, EXT_REGEX).and_then(|e| e.get_str("valueString")) {
             match self.w.v.regex(pattern) {
                 Some(re) if !re.is_match(text) => self.push(

@@ -196,3 +196,27 @@ fn isolated_validation_gives_the_same_issues_on_its_own_thread() {
         );
     }
 }
+
+/// Profiles given for the run (`--profile`, `$validate?profile=`) apply to the resource
+/// validated, not to the resources inside it: a Bundle checked against a Patient profile
+/// is the wrong type, and the Patients it carries are not held to that profile.
+#[test]
+fn profiles_given_for_the_run_apply_to_the_top_resource_only() {
+    let with_gender =
+        "https://spfhir.org/fhir/test/StructureDefinition/test-patient-with-gender".to_string();
+    let v = Validator::new(registry(true), Options::default());
+    let patient = r#"{"resourceType": "Patient", "id": "p1", "active": true}"#;
+    let bundle = format!(
+        r#"{{"resourceType": "Bundle", "type": "collection",
+            "entry": [{{"fullUrl": "https://example.org/fhir/Patient/p1", "resource": {patient}}}]}}"#
+    );
+    let on = |text: &str| -> Vec<&'static str> {
+        v.validate_against(&spfhir_element::parse(text).unwrap(), std::slice::from_ref(&with_gender))
+            .iter()
+            .filter(|i| i.is_error())
+            .map(|i| i.id)
+            .collect()
+    };
+    assert_eq!(on(patient), ["CARDINALITY_MIN"], "the Patient itself lacks gender");
+    assert_eq!(on(&bundle), ["PROFILE_WRONG_TYPE"], "only the Bundle is held to it");
+}

@@ -318,9 +318,9 @@ impl<'a> Walk<'a> {
             .iter()
             .filter_map(|p| p.as_str().map(|p| (p.to_string(), false)))
             .collect();
-        if path == rt || self.depth == 1 {
-            profiles.extend(extra.iter().map(|p| (p.clone(), true)));
-        }
+        // Run-wide profiles (`extra`) come only with the top resource: nested ones are
+        // walked with none (`children.rs`), so they are not held to them.
+        profiles.extend(extra.iter().map(|p| (p.clone(), true)));
         if rt == "Observation"
             && self.v.options.implied_profiles
             && let Some(code) = res.get("code")

@@ -211,12 +211,23 @@ fn profiles_given_for_the_run_apply_to_the_top_resource_only() {
             "entry": [{{"fullUrl": "https://example.org/fhir/Patient/p1", "resource": {patient}}}]}}"#
     );
     let on = |text: &str| -> Vec<&'static str> {
-        v.validate_against(&spfhir_element::parse(text).unwrap(), std::slice::from_ref(&with_gender))
-            .iter()
-            .filter(|i| i.is_error())
-            .map(|i| i.id)
-            .collect()
+        v.validate_against(
+            &spfhir_element::parse(text).unwrap(),
+            std::slice::from_ref(&with_gender),
+        )
+        .iter()
+        .filter(|i| i.is_error())
+        .map(|i| i.id)
+        .collect()
     };
-    assert_eq!(on(patient), ["CARDINALITY_MIN"], "the Patient itself lacks gender");
-    assert_eq!(on(&bundle), ["PROFILE_WRONG_TYPE"], "only the Bundle is held to it");
+    assert_eq!(
+        on(patient),
+        ["CARDINALITY_MIN"],
+        "the Patient itself lacks gender"
+    );
+    assert_eq!(
+        on(&bundle),
+        ["PROFILE_WRONG_TYPE"],
+        "only the Bundle is held to it"
+    );
 }

@@ -48,17 +48,17 @@ pub(super) fn check<'a>(w: &mut Walk<'a>, qr: &'a Json, path: &str) {
     let Some(url) = canonical.as_str() else {
         return; // wrong JSON kind: reported by the structural walk
     };
-    // `#id` names a Questionnaire contained in the response itself.
+    // `#id` names a Questionnaire contained in the response itself, found as every `#id`
+    // reference is.
     let contained = url.starts_with('#');
-    let found = match url.strip_prefix('#') {
-        Some(id) => qr
-            .get("contained")
-            .and_then(Json::as_array)
-            .unwrap_or(&[])
-            .iter()
-            .find(|c| c.get_str("id") == Some(id))
-            .map(|c| Arc::new(c.clone())),
-        None => w.v.registry().resolve(url),
+    let found = if contained {
+        let scope = crate::json::reference::Scope {
+            container: Some(qr),
+            ..Default::default()
+        };
+        crate::json::reference::resolve(url, &scope).map(|c| Arc::new(c.clone()))
+    } else {
+        w.v.registry().resolve(url)
     };
     let questionnaire = match found {
         Some(q) if q.get_str("resourceType") == Some("Questionnaire") => q,

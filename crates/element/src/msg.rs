@@ -164,6 +164,7 @@ catalogue! {
     QR_ITEM_UNANSWERED: Required,
     QR_ITEM_NESTING: Structure,
     QR_AUTHORED_OUTSIDE_PERIOD: BusinessRule,
+    VALIDATION_DEPTH_LIMIT: TooCostly,
     TRANSLATE_REFERRER_ORG_CONFLICT: Invariant,
     SERVER_BAD_REQUEST: Invalid,
     SERVER_NOT_FOUND: NotFound,

@@ -406,14 +406,27 @@ impl Store for PgStore {
         if entries.is_empty() {
             return Ok(());
         }
-        // One statement for the whole batch (arrays unnested in their order), not a round
-        // trip per entry.
-        let mut recorded = Vec::with_capacity(entries.len());
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // Batches from every instance append one at a time, each committed before the next
+        // takes its `seq`s (a lock held to the end of the transaction), so `seq` order is
+        // commit order: a reader that sees an entry sees every entry before it, and one
+        // following the log by "after this `seq`" misses none. Without the lock, a batch that
+        // drew its numbers first but committed last would fall behind such a reader for good.
+        // Under it, `recorded` is kept in `seq` order too (`sql::recorded_in_order`).
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(AUDIT_APPEND_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let last: Option<i64> = sqlx::query_scalar(sql::AUDIT_LAST_RECORDED)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let recorded = sql::recorded_in_order(last, &entries);
         let (mut interactions, mut actions, mut entities, mut whos, mut certificates) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut statuses = Vec::with_capacity(entries.len());
         for e in entries {
-            recorded.push(e.recorded);
             interactions.push(e.interaction);
             actions.push(e.action);
             entities.push(e.entity);
@@ -421,17 +434,8 @@ impl Store for PgStore {
             certificates.push(e.certificate);
             statuses.push(e.status);
         }
-        // Batches from every instance append one at a time, each committed before the next
-        // takes its `seq`s (a lock held to the end of the transaction), so `seq` order is
-        // commit order: a reader that sees an entry sees every entry before it, and one
-        // following the log by "after this `seq`" misses none. Without the lock, a batch that
-        // drew its numbers first but committed last would fall behind such a reader for good.
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(AUDIT_APPEND_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        // One statement for the whole batch (arrays unnested in their order), not a round
+        // trip per entry.
         sqlx::query(
             "INSERT INTO audit_log (recorded, interaction, action, entity, who, certificate, status) \
              SELECT r, i, a, e, w, c, s FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], \

@@ -188,20 +188,28 @@ fn apply_job(conn: &Connection, job: &Job) -> Result<Vec<Record>> {
     Ok(records)
 }
 
-/// Append entries to the audit log.
+/// Append entries to the audit log, each `recorded` no earlier than the entry before it
+/// ([`spfhir_store::sql::recorded_in_order`]).
 fn audit(conn: &Connection, entries: &[AuditEntry]) -> Result<()> {
     if entries.is_empty() {
         return Ok(());
     }
+    let last: Option<i64> = conn
+        .prepare_cached(spfhir_store::sql::AUDIT_LAST_RECORDED)
+        .and_then(|mut st| st.query_row([], |r| r.get(0)))
+        .map_err(backend)?;
     let mut insert = conn
         .prepare_cached(&spfhir_store::sql::audit_insert(
             spfhir_store::sql::question,
         ))
         .map_err(backend)?;
-    for e in entries {
+    for (e, recorded) in entries
+        .iter()
+        .zip(spfhir_store::sql::recorded_in_order(last, entries))
+    {
         insert
             .execute(params![
-                e.recorded,
+                recorded,
                 e.interaction,
                 e.action,
                 e.entity,

@@ -308,6 +308,28 @@ pub fn audit_insert(ph: Placeholder) -> String {
     )
 }
 
+/// The latest `recorded` of the audit log (NULL when it is empty); the `recorded` index
+/// answers it.
+pub const AUDIT_LAST_RECORDED: &str = "SELECT MAX(recorded) FROM audit_log";
+
+/// The `recorded` times to append `entries` with, after an entry recorded at `last`: each
+/// its own, or the one before it where that is later. Requests take their time as they end
+/// and reach the log through a queue (and on PostgreSQL from several instances, in batches),
+/// so a time can be a little earlier than one appended before it. Holding each to the
+/// latest before it keeps `seq` order and `recorded` order one order, so a search sorted by
+/// date pages by `seq` and a reader following entries by date misses none. An entry is
+/// recorded in the log when it is appended, so the time it then carries is never early.
+pub fn recorded_in_order(last: Option<i64>, entries: &[AuditEntry]) -> Vec<i64> {
+    let mut latest = last.unwrap_or(i64::MIN);
+    entries
+        .iter()
+        .map(|e| {
+            latest = latest.max(e.recorded);
+            latest
+        })
+        .collect()
+}
+
 /// `SELECT` of at most `limit` audit entries matching `q`, in `seq` order, after `q.after`.
 pub fn audit_search(q: &AuditQuery, dialect: &Dialect, limit: usize) -> Statement {
     let mut b = Builder {

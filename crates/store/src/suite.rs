@@ -20,6 +20,7 @@ pub async fn run(store: &dyn Store) {
     remembered_responses(store).await;
     claims(store).await;
     audit_log(store).await;
+    audit_times_follow_the_order_appended(store).await;
     store.ping().await.expect("ping");
 }
 
@@ -774,6 +775,47 @@ async fn audit_log(store: &dyn Store) {
         }
         assert_eq!(second.next, None);
     }
+}
+
+/// An entry whose time is earlier than the entry appended before it is recorded at that
+/// entry's time (in a batch and across batches), so `seq` order is `recorded` order. Runs
+/// after [`audit_log`], whose latest entry is at `T0 + 9`.
+async fn audit_times_follow_the_order_appended(store: &dyn Store) {
+    let entry = |n: i64| AuditEntry {
+        seq: 0,
+        recorded: T0 + n,
+        interaction: "read".into(),
+        action: "R".into(),
+        entity: format!("Patient/late-{n}"),
+        who: "client-9".into(),
+        certificate: None,
+        status: 200,
+    };
+    store
+        .audit(vec![entry(5), entry(12), entry(11)])
+        .await
+        .unwrap();
+    store.audit(vec![entry(10), entry(13)]).await.unwrap();
+    let q = AuditQuery {
+        clauses: vec![vec![AuditMatch::Text(AuditField::Who, "client-9".into())]],
+        ..AuditQuery::default()
+    };
+    let page = store.audit_search(&q).await.unwrap();
+    let got: Vec<(String, i64)> = page
+        .entries
+        .iter()
+        .map(|e| (e.entity.clone(), e.recorded - T0))
+        .collect();
+    let want = [(5, 9), (12, 12), (11, 12), (10, 12), (13, 13)]
+        .map(|(n, at)| (format!("Patient/late-{n}"), at));
+    assert_eq!(got, want, "recorded held to the latest before it");
+    let all = store.audit_search(&AuditQuery::default()).await.unwrap();
+    assert!(
+        all.entries
+            .windows(2)
+            .all(|w| w[0].recorded <= w[1].recorded),
+        "seq order is recorded order"
+    );
 }
 
 /// An AuditEvent as versions before the audit log stored it: a resource (`AuditEvent/ae1`,

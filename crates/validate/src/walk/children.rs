@@ -440,6 +440,8 @@ impl<'a> Walk<'a> {
                 self.depth += 1;
                 if self.depth < MAX_DEPTH {
                     self.children(&tp, tn, v, at, None);
+                } else {
+                    self.too_deep(at, v);
                 }
                 self.depth -= 1;
                 // The datatype's own invariants (per-1 on Period, qty-3 on Quantity, …) sit on

@@ -26,6 +26,8 @@ mod slicing;
 
 pub use slicing::pattern_matches;
 
+/// Resources and complex datatypes nested deeper than this are not walked (the walk recurses
+/// once per level); what lies below is reported as `VALIDATION_DEPTH_LIMIT`, never passed.
 const MAX_DEPTH: usize = 64;
 
 /// Work a walk has done, by address, so a second pass over the same values skips it. The
@@ -227,6 +229,17 @@ impl<'a> Walk<'a> {
         );
     }
 
+    /// The walk stops at `at`, [`MAX_DEPTH`] levels down: an error, since what lies below
+    /// is not known to be valid.
+    fn too_deep(&mut self, at: &str, node: &Json) {
+        self.error(
+            msg::VALIDATION_DEPTH_LIMIT,
+            at,
+            node,
+            format!("{at} is nested more than {MAX_DEPTH} resources and datatypes deep; spfhir does not check below that depth, so it is not known to be valid"),
+        );
+    }
+
     /// A warning from a rule of profile `p`.
     fn warn_in(&mut self, p: &Profile, m: Msg, at: &str, node: &Json, text: String) {
         self.push(
@@ -240,7 +253,8 @@ impl<'a> Walk<'a> {
     /// Validate a resource at `path` (`None` for the top) against its base definition, its
     /// `meta.profile`s and `extra` profiles.
     pub fn resource(&mut self, res: &'a Json, path: Option<&str>, extra: &[String]) {
-        if self.depth > MAX_DEPTH {
+        if self.depth >= MAX_DEPTH {
+            self.too_deep(path.unwrap_or("$"), res);
             return;
         }
         let Some(obj) = res.as_object() else {

@@ -417,6 +417,8 @@ impl<'a> Walk<'a> {
             if w.depth < MAX_DEPTH {
                 w.children(&prof, 0, v, &mut label.to_string(), rt);
                 w.node_constraints(&prof.nodes[0], v, None, label, &prof.type_name);
+            } else {
+                w.too_deep(label, v);
             }
             if rt.is_some() {
                 w.resources.pop();

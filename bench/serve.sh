@@ -9,6 +9,7 @@
 # the search runs.
 #
 # SPFHIR_BENCH_BIN=PATH runs that binary instead of building this checkout.
+# SPFHIR_BENCH_CONNECTIONS=N opens N connections instead of 32 (latency against load).
 # Needs SPFHIR_SHARED (the shared/ folder, default ../shared). PostgreSQL: SPFHIR_TEST_POSTGRES
 # (default postgres://postgres@127.0.0.1:5432/postgres); a database spfhir_bench is made afresh.
 set -euo pipefail
@@ -16,6 +17,7 @@ cd "$(dirname "$0")/.."
 backend=${1:-sqlite}
 secs=${2:-10}
 only=${3:-}
+conns=${SPFHIR_BENCH_CONNECTIONS:-32}
 shared=${SPFHIR_SHARED:-$(cd .. && pwd)/shared}
 command -v wrk >/dev/null || { echo "wrk is needed (Debian: apt-get install wrk)" >&2; exit 1; }
 # SPFHIR_BENCH_BIN runs another build (a copy of an earlier commit's binary, for a "before" column).
@@ -84,9 +86,9 @@ run() { # LABEL PATH [BODY_FILE]
   wanted "$label" || return 0
   local out
   if [ -n "$body" ]; then
-    out=$(BODY_FILE=$body wrk -t2 -c32 -d"${secs}s" --latency -s bench/serve/post.lua "$base$path" 2>&1)
+    out=$(BODY_FILE=$body wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/serve/post.lua "$base$path" 2>&1)
   else
-    out=$(wrk -t2 -c32 -d"${secs}s" --latency "$base$path" 2>&1)
+    out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency "$base$path" 2>&1)
   fi
   local rps p50 p99 errors
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
@@ -95,7 +97,7 @@ run() { # LABEL PATH [BODY_FILE]
   errors=$(awk '/Non-2xx/ {print $5}' <<<"$out")
   printf '%-34s %10s req/s   p50 %8s   p99 %8s   non-2xx %s\n' "$label" "$rps" "$p50" "$p99" "${errors:-0}"
 }
-echo "# $backend, wrk -t2 -c32 -d${secs}s on $(nproc) cores (load generator included)"
+echo "# $backend, wrk -t2 -c$conns -d${secs}s on $(nproc) cores (load generator included)"
 run "read by id"                         "/Patient/$read_id"
 run "\$validate (SP referral)"           "/ServiceRequest/\$validate" "$sr"
 run "search (20 of 100,000)"             "/Patient?family=jones&gender=male&_count=20"

@@ -165,6 +165,7 @@ catalogue! {
     QR_ITEM_NESTING: Structure,
     QR_AUTHORED_OUTSIDE_PERIOD: BusinessRule,
     VALIDATION_DEPTH_LIMIT: TooCostly,
+    EXTENSION_PART_UNKNOWN: Structure,
     TRANSLATE_REFERRER_ORG_CONFLICT: Invariant,
     SERVER_BAD_REQUEST: Invalid,
     SERVER_NOT_FOUND: NotFound,

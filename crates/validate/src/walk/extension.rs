@@ -28,6 +28,34 @@ impl<'a> Walk<'a> {
                     v,
                     format!("{at}.url '{url}' must be the absolute URL of the extension's definition; only the parts of a complex extension are named by a bare name"),
                 );
+            } else if !n.slices.is_empty() {
+                // In a complex extension whose definition is loaded, its parts are the slices
+                // of its `extension`, each fixing the part's url.
+                let parts: Vec<&str> = n
+                    .slices
+                    .iter()
+                    .filter_map(|&s| {
+                        let part = &p.nodes[s];
+                        part.children
+                            .iter()
+                            .find(|&&u| p.nodes[u].name == "url")
+                            .and_then(|&u| p.nodes[u].fixed.as_ref()?.as_str())
+                            .or(part.slice_name.as_deref())
+                    })
+                    .collect();
+                if parts.contains(&url) {
+                    return;
+                }
+                self.error(
+                    msg::EXTENSION_PART_UNKNOWN,
+                    at,
+                    v,
+                    format!(
+                        "{at}.url '{url}' is not a part of extension {} (its parts: {})",
+                        p.url,
+                        parts.join(", ")
+                    ),
+                );
             }
             return;
         }

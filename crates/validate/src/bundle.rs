@@ -1,4 +1,4 @@
-//! Bundle rules beyond the element definitions: fullUrl form, uniqueness and agreement with
+//! Bundle rules beyond the element definitions: fullUrl presence, form, uniqueness and agreement with
 //! the resource's id, ids on searchset entries and their search modes against the type
 //! searched, each link relation once, a message Bundle's MessageHeader first, `request`
 //! on transaction and batch entries, and the resources a document's Composition or a
@@ -67,16 +67,33 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
                 );
             }
         }
+        // R4 Bundle.entry.fullUrl: "SHALL have a value except that fullUrl can be empty on a
+        // POST" and "results from operations might involve resources that are not
+        // identified": so not in transactions and batches (nor their responses), nor for an
+        // unidentified resource or an outcome in a search's results.
+        if e.get("fullUrl").is_none()
+            && let Some(res) = e.get("resource")
+            && !matches!(
+                kind,
+                "transaction" | "batch" | "transaction-response" | "batch-response"
+            )
+            && !(kind == "searchset" && (res.get("id").is_none() || outcome(e, res)))
+        {
+            w.push(
+                Issue::error(
+                    msg::BUNDLE_ENTRY_FULLURL_MISSING,
+                    format!("{at} has a resource but no fullUrl: outside transactions and batches, an entry's fullUrl is its resource's identity, and R4 requires it"),
+                )
+                .at(at.clone())
+                .at_node(e),
+            );
+        }
         // A search result is a resource the server holds: it has an id (an OperationOutcome
         // about the search, mode `outcome`, need not).
         if kind == "searchset"
             && let Some(res) = e.get("resource")
             && res.get("id").is_none()
-            && res.get("resourceType").and_then(Json::as_str) != Some("OperationOutcome")
-            && e.get("search")
-                .and_then(|s| s.get("mode"))
-                .and_then(Json::as_str)
-                != Some("outcome")
+            && !outcome(e, res)
         {
             w.push(
                 Issue::error(
@@ -276,4 +293,13 @@ fn search_mode(w: &mut Walk<'_>, e: &Json, res: &Json, searched: &str, at: &str)
         _ => return,
     };
     w.push(issue.at(format!("{at}.search.mode")).at_node(node));
+}
+
+/// Is entry `e` (holding `res`) an OperationOutcome about a search (search mode `outcome`)?
+fn outcome(e: &Json, res: &Json) -> bool {
+    res.get("resourceType").and_then(Json::as_str) == Some("OperationOutcome")
+        || e.get("search")
+            .and_then(|s| s.get("mode"))
+            .and_then(Json::as_str)
+            == Some("outcome")
 }

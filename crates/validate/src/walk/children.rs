@@ -393,6 +393,9 @@ impl<'a> Walk<'a> {
                         format!("{at} is longer than its maximum length {max}"),
                     );
                 }
+                if n.base_path == "Element.id" && self.silent == 0 {
+                    self.element_id(v, at);
+                }
                 if code == "xhtml"
                     && let Some(text) = v.as_str()
                 {

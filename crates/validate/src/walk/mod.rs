@@ -78,6 +78,9 @@ pub struct Walk<'a> {
     /// (target resource by address, profile url) → whether the target conforms, for
     /// references whose target profiles are tried ([`Walk::target_profiles`]).
     target_checks: rustc_hash::FxHashMap<(usize, String), bool>,
+    /// The element ids (`Element.id`) met in the resource being walked: id → (the element's
+    /// value by address, its path). R4: "unique id for the element within a resource".
+    element_ids: rustc_hash::FxHashMap<&'a str, (usize, String)>,
     deadline: Option<std::time::Instant>,
     ticks: u32,
     out_of_time: bool,
@@ -130,6 +133,7 @@ impl<'a> Walk<'a> {
             primitive_holder: None,
             bundle_index: None,
             target_checks: Default::default(),
+            element_ids: Default::default(),
             deadline: v
                 .options
                 .max_time_per_resource
@@ -229,6 +233,34 @@ impl<'a> Walk<'a> {
         );
     }
 
+    /// Is the resource being walked a contained one (`….contained[n]`)?
+    fn in_contained(&self) -> bool {
+        self.resources.last().is_some_and(|(path, _)| {
+            path.rsplit('.')
+                .next()
+                .is_some_and(|last| last.starts_with("contained["))
+        })
+    }
+
+    /// An element id (`v`, at `at`) must be unique in its resource; a value met again
+    /// (through another profile's pass) is the same element, not a second one.
+    fn element_id(&mut self, v: &'a Json, at: &str) {
+        let Some(id) = v.as_str() else { return };
+        let addr = v as *const Json as usize;
+        match self.element_ids.get(id) {
+            None => {
+                self.element_ids.insert(id, (addr, at.to_owned()));
+            }
+            Some((first, _)) if *first == addr => {}
+            Some((_, first_at)) => {
+                let text = format!(
+                    "{at} is the id of another element of this resource ({first_at}); an element id must be unique within its resource"
+                );
+                self.error(msg::ELEMENT_ID_DUPLICATE, at, v, text);
+            }
+        }
+    }
+
     /// The walk stops at `at`, [`MAX_DEPTH`] levels down: an error, since what lies below
     /// is not known to be valid.
     fn too_deep(&mut self, at: &str, node: &Json) {
@@ -320,6 +352,7 @@ impl<'a> Walk<'a> {
             None
         };
         let saved_rewalk = self.rewalk.take();
+        let saved_ids = std::mem::take(&mut self.element_ids);
         self.resources.push((path.clone(), rt));
         self.depth += 1;
         self.children(&base, 0, res, &mut path, Some(rt));
@@ -427,6 +460,7 @@ impl<'a> Walk<'a> {
         }
         self.depth -= 1;
         self.resources.pop();
+        self.element_ids = saved_ids;
         self.env.resource = saved;
         self.env.root_resource = saved_root;
         self.env.bundle = saved_bundle;

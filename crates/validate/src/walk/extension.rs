@@ -35,12 +35,9 @@ impl<'a> Walk<'a> {
                     .slices
                     .iter()
                     .filter_map(|&s| {
-                        let part = &p.nodes[s];
-                        part.children
-                            .iter()
-                            .find(|&&u| p.nodes[u].name == "url")
-                            .and_then(|&u| p.nodes[u].fixed.as_ref()?.as_str())
-                            .or(part.slice_name.as_deref())
+                        slicing::child_by_path(p, s, "url")
+                            .and_then(|u| p.nodes[u].fixed.as_ref()?.as_str())
+                            .or(p.nodes[s].slice_name.as_deref())
                     })
                     .collect();
                 if parts.contains(&url) {

@@ -560,7 +560,7 @@ fn single_valued(p: &Profile, sl: usize, dpath: &str) -> bool {
 }
 
 /// The node at a simple dotted path below `from` (`$this` is `from`).
-fn child_by_path(p: &Profile, from: usize, dpath: &str) -> Option<usize> {
+pub(super) fn child_by_path(p: &Profile, from: usize, dpath: &str) -> Option<usize> {
     node_at(p, from, dpath, |_| true)
 }
 

@@ -209,9 +209,55 @@ pub fn padded(code: &str, v: &Json) -> bool {
         })
 }
 
+/// The first Unicode bidirectional control in a `string` or `markdown` that is left open
+/// (UAX #9): an embedding or override (LRE, RLE, LRO, RLO) without its PDF, or an isolate
+/// (LRI, RLI, FSI) without its PDI, before the end of the text or of its paragraph. An
+/// open control reverses how the text after it is shown, the "Trojan Source" attack
+/// (CVE-2021-42574); the reference validator rejects it. Closers without an opener are
+/// harmless and let pass. Text without the bytes that start these characters is not
+/// scanned further.
+pub fn bidi_unterminated(code: &str, v: &Json) -> Option<&'static str> {
+    if !matches!(code, "string" | "markdown") {
+        return None;
+    }
+    let s = v.as_str()?;
+    // Every control here is U+202A..U+202E or U+2066..U+2069, whose UTF-8 starts with E2.
+    if !s.as_bytes().contains(&0xE2) {
+        return None;
+    }
+    // The open controls, innermost last: (is an isolate, name).
+    let mut open: Vec<(bool, &'static str)> = Vec::new();
+    for c in s.chars() {
+        match c {
+            '\n' | '\r' | '\u{2029}' | '\u{85}' => open.clear(),
+            '\u{202A}' => open.push((false, "LRE")),
+            '\u{202B}' => open.push((false, "RLE")),
+            '\u{202D}' => open.push((false, "LRO")),
+            '\u{202E}' => open.push((false, "RLO")),
+            '\u{2066}' => open.push((true, "LRI")),
+            '\u{2067}' => open.push((true, "RLI")),
+            '\u{2068}' => open.push((true, "FSI")),
+            // PDF closes the innermost embedding, unless an isolate is open inside it.
+            '\u{202C}' if open.last().is_some_and(|(isolate, _)| !isolate) => {
+                open.pop();
+            }
+            // PDI closes the innermost isolate and the embeddings opened inside it.
+            '\u{2069}' => {
+                if let Some(k) = open.iter().rposition(|(isolate, _)| *isolate) {
+                    open.truncate(k);
+                }
+            }
+            _ => {}
+        }
+    }
+    open.first().map(|(_, name)| *name)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{check, has_whitespace, is_absolute_uri, is_code, is_code_chars, padded};
+    use super::{
+        bidi_unterminated, check, has_whitespace, is_absolute_uri, is_code, is_code_chars, padded,
+    };
     use crate::json::parse;
 
     #[test]
@@ -242,6 +288,39 @@ mod tests {
             proptest::prop_assert_eq!(is_code(&s), is_code_chars(&s), "{:?}", s);
             proptest::prop_assert_eq!(has_whitespace(&s), s.chars().any(char::is_whitespace), "{:?}", s);
         }
+    }
+
+    #[test]
+    fn bidi_controls_left_open() {
+        let open = |s: &str| {
+            bidi_unterminated(
+                "string",
+                &crate::json::Json::new(crate::json::Kind::String(s.into())),
+            )
+        };
+        assert_eq!(open("plain text"), None);
+        assert_eq!(open("caf\u{e9} \u{2014} dash"), None); // E2 bytes that are no control
+        assert_eq!(open("a \u{202E}b"), Some("RLO"));
+        assert_eq!(open("a \u{202E}b\u{202C} c"), None);
+        assert_eq!(open("\u{202A}x"), Some("LRE"));
+        assert_eq!(open("\u{2067}x\u{2069}"), None);
+        assert_eq!(open("\u{2068}x"), Some("FSI"));
+        // PDI closes its isolate and the embeddings opened inside it.
+        assert_eq!(open("\u{2066}\u{202B}x\u{2069}"), None);
+        // PDF cannot close an embedding outside an open isolate.
+        assert_eq!(open("\u{202D}\u{2066}x\u{202C}"), Some("LRO"));
+        // A paragraph ends every control; stray closers do nothing.
+        assert_eq!(open("\u{202E}x\ny"), None);
+        assert_eq!(open("\u{202C}\u{2069}x"), None);
+        assert_eq!(open("\u{202E}x\u{202C}\u{2069}\u{202E}"), Some("RLO"));
+        // Only text types.
+        assert_eq!(
+            bidi_unterminated(
+                "code",
+                &crate::json::Json::new(crate::json::Kind::String("\u{202E}".into()))
+            ),
+            None
+        );
     }
 
     #[test]

@@ -299,6 +299,8 @@ impl Profile {
                 .map(|t| TypeRef {
                     code: if resource_id {
                         "id".to_string()
+                    } else if t.get("code").is_none() {
+                        codeless_type(base.and_then(|b| b.get_str("path")))
                     } else {
                         fhir_type_code(t)
                     },
@@ -631,6 +633,17 @@ const OPEN_TYPES: [&str; 50] = [
     "Dosage",
     "Meta",
 ];
+
+/// The type of a `type` entry that has no `code`, only extensions on it (`"_code": {…}`), as
+/// some of R4's own extension definitions give `Extension.id` and `Extension.url`: the type
+/// of the base element it stands for.
+fn codeless_type(base_path: Option<&str>) -> String {
+    match base_path {
+        Some("Extension.url") => "uri",
+        _ => "string",
+    }
+    .to_string()
+}
 
 /// The FHIR type of a `type` entry: its code, or for the FHIRPath system types used on
 /// `id`, `url` and primitive `value`s, the structure-definition-fhir-type extension's value.

@@ -295,6 +295,9 @@ pub fn check_with_links(div: &str) -> (Vec<Problem>, Vec<InternalLink>) {
         if let Some(href) = target {
             if href.trim().is_empty() && name == "a" {
                 out.push(Kind::Link, "an <a> has an empty href".into(), at(n));
+            } else if let Some(why) = url_problem(href) {
+                let attr = if name == "a" { "href" } else { "src" };
+                out.push(Kind::Link, format!("<{name} {attr}> {why}"), at(n));
             } else if let Some(fragment) = href.strip_prefix('#')
                 && !fragment.is_empty()
                 && !root.descendants().any(|d| {
@@ -407,6 +410,45 @@ fn shown(name: &str) -> &str {
     }
 }
 
+/// Why a link's URL is malformed, if it is: a URL (RFC 3986; an IRI may add letters of any
+/// script) holds only letters, digits and `;?:@&=+$.,/%-_~#[]!'()*|`, so a space, a quote,
+/// `<`, `>`, `{`, `}`, `\`, `^` or a backtick must be percent-encoded. An image's
+/// `data:image/…` URL has its data after a comma, in base64 when it says `;base64`
+/// (RFC 2397). The URL itself is never quoted: a narrative is patient data.
+fn url_problem(url: &str) -> Option<&'static str> {
+    const MARKS: &str = ";?:@&=+$.,/%-_~#[]!'()*|";
+    if !url
+        .chars()
+        .all(|c| c.is_alphanumeric() || MARKS.contains(c))
+    {
+        return Some(
+            "has a character a URL may not hold (a space, a quote, <, >, {, }, \\, ^ or `): percent-encode it",
+        );
+    }
+    let rest = url.strip_prefix("data:")?;
+    let Some((head, data)) = rest.split_once(',') else {
+        return Some("is a data: URL without the comma that starts its data");
+    };
+    if data.is_empty() {
+        return Some("is a data: URL without data");
+    }
+    if head.ends_with(";base64") && !is_base64(data) {
+        return Some("is a data: URL whose data is not base64");
+    }
+    None
+}
+
+/// Standard base64 with its padding, and nothing else (percent-escapes aside, a data: URL's
+/// base64 has no spaces).
+fn is_base64(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    s.len().is_multiple_of(4)
+        && s.len() - body.len() <= 2
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
 /// The URL, with what browsers ignore removed (whitespace and control characters), starts
 /// with an active scheme. `data:image/…` is allowed as an image's source.
 fn is_active_url(value: &str, image_source: bool) -> bool {
@@ -507,5 +549,32 @@ mod tests {
         assert_eq!(fragments, ["dob", "photo"]);
         let (problems, _) = check_with_links(&div(r#"<p><a href="">a</a></p>"#));
         assert_eq!(problems[0].kind, Kind::Link);
+    }
+
+    #[test]
+    fn link_urls() {
+        for (inner, bad) in [
+            (r#"<a href="https://x.org/a?b=c&amp;d=[1]#f">a</a>"#, false),
+            (r#"<a href="mailto:a@b.org">a</a>"#, false),
+            (r#"<a href="Patient/p1">a</a>"#, false),
+            (r#"<a href="https://x.org/caf%C3%A9/café">a</a>"#, false),
+            (r#"<img src="data:image/png;base64,aGVsbG8="/>"#, false),
+            (r#"<img src="data:image/gif,GIF89a"/>"#, false),
+            (r#"<a href="https://x.org/a b">a</a>"#, true),
+            (r#"<a href=" https://x.org/">a</a>"#, true),
+            (r#"<a href="https://x.org/{a}">a</a>"#, true),
+            (r#"<img src="my photo.png"/>"#, true),
+            (r#"<img src="data:image/png;base64"/>"#, true),
+            (r#"<img src="data:image/png;base64,"/>"#, true),
+            (r#"<img src="data:image/png;base64,aGVsbG8"/>"#, true),
+            (r#"<img src="data:image/png;base64,a!GVsbG8="/>"#, true),
+        ] {
+            let problems = check(&div(&format!("<p>x{inner}</p>")));
+            assert_eq!(
+                problems.iter().any(|p| p.kind == Kind::Link),
+                bad,
+                "{inner}: {problems:?}"
+            );
+        }
     }
 }

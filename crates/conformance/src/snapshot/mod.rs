@@ -55,8 +55,62 @@ pub enum ContextKind {
     Fhirpath,
 }
 
-/// The `context` entries of a StructureDefinition.
+/// Places HL7's own R4 definitions use four of R4's extensions that their R4 `context`
+/// leaves out: every R4 snapshot puts `structuredefinition-fhir-type` (and some `regex`) on
+/// `ElementDefinition.type`, where R4 says `ElementDefinition.type.code`;
+/// `structuredefinition-normative-version` marks normative CodeSystems, ValueSets,
+/// OperationDefinitions and elements, where R4 says StructureDefinition; and R4's
+/// CodeSystems carry `valueset-concept-comments`. The later definitions of these
+/// extensions (R4B, R5 and HL7's extensions pack, which the reference validator loads) allow
+/// these places, so spfhir does too: otherwise every StructureDefinition with a snapshot
+/// would be rejected.
+const R4_CONTEXT_ERRATA: &[(&str, &[&str])] = &[
+    (
+        "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type",
+        &["ElementDefinition.type"],
+    ),
+    (
+        "http://hl7.org/fhir/StructureDefinition/regex",
+        &["ElementDefinition.type", "ElementDefinition.type.code"],
+    ),
+    (
+        "http://hl7.org/fhir/StructureDefinition/structuredefinition-normative-version",
+        &[
+            "CodeSystem",
+            "ValueSet",
+            "ConceptMap",
+            "NamingSystem",
+            "OperationDefinition",
+            "SearchParameter",
+            "CapabilityStatement",
+            "CompartmentDefinition",
+            "StructureMap",
+            "ElementDefinition",
+        ],
+    ),
+    (
+        "http://hl7.org/fhir/StructureDefinition/valueset-concept-comments",
+        &["CodeSystem.concept"],
+    ),
+];
+
+/// The `context` entries of a StructureDefinition, with [`R4_CONTEXT_ERRATA`].
 fn contexts_of(sd: &Json) -> Vec<ExtensionContext> {
+    let mut contexts = stated_contexts(sd);
+    if !contexts.is_empty()
+        && let Some(url) = sd.get_str("url")
+        && let Some((_, extra)) = R4_CONTEXT_ERRATA.iter().find(|(u, _)| *u == url)
+    {
+        contexts.extend(extra.iter().map(|e| ExtensionContext {
+            kind: ContextKind::Element,
+            expression: (*e).to_string(),
+        }));
+    }
+    contexts
+}
+
+/// The `context` entries as the StructureDefinition states them.
+fn stated_contexts(sd: &Json) -> Vec<ExtensionContext> {
     sd.get("context")
         .and_then(Json::as_array)
         .unwrap_or(&[])

@@ -382,6 +382,14 @@ impl<'a> Walk<'a> {
                         format!("{at} starts or ends with whitespace, which is usually a slip: send the text without it"),
                     );
                 }
+                if let Some(control) = primitive::bidi_unterminated(code, v) {
+                    self.error(
+                        msg::VALUE_BIDI_UNTERMINATED,
+                        at,
+                        v,
+                        format!("{at} opens a right-to-left or left-to-right control ({control}) that it does not close, which changes how the text after it is shown: close it (PDF or PDI) or remove it"),
+                    );
+                }
                 if let (Some(max), Some(text)) = (n.max_length, v.as_str())
                     && text.chars().count() > max
                 {
@@ -393,7 +401,13 @@ impl<'a> Walk<'a> {
                         format!("{at} is longer than its maximum length {max}"),
                     );
                 }
-                if n.base_path == "Element.id" && self.silent == 0 {
+                // ElementDefinition ids are names of elements, not of this instance's parts: a
+                // StructureDefinition's snapshot and differential repeat them by design (R4
+                // elementdefinition.html: the same id is the same element).
+                if n.base_path == "Element.id"
+                    && self.silent == 0
+                    && n.path != "ElementDefinition.id"
+                {
                     self.element_id(v, at);
                 }
                 if code == "xhtml"

@@ -175,6 +175,7 @@ catalogue! {
     BUNDLE_DOCUMENT_EMPTY: Required,
     BUNDLE_DOCUMENT_ORPHAN: Invalid,
     BUNDLE_DOCUMENT_REVERSE: Invalid,
+    XHTML_STRUCTURE: Structure,
     TRANSLATE_REFERRER_ORG_CONFLICT: Invariant,
     SERVER_BAD_REQUEST: Invalid,
     SERVER_NOT_FOUND: NotFound,

@@ -1071,6 +1071,11 @@ impl<'a> Eval<'_, 'a> {
                     return Ok(vec![]);
                 };
                 let Some(Value::Str(s)) = prim(&item) else {
+                    // A primitive with extensions but no value (`"_code": {…}`) has no
+                    // string to work on: empty, as an empty input gives.
+                    if matches!(&item, Value::Node(n) if n.json.is_none()) {
+                        return Ok(vec![]);
+                    }
                     return Err(semantic(
                         off,
                         format!("{name}() needs a string, not {}", item.type_name()),

@@ -189,40 +189,42 @@ fn check_string(code: &str, s: &str) -> Result<(), String> {
     }
 }
 
+/// The text of a `string` or `markdown` (or FHIRPath `System.String`) value: what the
+/// text rules below look at. One type test for all of them.
+pub fn text_of<'j>(code: &str, v: &'j Json) -> Option<&'j str> {
+    if matches!(code, "string" | "markdown" | "System.String") {
+        v.as_str()
+    } else {
+        None
+    }
+}
+
 /// A string or markdown that is only whitespace. R4's string pattern (`[ \r\n\t\S]+`)
 /// allows it, so it is a warning, as the reference validator has it, not an error.
-pub fn only_whitespace(code: &str, v: &Json) -> bool {
-    matches!(code, "string" | "markdown" | "System.String")
-        && v.as_str()
-            .is_some_and(|s| !s.is_empty() && s.trim().is_empty())
+pub fn only_whitespace(s: &str) -> bool {
+    !s.is_empty() && s.trim().is_empty()
 }
 
 /// A `string` with text that starts or ends with a space, tab or line break (`"Smith "`).
 /// Allowed, but the reference validator warns ("should not start or finish with
-/// whitespace"). Not markdown, where a line break at the end can mean something.
-pub fn padded(code: &str, v: &Json) -> bool {
-    code == "string"
-        && v.as_str().is_some_and(|s| {
-            let b = s.as_bytes();
-            let ws = |c: Option<&u8>| c.is_some_and(u8::is_ascii_whitespace);
-            (ws(b.first()) || ws(b.last())) && !s.trim().is_empty()
-        })
+/// whitespace"). Not markdown, where a line break at the end can mean something: the
+/// caller asks this of strings only.
+pub fn padded(s: &str) -> bool {
+    let b = s.as_bytes();
+    let ws = |c: Option<&u8>| c.is_some_and(u8::is_ascii_whitespace);
+    (ws(b.first()) || ws(b.last())) && !s.trim().is_empty()
 }
 
-/// The first Unicode bidirectional control in a `string` or `markdown` that is left open
-/// (UAX #9): an embedding or override (LRE, RLE, LRO, RLO) without its PDF, or an isolate
-/// (LRI, RLI, FSI) without its PDI, before the end of the text or of its paragraph. An
-/// open control reverses how the text after it is shown, the "Trojan Source" attack
-/// (CVE-2021-42574); the reference validator rejects it. Closers without an opener are
-/// harmless and let pass. Text without the bytes that start these characters is not
-/// scanned further.
-pub fn bidi_unterminated(code: &str, v: &Json) -> Option<&'static str> {
-    if !matches!(code, "string" | "markdown") {
-        return None;
-    }
-    let s = v.as_str()?;
-    // Every control here is U+202A..U+202E or U+2066..U+2069, whose UTF-8 starts with E2.
-    if !s.as_bytes().contains(&0xE2) {
+/// The first Unicode bidirectional control in a text that is left open (UAX #9): an
+/// embedding or override (LRE, RLE, LRO, RLO) without its PDF, or an isolate (LRI, RLI,
+/// FSI) without its PDI, before the end of the text or of its paragraph. An open control
+/// reverses how the text after it is shown, the "Trojan Source" attack (CVE-2021-42574);
+/// the reference validator rejects it. Closers without an opener are harmless and let
+/// pass. ASCII text is not scanned further.
+pub fn bidi_unterminated(s: &str) -> Option<&'static str> {
+    // Every control here is outside ASCII (U+202A..U+202E, U+2066..U+2069), and nearly all
+    // text is ASCII, which `is_ascii` tells a word at a time.
+    if s.is_ascii() {
         return None;
     }
     // The open controls, innermost last: (is an isolate, name).
@@ -257,6 +259,7 @@ pub fn bidi_unterminated(code: &str, v: &Json) -> Option<&'static str> {
 mod tests {
     use super::{
         bidi_unterminated, check, has_whitespace, is_absolute_uri, is_code, is_code_chars, padded,
+        text_of,
     };
     use crate::json::parse;
 
@@ -276,7 +279,8 @@ mod tests {
         ];
         for (code, json, expected) in cases {
             let v = parse(json).unwrap();
-            assert_eq!(padded(code, &v), expected, "{code} {json}");
+            let text = text_of(code, &v).filter(|_| code == "string");
+            assert_eq!(text.is_some_and(padded), expected, "{code} {json}");
         }
     }
 
@@ -292,12 +296,7 @@ mod tests {
 
     #[test]
     fn bidi_controls_left_open() {
-        let open = |s: &str| {
-            bidi_unterminated(
-                "string",
-                &crate::json::Json::new(crate::json::Kind::String(s.into())),
-            )
-        };
+        let open = bidi_unterminated;
         assert_eq!(open("plain text"), None);
         assert_eq!(open("caf\u{e9} \u{2014} dash"), None); // E2 bytes that are no control
         assert_eq!(open("a \u{202E}b"), Some("RLO"));
@@ -313,14 +312,10 @@ mod tests {
         assert_eq!(open("\u{202E}x\ny"), None);
         assert_eq!(open("\u{202C}\u{2069}x"), None);
         assert_eq!(open("\u{202E}x\u{202C}\u{2069}\u{202E}"), Some("RLO"));
-        // Only text types.
-        assert_eq!(
-            bidi_unterminated(
-                "code",
-                &crate::json::Json::new(crate::json::Kind::String("\u{202E}".into()))
-            ),
-            None
-        );
+        // Only text types are asked.
+        let code = crate::json::Json::new(crate::json::Kind::String("\u{202E}".into()));
+        assert_eq!(text_of("code", &code), None);
+        assert_eq!(text_of("markdown", &code).and_then(open), Some("RLO"));
     }
 
     #[test]

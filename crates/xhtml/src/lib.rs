@@ -51,6 +51,10 @@ pub enum Kind {
     /// A link that goes nowhere: an empty `href`, or (reported by the caller, from
     /// [`InternalLink`]s) a `#fragment` no element of the resource answers.
     Link,
+    /// An element where HTML 4.0's content model does not put it: a block in a paragraph
+    /// or phrase, a list item outside a list, a table part outside its table, content in
+    /// an empty element.
+    Structure,
 }
 
 /// One broken rule.
@@ -68,7 +72,10 @@ const ELEMENTS: &[&str] = &[
     "a",
     "abbr",
     "acronym",
+    "address",
+    "area",
     "b",
+    "bdo",
     "big",
     "blockquote",
     "br",
@@ -92,7 +99,9 @@ const ELEMENTS: &[&str] = &[
     "hr",
     "i",
     "img",
+    "kbd",
     "li",
+    "map",
     "ol",
     "p",
     "pre",
@@ -115,57 +124,69 @@ const ELEMENTS: &[&str] = &[
     "var",
 ];
 
-/// The attributes `txt-1` allows, sorted for binary search.
+/// The attributes `txt-1` allows on any element (HTML 4.0's core, i18n and table cell
+/// attributes), sorted for binary search; with [`ELEMENT_ATTRIBUTES`], the lists the
+/// reference validator holds HTML 4.0's chapters 7-11 and 15 to.
 const ATTRIBUTES: &[&str] = &[
     "abbr",
     "accesskey",
     "align",
-    "alt",
     "axis",
-    "bgcolor",
-    "border",
-    "cellhalign",
-    "cellpadding",
-    "cellspacing",
-    "cellvalign",
     "char",
     "charoff",
-    "charset",
-    "cite",
     "class",
     "colspan",
-    "compact",
-    "coords",
     "dir",
-    "frame",
     "headers",
-    "height",
-    "href",
-    "hreflang",
-    "hspace",
     "id",
     "lang",
-    "longdesc",
-    "name",
-    "nowrap",
-    "rel",
-    "rev",
     "rowspan",
-    "rules",
     "scope",
-    "shape",
     "span",
-    "src",
-    "start",
     "style",
-    "summary",
     "tabindex",
     "title",
-    "type",
     "valign",
-    "value",
-    "vspace",
     "width",
+];
+
+/// Attributes `txt-1` allows on one element only (`element.attribute`), sorted for binary
+/// search: links and anchors, images and image maps, quotations, and table layout.
+const ELEMENT_ATTRIBUTES: &[&str] = &[
+    "a.charset",
+    "a.coords",
+    "a.href",
+    "a.hreflang",
+    "a.name",
+    "a.rel",
+    "a.rev",
+    "a.shape",
+    "a.type",
+    "area.alt",
+    "area.coords",
+    "area.href",
+    "area.nohref",
+    "area.shape",
+    "blockquote.cite",
+    "img.alt",
+    "img.border",
+    "img.height",
+    "img.ismap",
+    "img.longdesc",
+    "img.src",
+    "img.usemap",
+    "img.width",
+    "map.name",
+    "pre.space",
+    "q.cite",
+    "table.border",
+    "table.cellpadding",
+    "table.cellspacing",
+    "table.frame",
+    "table.rules",
+    "table.summary",
+    "table.width",
+    "td.nowrap",
 ];
 
 /// Elements that are not merely unlisted but active or document-level: the spec names
@@ -293,10 +314,14 @@ pub fn check_with_links(div: &str) -> (Vec<Problem>, Vec<InternalLink>) {
             _ => None,
         };
         if let Some(href) = target {
-            if href.trim().is_empty() && name == "a" {
-                out.push(Kind::Link, "an <a> has an empty href".into(), at(n));
+            let attr = if name == "a" { "href" } else { "src" };
+            if href.trim().is_empty() {
+                out.push(
+                    Kind::Link,
+                    format!("an <{name}> has an empty {attr}"),
+                    at(n),
+                );
             } else if let Some(why) = url_problem(href) {
-                let attr = if name == "a" { "href" } else { "src" };
                 out.push(Kind::Link, format!("<{name} {attr}> {why}"), at(n));
             } else if let Some(fragment) = href.strip_prefix('#')
                 && !fragment.is_empty()
@@ -342,7 +367,12 @@ pub fn check_with_links(div: &str) -> (Vec<Problem>, Vec<InternalLink>) {
                 );
                 continue;
             }
-            if ATTRIBUTES.binary_search(&aname).is_err() {
+            if ATTRIBUTES.binary_search(&aname).is_err()
+                && !aname.starts_with("xmlns")
+                && ELEMENT_ATTRIBUTES
+                    .binary_search(&format!("{name}.{aname}").as_str())
+                    .is_err()
+            {
                 out.push(
                     Kind::Attribute,
                     format!(
@@ -370,6 +400,7 @@ pub fn check_with_links(div: &str) -> (Vec<Problem>, Vec<InternalLink>) {
             }
         }
     }
+    structure(root, &mut out, &at);
     if !has_content {
         out.push(
             Kind::Empty,
@@ -378,6 +409,152 @@ pub fn check_with_links(div: &str) -> (Vec<Problem>, Vec<InternalLink>) {
         );
     }
     (out.0, links)
+}
+
+/// HTML 4.0's content models, as the reference validator checks them: what may sit inside a
+/// paragraph, heading or phrase (no `div`, `pre`, `table`, `ul` or `ol` at any depth; no
+/// phrase inside the same phrase, as `<a>` in `<a>`), what lists, tables and definition
+/// lists hold (`li`; `caption`, `col`, `colgroup`, `thead`, `tbody`, `tfoot`, `tr`; `tr` holds
+/// `td` and `th`; `dt` and `dd`; `area` in a `map`) and where their parts may stand, and
+/// empty elements (`br`, `hr`, `img`, `area`) left empty. Text that is only whitespace is
+/// layout, not content. `col` may stand in a `colgroup` as well as a `table`, as HTML 4.0 has it.
+fn structure(root: Node, out: &mut Problems, at: &dyn Fn(Node) -> Option<(u32, u32)>) {
+    // One walk, no recursion and no scans of descendants: a narrative may nest deeply. On
+    // the way down, the paragraphs, headings and phrases open around the current element,
+    // and how many of each phrase.
+    let mut holders: Vec<&str> = Vec::new();
+    let mut open = [0u32; PHRASES.len()];
+    let mut stack = vec![(root, false)];
+    while let Some((c, leaving)) = stack.pop() {
+        let name = c.tag_name().name();
+        let phrase = PHRASES.iter().position(|p| *p == name);
+        if leaving {
+            if HOLDERS.contains(&name) {
+                holders.pop();
+            }
+            if let Some(k) = phrase {
+                open[k] -= 1;
+            }
+            continue;
+        }
+        if c != root {
+            let parent = c.parent().map_or("", |p| p.tag_name().name());
+            content_model(
+                c,
+                name,
+                parent,
+                &holders,
+                phrase.is_some_and(|k| open[k] > 0),
+                out,
+                at,
+            );
+        }
+        if HOLDERS.contains(&name) {
+            holders.push(name);
+        }
+        if let Some(k) = phrase {
+            open[k] += 1;
+        }
+        stack.push((c, true));
+        let first = stack.len();
+        stack.extend(c.children().filter(Node::is_element).map(|k| (k, false)));
+        stack[first..].reverse();
+    }
+}
+
+/// Phrases, which hold no block and not themselves.
+const PHRASES: [&str; 20] = [
+    "a", "abbr", "acronym", "b", "bdo", "big", "cite", "code", "dfn", "em", "i", "kbd", "q",
+    "samp", "small", "strong", "sub", "sup", "tt", "var",
+];
+
+/// Elements that hold no block: paragraphs, headings and phrases.
+const HOLDERS: [&str; 33] = [
+    "p", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "address", "span", "caption", "dt", "dd", "a",
+    "abbr", "acronym", "b", "bdo", "big", "cite", "code", "dfn", "em", "i", "kbd", "q", "samp",
+    "small", "strong", "sub", "sup", "tt", "var",
+];
+
+/// One element `c` against its content model ([`structure`]): `holder`s are the paragraphs,
+/// headings and phrases open around it, `nested` whether it is a phrase inside itself.
+fn content_model(
+    c: Node,
+    name: &str,
+    parent: &str,
+    holders: &[&str],
+    nested: bool,
+    out: &mut Problems,
+    at: &dyn Fn(Node) -> Option<(u32, u32)>,
+) {
+    let el = shown(name);
+    let mut problem = |message: String| out.push(Kind::Structure, message, at(c));
+    if let Some(h) = holders.last()
+        && matches!(name, "div" | "pre" | "table" | "ul" | "ol")
+    {
+        problem(format!(
+            "<{}> holds a <{el}>, but a paragraph, heading or phrase holds no block",
+            shown(h)
+        ));
+    }
+    if nested {
+        problem(format!("<{el}> stands inside another <{el}>"));
+    }
+    let only = |allowed: &[&str], problem: &mut dyn FnMut(String)| {
+        for k in c.children() {
+            if k.is_text() && k.text().is_some_and(|t| !t.trim().is_empty()) {
+                problem(format!(
+                    "<{el}> holds text directly; it holds only <{}>",
+                    allowed.join(">, <")
+                ));
+            } else if k.is_element() && !allowed.contains(&k.tag_name().name()) {
+                problem(format!(
+                    "<{el}> holds a <{}>; it holds only <{}>",
+                    shown(k.tag_name().name()),
+                    allowed.join(">, <")
+                ));
+            }
+        }
+    };
+    let within = |allowed: &[&str], problem: &mut dyn FnMut(String)| {
+        if !allowed.contains(&parent) {
+            problem(format!(
+                "<{el}> stands in a <{}>, but belongs in a <{}>",
+                shown(parent),
+                allowed.join("> or <")
+            ));
+        }
+    };
+    match name {
+        "br" | "hr" | "img" | "area"
+            if c.children()
+                .any(|k| k.is_element() || k.text().is_some_and(|t| !t.trim().is_empty())) =>
+        {
+            problem(format!("<{el}> is an empty element, but holds content"));
+        }
+        "table" => only(
+            &[
+                "caption", "col", "colgroup", "thead", "tbody", "tfoot", "tr",
+            ],
+            &mut problem,
+        ),
+        "tr" => {
+            within(&["table", "thead", "tbody", "tfoot"], &mut problem);
+            only(&["td", "th"], &mut problem);
+        }
+        "thead" | "tbody" | "tfoot" => {
+            within(&["table"], &mut problem);
+            only(&["tr"], &mut problem);
+        }
+        "ul" | "ol" => only(&["li"], &mut problem),
+        "caption" | "colgroup" => within(&["table"], &mut problem),
+        "col" => within(&["table", "colgroup"], &mut problem),
+        "td" | "th" => within(&["tr", "thead", "tfoot"], &mut problem),
+        "li" => within(&["ul", "ol"], &mut problem),
+        "dl" => only(&["dt", "dd"], &mut problem),
+        "dt" | "dd" => within(&["dl"], &mut problem),
+        "map" => only(&["area"], &mut problem),
+        _ => {}
+    }
 }
 
 /// Does the narrative meet every rule? (FHIRPath's `htmlChecks()`.)
@@ -412,10 +589,34 @@ fn shown(name: &str) -> &str {
 
 /// Why a link's URL is malformed, if it is: a URL (RFC 3986; an IRI may add letters of any
 /// script) holds only letters, digits and `;?:@&=+$.,/%-_~#[]!'()*|`, so a space, a quote,
-/// `<`, `>`, `{`, `}`, `\`, `^` or a backtick must be percent-encoded. An image's
-/// `data:image/…` URL has its data after a comma, in base64 when it says `;base64`
-/// (RFC 2397). The URL itself is never quoted: a narrative is patient data.
+/// `<`, `>`, `{`, `}`, `\\`, `^` or a backtick must be percent-encoded. A `data:` URL
+/// (RFC 2397) is a media type, then one comma, then its data, in base64 when it says
+/// `;base64`. The URL itself is never quoted: a narrative is patient data.
 fn url_problem(url: &str) -> Option<&'static str> {
+    if let Some(rest) = url.strip_prefix("data:") {
+        let Some((head, data)) = rest.split_once(',') else {
+            return Some("is a data: URL without the comma that starts its data");
+        };
+        let data = data.trim_end_matches(',');
+        if data.is_empty() {
+            return Some("is a data: URL without data");
+        }
+        if data.contains(',') {
+            return Some("is a data: URL with more than one comma");
+        }
+        let (media, base64) = match head.strip_suffix(";base64") {
+            Some(m) => (m, true),
+            None => (head, false),
+        };
+        if base64 && !is_base64(data) {
+            return Some("is a data: URL whose data is not base64");
+        }
+        let media = media.trim();
+        if !media.is_empty() && !is_media_type(media) {
+            return Some("is a data: URL whose media type is not type/subtype");
+        }
+        return None;
+    }
     const MARKS: &str = ";?:@&=+$.,/%-_~#[]!'()*|";
     if !url
         .chars()
@@ -425,17 +626,21 @@ fn url_problem(url: &str) -> Option<&'static str> {
             "has a character a URL may not hold (a space, a quote, <, >, {, }, \\, ^ or `): percent-encode it",
         );
     }
-    let rest = url.strip_prefix("data:")?;
-    let Some((head, data)) = rest.split_once(',') else {
-        return Some("is a data: URL without the comma that starts its data");
-    };
-    if data.is_empty() {
-        return Some("is a data: URL without data");
-    }
-    if head.ends_with(";base64") && !is_base64(data) {
-        return Some("is a data: URL whose data is not base64");
-    }
     None
+}
+
+/// A media type (`image/png`, `text/plain;charset=utf-8`): a top-level type and a subtype
+/// of RFC 2045 token characters, then any parameters.
+fn is_media_type(s: &str) -> bool {
+    let essence = s.split(';').next().unwrap_or_default();
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b))
+    };
+    essence
+        .split_once('/')
+        .is_some_and(|(ty, sub)| token(ty) && token(sub))
 }
 
 /// Standard base64 with its padding, and nothing else (percent-escapes aside, a data: URL's
@@ -511,6 +716,8 @@ mod tests {
         assert!(ELEMENTS.windows(2).all(|w| w[0] < w[1]));
         assert!(ATTRIBUTES.windows(2).all(|w| w[0] < w[1]));
         assert!(BLOCKS.windows(2).all(|w| w[0] < w[1]));
+        assert!(ELEMENT_ATTRIBUTES.windows(2).all(|w| w[0] < w[1]));
+        assert!(PHRASES.iter().all(|p| HOLDERS.contains(p)));
     }
 
     fn div(inner: &str) -> String {
@@ -552,6 +759,81 @@ mod tests {
     }
 
     #[test]
+    fn content_models() {
+        for (inner, bad) in [
+            (
+                "<p>a <b>b</b> <a href=\"#x\">c</a></p><ul><li>d</li></ul>",
+                false,
+            ),
+            (
+                "<table>\n <caption>t</caption>\n <colgroup><col/></colgroup>\n <thead><tr><th>h</th></tr></thead>\n <tbody><tr><td>d</td></tr></tbody>\n</table>",
+                false,
+            ),
+            (
+                "<dl><dt>a</dt><dd>b</dd></dl><p>x<br/>y</p><map name=\"m\"><area alt=\"a\"/></map>",
+                false,
+            ),
+            ("<ul>text<li>a</li></ul>", true),
+            ("<ol><p>a</p></ol>", true),
+            ("<table><td>a</td></table>", true),
+            ("<table><tr><p>a</p></tr></table>", true),
+            ("<li>a</li>", true),
+            ("<p>x</p><td>a</td>", true),
+            ("<b>a<b>b</b></b>", true),
+            (
+                "<a href=\"#y\">a<span><a href=\"#z\">b</a></span></a>",
+                true,
+            ),
+            ("<span><ul><li>a</li></ul></span>", true),
+            ("<h1><pre>a</pre></h1>", true),
+            ("<p>x<br>y</br></p>", true),
+            ("<dl><li>a</li></dl>", true),
+            ("<dt>a</dt>", true),
+        ] {
+            let problems = check(&div(inner));
+            assert_eq!(
+                problems.iter().any(|p| p.kind == Kind::Structure),
+                bad,
+                "{inner}: {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn attributes_by_element() {
+        for (inner, bad) in [
+            (
+                r#"<p class="c" style="s" id="i" lang="en" dir="ltr" title="t">a</p>"#,
+                false,
+            ),
+            (
+                r#"<table border="1" cellpadding="2" summary="s"><tr><td nowrap="nowrap" colspan="2" valign="top">a</td></tr></table>"#,
+                false,
+            ),
+            (
+                r#"<img src="x.png" alt="a" usemap="m" ismap="ismap"/>"#,
+                false,
+            ),
+            (
+                r#"<pre space="preserve">a</pre><q cite="https://x.org">q</q><a type="text/html" rel="next" href="https://x.org">a</a>"#,
+                false,
+            ),
+            (r#"<p bgcolor="red">a</p>"#, true),
+            (r#"<span href="https://x.org">a</span>"#, true),
+            (r#"<th nowrap="nowrap">a</th>"#, true),
+            (r#"<td height="3">a</td>"#, true),
+            (r#"<ol start="3"><li>a</li></ol>"#, true),
+        ] {
+            let problems = check(&div(&format!("<div>x{inner}</div>")));
+            assert_eq!(
+                problems.iter().any(|p| p.kind == Kind::Attribute),
+                bad,
+                "{inner}: {problems:?}"
+            );
+        }
+    }
+
+    #[test]
     fn link_urls() {
         for (inner, bad) in [
             (r#"<a href="https://x.org/a?b=c&amp;d=[1]#f">a</a>"#, false),
@@ -568,6 +850,10 @@ mod tests {
             (r#"<img src="data:image/png;base64,"/>"#, true),
             (r#"<img src="data:image/png;base64,aGVsbG8"/>"#, true),
             (r#"<img src="data:image/png;base64,a!GVsbG8="/>"#, true),
+            (r#"<img src="data:image/png;base64,aGVs,bG8="/>"#, true),
+            (r#"<img src="data:image;base64,aGVsbG8="/>"#, true),
+            (r#"<img src=""/>"#, true),
+            (r#"<a href="data:text/plain,hello">a</a>"#, false),
         ] {
             let problems = check(&div(&format!("<p>x{inner}</p>")));
             assert_eq!(

@@ -211,3 +211,35 @@ fn quantities_compare_and_convert_through_ucum() {
         assert_eq!(run(expr), want, "{expr}");
     }
 }
+
+#[test]
+fn string_functions_on_a_primitive_with_extensions_but_no_value_are_empty() {
+    let model = model();
+    let cache = Cache::default();
+    let patient = parse(
+        r#"{"resourceType":"Patient","_gender":{"extension":[{"url":"http://example.org/x","valueString":"y"}]},"name":[{"family":"Ng"}]}"#,
+    )
+    .unwrap();
+    let mut env = Env::new(&model);
+    env.resource = Some(&patient);
+    for x in [
+        "gender.matches('^[a-z]+$')",
+        "gender.startsWith('m')",
+        "gender.length()",
+        "gender.upper()",
+    ] {
+        assert_eq!(eval(&cache, x, &patient, &env), "[]", "{x}");
+    }
+    // A value still answers, and a complex type is still no string.
+    assert_eq!(
+        eval(&cache, "name.family.matches('^N')", &patient, &env),
+        "[true]"
+    );
+    assert!(
+        cache
+            .get("name.matches('x')")
+            .unwrap()
+            .evaluate(&patient, &env)
+            .is_err()
+    );
+}

@@ -365,30 +365,8 @@ impl<'a> Walk<'a> {
                     self.error(msg::TYPE_PRIMITIVE, at, v, format!("{at} {why}"));
                     return;
                 }
-                if primitive::only_whitespace(code, v) {
-                    self.warn(
-                        msg::VALUE_WHITESPACE,
-                        at,
-                        v,
-                        format!(
-                            "{at} is only whitespace: a string should carry text, or be left out"
-                        ),
-                    );
-                } else if primitive::padded(code, v) {
-                    self.warn(
-                        msg::VALUE_WHITESPACE_ENDS,
-                        at,
-                        v,
-                        format!("{at} starts or ends with whitespace, which is usually a slip: send the text without it"),
-                    );
-                }
-                if let Some(control) = primitive::bidi_unterminated(code, v) {
-                    self.error(
-                        msg::VALUE_BIDI_UNTERMINATED,
-                        at,
-                        v,
-                        format!("{at} opens a right-to-left or left-to-right control ({control}) that it does not close, which changes how the text after it is shown: close it (PDF or PDI) or remove it"),
-                    );
+                if let Some(text) = primitive::text_of(code, v) {
+                    self.text(code, text, at, v);
                 }
                 if let (Some(max), Some(text)) = (n.max_length, v.as_str())
                     && text.chars().count() > max
@@ -503,6 +481,34 @@ impl<'a> Walk<'a> {
                 };
                 self.node_constraints(n, v, None, at, ty_name);
             }
+        }
+    }
+
+    /// The rules for text (`string`, `markdown`): only whitespace, whitespace at either end
+    /// (strings), and bidirectional controls left open.
+    fn text(&mut self, code: &str, text: &str, at: &str, v: &'a Json) {
+        if primitive::only_whitespace(text) {
+            self.warn(
+                msg::VALUE_WHITESPACE,
+                at,
+                v,
+                format!("{at} is only whitespace: a string should carry text, or be left out"),
+            );
+        } else if code == "string" && primitive::padded(text) {
+            self.warn(
+                msg::VALUE_WHITESPACE_ENDS,
+                at,
+                v,
+                format!("{at} starts or ends with whitespace, which is usually a slip: send the text without it"),
+            );
+        }
+        if let Some(control) = primitive::bidi_unterminated(text) {
+            self.error(
+                msg::VALUE_BIDI_UNTERMINATED,
+                at,
+                v,
+                format!("{at} opens a right-to-left or left-to-right control ({control}) that it does not close, which changes how the text after it is shown: close it (PDF or PDI) or remove it"),
+            );
         }
     }
 }

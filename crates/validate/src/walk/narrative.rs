@@ -19,6 +19,7 @@ impl<'a> Walk<'a> {
                 Kind::ActiveContent => msg::XHTML_ACTIVE_CONTENT,
                 Kind::Empty => msg::XHTML_EMPTY,
                 Kind::Link => msg::XHTML_LINK,
+                Kind::Structure => msg::XHTML_STRUCTURE,
             };
             self.error(
                 m,

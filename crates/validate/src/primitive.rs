@@ -304,6 +304,12 @@ mod tests {
         assert_eq!(open("\u{202A}x"), Some("LRE"));
         assert_eq!(open("\u{2067}x\u{2069}"), None);
         assert_eq!(open("\u{2068}x"), Some("FSI"));
+        assert_eq!(open("\u{202B}x"), Some("RLE"));
+        assert_eq!(open("\u{2067}x"), Some("RLI"));
+        assert_eq!(open("\u{2066}x"), Some("LRI"));
+        assert_eq!(open("\u{202D}x"), Some("LRO"));
+        // PDF closes no isolate.
+        assert_eq!(open("\u{2066}x\u{202C}"), Some("LRI"));
         // PDI closes its isolate and the embeddings opened inside it.
         assert_eq!(open("\u{2066}\u{202B}x\u{2069}"), None);
         // PDF cannot close an embedding outside an open isolate.

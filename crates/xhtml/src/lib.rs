@@ -756,6 +756,9 @@ mod tests {
         assert_eq!(fragments, ["dob", "photo"]);
         let (problems, _) = check_with_links(&div(r#"<p><a href="">a</a></p>"#));
         assert_eq!(problems[0].kind, Kind::Link);
+        assert_eq!(problems[0].message, "an <a> has an empty href");
+        let (problems, _) = check_with_links(&div(r#"<p>x<img src=""/></p>"#));
+        assert_eq!(problems[0].message, "an <img> has an empty src");
     }
 
     #[test]
@@ -789,6 +792,15 @@ mod tests {
             ("<p>x<br>y</br></p>", true),
             ("<dl><li>a</li></dl>", true),
             ("<dt>a</dt>", true),
+            // Each content model alone.
+            ("<table>text</table>", true),
+            ("<table><tbody><td>a</td></tbody></table>", true),
+            ("<tbody><tr><td>a</td></tr></tbody>", true),
+            ("<caption>a</caption>", true),
+            ("<colgroup/>", true),
+            ("<col/>", true),
+            ("<dl>text</dl>", true),
+            ("<map name=\"m\"><span>a</span></map>", true),
         ] {
             let problems = check(&div(inner));
             assert_eq!(
@@ -854,6 +866,11 @@ mod tests {
             (r#"<img src="data:image;base64,aGVsbG8="/>"#, true),
             (r#"<img src=""/>"#, true),
             (r#"<a href="data:text/plain,hello">a</a>"#, false),
+            (r#"<img src="data:image/png;base64,+/8="/>"#, false),
+            (r#"<img src="data:image/png;base64,===="/>"#, true),
+            (r#"<img src="data:image/;base64,aGVsbG8="/>"#, true),
+            (r#"<img src="data:/png;base64,aGVsbG8="/>"#, true),
+            (r#"<img src="data:image/p@ng;base64,aGVsbG8="/>"#, true),
         ] {
             let problems = check(&div(&format!("<p>x{inner}</p>")));
             assert_eq!(

@@ -724,26 +724,35 @@ mod tests {
         format!(r#"<div xmlns="{XHTML_NS}">{inner}</div>"#)
     }
 
-    #[test]
-    fn blocks_inside_paragraphs() {
-        for (inner, bad) in [
-            ("<p>a</p><div>b</div>", false),
-            ("<div><p>a</p></div>", false),
-            ("<p><b>a</b><br/>b</p>", false),
-            ("<p>a<div>b</div></p>", true),
-            (
-                "<p><span><table><tr><td>a</td></tr></table></span></p>",
-                true,
-            ),
-            ("<p>a<p>b</p></p>", true),
-        ] {
-            let problems = check(&div(inner));
+    /// Each `(inner, bad)`: whether the narrative `wrap(inner)` has a problem of `kind`.
+    fn expect(kind: Kind, wrap: impl Fn(&str) -> String, cases: &[(&str, bool)]) {
+        for (inner, bad) in cases {
+            let problems = check(&div(&wrap(inner)));
             assert_eq!(
-                problems.iter().any(|p| p.kind == Kind::Element),
-                bad,
+                problems.iter().any(|p| p.kind == kind),
+                *bad,
                 "{inner}: {problems:?}"
             );
         }
+    }
+
+    #[test]
+    fn blocks_inside_paragraphs() {
+        expect(
+            Kind::Element,
+            |i| i.to_string(),
+            &[
+                ("<p>a</p><div>b</div>", false),
+                ("<div><p>a</p></div>", false),
+                ("<p><b>a</b><br/>b</p>", false),
+                ("<p>a<div>b</div></p>", true),
+                (
+                    "<p><span><table><tr><td>a</td></tr></table></span></p>",
+                    true,
+                ),
+                ("<p>a<p>b</p></p>", true),
+            ],
+        );
     }
 
     #[test]
@@ -763,121 +772,112 @@ mod tests {
 
     #[test]
     fn content_models() {
-        for (inner, bad) in [
-            (
-                "<p>a <b>b</b> <a href=\"#x\">c</a></p><ul><li>d</li></ul>",
-                false,
-            ),
-            (
-                "<table>\n <caption>t</caption>\n <colgroup><col/></colgroup>\n <thead><tr><th>h</th></tr></thead>\n <tbody><tr><td>d</td></tr></tbody>\n</table>",
-                false,
-            ),
-            (
-                "<dl><dt>a</dt><dd>b</dd></dl><p>x<br/>y</p><map name=\"m\"><area alt=\"a\"/></map>",
-                false,
-            ),
-            ("<ul>text<li>a</li></ul>", true),
-            ("<ol><p>a</p></ol>", true),
-            ("<table><td>a</td></table>", true),
-            ("<table><tr><p>a</p></tr></table>", true),
-            ("<li>a</li>", true),
-            ("<p>x</p><td>a</td>", true),
-            ("<b>a<b>b</b></b>", true),
-            (
-                "<a href=\"#y\">a<span><a href=\"#z\">b</a></span></a>",
-                true,
-            ),
-            ("<span><ul><li>a</li></ul></span>", true),
-            ("<h1><pre>a</pre></h1>", true),
-            ("<p>x<br>y</br></p>", true),
-            ("<dl><li>a</li></dl>", true),
-            ("<dt>a</dt>", true),
-            // Each content model alone.
-            ("<table>text</table>", true),
-            ("<table><tbody><td>a</td></tbody></table>", true),
-            ("<tbody><tr><td>a</td></tr></tbody>", true),
-            ("<caption>a</caption>", true),
-            ("<colgroup/>", true),
-            ("<col/>", true),
-            ("<dl>text</dl>", true),
-            ("<map name=\"m\"><span>a</span></map>", true),
-        ] {
-            let problems = check(&div(inner));
-            assert_eq!(
-                problems.iter().any(|p| p.kind == Kind::Structure),
-                bad,
-                "{inner}: {problems:?}"
-            );
-        }
+        expect(
+            Kind::Structure,
+            |i| i.to_string(),
+            &[
+                (
+                    "<p>a <b>b</b> <a href=\"#x\">c</a></p><ul><li>d</li></ul>",
+                    false,
+                ),
+                (
+                    "<table>\n <caption>t</caption>\n <colgroup><col/></colgroup>\n <thead><tr><th>h</th></tr></thead>\n <tbody><tr><td>d</td></tr></tbody>\n</table>",
+                    false,
+                ),
+                (
+                    "<dl><dt>a</dt><dd>b</dd></dl><p>x<br/>y</p><map name=\"m\"><area alt=\"a\"/></map>",
+                    false,
+                ),
+                ("<ul>text<li>a</li></ul>", true),
+                ("<ol><p>a</p></ol>", true),
+                ("<table><td>a</td></table>", true),
+                ("<table><tr><p>a</p></tr></table>", true),
+                ("<li>a</li>", true),
+                ("<p>x</p><td>a</td>", true),
+                ("<b>a<b>b</b></b>", true),
+                (
+                    "<a href=\"#y\">a<span><a href=\"#z\">b</a></span></a>",
+                    true,
+                ),
+                ("<span><ul><li>a</li></ul></span>", true),
+                ("<h1><pre>a</pre></h1>", true),
+                ("<p>x<br>y</br></p>", true),
+                ("<dl><li>a</li></dl>", true),
+                ("<dt>a</dt>", true),
+                // Each content model alone.
+                ("<table>text</table>", true),
+                ("<table><tbody><td>a</td></tbody></table>", true),
+                ("<tbody><tr><td>a</td></tr></tbody>", true),
+                ("<caption>a</caption>", true),
+                ("<colgroup/>", true),
+                ("<col/>", true),
+                ("<dl>text</dl>", true),
+                ("<map name=\"m\"><span>a</span></map>", true),
+            ],
+        );
     }
 
     #[test]
     fn attributes_by_element() {
-        for (inner, bad) in [
-            (
-                r#"<p class="c" style="s" id="i" lang="en" dir="ltr" title="t">a</p>"#,
-                false,
-            ),
-            (
-                r#"<table border="1" cellpadding="2" summary="s"><tr><td nowrap="nowrap" colspan="2" valign="top">a</td></tr></table>"#,
-                false,
-            ),
-            (
-                r#"<img src="x.png" alt="a" usemap="m" ismap="ismap"/>"#,
-                false,
-            ),
-            (
-                r#"<pre space="preserve">a</pre><q cite="https://x.org">q</q><a type="text/html" rel="next" href="https://x.org">a</a>"#,
-                false,
-            ),
-            (r#"<p bgcolor="red">a</p>"#, true),
-            (r#"<span href="https://x.org">a</span>"#, true),
-            (r#"<th nowrap="nowrap">a</th>"#, true),
-            (r#"<td height="3">a</td>"#, true),
-            (r#"<ol start="3"><li>a</li></ol>"#, true),
-        ] {
-            let problems = check(&div(&format!("<div>x{inner}</div>")));
-            assert_eq!(
-                problems.iter().any(|p| p.kind == Kind::Attribute),
-                bad,
-                "{inner}: {problems:?}"
-            );
-        }
+        expect(
+            Kind::Attribute,
+            |inner| format!("<div>x{inner}</div>"),
+            &[
+                (
+                    r#"<p class="c" style="s" id="i" lang="en" dir="ltr" title="t">a</p>"#,
+                    false,
+                ),
+                (
+                    r#"<table border="1" cellpadding="2" summary="s"><tr><td nowrap="nowrap" colspan="2" valign="top">a</td></tr></table>"#,
+                    false,
+                ),
+                (
+                    r#"<img src="x.png" alt="a" usemap="m" ismap="ismap"/>"#,
+                    false,
+                ),
+                (
+                    r#"<pre space="preserve">a</pre><q cite="https://x.org">q</q><a type="text/html" rel="next" href="https://x.org">a</a>"#,
+                    false,
+                ),
+                (r#"<p bgcolor="red">a</p>"#, true),
+                (r#"<span href="https://x.org">a</span>"#, true),
+                (r#"<th nowrap="nowrap">a</th>"#, true),
+                (r#"<td height="3">a</td>"#, true),
+                (r#"<ol start="3"><li>a</li></ol>"#, true),
+            ],
+        );
     }
 
     #[test]
     fn link_urls() {
-        for (inner, bad) in [
-            (r#"<a href="https://x.org/a?b=c&amp;d=[1]#f">a</a>"#, false),
-            (r#"<a href="mailto:a@b.org">a</a>"#, false),
-            (r#"<a href="Patient/p1">a</a>"#, false),
-            (r#"<a href="https://x.org/caf%C3%A9/café">a</a>"#, false),
-            (r#"<img src="data:image/png;base64,aGVsbG8="/>"#, false),
-            (r#"<img src="data:image/gif,GIF89a"/>"#, false),
-            (r#"<a href="https://x.org/a b">a</a>"#, true),
-            (r#"<a href=" https://x.org/">a</a>"#, true),
-            (r#"<a href="https://x.org/{a}">a</a>"#, true),
-            (r#"<img src="my photo.png"/>"#, true),
-            (r#"<img src="data:image/png;base64"/>"#, true),
-            (r#"<img src="data:image/png;base64,"/>"#, true),
-            (r#"<img src="data:image/png;base64,aGVsbG8"/>"#, true),
-            (r#"<img src="data:image/png;base64,a!GVsbG8="/>"#, true),
-            (r#"<img src="data:image/png;base64,aGVs,bG8="/>"#, true),
-            (r#"<img src="data:image;base64,aGVsbG8="/>"#, true),
-            (r#"<img src=""/>"#, true),
-            (r#"<a href="data:text/plain,hello">a</a>"#, false),
-            (r#"<img src="data:image/png;base64,+/8="/>"#, false),
-            (r#"<img src="data:image/png;base64,===="/>"#, true),
-            (r#"<img src="data:image/;base64,aGVsbG8="/>"#, true),
-            (r#"<img src="data:/png;base64,aGVsbG8="/>"#, true),
-            (r#"<img src="data:image/p@ng;base64,aGVsbG8="/>"#, true),
-        ] {
-            let problems = check(&div(&format!("<p>x{inner}</p>")));
-            assert_eq!(
-                problems.iter().any(|p| p.kind == Kind::Link),
-                bad,
-                "{inner}: {problems:?}"
-            );
-        }
+        expect(
+            Kind::Link,
+            |inner| format!("<p>x{inner}</p>"),
+            &[
+                (r#"<a href="https://x.org/a?b=c&amp;d=[1]#f">a</a>"#, false),
+                (r#"<a href="mailto:a@b.org">a</a>"#, false),
+                (r#"<a href="Patient/p1">a</a>"#, false),
+                (r#"<a href="https://x.org/caf%C3%A9/café">a</a>"#, false),
+                (r#"<img src="data:image/png;base64,aGVsbG8="/>"#, false),
+                (r#"<img src="data:image/gif,GIF89a"/>"#, false),
+                (r#"<a href="https://x.org/a b">a</a>"#, true),
+                (r#"<a href=" https://x.org/">a</a>"#, true),
+                (r#"<a href="https://x.org/{a}">a</a>"#, true),
+                (r#"<img src="my photo.png"/>"#, true),
+                (r#"<img src="data:image/png;base64"/>"#, true),
+                (r#"<img src="data:image/png;base64,"/>"#, true),
+                (r#"<img src="data:image/png;base64,aGVsbG8"/>"#, true),
+                (r#"<img src="data:image/png;base64,a!GVsbG8="/>"#, true),
+                (r#"<img src="data:image/png;base64,aGVs,bG8="/>"#, true),
+                (r#"<img src="data:image;base64,aGVsbG8="/>"#, true),
+                (r#"<img src=""/>"#, true),
+                (r#"<a href="data:text/plain,hello">a</a>"#, false),
+                (r#"<img src="data:image/png;base64,+/8="/>"#, false),
+                (r#"<img src="data:image/png;base64,===="/>"#, true),
+                (r#"<img src="data:image/;base64,aGVsbG8="/>"#, true),
+                (r#"<img src="data:/png;base64,aGVsbG8="/>"#, true),
+                (r#"<img src="data:image/p@ng;base64,aGVsbG8="/>"#, true),
+            ],
+        );
     }
 }

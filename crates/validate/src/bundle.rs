@@ -433,7 +433,14 @@ fn document(w: &mut Walk<'_>, bundle: &Json, entries: &[Json], path: &str) {
     if first.get_str("resourceType") != Some("Composition") {
         return; // bdl-11 says so
     }
-    let index = crate::json::reference::BundleIndex::new(bundle);
+    let own;
+    let index = match w.bundle_index() {
+        Some(ix) => ix,
+        None => {
+            own = crate::json::reference::BundleIndex::new(bundle);
+            &own
+        }
+    };
     let slot: std::collections::HashMap<*const Json, usize> = entries
         .iter()
         .enumerate()
@@ -451,7 +458,7 @@ fn document(w: &mut Walk<'_>, bundle: &Json, entries: &[Json], path: &str) {
                 container: Some(res),
                 bundle: Some(bundle),
                 entry_url: e.get_str("fullUrl"),
-                index: Some(&index),
+                index: Some(index),
             };
             let mut out = Vec::new();
             links_in(res, true, &mut |s| {

@@ -189,6 +189,11 @@ impl<'a> Walk<'a> {
     }
 
     /// Is `name` a resource type of the loaded model?
+    /// The index of the Bundle being walked (built once as the walk enters it).
+    pub(crate) fn bundle_index(&self) -> Option<&crate::json::reference::BundleIndex<'a>> {
+        self.bundle_index.as_ref()
+    }
+
     pub(crate) fn knows_resource(&self, name: &str) -> bool {
         self.v.model.is_resource(name)
     }

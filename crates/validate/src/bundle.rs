@@ -26,11 +26,13 @@ pub(super) fn check(w: &mut Walk<'_>, bundle: &Json, path: &str) {
         None
     };
     // A searchset whose entries mostly give their search mode: one without is a slip.
-    let with_mode = entries
-        .iter()
-        .filter(|e| search_mode_of(e).is_some())
-        .count();
-    let modes_mixed = kind == "searchset" && with_mode > 0 && with_mode < entries.len();
+    let modes_mixed = kind == "searchset" && {
+        let with_mode = entries
+            .iter()
+            .filter(|e| search_mode_of(e).is_some())
+            .count();
+        with_mode > 0 && with_mode < entries.len()
+    };
     for (i, e) in entries.iter().enumerate() {
         let at = format!("{path}.entry[{i}]");
         if let Some(url) = e.get("fullUrl").and_then(Json::as_str) {
@@ -340,7 +342,7 @@ fn links(w: &mut Walk<'_>, bundle: &Json, kind: &str, path: &str) {
             continue;
         };
         let node = l.get("relation").unwrap_or(l);
-        let at = format!("{path}.link[{i}].relation");
+        let at = || format!("{path}.link[{i}].relation");
         let paging = PAGING.contains(&rel);
         if paging && !paged && !kind.is_empty() {
             w.push(
@@ -348,7 +350,7 @@ fn links(w: &mut Walk<'_>, bundle: &Json, kind: &str, path: &str) {
                     msg::BUNDLE_LINK_PAGING,
                     format!("{path}.link[{i}] is a paging link ('{rel}'), but only searchset and history Bundles are pages of results"),
                 )
-                .at(at.clone())
+                .at(at())
                 .at_node(node),
             );
         }
@@ -358,7 +360,7 @@ fn links(w: &mut Walk<'_>, bundle: &Json, kind: &str, path: &str) {
                     msg::BUNDLE_LINK_DUPLICATE,
                     format!("{path}.link[{i}]: another link already has relation '{rel}'; that relation names one URL"),
                 )
-                .at(at)
+                .at(at())
                 .at_node(node),
             );
         }

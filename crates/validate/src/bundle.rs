@@ -301,12 +301,13 @@ fn search_mode(w: &mut Walk<'_>, e: &Json, res: &Json, searched: &[&str], at: &s
     let mode = mode_node.and_then(Json::as_str);
     let node = mode_node.unwrap_or(res);
     let searched_for = searched.contains(&rt);
-    let types = searched.join(", ");
+    let types = || searched.join(", ");
     let issue = match mode {
         Some("match") if !searched_for => Issue::error(
             msg::BUNDLE_SEARCH_MODE,
             format!(
-                "{at} is a {rt} with search mode 'match', but the search was for {types} (a resource of another type is an 'include')"
+                "{at} is a {rt} with search mode 'match', but the search was for {} (a resource of another type is an 'include')",
+                types()
             ),
         ),
         Some("outcome") if rt != "OperationOutcome" => Issue::error(
@@ -318,7 +319,8 @@ fn search_mode(w: &mut Walk<'_>, e: &Json, res: &Json, searched: &[&str], at: &s
         None if !searched_for && rt != "OperationOutcome" => Issue::warning(
             msg::BUNDLE_SEARCH_MODE,
             format!(
-                "{at} is a {rt}, but the search was for {types}: give it search.mode 'include' if it was included"
+                "{at} is a {rt}, but the search was for {}: give it search.mode 'include' if it was included",
+                types()
             ),
         ),
         _ => return,
@@ -406,11 +408,7 @@ fn full_url_disagrees(w: &Walk<'_>, url: &str, res: &Json) -> Option<String> {
 
 /// Is entry `e` (holding `res`) an OperationOutcome about a search (search mode `outcome`)?
 fn outcome(e: &Json, res: &Json) -> bool {
-    res.get("resourceType").and_then(Json::as_str) == Some("OperationOutcome")
-        || e.get("search")
-            .and_then(|s| s.get("mode"))
-            .and_then(Json::as_str)
-            == Some("outcome")
+    res.get_str("resourceType") == Some("OperationOutcome") || search_mode_of(e) == Some("outcome")
 }
 
 /// A document: its first entry is its Composition, and every entry is reachable from it
@@ -418,8 +416,9 @@ fn outcome(e: &Json, res: &Json) -> bool {
 /// resources referenced from Composition"; the reference validator has an unreached entry
 /// as an error). An entry reached only backwards, by referring to one that is reached (a
 /// Flag about the document's patient), is let through with a warning, as the reference
-/// validator has it for R4, except for a Provenance, which always points backwards. References are followed as literal references and as any
-/// URL that names an entry; a Bundle inside an entry is its own scope.
+/// validator has it for R4, except for a Provenance, which always points backwards.
+/// References are followed as literal references and as any URL that names an entry; a
+/// Bundle inside an entry is its own scope.
 fn document(w: &mut Walk<'_>, bundle: &Json, entries: &[Json], path: &str) {
     let Some(first) = entries.first().and_then(|e| e.get("resource")) else {
         w.push(
@@ -478,17 +477,18 @@ fn document(w: &mut Walk<'_>, bundle: &Json, entries: &[Json], path: &str) {
     let mut reached = vec![false; entries.len()];
     let mut stack = vec![0];
     // A stylesheet link (`Binary/css`) names an entry the document uses.
+    let in_bundle = crate::json::reference::Scope {
+        bundle: Some(bundle),
+        index: Some(index),
+        ..Default::default()
+    };
     for l in bundle.get("link").and_then(Json::as_array).unwrap_or(&[]) {
         if l.get_str("relation") == Some("stylesheet")
-            && let Some((ty, id)) = l
+            && let Some(t) = l
                 .get_str("url")
-                .and_then(crate::json::reference::type_and_id)
+                .and_then(|u| crate::json::reference::resolve(u, &in_bundle))
         {
-            stack.extend(entries.iter().position(|e| {
-                e.get("resource").is_some_and(|r| {
-                    r.get_str("resourceType") == Some(ty) && r.get_str("id") == Some(id)
-                })
-            }));
+            stack.extend(slot.get(&(t as *const Json)));
         }
     }
     let reach = |stack: &mut Vec<usize>, reached: &mut Vec<bool>| {
@@ -501,11 +501,7 @@ fn document(w: &mut Walk<'_>, bundle: &Json, entries: &[Json], path: &str) {
     reach(&mut stack, &mut reached);
     loop {
         let backwards: Vec<usize> = (0..entries.len())
-            .filter(|&i| {
-                !reached[i]
-                    && entries[i].get("resource").is_some()
-                    && targets[i].iter().any(|t| reached[*t])
-            })
+            .filter(|&i| !reached[i] && targets[i].iter().any(|t| reached[*t]))
             .collect();
         if backwards.is_empty() {
             break;
